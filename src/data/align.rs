@@ -1,0 +1,137 @@
+//! Putting symbols on one clock, resampling to coarser bars, and finding gaps.
+
+use super::{Bars, MarketData, SymbolSeries, Timeframe};
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+
+/// How several symbols are put on one clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AlignPolicy {
+    /// Keep only timestamps every symbol has.
+    #[default]
+    Inner,
+    /// Keep every timestamp from the latest first bar to the last bar of any symbol; a symbol
+    /// missing a bar gets a flat bar at its previous close with zero volume, marked not
+    /// tradable.
+    Ffill,
+}
+
+/// Gaps in one series against a timeframe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Gaps {
+    /// Bars missing in total.
+    pub missing: usize,
+    /// Places where one or more bars are missing.
+    pub gaps: usize,
+    /// Spacings that are not a whole number of bars.
+    pub irregular: usize,
+}
+
+/// Count missing bars in strictly increasing timestamps.
+pub fn count_gaps(ts: &[i64], tf: Timeframe) -> Gaps {
+    let mut g = Gaps::default();
+    for w in ts.windows(2) {
+        let d = w[1] - w[0];
+        if d % tf.ms != 0 {
+            g.irregular += 1;
+        } else if d > tf.ms {
+            g.gaps += 1;
+            g.missing += (d / tf.ms - 1) as usize;
+        }
+    }
+    g
+}
+
+/// The most common spacing between bars over all series (ties: the smaller).
+pub fn infer_timeframe(series: &[SymbolSeries]) -> Option<Timeframe> {
+    let mut diffs: Vec<i64> = series.iter().flat_map(|s| s.ts.windows(2).map(|w| w[1] - w[0])).collect();
+    if diffs.is_empty() {
+        return None;
+    }
+    diffs.sort_unstable();
+    let (mut best, mut best_n, mut i) = (diffs[0], 0usize, 0usize);
+    while i < diffs.len() {
+        let j = diffs[i..].partition_point(|&d| d == diffs[i]) + i;
+        if j - i > best_n {
+            best = diffs[i];
+            best_n = j - i;
+        }
+        i = j;
+    }
+    Some(Timeframe::from_ms(best))
+}
+
+/// Aggregate bars into buckets of `to` (see [`Timeframe::bucket`]): first open, highest high,
+/// lowest low, last close, summed volume; a bucket is tradable when any bar in it was. Partial
+/// buckets at the edges and around gaps are kept, as pandas' `resample` does.
+pub fn resample(s: &SymbolSeries, to: Timeframe) -> SymbolSeries {
+    let b = &s.bars;
+    let mut out = SymbolSeries { symbol: s.symbol.clone(), source: s.source.clone(), ts: Vec::new(), bars: Bars::default() };
+    let mut i = 0;
+    while i < s.ts.len() {
+        let key = to.bucket(s.ts[i]);
+        let (o, mut h, mut l, mut v, mut tr) = (b.open[i], b.high[i], b.low[i], 0.0, false);
+        let mut j = i;
+        while j < s.ts.len() && to.bucket(s.ts[j]) == key {
+            h = h.max(b.high[j]);
+            l = l.min(b.low[j]);
+            v += b.volume[j];
+            tr |= b.tradable[j];
+            j += 1;
+        }
+        out.ts.push(key);
+        out.bars.push(o, h, l, b.close[j - 1], v, tr);
+        i = j;
+    }
+    out
+}
+
+/// Put every series on one clock (see [`AlignPolicy`]).
+pub fn align(series: &[SymbolSeries], tf: Timeframe, policy: AlignPolicy) -> Result<MarketData> {
+    if series.is_empty() {
+        return Err(Error::Input("no symbols to load".into()));
+    }
+    let clock: Vec<i64> = match policy {
+        AlignPolicy::Inner => {
+            let mut clock = series[0].ts.clone();
+            for s in &series[1..] {
+                clock.retain(|t| s.ts.binary_search(t).is_ok());
+            }
+            clock
+        }
+        AlignPolicy::Ffill => {
+            let first = series.iter().map(|s| s.ts[0]).max().unwrap_or(0);
+            let mut all: Vec<i64> = series.iter().flat_map(|s| s.ts.iter().copied().filter(|&t| t >= first)).collect();
+            all.sort_unstable();
+            all.dedup();
+            all
+        }
+    };
+    if clock.is_empty() {
+        let spans: Vec<String> = series
+            .iter()
+            .map(|s| format!("{} {}..{}", s.symbol, super::time::format_ts(s.ts[0]), super::time::format_ts(*s.ts.last().unwrap_or(&0))))
+            .collect();
+        return Err(Error::Input(format!("the symbols share no timestamps ({}); try data.align = \"ffill\"", spans.join(", "))));
+    }
+    let mut bars = Vec::with_capacity(series.len());
+    for s in series {
+        let b = &s.bars;
+        let mut out = Bars::default();
+        let mut k = 0; // index into s.ts of the latest bar at or before the clock time
+        for &t in &clock {
+            while k + 1 < s.ts.len() && s.ts[k + 1] <= t {
+                k += 1;
+            }
+            if s.ts[k] == t {
+                out.push(b.open[k], b.high[k], b.low[k], b.close[k], b.volume[k], b.tradable[k]);
+            } else {
+                let c = b.close[k];
+                out.push(c, c, c, c, 0.0, false);
+            }
+        }
+        bars.push(out);
+    }
+    Ok(MarketData { timeframe: tf, timestamps: clock, symbols: series.iter().map(|s| s.symbol.clone()).collect(), bars })
+}

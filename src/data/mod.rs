@@ -1,0 +1,303 @@
+//! Market data: loading OHLCV bars (CSV, Parquet, Feather, freqtrade JSON) with polars,
+//! validating them with errors that name file, line and rule, aligning several symbols on one
+//! clock, resampling, and handing the engine one columnar [`MarketData`].
+//!
+//! Conventions: timestamps are bar **open** times in ms since the Unix epoch, UTC. Symbols are
+//! small integer ids (their index in [`MarketData::symbols`]).
+
+mod align;
+mod read;
+pub mod synth;
+pub mod time;
+mod write;
+
+pub use align::{align, count_gaps, infer_timeframe, resample, AlignPolicy};
+pub use read::{read_file, read_text_table, symbol_from_path, ColumnNames, Format, TextTable};
+pub use time::{Timeframe, TimestampUnit};
+pub use write::{write_bars, OutFormat};
+
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// One symbol's bars as columns. All vectors have the same length.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Bars {
+    /// Opening prices.
+    pub open: Vec<f64>,
+    /// Highest prices.
+    pub high: Vec<f64>,
+    /// Lowest prices.
+    pub low: Vec<f64>,
+    /// Closing prices.
+    pub close: Vec<f64>,
+    /// Traded volume in units of the asset.
+    pub volume: Vec<f64>,
+    /// False where the bar was forward-filled by alignment: no trading happened, none may.
+    pub tradable: Vec<bool>,
+}
+
+impl Bars {
+    /// Number of bars.
+    pub fn len(&self) -> usize {
+        self.close.len()
+    }
+
+    /// Whether there are no bars.
+    pub fn is_empty(&self) -> bool {
+        self.close.is_empty()
+    }
+
+    /// Append one bar.
+    pub fn push(&mut self, o: f64, h: f64, l: f64, c: f64, v: f64, tradable: bool) {
+        self.open.push(o);
+        self.high.push(h);
+        self.low.push(l);
+        self.close.push(c);
+        self.volume.push(v);
+        self.tradable.push(tradable);
+    }
+
+    /// A copy of bars `range`.
+    pub fn slice(&self, r: std::ops::Range<usize>) -> Bars {
+        Bars {
+            open: self.open[r.clone()].to_vec(),
+            high: self.high[r.clone()].to_vec(),
+            low: self.low[r.clone()].to_vec(),
+            close: self.close[r.clone()].to_vec(),
+            volume: self.volume[r.clone()].to_vec(),
+            tradable: self.tradable[r].to_vec(),
+        }
+    }
+}
+
+/// One symbol's bars with their own timestamps, before alignment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SymbolSeries {
+    /// Symbol name.
+    pub symbol: String,
+    /// The file it came from.
+    pub source: PathBuf,
+    /// Bar open times, strictly increasing.
+    pub ts: Vec<i64>,
+    /// The bars.
+    pub bars: Bars,
+}
+
+/// Aligned bars of every symbol on one clock: what the engine reads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MarketData {
+    /// Bar length.
+    pub timeframe: Timeframe,
+    /// Shared bar open times, strictly increasing.
+    pub timestamps: Vec<i64>,
+    /// Symbol names; a symbol's id is its index here.
+    pub symbols: Vec<String>,
+    /// Bars per symbol id, each as long as `timestamps`.
+    pub bars: Vec<Bars>,
+}
+
+impl MarketData {
+    /// Number of timestamps.
+    pub fn len(&self) -> usize {
+        self.timestamps.len()
+    }
+
+    /// Whether there are no bars.
+    pub fn is_empty(&self) -> bool {
+        self.timestamps.is_empty()
+    }
+
+    /// The id of a symbol by name.
+    pub fn symbol_id(&self, name: &str) -> Option<usize> {
+        self.symbols.iter().position(|s| s == name)
+    }
+
+    /// A copy of the bars in `range` of the shared clock (for train/test windows).
+    pub fn slice(&self, r: std::ops::Range<usize>) -> MarketData {
+        MarketData {
+            timeframe: self.timeframe,
+            timestamps: self.timestamps[r.clone()].to_vec(),
+            symbols: self.symbols.clone(),
+            bars: self.bars.iter().map(|b| b.slice(r.clone())).collect(),
+        }
+    }
+}
+
+/// How to load bars: the `[data]` table of an experiment file minus its paths.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoadOptions {
+    /// File format; `auto` picks by extension (`.csv`, `.parquet`, `.feather`/`.arrow`, `.json`).
+    pub format: Format,
+    /// How timestamps are written; `auto` detects ISO text or epoch s/ms/us/ns.
+    pub timestamp_unit: TimestampUnit,
+    /// Column names in the files.
+    pub columns: ColumnNames,
+    /// Keep only these symbols (all when empty).
+    pub symbols: Vec<String>,
+    /// The bars' timeframe; inferred (most common spacing) when absent.
+    pub timeframe: Option<Timeframe>,
+    /// Resample to this coarser timeframe after loading.
+    pub resample: Option<Timeframe>,
+    /// How symbols are put on one clock.
+    pub align: AlignPolicy,
+    /// First bar to keep (ISO-8601, inclusive).
+    pub start: Option<String>,
+    /// End of the kept range (ISO-8601, exclusive).
+    pub end: Option<String>,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            format: Format::Auto,
+            timestamp_unit: TimestampUnit::Auto,
+            columns: ColumnNames::default(),
+            symbols: Vec::new(),
+            timeframe: None,
+            resample: None,
+            align: AlignPolicy::Inner,
+            start: None,
+            end: None,
+        }
+    }
+}
+
+/// A non-fatal finding while loading.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Warning {
+    /// File concerned.
+    pub file: PathBuf,
+    /// What was found.
+    pub message: String,
+}
+
+/// What loading produced besides the data.
+#[derive(Debug, Clone, Default)]
+pub struct LoadReport {
+    /// Gaps and other non-fatal findings.
+    pub warnings: Vec<Warning>,
+    /// Per symbol: (symbol, source file, bars read, missing bars).
+    pub per_symbol: Vec<(String, PathBuf, usize, usize)>,
+}
+
+/// Expand paths: a folder stands for its data files (non-recursive; names starting with `_` or
+/// `.` are skipped, so label files such as `_regimes.csv` can sit beside the bars).
+pub fn expand_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(p)
+                .map_err(|e| Error::io(p, e))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| f.is_file() && Format::from_path(f).is_some())
+                .filter(|f| {
+                    let name = f.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                    !name.starts_with('_') && !name.starts_with('.')
+                })
+                .collect();
+            files.sort();
+            if files.is_empty() {
+                return Err(Error::data(p, None, "no-data-files", "folder holds no .csv, .parquet, .feather or .json files"));
+            }
+            out.extend(files);
+        } else if p.exists() {
+            out.push(p.clone());
+        } else {
+            return Err(Error::io(p, std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or folder")));
+        }
+    }
+    Ok(out)
+}
+
+/// Read every symbol from `paths` (files or folders), validated, each in its own time order.
+pub fn load_series(paths: &[PathBuf], opts: &LoadOptions) -> Result<Vec<SymbolSeries>> {
+    let mut all: Vec<SymbolSeries> = Vec::new();
+    for f in expand_paths(paths)? {
+        for s in read_file(&f, opts)? {
+            if let Some(prev) = all.iter().find(|p| p.symbol == s.symbol) {
+                return Err(Error::data(
+                    &f,
+                    None,
+                    "duplicate-symbol",
+                    format!("symbol {} is also in {}", s.symbol, prev.source.display()),
+                ));
+            }
+            all.push(s);
+        }
+    }
+    if !opts.symbols.is_empty() {
+        for want in &opts.symbols {
+            if !all.iter().any(|s| &s.symbol == want) {
+                let have: Vec<&str> = all.iter().map(|s| s.symbol.as_str()).collect();
+                return Err(Error::Input(format!("data.symbols: symbol {want} not found; the data has {}", have.join(", "))));
+            }
+        }
+        all.retain(|s| opts.symbols.contains(&s.symbol));
+        all.sort_by_key(|s| opts.symbols.iter().position(|w| w == &s.symbol));
+    }
+    Ok(all)
+}
+
+/// Load, validate, resample and align: the whole data pipeline.
+pub fn load(paths: &[PathBuf], opts: &LoadOptions) -> Result<(MarketData, LoadReport)> {
+    let mut series = load_series(paths, opts)?;
+    let tf = match opts.timeframe {
+        Some(tf) => tf,
+        None => infer_timeframe(&series).ok_or_else(|| {
+            Error::Input("cannot infer the timeframe (every file has fewer than 2 bars): set data.timeframe".into())
+        })?,
+    };
+    let mut report = LoadReport::default();
+    for s in &series {
+        let gaps = count_gaps(&s.ts, tf);
+        if gaps.missing > 0 {
+            report.warnings.push(Warning {
+                file: s.source.clone(),
+                message: format!("{}: {} missing bars of {tf} in {} gaps", s.symbol, gaps.missing, gaps.gaps),
+            });
+        }
+        if gaps.irregular > 0 {
+            report.warnings.push(Warning {
+                file: s.source.clone(),
+                message: format!("{}: {} bar spacings are not a multiple of {tf}", s.symbol, gaps.irregular),
+            });
+        }
+        report.per_symbol.push((s.symbol.clone(), s.source.clone(), s.ts.len(), gaps.missing));
+    }
+    let tf = match opts.resample {
+        Some(to) => {
+            if to.ms < tf.ms || to.ms % tf.ms != 0 {
+                return Err(Error::Input(format!("data.resample: {to} is not a whole multiple of the data's {tf}")));
+            }
+            for s in series.iter_mut() {
+                *s = resample(s, to);
+            }
+            to
+        }
+        None => tf,
+    };
+    let mut md = align(&series, tf, opts.align)?;
+    let start = parse_bound(opts.start.as_deref(), "data.start")?;
+    let end = parse_bound(opts.end.as_deref(), "data.end")?;
+    if start.is_some() || end.is_some() {
+        let lo = start.map_or(0, |s| md.timestamps.partition_point(|&t| t < s));
+        let hi = end.map_or(md.len(), |e| md.timestamps.partition_point(|&t| t < e));
+        md = md.slice(lo..hi.max(lo));
+    }
+    if md.is_empty() {
+        return Err(Error::Input("no bars left after alignment and the start/end range".into()));
+    }
+    Ok((md, report))
+}
+
+fn parse_bound(s: Option<&str>, key: &str) -> Result<Option<i64>> {
+    s.map(|s| time::parse_timestamp(s, TimestampUnit::Iso).ok_or_else(|| Error::Input(format!("{key}: '{s}' is not an ISO-8601 date or time"))))
+        .transpose()
+}
+
+/// Load from a single path with default options (tests and tools).
+pub fn load_path(path: impl AsRef<Path>) -> Result<(MarketData, LoadReport)> {
+    load(&[path.as_ref().to_path_buf()], &LoadOptions::default())
+}

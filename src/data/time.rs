@@ -1,0 +1,207 @@
+//! Timeframes and timestamps. Internally every timestamp is the bar's open time in
+//! milliseconds since the Unix epoch (UTC).
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// Milliseconds in one hour.
+pub const HOUR_MS: i64 = 3_600_000;
+/// Milliseconds in one day.
+pub const DAY_MS: i64 = 24 * HOUR_MS;
+
+/// A bar length such as `1m`, `5m`, `1h`, `4h`, `1d`, `1w`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timeframe {
+    /// Length in milliseconds.
+    pub ms: i64,
+}
+
+impl Timeframe {
+    /// A timeframe of `ms` milliseconds.
+    pub fn from_ms(ms: i64) -> Self {
+        Timeframe { ms }
+    }
+
+    /// Bars in a 365-day year (crypto trades every day).
+    pub fn bars_per_year(&self) -> f64 {
+        365.0 * DAY_MS as f64 / self.ms as f64
+    }
+
+    /// Start of the bucket of this timeframe that holds `ts`. Weeks start on Monday 00:00 UTC;
+    /// every other timeframe is aligned to the epoch (so days start at 00:00 UTC).
+    pub fn bucket(&self, ts: i64) -> i64 {
+        // 1970-01-01 was a Thursday; Monday 1970-01-05 is 4 days later.
+        let offset = if self.ms % (7 * DAY_MS) == 0 { 4 * DAY_MS } else { 0 };
+        (ts - offset).div_euclid(self.ms) * self.ms + offset
+    }
+}
+
+impl FromStr for Timeframe {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+        let (num, unit) = s.split_at(split);
+        let n: i64 = num.parse().map_err(|_| format!("bad timeframe '{s}': expected a number then a unit, e.g. 1h, 4h, 1d"))?;
+        let unit_ms = match unit {
+            "s" => 1_000,
+            "m" | "min" => 60_000,
+            "h" => HOUR_MS,
+            "d" => DAY_MS,
+            "w" => 7 * DAY_MS,
+            _ => return Err(format!("bad timeframe '{s}': unit must be one of s, m, h, d, w")),
+        };
+        if n <= 0 {
+            return Err(format!("bad timeframe '{s}': must be positive"));
+        }
+        Ok(Timeframe { ms: n * unit_ms })
+    }
+}
+
+impl fmt::Display for Timeframe {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (unit, ms) in [("w", 7 * DAY_MS), ("d", DAY_MS), ("h", HOUR_MS), ("m", 60_000), ("s", 1_000)] {
+            if self.ms % ms == 0 {
+                return write!(f, "{}{}", self.ms / ms, unit);
+            }
+        }
+        write!(f, "{}ms", self.ms)
+    }
+}
+
+impl Serialize for Timeframe {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Timeframe {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// How numeric or text timestamps in a file are to be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TimestampUnit {
+    /// Detect: text is ISO-8601; numbers are seconds, ms, us or ns by magnitude.
+    #[default]
+    Auto,
+    /// ISO-8601 text (`2024-01-01T00:00:00Z`, `2024-01-01 00:00:00`, `2024-01-01`).
+    Iso,
+    /// Epoch seconds.
+    S,
+    /// Epoch milliseconds.
+    Ms,
+    /// Epoch microseconds.
+    Us,
+    /// Epoch nanoseconds.
+    Ns,
+}
+
+/// Epoch number to ms, detecting the unit by magnitude when `unit` is `Auto`: below 1e11 is
+/// seconds (up to year 5138), below 1e14 ms, below 1e17 us, else ns.
+pub fn epoch_to_ms(v: f64, unit: TimestampUnit) -> Option<i64> {
+    if !v.is_finite() {
+        return None;
+    }
+    let unit = match unit {
+        TimestampUnit::Auto | TimestampUnit::Iso => {
+            let a = v.abs();
+            if a < 1e11 {
+                TimestampUnit::S
+            } else if a < 1e14 {
+                TimestampUnit::Ms
+            } else if a < 1e17 {
+                TimestampUnit::Us
+            } else {
+                TimestampUnit::Ns
+            }
+        }
+        u => u,
+    };
+    let ms = match unit {
+        TimestampUnit::S => v * 1e3,
+        TimestampUnit::Ms => v,
+        TimestampUnit::Us => v / 1e3,
+        _ => v / 1e6,
+    };
+    Some(ms.round() as i64)
+}
+
+/// Parse one timestamp written as text: ISO-8601 (with `Z`, an offset, or naive = UTC), a date,
+/// or an epoch number (unit per `unit`).
+pub fn parse_timestamp(s: &str, unit: TimestampUnit) -> Option<i64> {
+    let s = s.trim();
+    if unit != TimestampUnit::Iso {
+        if let Ok(v) = s.parse::<f64>() {
+            return epoch_to_ms(v, unit);
+        }
+        if unit != TimestampUnit::Auto {
+            return None;
+        }
+    }
+    if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
+        return Some(dt.timestamp_millis());
+    }
+    for fmt in ["%Y-%m-%dT%H:%M:%S%.f%#z", "%Y-%m-%d %H:%M:%S%.f%#z"] {
+        if let Ok(dt) = DateTime::parse_from_str(s, fmt) {
+            return Some(dt.timestamp_millis());
+        }
+    }
+    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"] {
+        if let Ok(dt) = NaiveDateTime::parse_from_str(s, fmt) {
+            return Some(Utc.from_utc_datetime(&dt).timestamp_millis());
+        }
+    }
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|dt| Utc.from_utc_datetime(&dt).timestamp_millis())
+}
+
+/// Format ms since epoch as ISO-8601 UTC with a `Z` (seconds precision unless ms are present).
+pub fn format_ts(ms: i64) -> String {
+    match Utc.timestamp_millis_opt(ms).single() {
+        Some(dt) if ms % 1000 == 0 => dt.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        Some(dt) => dt.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+        None => ms.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeframes_parse_and_print() {
+        assert_eq!("4h".parse::<Timeframe>().unwrap().ms, 4 * HOUR_MS);
+        assert_eq!("15m".parse::<Timeframe>().unwrap().to_string(), "15m");
+        assert_eq!(Timeframe::from_ms(DAY_MS).to_string(), "1d");
+        assert!("4x".parse::<Timeframe>().is_err());
+        assert!("0h".parse::<Timeframe>().is_err());
+    }
+
+    #[test]
+    fn weeks_start_on_monday() {
+        let w: Timeframe = "1w".parse().unwrap();
+        // 2024-01-10 (Wednesday) belongs to the week of Monday 2024-01-08.
+        let wed = parse_timestamp("2024-01-10T13:00:00Z", TimestampUnit::Auto).unwrap();
+        assert_eq!(format_ts(w.bucket(wed)), "2024-01-08T00:00:00Z");
+    }
+
+    #[test]
+    fn timestamps_in_every_supported_spelling() {
+        let want = 1_704_067_200_000; // 2024-01-01T00:00:00Z
+        for s in ["2024-01-01T00:00:00Z", "2024-01-01 00:00:00", "2024-01-01", "2024-01-01T01:00:00+01:00", "1704067200", "1704067200000", "1704067200000000"] {
+            assert_eq!(parse_timestamp(s, TimestampUnit::Auto), Some(want), "{s}");
+        }
+        assert_eq!(parse_timestamp("1704067200", TimestampUnit::Ms), Some(1_704_067_200));
+        assert_eq!(parse_timestamp("yesterday", TimestampUnit::Auto), None);
+        assert_eq!(format_ts(want), "2024-01-01T00:00:00Z");
+    }
+}

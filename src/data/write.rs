@@ -1,0 +1,90 @@
+//! Writing bars: CSV, Parquet, Feather and freqtrade's layouts (`PAIR-TF.json`/`.feather`).
+
+use super::time::format_ts;
+use super::{SymbolSeries, Timeframe};
+use crate::error::{Error, Result};
+use polars::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Output layouts for [`write_bars`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum OutFormat {
+    /// `SYMBOL.csv`, ISO-8601 timestamps.
+    Csv,
+    /// `SYMBOL.parquet`, timestamp as a UTC datetime in ms, zstd-compressed.
+    Parquet,
+    /// freqtrade's JSON layout: `BASE_QUOTE-TF.json` holding `[[ms, o, h, l, c, v], ...]`.
+    FreqtradeJson,
+    /// freqtrade's Feather layout: `BASE_QUOTE-TF.feather` with columns `date, open, high, low, close, volume`.
+    FreqtradeFeather,
+}
+
+/// A symbol as a file-name stem (`BTC/USDT` becomes `BTC_USDT`).
+pub fn file_stem(symbol: &str) -> String {
+    symbol.replace(['/', '\\', ':'], "_")
+}
+
+fn frame(s: &SymbolSeries, ts_name: &str) -> PolarsResult<DataFrame> {
+    let b = &s.bars;
+    let ts = Int64Chunked::from_vec(ts_name.into(), s.ts.clone()).into_datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC));
+    DataFrame::new(
+        s.ts.len(),
+        vec![
+            ts.into_series().into(),
+            Series::new("open".into(), &b.open).into(),
+            Series::new("high".into(), &b.high).into(),
+            Series::new("low".into(), &b.low).into(),
+            Series::new("close".into(), &b.close).into(),
+            Series::new("volume".into(), &b.volume).into(),
+        ],
+    )
+}
+
+/// Write one series into folder `dir` in `format`; returns the file written.
+pub fn write_bars(s: &SymbolSeries, dir: &Path, format: OutFormat, tf: Timeframe) -> Result<PathBuf> {
+    let stem = file_stem(&s.symbol);
+    let path = match format {
+        OutFormat::Csv => dir.join(format!("{stem}.csv")),
+        OutFormat::Parquet => dir.join(format!("{stem}.parquet")),
+        OutFormat::FreqtradeJson => dir.join(format!("{stem}-{tf}.json")),
+        OutFormat::FreqtradeFeather => dir.join(format!("{stem}-{tf}.feather")),
+    };
+    let io = |e| Error::io(&path, e);
+    let internal = |e: PolarsError| Error::Internal(format!("{}: {e}", path.display()));
+    let file = std::fs::File::create(&path).map_err(io)?;
+    let mut w = std::io::BufWriter::new(file);
+    let b = &s.bars;
+    match format {
+        OutFormat::Csv => {
+            writeln!(w, "timestamp,open,high,low,close,volume").map_err(io)?;
+            for i in 0..s.ts.len() {
+                writeln!(w, "{},{},{},{},{},{}", format_ts(s.ts[i]), b.open[i], b.high[i], b.low[i], b.close[i], b.volume[i]).map_err(io)?;
+            }
+        }
+        OutFormat::FreqtradeJson => {
+            write!(w, "[").map_err(io)?;
+            for i in 0..s.ts.len() {
+                let sep = if i == 0 { "" } else { "," };
+                write!(w, "{sep}[{},{:?},{:?},{:?},{:?},{:?}]", s.ts[i], b.open[i], b.high[i], b.low[i], b.close[i], b.volume[i]).map_err(io)?;
+            }
+            write!(w, "]").map_err(io)?;
+        }
+        OutFormat::Parquet => {
+            let mut df = frame(s, "timestamp").map_err(internal)?;
+            ParquetWriter::new(&mut w)
+                .with_compression(ParquetCompression::Zstd(None))
+                .set_parallel(false)
+                .finish(&mut df)
+                .map_err(internal)?;
+        }
+        OutFormat::FreqtradeFeather => {
+            let mut df = frame(s, "date").map_err(internal)?;
+            IpcWriter::new(&mut w).finish(&mut df).map_err(internal)?;
+        }
+    }
+    w.flush().map_err(io)?;
+    Ok(path)
+}

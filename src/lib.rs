@@ -1,0 +1,11 @@
+//! tradelab: a deterministic, event-driven backtester and parameter optimizer for trading
+//! strategies. See `README.md` for use and `../shared/DESIGN.md` for the map.
+//!
+//! Modules are named after the domain; the [`engine`] is the only place they meet.
+
+pub mod data;
+pub mod error;
+pub mod experiment;
+pub mod signals;
+
+pub use error::{Error, Result};

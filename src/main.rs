@@ -1,0 +1,312 @@
+//! The `tradelab` command line: a thin layer over the library.
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use tradelab::data::synth::{SynthConfig, SynthSymbol};
+use tradelab::data::{self, LoadOptions, OutFormat, Timeframe};
+use tradelab::experiment::Experiment;
+
+#[derive(Parser)]
+#[command(name = "tradelab", version, about = "Deterministic backtesting and parameter optimization for trading strategies")]
+struct Cli {
+    /// More logging (-v info, -vv debug).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    /// Print nothing but errors.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run one backtest and write its report folder.
+    Run(RunArgs),
+    /// Inspect, convert, resample or generate bar data.
+    #[command(subcommand)]
+    Data(DataCmd),
+    /// Work with experiment files.
+    #[command(subcommand)]
+    Experiment(ExperimentCmd),
+    /// Statistics of an equity curve CSV (`timestamp,equity`).
+    Stats {
+        /// The CSV file.
+        file: PathBuf,
+        /// Periods per year (default: from the timestamps' spacing, 365-day years).
+        #[arg(long)]
+        periods_per_year: Option<f64>,
+    },
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Experiment file (TOML).
+    file: PathBuf,
+    /// Put the run folder under DIR instead of `reports/`.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Use these bar files or folders instead of the experiment's data (same symbols).
+    #[arg(long, value_name = "PATH")]
+    data: Vec<PathBuf>,
+    /// Override a field: `--set risk.stop_loss=0.03` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    sets: Vec<String>,
+}
+
+#[derive(Args)]
+struct LoadArgs {
+    /// Bar files or folders.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// The data's timeframe (default: inferred).
+    #[arg(long)]
+    timeframe: Option<Timeframe>,
+    /// How timestamps are written: auto, iso, s, ms, us, ns.
+    #[arg(long, default_value = "auto")]
+    timestamp_unit: String,
+}
+
+impl LoadArgs {
+    fn options(&self) -> anyhow::Result<LoadOptions> {
+        let unit = toml::Value::String(self.timestamp_unit.clone()).try_into().map_err(|_| {
+            tradelab::Error::Input(format!("--timestamp-unit: '{}' is not one of auto, iso, s, ms, us, ns", self.timestamp_unit))
+        })?;
+        Ok(LoadOptions { timeframe: self.timeframe, timestamp_unit: unit, ..LoadOptions::default() })
+    }
+}
+
+#[derive(Subcommand)]
+enum DataCmd {
+    /// Symbols, bar counts, time range, timeframe, gaps and price range of bar files.
+    Inspect(LoadArgs),
+    /// Resample bars to a coarser timeframe.
+    Resample {
+        #[command(flatten)]
+        load: LoadArgs,
+        /// Target timeframe, e.g. 4h or 1d.
+        #[arg(long)]
+        to: Timeframe,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "csv")]
+        format: OutFormat,
+    },
+    /// Convert bars between CSV, Parquet and freqtrade's layouts.
+    Convert {
+        #[command(flatten)]
+        load: LoadArgs,
+        /// Output format.
+        #[arg(long, value_enum)]
+        to: OutFormat,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Write a seeded synthetic multi-asset market with its true regime labels.
+    Synth(SynthArgs),
+}
+
+#[derive(Args)]
+struct SynthArgs {
+    /// Output folder.
+    #[arg(long, default_value = "data/synth")]
+    out: PathBuf,
+    /// Random seed.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Number of bars.
+    #[arg(long, default_value_t = 17_520)]
+    bars: usize,
+    /// Bar length.
+    #[arg(long, default_value = "1h")]
+    timeframe: Timeframe,
+    /// First bar's open time.
+    #[arg(long, default_value = "2023-01-01T00:00:00Z")]
+    start: String,
+    /// Symbols as NAME:PRICE:VOL_MULT (default BTC:30000:1,ETH:2000:1.25,SOL:25:1.8,BNB:300:1.1).
+    #[arg(long, value_delimiter = ',')]
+    symbols: Vec<String>,
+    /// Mean regime duration in bars.
+    #[arg(long, default_value_t = 300.0)]
+    regime_bars: f64,
+    /// Correlation between symbols' shocks.
+    #[arg(long, default_value_t = 0.7)]
+    correlation: f64,
+    /// Student-t degrees of freedom (tails).
+    #[arg(long, default_value_t = 4)]
+    tail_dof: u32,
+    /// Turn market-wide jumps off.
+    #[arg(long)]
+    no_jumps: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "parquet")]
+    format: OutFormat,
+}
+
+#[derive(Subcommand)]
+enum ExperimentCmd {
+    /// Validate an experiment file and print it with every default filled in.
+    Check {
+        /// Experiment file.
+        file: PathBuf,
+        /// Override a field: `--set risk.stop_loss=0.03` (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let level = if cli.quiet {
+        tracing::Level::ERROR
+    } else {
+        match cli.verbose {
+            0 => tracing::Level::WARN,
+            1 => tracing::Level::INFO,
+            _ => tracing::Level::DEBUG,
+        }
+    };
+    tracing_subscriber::fmt().with_max_level(level).with_target(false).without_time().with_writer(std::io::stderr).init();
+    match dispatch(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            let input = e.downcast_ref::<tradelab::Error>().is_some_and(|e| e.is_input_error());
+            ExitCode::from(if input { 2 } else { 1 })
+        }
+    }
+}
+
+fn apply_sets(mut exp: Experiment, sets: &[String], file: &std::path::Path) -> anyhow::Result<Experiment> {
+    for s in sets {
+        let (k, v) = s.split_once('=').ok_or_else(|| tradelab::Error::Input(format!("--set {s}: expected KEY=VALUE")))?;
+        exp = exp.with_override(k.trim(), v.trim(), file)?;
+    }
+    Ok(exp)
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    let quiet = cli.quiet;
+    match cli.cmd {
+        Cmd::Run(a) => {
+            let mut le = Experiment::load(&a.file)?;
+            le.exp = apply_sets(le.exp, &a.sets, &a.file)?;
+            let paths = if a.data.is_empty() { le.data_paths() } else { a.data.clone() };
+            let opts = tradelab::engine::RunOptions { out_root: a.out.unwrap_or_else(|| PathBuf::from("reports")), quiet };
+            let out = tradelab::engine::run_experiment(&le, &paths, &opts)?;
+            if !quiet {
+                println!("{}", out.summary);
+                println!("wrote {}", out.dir.display());
+            }
+        }
+        Cmd::Data(DataCmd::Inspect(a)) => inspect(&a)?,
+        Cmd::Data(DataCmd::Resample { load, to, out, format }) => {
+            let opts = load.options()?;
+            let series = data::load_series(&load.paths, &opts)?;
+            std::fs::create_dir_all(&out).map_err(|e| tradelab::Error::io(&out, e))?;
+            for s in &series {
+                let r = data::resample(s, to);
+                let f = data::write_bars(&r, &out, format, to)?;
+                if !quiet {
+                    println!("{}: {} bars -> {} bars of {to}: {}", s.symbol, s.ts.len(), r.ts.len(), f.display());
+                }
+            }
+        }
+        Cmd::Data(DataCmd::Convert { load, to, out }) => {
+            let opts = load.options()?;
+            let series = data::load_series(&load.paths, &opts)?;
+            let tf = match opts.timeframe {
+                Some(tf) => tf,
+                None => data::infer_timeframe(&series).ok_or_else(|| tradelab::Error::Input("cannot infer the timeframe: pass --timeframe".into()))?,
+            };
+            std::fs::create_dir_all(&out).map_err(|e| tradelab::Error::io(&out, e))?;
+            for s in &series {
+                let f = data::write_bars(s, &out, to, tf)?;
+                if !quiet {
+                    println!("{}: {} bars -> {}", s.symbol, s.ts.len(), f.display());
+                }
+            }
+        }
+        Cmd::Data(DataCmd::Synth(a)) => {
+            let mut cfg = SynthConfig {
+                seed: a.seed,
+                bars: a.bars,
+                timeframe: a.timeframe,
+                start: data::time::parse_timestamp(&a.start, data::TimestampUnit::Iso)
+                    .ok_or_else(|| tradelab::Error::Input(format!("--start: '{}' is not an ISO-8601 time", a.start)))?,
+                mean_regime_bars: a.regime_bars,
+                correlation: a.correlation,
+                tail_dof: a.tail_dof,
+                ..SynthConfig::default()
+            };
+            if a.no_jumps {
+                cfg.jump_prob = 0.0;
+            }
+            if !a.symbols.is_empty() {
+                cfg.symbols = a.symbols.iter().map(|s| parse_synth_symbol(s)).collect::<anyhow::Result<_>>()?;
+            }
+            let m = cfg.generate()?;
+            let files = data::synth::write_market(&m, &cfg, &a.out, a.format)?;
+            if !quiet {
+                for f in files {
+                    println!("wrote {}", f.display());
+                }
+            }
+        }
+        Cmd::Experiment(ExperimentCmd::Check { file, sets }) => {
+            let le = Experiment::load(&file)?;
+            let exp = apply_sets(le.exp, &sets, &file)?;
+            print!("{}", exp.to_toml());
+        }
+        Cmd::Stats { file, periods_per_year } => {
+            let stats = tradelab::metrics::stats_from_equity_file(&file, periods_per_year)?;
+            println!("{}", serde_json::to_string_pretty(&stats).context("serializing stats")?);
+        }
+    }
+    Ok(())
+}
+
+fn parse_synth_symbol(s: &str) -> anyhow::Result<SynthSymbol> {
+    let parts: Vec<&str> = s.split(':').collect();
+    let bad = || tradelab::Error::Input(format!("--symbols: '{s}' is not NAME:PRICE:VOL_MULT"));
+    if parts.len() != 3 {
+        return Err(bad().into());
+    }
+    let price: f64 = parts[1].parse().map_err(|_| bad())?;
+    let vol_mult: f64 = parts[2].parse().map_err(|_| bad())?;
+    if !(price > 0.0 && vol_mult > 0.0) {
+        return Err(bad().into());
+    }
+    Ok(SynthSymbol { name: parts[0].to_string(), price, vol_mult, notional_per_bar: 10e6 })
+}
+
+fn inspect(a: &LoadArgs) -> anyhow::Result<()> {
+    let opts = a.options()?;
+    let series = data::load_series(&a.paths, &opts)?;
+    let tf = opts.timeframe.or_else(|| data::infer_timeframe(&series));
+    println!("{:<12} {:>8} {:<22} {:<22} {:>5} {:>8} {:>14} {:>14}  file", "symbol", "bars", "first", "last", "tf", "missing", "low", "high");
+    for s in &series {
+        let own_tf = data::infer_timeframe(std::slice::from_ref(s)).or(tf);
+        let missing = own_tf.map(|tf| data::count_gaps(&s.ts, tf).missing.to_string()).unwrap_or_else(|| "-".into());
+        let lo = s.bars.low.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = s.bars.high.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        println!(
+            "{:<12} {:>8} {:<22} {:<22} {:>5} {:>8} {:>14} {:>14}  {}",
+            s.symbol,
+            s.ts.len(),
+            data::time::format_ts(s.ts[0]),
+            data::time::format_ts(*s.ts.last().unwrap_or(&0)),
+            own_tf.map(|t| t.to_string()).unwrap_or_else(|| "-".into()),
+            missing,
+            format!("{lo:.6}"),
+            format!("{hi:.6}"),
+            s.source.display()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,612 @@
+//! Signals: built-in technical signals computed from bars, signal files replayed, and the
+//! combiner that turns every source's vote into one signal per symbol and bar.
+//!
+//! A signal at bar t uses data up to t's close and is acted on at t's close. Every signal carries
+//! a direction (+1 long, -1 short, 0 flat), a strength level (1..=4) and a confidence in [0, 1];
+//! a bar without a signal is [`NONE`].
+//!
+//! Combiner, per symbol and bar, over the sources present at that bar (source weight `w`,
+//! direction `d`, strength multiplier `m`, confidence `c`):
+//! `S = sum(w*d*m*c) / sum(w)`. Direction = sign(S) (|S| < 1e-12, a tie, is flat).
+//! Confidence = sum of `w*c` over sources agreeing with that direction / sum(w) (disagreement
+//! lowers it; flat when tied has confidence 0). Strength = the level whose multiplier is nearest
+//! `|S| / confidence`, so that `m(strength) * confidence` ~ |S|. With one source the combined
+//! signal is that source's signal.
+
+use crate::data::{Bars, MarketData};
+use crate::error::{Error, Loc, Result};
+use crate::experiment::{BandStyle, SignalKind, SignalMode, TechnicalSignal};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+/// "No signal at this bar".
+pub const NONE: i8 = i8::MIN;
+
+/// A technical signal with every parameter resolved.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Spec {
+    /// SMA(fast) vs SMA(slow).
+    SmaCross { fast: usize, slow: usize },
+    /// EMA(fast) vs EMA(slow).
+    EmaCross { fast: usize, slow: usize },
+    /// RSI(period) against lower/upper.
+    Rsi { period: usize, lower: f64, upper: f64 },
+    /// MACD line vs signal line.
+    Macd { fast: usize, slow: usize, signal: usize },
+    /// Close against Bollinger bands.
+    Bollinger { period: usize, k: f64, style: BandStyle },
+    /// n-bar return against a threshold.
+    Momentum { period: usize, threshold: f64 },
+    /// Close against the previous n bars' channel.
+    Donchian { period: usize },
+}
+
+impl Spec {
+    /// Resolve defaults.
+    pub fn from_config(s: &TechnicalSignal) -> Spec {
+        match s.kind {
+            SignalKind::SmaCross => Spec::SmaCross { fast: s.fast.unwrap_or(20), slow: s.slow.unwrap_or(50) },
+            SignalKind::EmaCross => Spec::EmaCross { fast: s.fast.unwrap_or(12), slow: s.slow.unwrap_or(26) },
+            SignalKind::Rsi => Spec::Rsi { period: s.period.unwrap_or(14), lower: s.lower.unwrap_or(30.0), upper: s.upper.unwrap_or(70.0) },
+            SignalKind::Macd => Spec::Macd { fast: s.fast.unwrap_or(12), slow: s.slow.unwrap_or(26), signal: s.signal.unwrap_or(9) },
+            SignalKind::Bollinger => {
+                Spec::Bollinger { period: s.period.unwrap_or(20), k: s.std_dev.unwrap_or(2.0), style: s.style.unwrap_or_default() }
+            }
+            SignalKind::Momentum => Spec::Momentum { period: s.period.unwrap_or(24), threshold: s.threshold.unwrap_or(0.0) },
+            SignalKind::Donchian => Spec::Donchian { period: s.period.unwrap_or(20) },
+        }
+    }
+
+    /// A broken parameter: (key, message).
+    pub fn check(&self) -> Option<(&'static str, String)> {
+        let pos = |k: &'static str, v: usize, min: usize| (v < min).then(|| (k, format!("{v} must be >= {min}")));
+        match *self {
+            Spec::SmaCross { fast, slow } | Spec::EmaCross { fast, slow } => {
+                pos("fast", fast, 1).or_else(|| (fast >= slow).then(|| ("fast", format!("fast ({fast}) must be < slow ({slow})"))))
+            }
+            Spec::Macd { fast, slow, signal } => pos("fast", fast, 1)
+                .or_else(|| pos("signal", signal, 1))
+                .or_else(|| (fast >= slow).then(|| ("fast", format!("fast ({fast}) must be < slow ({slow})")))),
+            Spec::Rsi { period, lower, upper } => pos("period", period, 2).or_else(|| {
+                (!(0.0 <= lower && lower < upper && upper <= 100.0)).then(|| ("lower", format!("need 0 <= lower ({lower}) < upper ({upper}) <= 100")))
+            }),
+            Spec::Bollinger { period, k, .. } => {
+                pos("period", period, 2).or_else(|| (!(k > 0.0 && k.is_finite())).then(|| ("std_dev", format!("{k} must be > 0"))))
+            }
+            Spec::Momentum { period, threshold } => {
+                pos("period", period, 1).or_else(|| (!(threshold >= 0.0 && threshold.is_finite())).then(|| ("threshold", format!("{threshold} must be >= 0"))))
+            }
+            Spec::Donchian { period } => pos("period", period, 1),
+        }
+    }
+
+    /// Whether the signal is a crossing of two lines (events are strict crosses) rather than a
+    /// zone (events are entries into the zone).
+    fn is_cross(&self) -> bool {
+        matches!(self, Spec::SmaCross { .. } | Spec::EmaCross { .. } | Spec::Macd { .. })
+    }
+}
+
+/// Indicator series that are shared between signals and optimizer candidates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum IndKey {
+    /// Simple moving average of close.
+    Sma(usize),
+    /// Exponential moving average of close.
+    Ema(usize),
+    /// Wilder's RSI of close.
+    Rsi(usize),
+    /// EMA(fast) - EMA(slow).
+    MacdLine(usize, usize),
+    /// EMA(signal) of the MACD line.
+    MacdSignal(usize, usize, usize),
+    /// Population standard deviation of close.
+    Std(usize),
+    /// Highest high of the previous n bars (excluding the current one).
+    PrevMax(usize),
+    /// Lowest low of the previous n bars.
+    PrevMin(usize),
+}
+
+/// Indicators computed once per (symbol, key) and shared read-only. NaN marks warm-up bars.
+#[derive(Debug, Default)]
+pub struct IndicatorCache {
+    map: Mutex<BTreeMap<(usize, IndKey), Arc<Vec<f64>>>>,
+    prefix: Mutex<BTreeMap<usize, Arc<Vec<f64>>>>,
+}
+
+impl IndicatorCache {
+    /// Number of distinct series computed so far.
+    pub fn len(&self) -> usize {
+        self.map.lock().map(|m| m.len()).unwrap_or(0)
+    }
+
+    /// Whether nothing has been computed.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn prefix_sum(&self, sym: usize, close: &[f64]) -> Arc<Vec<f64>> {
+        if let Some(v) = self.prefix.lock().ok().and_then(|m| m.get(&sym).cloned()) {
+            return v;
+        }
+        let mut cs = Vec::with_capacity(close.len());
+        let mut acc = 0.0;
+        for &c in close {
+            acc += c;
+            cs.push(acc);
+        }
+        let v = Arc::new(cs);
+        if let Ok(mut m) = self.prefix.lock() {
+            m.entry(sym).or_insert_with(|| v.clone());
+        }
+        v
+    }
+
+    /// The series for `key` on symbol `sym`, computed on first use.
+    pub fn get(&self, sym: usize, bars: &Bars, key: IndKey) -> Arc<Vec<f64>> {
+        if let Some(v) = self.map.lock().ok().and_then(|m| m.get(&(sym, key)).cloned()) {
+            return v;
+        }
+        let c = &bars.close;
+        let v = match key {
+            IndKey::Sma(n) => sma_from_prefix(&self.prefix_sum(sym, c), n),
+            IndKey::Ema(n) => ema(c, n),
+            IndKey::Rsi(n) => rsi(c, n),
+            IndKey::MacdLine(f, s) => {
+                let (a, b) = (self.get(sym, bars, IndKey::Ema(f)), self.get(sym, bars, IndKey::Ema(s)));
+                a.iter().zip(b.iter()).map(|(x, y)| x - y).collect()
+            }
+            IndKey::MacdSignal(f, s, g) => {
+                let line = self.get(sym, bars, IndKey::MacdLine(f, s));
+                let start = line.iter().position(|x| !x.is_nan()).unwrap_or(line.len());
+                let mut out = vec![f64::NAN; start];
+                out.extend(ema(&line[start..], g));
+                out
+            }
+            IndKey::Std(n) => rolling_std(c, n),
+            IndKey::PrevMax(n) => prev_extreme(&bars.high, n, true),
+            IndKey::PrevMin(n) => prev_extreme(&bars.low, n, false),
+        };
+        let v = Arc::new(v);
+        if let Ok(mut m) = self.map.lock() {
+            return m.entry((sym, key)).or_insert(v).clone();
+        }
+        v
+    }
+}
+
+/// SMA as `(cs[i] - cs[i-n]) / n` over one running prefix sum (vectorbt's formula, so results
+/// agree to the last bit); NaN for the first n-1 bars.
+fn sma_from_prefix(cs: &[f64], n: usize) -> Vec<f64> {
+    let mut out = vec![f64::NAN; cs.len()];
+    if n == 0 || n > cs.len() {
+        return out;
+    }
+    out[n - 1] = cs[n - 1] / n as f64;
+    for i in n..cs.len() {
+        out[i] = (cs[i] - cs[i - n]) / n as f64;
+    }
+    out
+}
+
+/// EMA with alpha = 2/(n+1), seeded with the SMA of the first n values (TA-Lib's convention);
+/// NaN before that.
+pub fn ema(x: &[f64], n: usize) -> Vec<f64> {
+    let mut out = vec![f64::NAN; x.len()];
+    if n == 0 || n > x.len() {
+        return out;
+    }
+    let alpha = 2.0 / (n as f64 + 1.0);
+    let mut e = x[..n].iter().sum::<f64>() / n as f64;
+    out[n - 1] = e;
+    for i in n..x.len() {
+        e += alpha * (x[i] - e);
+        out[i] = e;
+    }
+    out
+}
+
+/// Wilder's RSI: average gain and loss seeded with the simple mean of the first n changes, then
+/// smoothed as `(prev*(n-1) + x)/n`; 100 when there were no losses. NaN for the first n bars.
+pub fn rsi(x: &[f64], n: usize) -> Vec<f64> {
+    let mut out = vec![f64::NAN; x.len()];
+    if n == 0 || x.len() <= n {
+        return out;
+    }
+    let (mut g, mut l) = (0.0, 0.0);
+    for i in 1..=n {
+        let d = x[i] - x[i - 1];
+        g += d.max(0.0);
+        l += (-d).max(0.0);
+    }
+    g /= n as f64;
+    l /= n as f64;
+    let value = |g: f64, l: f64| if l == 0.0 { 100.0 } else { 100.0 - 100.0 / (1.0 + g / l) };
+    out[n] = value(g, l);
+    for i in n + 1..x.len() {
+        let d = x[i] - x[i - 1];
+        g = (g * (n as f64 - 1.0) + d.max(0.0)) / n as f64;
+        l = (l * (n as f64 - 1.0) + (-d).max(0.0)) / n as f64;
+        out[i] = value(g, l);
+    }
+    out
+}
+
+/// Rolling population standard deviation (ddof = 0, as Bollinger's original definition).
+pub fn rolling_std(x: &[f64], n: usize) -> Vec<f64> {
+    let mut out = vec![f64::NAN; x.len()];
+    if n == 0 || n > x.len() {
+        return out;
+    }
+    // Two-pass per window would be O(n*w); a shifted running sum keeps O(n) and stays accurate.
+    let shift = x[0];
+    let (mut s, mut s2) = (0.0, 0.0);
+    for i in 0..x.len() {
+        let d = x[i] - shift;
+        s += d;
+        s2 += d * d;
+        if i >= n {
+            let o = x[i - n] - shift;
+            s -= o;
+            s2 -= o * o;
+        }
+        if i + 1 >= n {
+            let m = s / n as f64;
+            out[i] = (s2 / n as f64 - m * m).max(0.0).sqrt();
+        }
+    }
+    out
+}
+
+/// Max (or min) of the n values before each index, by a monotonic deque; NaN for the first n.
+fn prev_extreme(x: &[f64], n: usize, max: bool) -> Vec<f64> {
+    let mut out = vec![f64::NAN; x.len()];
+    let mut dq: std::collections::VecDeque<usize> = std::collections::VecDeque::new();
+    for i in 0..x.len() {
+        if i >= n {
+            while let Some(&f) = dq.front() {
+                if f + n < i {
+                    dq.pop_front();
+                } else {
+                    break;
+                }
+            }
+            if let Some(&f) = dq.front() {
+                out[i] = x[f];
+            }
+        }
+        let better = |a: f64, b: f64| if max { a >= b } else { a <= b };
+        while let Some(&b) = dq.back() {
+            if better(x[i], x[b]) {
+                dq.pop_back();
+            } else {
+                break;
+            }
+        }
+        dq.push_back(i);
+    }
+    out
+}
+
+fn sign_or_none(a: f64, b: f64) -> i8 {
+    if a.is_nan() || b.is_nan() {
+        NONE
+    } else if a > b {
+        1
+    } else if a < b {
+        -1
+    } else {
+        0
+    }
+}
+
+/// The state series of a signal: +1 / -1 / 0 per bar, [`NONE`] during warm-up.
+pub fn state(spec: &Spec, sym: usize, bars: &Bars, cache: &IndicatorCache) -> Vec<i8> {
+    let c = &bars.close;
+    let zone = |lo: &[f64], hi: &[f64], below: i8| -> Vec<i8> {
+        (0..c.len())
+            .map(|i| {
+                if lo[i].is_nan() || hi[i].is_nan() {
+                    NONE
+                } else if c[i] < lo[i] {
+                    below
+                } else if c[i] > hi[i] {
+                    -below
+                } else {
+                    0
+                }
+            })
+            .collect()
+    };
+    match *spec {
+        Spec::SmaCross { fast, slow } => {
+            let (a, b) = (cache.get(sym, bars, IndKey::Sma(fast)), cache.get(sym, bars, IndKey::Sma(slow)));
+            a.iter().zip(b.iter()).map(|(x, y)| sign_or_none(*x, *y)).collect()
+        }
+        Spec::EmaCross { fast, slow } => {
+            let (a, b) = (cache.get(sym, bars, IndKey::Ema(fast)), cache.get(sym, bars, IndKey::Ema(slow)));
+            a.iter().zip(b.iter()).map(|(x, y)| sign_or_none(*x, *y)).collect()
+        }
+        Spec::Macd { fast, slow, signal } => {
+            let (a, b) = (cache.get(sym, bars, IndKey::MacdLine(fast, slow)), cache.get(sym, bars, IndKey::MacdSignal(fast, slow, signal)));
+            a.iter().zip(b.iter()).map(|(x, y)| sign_or_none(*x, *y)).collect()
+        }
+        Spec::Rsi { period, lower, upper } => {
+            let r = cache.get(sym, bars, IndKey::Rsi(period));
+            r.iter().map(|&x| if x.is_nan() { NONE } else if x < lower { 1 } else if x > upper { -1 } else { 0 }).collect()
+        }
+        Spec::Bollinger { period, k, style } => {
+            let (m, sd) = (cache.get(sym, bars, IndKey::Sma(period)), cache.get(sym, bars, IndKey::Std(period)));
+            let lo: Vec<f64> = m.iter().zip(sd.iter()).map(|(m, s)| m - k * s).collect();
+            let hi: Vec<f64> = m.iter().zip(sd.iter()).map(|(m, s)| m + k * s).collect();
+            zone(&lo, &hi, if style == BandStyle::Reversion { 1 } else { -1 })
+        }
+        Spec::Momentum { period, threshold } => (0..c.len())
+            .map(|i| {
+                if i < period {
+                    NONE
+                } else {
+                    let r = c[i] / c[i - period] - 1.0;
+                    if r > threshold {
+                        1
+                    } else if r < -threshold {
+                        -1
+                    } else {
+                        0
+                    }
+                }
+            })
+            .collect(),
+        Spec::Donchian { period } => {
+            let (hi, lo) = (cache.get(sym, bars, IndKey::PrevMax(period)), cache.get(sym, bars, IndKey::PrevMin(period)));
+            zone(&lo, &hi, -1)
+        }
+    }
+}
+
+/// Events from a state series: a cross fires where the state flips from -1 to +1 or back (a
+/// strict cross: a bar with equal lines breaks it); a zone signal fires where the state enters
+/// +1 or -1 from anything else. Other bars carry [`NONE`].
+pub fn events(spec: &Spec, st: &[i8]) -> Vec<i8> {
+    let mut out = vec![NONE; st.len()];
+    for i in 1..st.len() {
+        let (p, c) = (st[i - 1], st[i]);
+        if c == 1 || c == -1 {
+            let fire = if spec.is_cross() { p == -c } else { p != c };
+            if fire {
+                out[i] = c;
+            }
+        }
+    }
+    out
+}
+
+/// One source's signal stream for one symbol.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stream {
+    /// Source name (for weights).
+    pub source: String,
+    /// Direction per bar, or [`NONE`].
+    pub dir: Vec<i8>,
+    /// Strength level 1..=4 per bar.
+    pub strength: Vec<u8>,
+    /// Confidence per bar.
+    pub conf: Vec<f64>,
+}
+
+/// The combined signal of one symbol.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Combined {
+    /// Direction per bar, or [`NONE`] where no source spoke.
+    pub dir: Vec<i8>,
+    /// Strength level 1..=4.
+    pub strength: Vec<u8>,
+    /// Confidence in [0, 1].
+    pub conf: Vec<f64>,
+}
+
+/// Combine streams of one symbol (see the module doc for the formula).
+pub fn combine(streams: &[&Stream], weights: &BTreeMap<String, f64>, mults: &[f64; 4], n: usize) -> Combined {
+    let w: Vec<f64> = streams.iter().map(|s| weights.get(&s.source).copied().unwrap_or(1.0)).collect();
+    let mut out = Combined { dir: vec![NONE; n], strength: vec![4; n], conf: vec![0.0; n] };
+    for t in 0..n {
+        let (mut num, mut den) = (0.0, 0.0);
+        for (s, &wi) in streams.iter().zip(&w) {
+            let d = s.dir[t];
+            if d != NONE {
+                num += wi * d as f64 * mults[s.strength[t] as usize - 1] * s.conf[t];
+                den += wi;
+            }
+        }
+        if den == 0.0 {
+            continue;
+        }
+        let score = num / den;
+        let dir: i8 = if score.abs() < 1e-12 { 0 } else if score > 0.0 { 1 } else { -1 };
+        let agree: f64 = streams.iter().zip(&w).filter(|(s, _)| s.dir[t] != NONE && s.dir[t] == dir).map(|(s, wi)| wi * s.conf[t]).sum();
+        let conf = if dir == 0 { agree / den } else { agree / den };
+        out.dir[t] = dir;
+        out.conf[t] = conf;
+        if dir != 0 && conf > 0.0 {
+            let eff = score.abs() / conf;
+            out.strength[t] = (0..4).min_by(|&a, &b| (mults[a] - eff).abs().total_cmp(&(mults[b] - eff).abs())).map_or(4, |k| k as u8 + 1);
+        } else if streams.len() == 1 {
+            out.strength[t] = streams[0].strength[t];
+        }
+    }
+    out
+}
+
+/// The stream of a technical signal on one symbol.
+pub fn technical_stream(cfg: &TechnicalSignal, sym: usize, bars: &Bars, cache: &IndicatorCache) -> Stream {
+    let spec = Spec::from_config(cfg);
+    let st = state(&spec, sym, bars, cache);
+    let dir = match cfg.mode {
+        SignalMode::State => st,
+        SignalMode::Event => events(&spec, &st),
+    };
+    let n = dir.len();
+    let source = cfg.source.clone().unwrap_or_else(|| format!("{:?}", cfg.kind).to_lowercase());
+    Stream { source, dir, strength: vec![cfg.strength as u8 + 1; n], conf: vec![cfg.confidence; n] }
+}
+
+/// One row of a signal file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileSignal {
+    /// Time the signal became known (ms).
+    pub ts: i64,
+    /// Symbol name.
+    pub symbol: String,
+    /// +1, -1 or 0.
+    pub dir: i8,
+    /// 1..=4.
+    pub strength: u8,
+    /// [0, 1].
+    pub conf: f64,
+    /// Source name.
+    pub source: String,
+}
+
+/// Read a signal file: CSV or Parquet with `timestamp, symbol, direction, strength, confidence,
+/// source`. Direction: `long`/`short`/`flat` or 1/-1/0; strength: `weak`, `moderate`, `strong`,
+/// `very_strong` or 1..=4; confidence in [0, 1]. Errors name the file, the line and the rule.
+pub fn read_signal_file(path: &Path) -> Result<Vec<FileSignal>> {
+    let rows = crate::data::read_text_table(path)?;
+    let need = ["timestamp", "symbol", "direction", "strength", "confidence", "source"];
+    let idx: Vec<usize> = need
+        .iter()
+        .map(|n| {
+            rows.names.iter().position(|h| h.eq_ignore_ascii_case(n)).ok_or_else(|| {
+                Error::data(path, None, "missing-column", format!("no {n} column; the file has: {} (needs {})", rows.names.join(", "), need.join(", ")))
+            })
+        })
+        .collect::<Result<_>>()?;
+    let mut out = Vec::with_capacity(rows.rows.len());
+    for (r, row) in rows.rows.iter().enumerate() {
+        let loc = Some(rows.loc(r));
+        let cell = |k: usize| row[idx[k]].as_str();
+        let ts = crate::data::time::parse_timestamp(cell(0), crate::data::TimestampUnit::Auto)
+            .ok_or_else(|| Error::data(path, loc, "unparsable-timestamp", format!("'{}'", cell(0))))?;
+        let dir = match cell(2).to_ascii_lowercase().as_str() {
+            "long" | "buy" | "1" | "1.0" => 1,
+            "short" | "sell" | "-1" | "-1.0" => -1,
+            "flat" | "0" | "0.0" => 0,
+            other => return Err(Error::data(path, loc, "bad-direction", format!("'{other}', expected long, short, flat or 1, -1, 0"))),
+        };
+        let strength = match cell(3).to_ascii_lowercase().as_str() {
+            "weak" | "1" => 1,
+            "moderate" | "2" => 2,
+            "strong" | "3" => 3,
+            "very_strong" | "very strong" | "4" => 4,
+            other => return Err(Error::data(path, loc, "bad-strength", format!("'{other}', expected weak, moderate, strong, very_strong or 1..4"))),
+        };
+        let conf: f64 = cell(4).parse().map_err(|_| Error::data(path, loc, "unparsable-number", format!("confidence '{}'", cell(4))))?;
+        if !(0.0..=1.0).contains(&conf) {
+            return Err(Error::data(path, loc, "confidence-out-of-range", format!("{conf}, expected [0, 1]")));
+        }
+        if cell(1).is_empty() || cell(5).is_empty() {
+            return Err(Error::data(path, loc, "missing-value", "empty symbol or source"));
+        }
+        out.push(FileSignal { ts, symbol: cell(1).to_string(), dir, strength, conf, source: cell(5).to_string() });
+    }
+    Ok(out)
+}
+
+/// Put file signals on the market's clock: a signal stamped t belongs to the bar whose open is
+/// the latest at or before t and is used at that bar's close, never earlier. One stream per
+/// (symbol id, source); a later row for the same bar replaces an earlier one. Signals for
+/// symbols not in the market are an error; signals before the first bar are dropped.
+pub fn file_streams(path: &Path, rows: &[FileSignal], md: &MarketData) -> Result<Vec<(usize, Stream)>> {
+    let n = md.len();
+    let mut streams: Vec<(usize, Stream)> = Vec::new();
+    for (r, s) in rows.iter().enumerate() {
+        let sym = md.symbol_id(&s.symbol).ok_or_else(|| {
+            Error::data(path, Some(Loc::Line(r + 2)), "unknown-symbol", format!("{} is not in the data ({})", s.symbol, md.symbols.join(", ")))
+        })?;
+        let k = md.timestamps.partition_point(|&t| t <= s.ts);
+        if k == 0 {
+            continue;
+        }
+        let t = k - 1;
+        let st = match streams.iter().position(|(i, st)| *i == sym && st.source == s.source) {
+            Some(p) => &mut streams[p].1,
+            None => {
+                streams.push((sym, Stream { source: s.source.clone(), dir: vec![NONE; n], strength: vec![4; n], conf: vec![0.0; n] }));
+                &mut streams.last_mut().expect("just pushed").1
+            }
+        };
+        st.dir[t] = s.dir;
+        st.strength[t] = s.strength;
+        st.conf[t] = s.conf;
+    }
+    Ok(streams)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sma_and_std_against_hand_values() {
+        let x = [1.0, 2.0, 3.0, 4.0, 6.0];
+        let mut cs = vec![];
+        let mut a = 0.0;
+        for v in x {
+            a += v;
+            cs.push(a);
+        }
+        let s = sma_from_prefix(&cs, 3);
+        assert!(s[1].is_nan());
+        assert_eq!(&s[2..], &[2.0, 3.0, 13.0 / 3.0]);
+        let sd = rolling_std(&x, 2);
+        assert!((sd[4] - 1.0).abs() < 1e-12); // {4, 6}: mean 5, deviations 1
+    }
+
+    #[test]
+    fn ema_and_rsi_against_hand_values() {
+        let e = ema(&[1.0, 3.0, 5.0, 5.0], 2); // alpha 2/3, seed mean(1,3)=2
+        assert_eq!(e[1], 2.0);
+        assert!((e[2] - (2.0 + 2.0 / 3.0 * 3.0)).abs() < 1e-12);
+        let r = rsi(&[1.0, 2.0, 1.0, 2.0], 2); // first 2 changes +1,-1: g=l=0.5 -> 50
+        assert_eq!(r[2], 50.0);
+        // next change +1: g=(0.5+1)/2=0.75, l=0.25 -> rs 3 -> 75
+        assert!((r[3] - 75.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn strict_cross_events() {
+        let spec = Spec::SmaCross { fast: 1, slow: 2 };
+        // -1 -> 0 -> 1 is no cross (equality breaks it); -1 -> 1 is.
+        let st = [NONE, -1, 0, 1, -1, 1];
+        assert_eq!(events(&spec, &st), vec![NONE, NONE, NONE, NONE, -1, 1]);
+        let zone = Spec::Rsi { period: 2, lower: 30.0, upper: 70.0 };
+        assert_eq!(events(&zone, &st), vec![NONE, -1, NONE, 1, -1, 1]);
+    }
+
+    #[test]
+    fn donchian_uses_previous_bars_only() {
+        let hi = prev_extreme(&[1.0, 5.0, 2.0, 3.0, 1.0], 2, true);
+        assert!(hi[1].is_nan());
+        assert_eq!(&hi[2..], &[5.0, 5.0, 3.0]);
+    }
+
+    #[test]
+    fn combiner_vote() {
+        let mk = |src: &str, d: i8, k: u8, c: f64| Stream { source: src.into(), dir: vec![d], strength: vec![k], conf: vec![c] };
+        let m = [0.25, 0.5, 0.75, 1.0];
+        let (a, b) = (mk("a", 1, 4, 0.8), mk("b", -1, 2, 0.6));
+        let mut w = BTreeMap::new();
+        w.insert("a".to_string(), 2.0);
+        // S = (2*1*1*0.8 + 1*(-1)*0.5*0.6) / 3 = (1.6 - 0.3)/3 = 0.4333; long.
+        let c = combine(&[&a, &b], &w, &m, 1);
+        assert_eq!(c.dir[0], 1);
+        assert!((c.conf[0] - 1.6 / 3.0).abs() < 1e-12);
+        // |S|/conf = 1.3/1.6 = 0.8125 -> nearest multiplier 0.75 (strong).
+        assert_eq!(c.strength[0], 3);
+        // A tie is flat.
+        let (x, y) = (mk("x", 1, 4, 0.5), mk("y", -1, 4, 0.5));
+        assert_eq!(combine(&[&x, &y], &BTreeMap::new(), &m, 1).dir[0], 0);
+    }
+}
