@@ -9,3 +9,10 @@ pub mod experiment;
 pub mod signals;
 
 pub use error::{Error, Result};
+pub mod decision;
+pub mod engine;
+pub mod execution;
+pub mod metrics;
+pub mod portfolio;
+pub mod report;
+pub mod risk;

@@ -1,0 +1,482 @@
+//! The engine: the event loop where data, signals, decision, risk, execution and portfolio
+//! meet. Per bar t, in order:
+//! 1. marks move to t's open; orders due at the open fill (limits check t's range);
+//! 2. stops and take-profits act on t's range (see [`crate::risk`]);
+//! 3. marks move to t's close; orders due at the close fill; equity is marked;
+//! 4. drawdown halt and daily-loss limit look at the close equity;
+//! 5. the decision turns t's combined signal into targets; risk clips them; orders are sent to
+//!    fill at t+1's open (default), t+1's close, n bars later, or t's own close;
+//! 6. the bar is recorded.
+//!
+//! A decision at t sees nothing after t's close, so look-ahead is impossible by construction.
+//! Nothing in the loop depends on wall clock, threads or hash order: a run is a pure function of
+//! the experiment and the data.
+
+use crate::data::time::DAY_MS;
+use crate::data::MarketData;
+use crate::decision;
+use crate::error::Result;
+use crate::execution::{self, Costs, Order, OrderRecord, Outcome, PriceType, Size, Status};
+use crate::experiment::{Experiment, FillTiming, LoadedExperiment, OrderType, Sizing};
+use crate::portfolio::{Fill, Portfolio, Reason, Trade};
+use crate::risk::{self, RiskEvent};
+use crate::signals::{self, Combined, IndicatorCache};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// What every run over the same data and signals shares, computed once.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// The bars.
+    pub md: Arc<MarketData>,
+    /// Combined signal per symbol.
+    pub combined: Vec<Combined>,
+    /// Annualized realized volatility per symbol (only for volatility sizing).
+    pub vol: Vec<Vec<f64>>,
+    /// Periods per year for metrics.
+    pub per_year: f64,
+}
+
+/// Compute signals (through the shared indicator cache) and everything else a run reads.
+pub fn prepare(le: &LoadedExperiment, md: Arc<MarketData>, cache: &IndicatorCache) -> Result<Prepared> {
+    let exp = &le.exp;
+    let n = md.len();
+    let mut per_sym: Vec<Vec<signals::Stream>> = vec![Vec::new(); md.symbols.len()];
+    for (i, cfg) in exp.signals.technical.iter().enumerate() {
+        for w in &cfg.symbols {
+            if md.symbol_id(w).is_none() {
+                return Err(crate::Error::Config {
+                    file: le.file.clone(),
+                    key: format!("signals.technical[{i}].symbols"),
+                    msg: format!("{w} is not in the data ({})", md.symbols.join(", ")),
+                });
+            }
+        }
+        for (s, bars) in md.bars.iter().enumerate() {
+            if cfg.symbols.is_empty() || cfg.symbols.contains(&md.symbols[s]) {
+                per_sym[s].push(signals::technical_stream(cfg, s, bars, cache));
+            }
+        }
+    }
+    for f in &exp.signals.files {
+        let path = le.resolve(&f.path);
+        let rows = signals::read_signal_file(&path)?;
+        for (s, st) in signals::file_streams(&path, &rows, &md)? {
+            per_sym[s].push(st);
+        }
+    }
+    let combined = per_sym
+        .iter()
+        .map(|streams| {
+            let refs: Vec<&signals::Stream> = streams.iter().collect();
+            signals::combine(&refs, &exp.signals.weights, &exp.decision.strength_multipliers, n)
+        })
+        .collect();
+    let per_year = exp.metrics.periods_per_year.unwrap_or_else(|| md.timeframe.bars_per_year());
+    let vol = if exp.decision.sizing == Sizing::Volatility {
+        md.bars.iter().map(|b| decision::rolling_vol(&b.close, exp.decision.vol_window, per_year)).collect()
+    } else {
+        Vec::new()
+    };
+    Ok(Prepared { md, combined, vol, per_year })
+}
+
+/// Everything a run recorded.
+#[derive(Debug, Clone, Default)]
+pub struct RunResult {
+    /// Equity at each bar's close.
+    pub equity: Vec<f64>,
+    /// Cash at each bar's close.
+    pub cash: Vec<f64>,
+    /// Quantity held per symbol per bar (`positions[sym][bar]`).
+    pub positions: Vec<Vec<f64>>,
+    /// Every fill.
+    pub fills: Vec<Fill>,
+    /// Every order and what became of it.
+    pub orders: Vec<OrderRecord>,
+    /// Round trips (open ones marked at the last close).
+    pub trades: Vec<Trade>,
+    /// Every intervention of the risk layer.
+    pub risk_events: Vec<RiskEvent>,
+    /// Fees paid.
+    pub fees: f64,
+    /// Sum of |fill notional|.
+    pub traded_notional: f64,
+    /// Bars with any open position.
+    pub exposure_bars: usize,
+}
+
+struct Loop<'a> {
+    exp: &'a Experiment,
+    md: &'a MarketData,
+    costs: Costs,
+    pf: Portfolio,
+    pending: Vec<Order>,
+    res: RunResult,
+    best: Vec<f64>,
+    /// Bar whose open / close filled the current position's entry.
+    entry_open_bar: Vec<usize>,
+    entry_close_bar: Vec<usize>,
+    targets: Vec<f64>,
+}
+
+impl Loop<'_> {
+    fn submit(&mut self, created: usize, order: Order) {
+        // A newer order for a symbol replaces its waiting one.
+        let sym = order.sym;
+        let orders = &mut self.res.orders;
+        self.pending.retain(|o| {
+            let keep = o.sym != sym;
+            if !keep {
+                orders[o.id as usize].status = Status::Cancelled;
+            }
+            keep
+        });
+        orders.push(OrderRecord { order: order.clone(), created, filled_qty: 0.0, status: Status::Pending, note: String::new() });
+        self.pending.push(order);
+    }
+
+    fn next_id(&self) -> u64 {
+        self.res.orders.len() as u64
+    }
+
+    fn book(&mut self, t: usize, sym: usize, qty: f64, price: f64, fee: f64, reason: Reason, order: u64, at_close: bool) {
+        let before = self.pf.qty[sym];
+        let f = Fill { bar: t, sym, qty, price, fee, reason, order };
+        self.pf.apply(&f);
+        let after = self.pf.qty[sym];
+        if after != 0.0 && (before == 0.0 || before.signum() != after.signum()) {
+            self.best[sym] = price;
+            if at_close {
+                self.entry_close_bar[sym] = t;
+            } else {
+                self.entry_open_bar[sym] = t;
+            }
+        }
+        self.res.fills.push(f);
+    }
+
+    /// Try the pending orders due in this phase; orders that reduce a position go first so their
+    /// cash is there for the ones that add.
+    fn process(&mut self, t: usize, at_close: bool) {
+        for reducing_pass in [true, false] {
+            let mut i = 0;
+            while i < self.pending.len() {
+                let o = self.pending[i].clone();
+                let due = o.bar <= t && (o.at_close == at_close || matches!(o.price, PriceType::Limit(_)) && !at_close);
+                let b = &self.md.bars[o.sym];
+                let cur = self.pf.qty[o.sym];
+                let wants = match o.size {
+                    Size::TargetFraction(f) => f * self.pf.equity() / self.pf.mark[o.sym] - cur,
+                    Size::Qty(q) => q,
+                };
+                let reducing = cur != 0.0 && wants.signum() != cur.signum();
+                if !due || reducing != reducing_pass {
+                    i += 1;
+                    continue;
+                }
+                if o.expires.is_some_and(|e| t > e) {
+                    let rec = &mut self.res.orders[o.id as usize];
+                    rec.status = if rec.filled_qty != 0.0 { Status::Partial } else { Status::Expired };
+                    self.pending.remove(i);
+                    continue;
+                }
+                if !b.tradable[t] {
+                    i += 1;
+                    continue;
+                }
+                let (raw, maker) = match o.price {
+                    PriceType::Market => (if at_close { b.close[t] } else { b.open[t] }, false),
+                    PriceType::Limit(l) => {
+                        let buy = wants > 0.0;
+                        if buy && b.open[t] <= l || !buy && b.open[t] >= l {
+                            (b.open[t], true)
+                        } else if buy && b.low[t] <= l || !buy && b.high[t] >= l {
+                            (l, true)
+                        } else {
+                            i += 1;
+                            continue;
+                        }
+                    }
+                };
+                let eq = self.pf.equity();
+                match execution::fill(o.size, cur, raw, maker, eq, self.pf.cash, b.volume[t], &self.costs) {
+                    Outcome::Done => {
+                        let rec = &mut self.res.orders[o.id as usize];
+                        rec.status = Status::Filled;
+                        if rec.filled_qty == 0.0 {
+                            rec.note = "already at target".into();
+                        }
+                        self.pending.remove(i);
+                    }
+                    Outcome::Reject(why) => {
+                        let rec = &mut self.res.orders[o.id as usize];
+                        rec.status = if rec.filled_qty != 0.0 { Status::Partial } else { Status::Rejected };
+                        rec.note = why.into();
+                        self.pending.remove(i);
+                    }
+                    Outcome::Fill { qty, price, fee, rest } => {
+                        self.book(t, o.sym, qty, price, fee, o.reason, o.id, at_close);
+                        let rec = &mut self.res.orders[o.id as usize];
+                        rec.filled_qty += qty;
+                        if rest != 0.0 {
+                            rec.status = Status::Partial;
+                            let p = &mut self.pending[i];
+                            p.size = Size::Qty(rest);
+                            p.bar = t + 1;
+                            i += 1;
+                        } else {
+                            rec.status = Status::Filled;
+                            self.pending.remove(i);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Send market orders that take every position to zero.
+    fn flatten(&mut self, t: usize, reason: Reason) {
+        let (bar, at_close) = self.when(t);
+        for s in 0..self.md.symbols.len() {
+            self.targets[s] = 0.0;
+            if self.pf.qty[s] != 0.0 {
+                let id = self.next_id();
+                self.submit(t, Order { id, sym: s, size: Size::TargetFraction(0.0), price: PriceType::Market, bar, at_close, expires: None, reason });
+            }
+        }
+    }
+
+    fn when(&self, t: usize) -> (usize, bool) {
+        let x = &self.exp.execution;
+        match x.fill {
+            FillTiming::NextOpen => (t + 1 + x.delay_bars, false),
+            FillTiming::NextClose => (t + 1 + x.delay_bars, true),
+            FillTiming::Close => (t, true),
+        }
+    }
+}
+
+/// Run one backtest over prepared inputs.
+pub fn backtest(exp: &Experiment, prep: &Prepared) -> RunResult {
+    let md = &*prep.md;
+    let (n, ns) = (md.len(), md.symbols.len());
+    let rc = &exp.risk;
+    let mut lp = Loop {
+        exp,
+        md,
+        costs: Costs::from_config(&exp.execution),
+        pf: Portfolio::new(exp.portfolio.initial_cash, ns),
+        pending: Vec::with_capacity(2 * ns),
+        res: RunResult { equity: Vec::with_capacity(n), cash: Vec::with_capacity(n), positions: vec![Vec::with_capacity(n); ns], ..Default::default() },
+        best: vec![0.0; ns],
+        entry_open_bar: vec![usize::MAX; ns],
+        entry_close_bar: vec![usize::MAX; ns],
+        targets: vec![0.0; ns],
+    };
+    let mut stopped_dir = vec![0i8; ns];
+    let mut peak = exp.portfolio.initial_cash;
+    let mut halted_until: Option<usize> = None; // usize::MAX = for good
+    let (mut day, mut day_start_eq, mut day_blocked, mut day_entries) = (i64::MIN, peak, false, 0u32);
+    let mut last_eq = peak;
+
+    for t in 0..n {
+        let d = md.timestamps[t].div_euclid(DAY_MS);
+        if d != day {
+            day = d;
+            day_start_eq = last_eq;
+            day_blocked = false;
+            day_entries = 0;
+        }
+        // 1. Open.
+        for s in 0..ns {
+            lp.pf.mark[s] = md.bars[s].open[t];
+        }
+        lp.process(t, false);
+        // 2. Stops.
+        for s in 0..ns {
+            let q = lp.pf.qty[s];
+            let b = &md.bars[s];
+            if q == 0.0 || !b.tradable[t] || lp.entry_close_bar[s] == t {
+                continue;
+            }
+            let dir = q.signum();
+            if !(rc.stop_on_entry_bar || lp.entry_open_bar[s] != t) {
+                continue;
+            }
+            if let Some((why, level, maker)) = risk::check_stops(rc, dir, lp.pf.avg_price[s], lp.best[s], b.open[t], b.high[t], b.low[t]) {
+                let id = lp.next_id();
+                let order = Order { id, sym: s, size: Size::Qty(-q), price: PriceType::Market, bar: t, at_close: false, expires: None, reason: why };
+                lp.submit(t, order.clone());
+                lp.pending.retain(|o| o.id != id);
+                let out = execution::fill(Size::Qty(-q), q, level, maker, lp.pf.equity(), lp.pf.cash, f64::INFINITY, &Costs { lot: 0.0, max_part: None, min_notional: 0.0, min_qty: 0.0, ..lp.costs });
+                if let Outcome::Fill { qty, price, fee, .. } = out {
+                    lp.book(t, s, qty, price, fee, why, id, false);
+                    let rec = &mut lp.res.orders[id as usize];
+                    rec.filled_qty = qty;
+                    rec.status = Status::Filled;
+                }
+                let rule = match why {
+                    Reason::TakeProfit => "take_profit",
+                    Reason::TrailingStop => "trailing_stop",
+                    _ => "stop_loss",
+                };
+                lp.res.risk_events.push(RiskEvent { bar: t, sym: Some(s), rule, requested: level, allowed: lp.res.fills.last().map_or(level, |f| f.price) });
+                lp.targets[s] = 0.0;
+                stopped_dir[s] = dir as i8;
+            } else if dir > 0.0 {
+                lp.best[s] = lp.best[s].max(b.high[t]);
+            } else {
+                lp.best[s] = lp.best[s].min(b.low[t]);
+            }
+        }
+        // 3. Close.
+        for s in 0..ns {
+            lp.pf.mark[s] = md.bars[s].close[t];
+        }
+        lp.process(t, true);
+        let eq = lp.pf.equity();
+        // 4. Account-level limits.
+        if let Some(until) = halted_until {
+            if until != usize::MAX && t >= until {
+                halted_until = None;
+                peak = eq;
+            }
+        }
+        peak = peak.max(eq);
+        if let Some(mdd) = rc.max_drawdown {
+            if halted_until.is_none() && eq < peak * (1.0 - mdd) {
+                halted_until = Some(if rc.halt_bars == 0 { usize::MAX } else { t + rc.halt_bars });
+                lp.res.risk_events.push(RiskEvent { bar: t, sym: None, rule: "max_drawdown", requested: 1.0 - eq / peak, allowed: mdd });
+                lp.flatten(t, Reason::Halt);
+            }
+        }
+        if let Some(mdl) = rc.max_daily_loss {
+            if !day_blocked && eq < day_start_eq * (1.0 - mdl) {
+                day_blocked = true;
+                lp.res.risk_events.push(RiskEvent { bar: t, sym: None, rule: "max_daily_loss", requested: 1.0 - eq / day_start_eq, allowed: mdl });
+                lp.flatten(t, Reason::Halt);
+            }
+        }
+        let blocked = halted_until.is_some() || day_blocked;
+        // 5. Decision.
+        for s in 0..ns {
+            let c = &prep.combined[s];
+            let dir = c.dir[t];
+            if stopped_dir[s] != 0 {
+                if dir != signals::NONE && dir != stopped_dir[s] {
+                    stopped_dir[s] = 0;
+                } else {
+                    continue;
+                }
+            }
+            let vol = prep.vol.get(s).map_or(f64::NAN, |v| v[t]);
+            let Some(want) = decision::target(&exp.decision, exp.portfolio.allow_short, dir, c.strength[t], c.conf[t], eq, vol) else {
+                continue;
+            };
+            let cur = lp.targets[s];
+            let others: f64 = lp.targets.iter().enumerate().filter(|(i, _)| *i != s).map(|(_, x)| x.abs()).sum();
+            let (mut tgt, rule) = risk::clip_target(rc, want, others);
+            if let Some(rule) = rule {
+                lp.res.risk_events.push(RiskEvent { bar: t, sym: Some(s), rule, requested: want, allowed: tgt });
+            }
+            let adds_risk = tgt.abs() > cur.abs() + 1e-12 || (tgt != 0.0 && cur != 0.0 && tgt.signum() != cur.signum());
+            if blocked && adds_risk {
+                let rule = if day_blocked { "max_daily_loss" } else { "max_drawdown" };
+                lp.res.risk_events.push(RiskEvent { bar: t, sym: Some(s), rule, requested: tgt, allowed: cur });
+                continue;
+            }
+            if (tgt - cur).abs() < 1e-12 {
+                continue;
+            }
+            if adds_risk {
+                if let Some(max) = rc.max_trades_per_day {
+                    if day_entries >= max {
+                        lp.res.risk_events.push(RiskEvent { bar: t, sym: Some(s), rule: "max_trades_per_day", requested: tgt, allowed: cur });
+                        continue;
+                    }
+                    day_entries += 1;
+                }
+            }
+            if tgt.abs() < 1e-15 {
+                tgt = 0.0;
+            }
+            lp.targets[s] = tgt;
+            let (bar, at_close) = lp.when(t);
+            let x = &exp.execution;
+            let price = match x.order_type {
+                OrderType::Market => PriceType::Market,
+                OrderType::Limit => {
+                    let side = if tgt > cur { -1.0 } else { 1.0 };
+                    PriceType::Limit(md.bars[s].close[t] * (1.0 + side * x.limit_offset_bps / 1e4))
+                }
+            };
+            let expires = (x.time_in_force_bars > 0).then(|| bar + x.time_in_force_bars - 1);
+            let id = lp.next_id();
+            lp.submit(t, Order { id, sym: s, size: Size::TargetFraction(tgt), price, bar, at_close, expires, reason: Reason::Signal });
+        }
+        if exp.execution.fill == FillTiming::Close {
+            lp.process(t, true);
+        }
+        // 6. Record.
+        let eq = lp.pf.equity();
+        last_eq = eq;
+        lp.res.equity.push(eq);
+        lp.res.cash.push(lp.pf.cash);
+        let mut exposed = false;
+        for s in 0..ns {
+            lp.res.positions[s].push(lp.pf.qty[s]);
+            exposed |= lp.pf.qty[s] != 0.0;
+        }
+        lp.res.exposure_bars += usize::from(exposed);
+    }
+    lp.pf.mark_open_trades();
+    let Loop { pf, mut res, .. } = lp;
+    res.fees = pf.fees;
+    res.traded_notional = pf.traded_notional;
+    res.trades = pf.trades;
+    res
+}
+
+/// Where and how `run_experiment` writes.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Folder under which `<name>/<run-id>/` is made.
+    pub out_root: PathBuf,
+    /// No progress output.
+    pub quiet: bool,
+}
+
+/// What `run_experiment` produced.
+#[derive(Debug, Clone)]
+pub struct RunOutput {
+    /// The run folder.
+    pub dir: PathBuf,
+    /// A short stats table for the terminal.
+    pub summary: String,
+    /// The statistics.
+    pub stats: crate::metrics::Stats,
+}
+
+/// Load data, prepare, run, and write the run folder.
+pub fn run_experiment(le: &LoadedExperiment, paths: &[PathBuf], opts: &RunOptions) -> Result<RunOutput> {
+    let (md, report) = crate::data::load(paths, &le.exp.data.load)?;
+    for w in &report.warnings {
+        tracing::warn!("{}: {}", w.file.display(), w.message);
+    }
+    let md = Arc::new(md);
+    let cache = IndicatorCache::default();
+    let prep = prepare(le, md.clone(), &cache)?;
+    let res = backtest(&le.exp, &prep);
+    let stats = crate::metrics::summarize(&le.exp, &prep, &res);
+    let dir = crate::report::new_run_dir(&opts.out_root.join(&le.exp.experiment.name))?;
+    crate::report::write_run(&dir, &le.exp, &prep, &res, &stats)?;
+    Ok(RunOutput { summary: crate::metrics::table(&stats), dir, stats })
+}
+
+/// Load an experiment file and run it on its own data (tests and tools).
+pub fn run_file(file: &Path, out_root: &Path) -> Result<RunOutput> {
+    let le = Experiment::load(file)?;
+    let paths = le.data_paths();
+    run_experiment(&le, &paths, &RunOptions { out_root: out_root.to_path_buf(), quiet: true })
+}

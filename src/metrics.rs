@@ -1,0 +1,246 @@
+//! Statistics of a run, from its equity curve and trades. Conventions (as quantstats/empyrical,
+//! so figures agree with what users compare against):
+//! - returns `r[t] = E[t]/E[t-1] - 1` with `E[-1]` = initial cash, one per bar;
+//! - `N` periods per year: from the timeframe with 365-day years (crypto), or `metrics.periods_per_year`;
+//! - Sharpe = `mean(r - rf/N) / std(r, ddof=1) * sqrt(N)`;
+//! - Sortino = `mean(r - rf/N) / sqrt(mean(min(r - rf/N, 0)^2)) * sqrt(N)` (downside deviation over
+//!   all periods);
+//! - CAGR = `(E_end/E_0)^(N/bars) - 1`; annualized volatility = `std(r, ddof=1) * sqrt(N)`;
+//! - max drawdown = max over t of `1 - E[t]/max(E[..=t])` (initial cash included), its duration the
+//!   longest run of bars below a previous peak; Calmar = CAGR / max drawdown;
+//! - trades are round trips; win rate, profit factor (gross profit / gross loss), expectancy
+//!   (mean net PnL), average / best / worst trade return (net PnL / entry notional) and SQN
+//!   (`sqrt(n) * mean(pnl) / std(pnl, ddof=1)`) use closed trades only;
+//! - turnover = traded notional / mean equity; exposure time = share of bars with a position;
+//! - buy and hold = equal-weight hold of every symbol from the first close to the last close.
+
+use crate::engine::{Prepared, RunResult};
+use crate::experiment::Experiment;
+use serde::{Deserialize, Serialize};
+
+/// The statistics of one run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stats {
+    /// Bars in the run.
+    pub bars: usize,
+    /// Periods per year used for annualizing.
+    pub periods_per_year: f64,
+    /// Starting equity.
+    pub initial_equity: f64,
+    /// Ending equity.
+    pub final_equity: f64,
+    /// `final/initial - 1`.
+    pub total_return: f64,
+    /// Compound annual growth rate.
+    pub cagr: f64,
+    /// Annualized volatility of returns.
+    pub ann_volatility: f64,
+    /// Sharpe ratio.
+    pub sharpe: f64,
+    /// Sortino ratio.
+    pub sortino: f64,
+    /// Calmar ratio.
+    pub calmar: f64,
+    /// Maximum drawdown (fraction).
+    pub max_drawdown: f64,
+    /// Longest drawdown in bars.
+    pub max_drawdown_bars: usize,
+    /// Share of bars with a position.
+    pub exposure_time: f64,
+    /// Closed round trips.
+    pub trades: usize,
+    /// Round trips still open at the end.
+    pub open_trades: usize,
+    /// Share of closed trades with positive net PnL.
+    pub win_rate: f64,
+    /// Gross profit / gross loss.
+    pub profit_factor: f64,
+    /// Mean net PnL per closed trade.
+    pub expectancy: f64,
+    /// Mean trade return.
+    pub avg_trade_return: f64,
+    /// Best trade return.
+    pub best_trade: f64,
+    /// Worst trade return.
+    pub worst_trade: f64,
+    /// System quality number.
+    pub sqn: f64,
+    /// Traded notional / mean equity.
+    pub turnover: f64,
+    /// Fees paid.
+    pub fees_paid: f64,
+    /// Equal-weight buy-and-hold return of the same symbols.
+    pub buy_and_hold_return: f64,
+}
+
+fn mean(x: &[f64]) -> f64 {
+    if x.is_empty() {
+        f64::NAN
+    } else {
+        x.iter().sum::<f64>() / x.len() as f64
+    }
+}
+
+fn std1(x: &[f64]) -> f64 {
+    if x.len() < 2 {
+        return f64::NAN;
+    }
+    let m = mean(x);
+    (x.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (x.len() - 1) as f64).sqrt()
+}
+
+/// Return, risk and drawdown figures of an equity curve (trade figures left empty).
+pub fn from_equity(equity: &[f64], initial: f64, per_year: f64, rf: f64) -> Stats {
+    let n = equity.len();
+    let mut rets = Vec::with_capacity(n);
+    let mut prev = initial;
+    let (mut peak, mut mdd, mut dd_len, mut max_dd_len) = (initial, 0.0f64, 0usize, 0usize);
+    for &e in equity {
+        rets.push(e / prev - 1.0);
+        prev = e;
+        if e >= peak {
+            peak = e;
+            dd_len = 0;
+        } else {
+            dd_len += 1;
+            max_dd_len = max_dd_len.max(dd_len);
+            mdd = mdd.max(1.0 - e / peak);
+        }
+    }
+    let rf_p = rf / per_year;
+    let ex: Vec<f64> = rets.iter().map(|r| r - rf_p).collect();
+    let sd = std1(&rets);
+    let downside = (ex.iter().map(|r| r.min(0.0).powi(2)).sum::<f64>() / ex.len().max(1) as f64).sqrt();
+    let fin = equity.last().copied().unwrap_or(initial);
+    let cagr = if n > 0 && fin > 0.0 { (fin / initial).powf(per_year / n as f64) - 1.0 } else { -1.0 };
+    Stats {
+        bars: n,
+        periods_per_year: per_year,
+        initial_equity: initial,
+        final_equity: fin,
+        total_return: fin / initial - 1.0,
+        cagr,
+        ann_volatility: sd * per_year.sqrt(),
+        sharpe: mean(&ex) / sd * per_year.sqrt(),
+        sortino: mean(&ex) / downside * per_year.sqrt(),
+        calmar: if mdd > 0.0 { cagr / mdd } else { f64::NAN },
+        max_drawdown: mdd,
+        max_drawdown_bars: max_dd_len,
+        exposure_time: f64::NAN,
+        trades: 0,
+        open_trades: 0,
+        win_rate: f64::NAN,
+        profit_factor: f64::NAN,
+        expectancy: f64::NAN,
+        avg_trade_return: f64::NAN,
+        best_trade: f64::NAN,
+        worst_trade: f64::NAN,
+        sqn: f64::NAN,
+        turnover: f64::NAN,
+        fees_paid: 0.0,
+        buy_and_hold_return: f64::NAN,
+    }
+}
+
+/// All statistics of a run.
+pub fn summarize(exp: &Experiment, prep: &Prepared, res: &RunResult) -> Stats {
+    let mut s = from_equity(&res.equity, exp.portfolio.initial_cash, prep.per_year, exp.metrics.risk_free);
+    let closed: Vec<&crate::portfolio::Trade> = res.trades.iter().filter(|t| t.exit_bar.is_some()).collect();
+    let pnl: Vec<f64> = closed.iter().map(|t| t.pnl).collect();
+    let rets: Vec<f64> = closed.iter().map(|t| t.ret()).collect();
+    let gp: f64 = pnl.iter().filter(|p| **p > 0.0).sum();
+    let gl: f64 = -pnl.iter().filter(|p| **p < 0.0).sum::<f64>();
+    s.trades = closed.len();
+    s.open_trades = res.trades.len() - closed.len();
+    if !closed.is_empty() {
+        s.win_rate = pnl.iter().filter(|p| **p > 0.0).count() as f64 / pnl.len() as f64;
+        s.profit_factor = if gl > 0.0 { gp / gl } else { f64::INFINITY };
+        s.expectancy = mean(&pnl);
+        s.avg_trade_return = mean(&rets);
+        s.best_trade = rets.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        s.worst_trade = rets.iter().copied().fold(f64::INFINITY, f64::min);
+        s.sqn = (pnl.len() as f64).sqrt() * mean(&pnl) / std1(&pnl);
+    }
+    s.exposure_time = if res.equity.is_empty() { 0.0 } else { res.exposure_bars as f64 / res.equity.len() as f64 };
+    s.turnover = res.traded_notional / mean(&res.equity);
+    s.fees_paid = res.fees;
+    let md = &prep.md;
+    s.buy_and_hold_return = md.bars.iter().map(|b| b.close[b.len() - 1] / b.close[0] - 1.0).sum::<f64>() / md.bars.len() as f64;
+    s
+}
+
+/// A short table for the terminal.
+pub fn table(s: &Stats) -> String {
+    let pct = |x: f64| format!("{:>10.2}%", 100.0 * x);
+    let num = |x: f64| format!("{x:>11.3}");
+    [
+        ("total return", pct(s.total_return)),
+        ("buy & hold", pct(s.buy_and_hold_return)),
+        ("CAGR", pct(s.cagr)),
+        ("max drawdown", pct(s.max_drawdown)),
+        ("sharpe", num(s.sharpe)),
+        ("sortino", num(s.sortino)),
+        ("calmar", num(s.calmar)),
+        ("trades", format!("{:>11}", s.trades)),
+        ("win rate", pct(s.win_rate)),
+        ("profit factor", num(s.profit_factor)),
+        ("exposure", pct(s.exposure_time)),
+        ("fees paid", format!("{:>11.2}", s.fees_paid)),
+    ]
+    .iter()
+    .map(|(k, v)| format!("{k:<14}{v}"))
+    .collect::<Vec<_>>()
+    .join("\n")
+}
+
+/// Stats of a CSV equity curve (`timestamp,equity`; the first value is the initial equity).
+pub fn stats_from_equity_file(path: &std::path::Path, periods_per_year: Option<f64>) -> crate::Result<Stats> {
+    use crate::error::Error;
+    let t = crate::data::read_text_table(path)?;
+    let ti = t.names.iter().position(|n| n.eq_ignore_ascii_case("timestamp")).unwrap_or(0);
+    let ei = t.names.iter().position(|n| n.eq_ignore_ascii_case("equity")).ok_or_else(|| {
+        Error::data(path, None, "missing-column", format!("no equity column; the file has: {}", t.names.join(", ")))
+    })?;
+    let (mut ts, mut eq) = (Vec::new(), Vec::new());
+    for (r, row) in t.rows.iter().enumerate() {
+        let e: f64 = row[ei].parse().map_err(|_| Error::data(path, Some(t.loc(r)), "unparsable-number", format!("equity '{}'", row[ei])))?;
+        if !(e.is_finite() && e > 0.0) {
+            return Err(Error::data(path, Some(t.loc(r)), "non-positive-equity", format!("{e}")));
+        }
+        eq.push(e);
+        ts.push(crate::data::time::parse_timestamp(&row[ti], crate::data::TimestampUnit::Auto));
+    }
+    if eq.len() < 3 {
+        return Err(Error::data(path, None, "too-short", "need at least 3 equity values"));
+    }
+    let per_year = match periods_per_year {
+        Some(p) => p,
+        None => match (ts[0], ts[1]) {
+            (Some(a), Some(b)) if b > a => 365.0 * crate::data::time::DAY_MS as f64 / (b - a) as f64,
+            _ => return Err(Error::Input("cannot infer periods per year from the timestamps: pass --periods-per-year".into())),
+        },
+    };
+    Ok(from_equity(&eq[1..], eq[0], per_year, 0.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn equity_stats_by_formula() {
+        // Returns: +10%, -10%, +20% from 100.
+        let eq = [110.0, 99.0, 118.8];
+        let s = from_equity(&eq, 100.0, 4.0, 0.0);
+        let r = [0.1, -0.1, 0.2];
+        let m = 0.2 / 3.0;
+        let sd = (r.iter().map(|x: &f64| (x - m).powi(2)).sum::<f64>() / 2.0).sqrt();
+        assert!((s.sharpe - m / sd * 2.0).abs() < 1e-12);
+        let dd = (0.01f64 / 3.0).sqrt(); // only -0.1 is below 0
+        assert!((s.sortino - m / dd * 2.0).abs() < 1e-12);
+        assert!((s.max_drawdown - 0.1).abs() < 1e-12);
+        assert_eq!(s.max_drawdown_bars, 1);
+        assert!((s.total_return - 0.188).abs() < 1e-12);
+        assert!((s.cagr - (1.188f64.powf(4.0 / 3.0) - 1.0)).abs() < 1e-12);
+    }
+}
