@@ -460,7 +460,7 @@ pub struct RunOutput {
 
 /// Load data, prepare, run, and write the run folder.
 pub fn run_experiment(le: &LoadedExperiment, paths: &[PathBuf], opts: &RunOptions) -> Result<RunOutput> {
-    let (md, report) = crate::data::load(paths, &le.exp.data.load)?;
+    let (md, report) = crate::data::load(paths, &le.exp.data)?;
     for w in &report.warnings {
         tracing::warn!("{}: {}", w.file.display(), w.message);
     }

@@ -53,20 +53,8 @@ pub struct Meta {
     pub description: Option<String>,
 }
 
-/// `[data]`: `path` (a file or folder) or `paths`, plus [`LoadOptions`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DataConfig {
-    /// One file or folder.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub path: Option<PathBuf>,
-    /// Several files or folders.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub paths: Vec<PathBuf>,
-    /// How to load.
-    #[serde(flatten)]
-    pub load: LoadOptions,
-}
+/// `[data]`: see [`LoadOptions`].
+pub type DataConfig = LoadOptions;
 
 /// `[portfolio]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -447,7 +435,8 @@ fn edit_distance(a: &str, b: &str) -> usize {
 /// Turn serde's message into ours: `unknown key, did you mean stop_loss?`.
 fn friendly(msg: &str) -> (Option<String>, String) {
     let first = msg.lines().next().unwrap_or(msg);
-    if let Some(rest) = first.strip_prefix("unknown field `") {
+    let variant = first.strip_prefix("unknown variant `");
+    if let Some(rest) = first.strip_prefix("unknown field `").or(variant) {
         let (name, tail) = rest.split_once('`').unwrap_or((rest, ""));
         let expected: Vec<&str> = tail.split('`').skip(1).step_by(2).collect();
         let best = expected.iter().map(|e| (edit_distance(name, e), *e)).min();
@@ -456,6 +445,9 @@ fn friendly(msg: &str) -> (Option<String>, String) {
             _ if !expected.is_empty() => format!("; expected one of {}", expected.join(", ")),
             _ => String::new(),
         };
+        if variant.is_some() {
+            return (None, format!("unknown value '{name}'{hint}"));
+        }
         return (Some(name.to_string()), format!("unknown key{hint}"));
     }
     (None, first.to_string())
@@ -465,6 +457,7 @@ fn join_key(path: &str, leaf: Option<&str>) -> String {
     let path = if path == "." { "" } else { path };
     match leaf {
         Some(l) if path.is_empty() => l.to_string(),
+        Some(l) if path == l || path.ends_with(&format!(".{l}")) => path.to_string(),
         Some(l) => format!("{path}.{l}"),
         None if path.is_empty() => "(top level)".into(),
         None => path.to_string(),
@@ -477,7 +470,12 @@ impl Experiment {
         let de = toml::Deserializer::new(text);
         let exp: Experiment = serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
-            let (leaf, msg) = friendly(&e.inner().to_string());
+            let (leaf, msg) = friendly(e.inner().message());
+            let line = e.inner().span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            let msg = match line {
+                Some(l) => format!("{msg} (line {l})"),
+                None => msg,
+            };
             Error::Config { file: file.to_path_buf(), key: join_key(&path, leaf.as_deref()), msg }
         })?;
         exp.validate(file)?;

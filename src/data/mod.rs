@@ -128,6 +128,12 @@ impl MarketData {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LoadOptions {
+    /// One file or folder of bars (experiment files; relative to the experiment's folder).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
+    /// Several files or folders.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub paths: Vec<PathBuf>,
     /// File format; `auto` picks by extension (`.csv`, `.parquet`, `.feather`/`.arrow`, `.json`).
     pub format: Format,
     /// How timestamps are written; `auto` detects ISO text or epoch s/ms/us/ns.
@@ -151,6 +157,8 @@ pub struct LoadOptions {
 impl Default for LoadOptions {
     fn default() -> Self {
         LoadOptions {
+            path: None,
+            paths: Vec::new(),
             format: Format::Auto,
             timestamp_unit: TimestampUnit::Auto,
             columns: ColumnNames::default(),
