@@ -1,0 +1,80 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use tradelab::data::{Bars, MarketData, Timeframe};
+use tradelab::engine::Prepared;
+use tradelab::experiment::Experiment;
+use tradelab::signals::{Combined, NONE};
+
+/// `../shared/data/<rel>` if present. Without it: a failure under CI, a printed skip otherwise.
+pub fn shared(rel: &str) -> Option<PathBuf> {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data").join(rel);
+    if p.exists() {
+        return Some(p);
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("{} is missing: CI must have ../shared beside the checkout", p.display());
+    }
+    eprintln!("skipping: {} not found", p.display());
+    None
+}
+
+/// A fresh empty folder under the target dir.
+pub fn tmp_dir(name: &str) -> PathBuf {
+    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// One-symbol hourly market from (open, high, low, close, volume) rows.
+pub fn market(rows: &[(f64, f64, f64, f64, f64)]) -> MarketData {
+    multi(&[rows])
+}
+
+/// Several symbols on one hourly clock.
+pub fn multi(syms: &[&[(f64, f64, f64, f64, f64)]]) -> MarketData {
+    let n = syms[0].len();
+    let bars = syms
+        .iter()
+        .map(|rows| {
+            let mut b = Bars::default();
+            for &(o, h, l, c, v) in rows.iter() {
+                b.push(o, h, l, c, v, true);
+            }
+            b
+        })
+        .collect();
+    MarketData {
+        timeframe: Timeframe::from_ms(3_600_000),
+        timestamps: (0..n as i64).map(|i| 1_704_067_200_000 + i * 3_600_000).collect(),
+        symbols: (0..syms.len()).map(|i| format!("S{i}")).collect(),
+        bars,
+    }
+}
+
+/// Combined signal from per-bar directions (`None` = no signal), full strength and confidence.
+pub fn signal(dirs: &[Option<i8>]) -> Combined {
+    Combined {
+        dir: dirs.iter().map(|d| d.unwrap_or(NONE)).collect(),
+        strength: vec![4; dirs.len()],
+        conf: vec![1.0; dirs.len()],
+    }
+}
+
+/// Prepared inputs from a market and one combined signal per symbol.
+pub fn prepared(md: MarketData, combined: Vec<Combined>) -> Prepared {
+    Prepared { md: Arc::new(md), combined, vol: Vec::new(), per_year: 8760.0 }
+}
+
+/// An experiment from TOML body text (the `[experiment]` and `[data]` tables are added).
+pub fn exp(body: &str) -> Experiment {
+    let text = format!("[experiment]\nname = \"t\"\n[data]\npath = \"unused\"\n{body}");
+    Experiment::from_toml(&text, std::path::Path::new("test.toml")).unwrap()
+}
+
+pub fn close(a: f64, b: f64, tol: f64) -> bool {
+    (a - b).abs() <= tol * (1.0 + a.abs().max(b.abs()))
+}

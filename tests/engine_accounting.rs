@@ -1,0 +1,220 @@
+//! The engine against hand-worked examples: fill timing, fees, slippage, partial fills, shorts,
+//! stops, risk limits, and the accounting invariant.
+
+mod common;
+use common::*;
+use tradelab::engine::backtest;
+use tradelab::portfolio::Reason;
+
+fn flat(p: f64) -> (f64, f64, f64, f64, f64) {
+    (p, p, p, p, 1e9)
+}
+
+const BARS: [(f64, f64, f64, f64, f64); 4] =
+    [(100.0, 100.0, 100.0, 100.0, 1e9), (102.0, 103.0, 101.0, 103.0, 1e9), (104.0, 106.0, 104.0, 105.0, 1e9), (106.0, 107.0, 105.0, 107.0, 1e9)];
+
+#[test]
+fn next_open_fills_with_fees_and_slippage() {
+    let e = exp("[portfolio]\ninitial_cash = 1000\n[execution]\nfee_bps = 10\nslippage_bps = 10\n");
+    let p = prepared(market(&BARS), vec![signal(&[Some(1), None, Some(0), None])]);
+    let r = backtest(&e, &p);
+    // Buy at bar 1's open moved up by 10 bps; all cash in, leaving room for a 10 bps fee.
+    let buy = 102.0 * 1.001;
+    let qty = 1000.0 / (buy * 1.001);
+    let sell = 106.0 * 0.999;
+    assert_eq!(r.fills.len(), 2);
+    assert_eq!((r.fills[0].bar, r.fills[1].bar), (1, 3));
+    assert!(close(r.fills[0].price, buy, 1e-12) && close(r.fills[0].qty, qty, 1e-12));
+    assert!(close(r.fills[1].price, sell, 1e-12) && close(r.fills[1].qty, -qty, 1e-12));
+    assert!(close(r.equity[1], qty * 103.0, 1e-12));
+    assert!(close(r.equity[2], qty * 105.0, 1e-12));
+    let fin = qty * sell * 0.999;
+    assert!(close(r.equity[3], fin, 1e-12));
+    assert!(close(r.trades[0].pnl, fin - 1000.0, 1e-9));
+    assert!(close(r.fees, qty * buy * 0.001 + qty * sell * 0.001, 1e-9));
+}
+
+#[test]
+fn market_on_close_fills_at_the_signal_bar() {
+    let e = exp("[portfolio]\ninitial_cash = 1000\n[execution]\nfill = \"close\"\nfee_bps = 10\n");
+    let p = prepared(market(&BARS), vec![signal(&[Some(1), None, Some(0), None])]);
+    let r = backtest(&e, &p);
+    let qty = 1000.0 / (100.0 * 1.001);
+    assert_eq!((r.fills[0].bar, r.fills[0].price), (0, 100.0));
+    assert_eq!((r.fills[1].bar, r.fills[1].price), (2, 105.0));
+    assert!(close(r.equity[3], qty * 105.0 * 0.999, 1e-12));
+}
+
+#[test]
+fn next_close_and_delay() {
+    let e = exp("[execution]\nfill = \"next_close\"\ndelay_bars = 1\nfee_bps = 0\n");
+    let p = prepared(market(&BARS), vec![signal(&[Some(1), None, None, None])]);
+    let r = backtest(&e, &p);
+    assert_eq!((r.fills[0].bar, r.fills[0].price), (2, 105.0));
+}
+
+#[test]
+fn short_accounting() {
+    let e = exp("[portfolio]\ninitial_cash = 1000\nallow_short = true\n[execution]\nfee_bps = 10\n");
+    let bars = [flat(100.0), flat(102.0), flat(95.0), flat(90.0)];
+    let p = prepared(market(&bars), vec![signal(&[Some(-1), None, None, None])]);
+    let r = backtest(&e, &p);
+    let q = 1000.0 / 102.0;
+    assert!(close(r.fills[0].qty, -q, 1e-12));
+    let fee = 1000.0 * 0.001;
+    // cash = 1000 + proceeds - fee; equity = cash - q * price
+    assert!(close(r.cash[3], 2000.0 - fee, 1e-12));
+    assert!(close(r.equity[3], 2000.0 - fee - q * 90.0, 1e-12));
+}
+
+#[test]
+fn reversal_happens_at_one_price() {
+    let e = exp("[portfolio]\ninitial_cash = 1000\nallow_short = true\n[execution]\nfee_bps = 0\n");
+    let bars = [flat(100.0), flat(100.0), flat(110.0), flat(110.0), flat(100.0)];
+    let p = prepared(market(&bars), vec![signal(&[Some(1), None, Some(-1), None, None])]);
+    let r = backtest(&e, &p);
+    // Long 10 at 100; at 110 equity is 1100: one fill of -20 takes it to short 10.
+    assert_eq!(r.fills.len(), 2);
+    assert!(close(r.fills[1].qty, -20.0, 1e-12) && r.fills[1].price == 110.0);
+    assert_eq!(r.trades.len(), 2);
+    assert!(close(r.equity[4], 1100.0 + 10.0 * 10.0, 1e-12));
+}
+
+#[test]
+fn participation_cap_gives_partial_fills() {
+    let e = exp("[portfolio]\ninitial_cash = 1000\n[execution]\nfee_bps = 0\nmax_participation = 0.5\n");
+    let bars: Vec<_> = (0..6).map(|_| (100.0, 100.0, 100.0, 100.0, 4.0)).collect();
+    let p = prepared(market(&bars), vec![signal(&[Some(1), None, None, None, None, None])]);
+    let r = backtest(&e, &p);
+    // Target 10 units, at most 2 per bar: 2,2,2,2,2 on bars 1..=5.
+    let q: Vec<(usize, f64)> = r.fills.iter().map(|f| (f.bar, f.qty)).collect();
+    assert_eq!(q, vec![(1, 2.0), (2, 2.0), (3, 2.0), (4, 2.0), (5, 2.0)]);
+}
+
+#[test]
+fn lot_size_and_min_notional_reject_small_orders() {
+    let e = exp("[portfolio]\ninitial_cash = 1000\n[execution]\nfee_bps = 0\nlot_size = 3\nmin_notional = 500\n");
+    let p = prepared(market(&[flat(100.0), flat(100.0), flat(100.0)]), vec![signal(&[Some(1), None, None])]);
+    let r = backtest(&e, &p);
+    assert_eq!(r.fills[0].qty, 9.0); // 10 rounded down to lots of 3
+    let e = exp("[portfolio]\ninitial_cash = 400\n[execution]\nfee_bps = 0\nmin_notional = 500\n");
+    let p = prepared(market(&[flat(100.0), flat(100.0), flat(100.0)]), vec![signal(&[Some(1), None, None])]);
+    let r = backtest(&e, &p);
+    assert!(r.fills.is_empty());
+    assert_eq!(r.orders[0].status, tradelab::execution::Status::Rejected);
+}
+
+#[test]
+fn stop_loss_fills_at_level_or_at_a_gapped_open() {
+    let e = exp("[portfolio]\ninitial_cash = 1000\n[risk]\nstop_loss = 0.05\n[execution]\nfee_bps = 0\n");
+    // Entry at bar 1's open (100); bar 2 trades down to 94: stop at 95.
+    let bars = [flat(100.0), flat(100.0), (99.0, 100.0, 94.0, 96.0, 1e9), flat(96.0)];
+    let r = backtest(&e, &prepared(market(&bars), vec![signal(&[Some(1), None, None, None])]));
+    assert_eq!((r.fills[1].bar, r.fills[1].price, r.fills[1].reason), (2, 95.0, Reason::StopLoss));
+    assert_eq!(r.risk_events[0].rule, "stop_loss");
+    // Gap: bar 2 opens at 90, below the stop: filled at the open.
+    let bars = [flat(100.0), flat(100.0), (90.0, 91.0, 89.0, 90.0, 1e9), flat(96.0)];
+    let r = backtest(&e, &prepared(market(&bars), vec![signal(&[Some(1), None, None, None])]));
+    assert_eq!((r.fills[1].bar, r.fills[1].price), (2, 90.0));
+    // The signal is still long, but a stopped position waits for a new signal.
+    assert_eq!(r.fills.len(), 2);
+}
+
+#[test]
+fn stop_on_entry_bar_is_a_stated_rule() {
+    let bars = [flat(100.0), (100.0, 101.0, 94.0, 100.0, 1e9), flat(100.0)];
+    let sig = || vec![signal(&[Some(1), None, None])];
+    let e = exp("[risk]\nstop_loss = 0.05\n[execution]\nfee_bps = 0\n");
+    let r = backtest(&e, &prepared(market(&bars), sig()));
+    assert_eq!(r.fills.len(), 2, "entered at bar 1's open, stopped within bar 1");
+    let e = exp("[risk]\nstop_loss = 0.05\nstop_on_entry_bar = false\n[execution]\nfee_bps = 0\n");
+    let r = backtest(&e, &prepared(market(&bars), sig()));
+    assert_eq!(r.fills.len(), 1);
+}
+
+#[test]
+fn same_bar_stop_and_take_profit() {
+    let bars = [flat(100.0), flat(100.0), (100.0, 111.0, 94.0, 100.0, 1e9)];
+    let sig = || vec![signal(&[Some(1), None, None])];
+    let e = exp("[risk]\nstop_loss = 0.05\ntake_profit = 0.1\n[execution]\nfee_bps = 0\n");
+    let r = backtest(&e, &prepared(market(&bars), sig()));
+    assert_eq!((r.fills[1].price, r.fills[1].reason), (95.0, Reason::StopLoss));
+    let e = exp("[risk]\nstop_loss = 0.05\ntake_profit = 0.1\nsame_bar = \"favorable\"\n[execution]\nfee_bps = 0\n");
+    let r = backtest(&e, &prepared(market(&bars), sig()));
+    assert!(close(r.fills[1].price, 110.0, 1e-12) && r.fills[1].reason == Reason::TakeProfit);
+}
+
+#[test]
+fn trailing_stop() {
+    let bars = [flat(100.0), flat(100.0), (100.0, 120.0, 100.0, 119.0, 1e9), (118.0, 118.0, 110.0, 111.0, 1e9)];
+    let e = exp("[risk]\ntrailing_stop = 0.05\n[execution]\nfee_bps = 0\n");
+    let r = backtest(&e, &prepared(market(&bars), vec![signal(&[Some(1), None, None, None])]));
+    assert_eq!((r.fills[1].bar, r.fills[1].price, r.fills[1].reason), (3, 114.0, Reason::TrailingStop));
+}
+
+#[test]
+fn max_position_and_gross_exposure_clip_and_log() {
+    let e = exp("[portfolio]\ninitial_cash = 1000\n[risk]\nmax_position = 0.4\nmax_gross_exposure = 0.6\n[execution]\nfee_bps = 0\n");
+    let md = multi(&[&[flat(100.0); 3], &[flat(50.0); 3]]);
+    let p = prepared(md, vec![signal(&[Some(1), None, None]), signal(&[Some(1), None, None])]);
+    let r = backtest(&e, &p);
+    assert!(close(r.positions[0][2] * 100.0, 400.0, 1e-12));
+    assert!(close(r.positions[1][2] * 50.0, 200.0, 1e-12));
+    let rules: Vec<(&str, f64, f64)> = r.risk_events.iter().map(|e| (e.rule, e.requested, e.allowed)).collect();
+    assert_eq!(rules[0], ("max_position", 1.0, 0.4));
+    assert_eq!(rules[1].0, "max_gross_exposure");
+    assert!(close(rules[1].2, 0.2, 1e-12));
+}
+
+#[test]
+fn drawdown_halt_flattens_and_refuses_new_risk() {
+    let e = exp("[portfolio]\ninitial_cash = 1000\n[risk]\nmax_drawdown = 0.1\n[execution]\nfee_bps = 0\n");
+    let bars = [flat(100.0), flat(100.0), flat(85.0), flat(90.0), flat(90.0), flat(95.0)];
+    let p = prepared(market(&bars), vec![signal(&[Some(1), None, None, Some(0), Some(1), None])]);
+    let r = backtest(&e, &p);
+    assert_eq!(r.fills.len(), 2);
+    assert_eq!((r.fills[1].bar, r.fills[1].reason), (3, Reason::Halt));
+    assert_eq!(r.risk_events[0].rule, "max_drawdown");
+    assert!(r.risk_events.iter().any(|ev| ev.rule == "max_drawdown" && ev.requested == 1.0 && ev.allowed == 0.0));
+}
+
+#[test]
+fn max_trades_per_day() {
+    let e = exp("[risk]\nmax_trades_per_day = 1\n[execution]\nfee_bps = 0\n");
+    let bars = [flat(100.0); 6];
+    let p = prepared(market(&bars), vec![signal(&[Some(1), Some(0), Some(1), Some(0), None, None])]);
+    let r = backtest(&e, &p);
+    assert_eq!(r.fills.len(), 2, "one entry and its exit");
+    assert!(r.risk_events.iter().any(|ev| ev.rule == "max_trades_per_day"));
+}
+
+#[test]
+fn limit_orders_fill_at_limit_or_better_open() {
+    let e = exp("[execution]\nfee_bps = 0\norder_type = \"limit\"\nlimit_offset_bps = 100\n");
+    // Decision at close 100: buy limit 99. Bar 1 low 99.5 (no fill), bar 2 low 98 (fill at 99).
+    let bars = [flat(100.0), (100.0, 101.0, 99.5, 100.0, 1e9), (100.0, 100.0, 98.0, 99.0, 1e9)];
+    let r = backtest(&e, &prepared(market(&bars), vec![signal(&[Some(1), None, None])]));
+    assert_eq!((r.fills[0].bar, r.fills[0].price), (2, 99.0));
+    // Opening below the limit fills at the open.
+    let bars = [flat(100.0), (97.0, 98.0, 96.0, 97.0, 1e9)];
+    let r = backtest(&e, &prepared(market(&bars), vec![signal(&[Some(1), None])]));
+    assert_eq!(r.fills[0].price, 97.0);
+}
+
+#[test]
+fn equity_is_cash_plus_positions_every_bar() {
+    let e = exp("[portfolio]\nallow_short = true\n[execution]\nfee_bps = 7\nslippage_bps = 3\n");
+    let a: Vec<_> = (0..50).map(|i| flat(100.0 + (i as f64 * 0.7).sin() * 10.0)).collect();
+    let b: Vec<_> = (0..50).map(|i| flat(50.0 + (i as f64 * 0.3).cos() * 5.0)).collect();
+    let dirs = |k: usize| -> Vec<Option<i8>> { (0..50).map(|i| Some(if (i / k) % 2 == 0 { 1 } else { -1 })).collect() };
+    let e2 = exp("[portfolio]\nallow_short = true\n[decision]\nfraction = 0.5\n[execution]\nfee_bps = 7\nslippage_bps = 3\n");
+    for ex in [e, e2] {
+        let p = prepared(multi(&[&a, &b]), vec![signal(&dirs(3)), signal(&dirs(5))]);
+        let r = backtest(&ex, &p);
+        for t in 0..50 {
+            let pos: f64 = (0..2).map(|s| r.positions[s][t] * p.md.bars[s].close[t]).sum();
+            assert!(close(r.equity[t], r.cash[t] + pos, 1e-12), "bar {t}");
+        }
+        assert!(r.fills.len() > 10);
+    }
+}
