@@ -192,7 +192,9 @@ pub struct LoadReport {
 
 /// Expand paths: a folder stands for its data files (non-recursive; names starting with `_` or
 /// `.` are skipped, so label files such as `_regimes.csv` can sit beside the bars).
-pub fn expand_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+/// In a folder, files named freqtrade-style `PAIR-TF.ext` whose timeframe differs from
+/// `timeframe` (when given) are skipped, so one folder can hold several timeframes.
+pub fn expand_paths(paths: &[PathBuf], timeframe: Option<Timeframe>) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for p in paths {
         if p.is_dir() {
@@ -203,6 +205,10 @@ pub fn expand_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
                 .filter(|f| {
                     let name = f.file_name().and_then(|n| n.to_str()).unwrap_or("");
                     !name.starts_with('_') && !name.starts_with('.')
+                })
+                .filter(|f| match (timeframe, freqtrade_timeframe(f)) {
+                    (Some(want), Some(got)) => want == got,
+                    _ => true,
                 })
                 .collect();
             files.sort();
@@ -219,10 +225,14 @@ pub fn expand_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
+fn freqtrade_timeframe(p: &Path) -> Option<Timeframe> {
+    p.file_stem()?.to_str()?.rsplit_once('-')?.1.parse().ok()
+}
+
 /// Read every symbol from `paths` (files or folders), validated, each in its own time order.
 pub fn load_series(paths: &[PathBuf], opts: &LoadOptions) -> Result<Vec<SymbolSeries>> {
     let mut all: Vec<SymbolSeries> = Vec::new();
-    for f in expand_paths(paths)? {
+    for f in expand_paths(paths, opts.timeframe)? {
         for s in read_file(&f, opts)? {
             if let Some(prev) = all.iter().find(|p| p.symbol == s.symbol) {
                 return Err(Error::data(

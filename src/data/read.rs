@@ -221,7 +221,12 @@ fn read_freqtrade_json(file: &Path) -> Result<Table> {
             cols[j].push(x);
         }
     }
-    Ok(Table { file: file.to_path_buf(), text: false, names, cols: cols.into_iter().map(RawCol::Num).collect() })
+    // freqtrade's candles are stamped in epoch milliseconds by definition.
+    let mut cols: Vec<RawCol> = cols.into_iter().map(RawCol::Num).collect();
+    if let RawCol::Num(ts) = &cols[0] {
+        cols[0] = RawCol::TimeMs(ts.iter().map(|v| v.map(|x| x as i64)).collect());
+    }
+    Ok(Table { file: file.to_path_buf(), text: false, names, cols })
 }
 
 fn numbers(t: &Table, idx: usize) -> Result<Vec<f64>> {

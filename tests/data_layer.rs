@@ -1,0 +1,160 @@
+//! The data layer: every validation rule with its file, line and rule name; alignment and
+//! resampling against hand-computed bars; format round trips.
+
+mod common;
+use common::*;
+use std::path::{Path, PathBuf};
+use tradelab::data::{self, AlignPolicy, LoadOptions, OutFormat, Timeframe};
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+const HEAD: &str = "timestamp,open,high,low,close,volume\n";
+const ROW1: &str = "2024-01-01T00:00:00Z,10,12,9,11,5\n";
+
+#[test]
+fn each_validation_rule_names_file_line_and_rule() {
+    let dir = tmp_dir("validation");
+    let cases = [
+        ("missing_col.csv", "timestamp,open,high,low,close\n2024-01-01T00:00:00Z,1,1,1,1\n", None, "missing-column"),
+        ("bad_number.csv", "2024-01-01T01:00:00Z,10,12,x9,11,5\n", Some(3), "unparsable-number"),
+        ("empty_cell.csv", "2024-01-01T01:00:00Z,10,12,,11,5\n", Some(3), "missing-value"),
+        ("bad_time.csv", "yesterday,10,12,9,11,5\n", Some(3), "unparsable-timestamp"),
+        ("nan.csv", "2024-01-01T01:00:00Z,10,12,9,NaN,5\n", Some(3), "non-finite"),
+        ("inf.csv", "2024-01-01T01:00:00Z,10,inf,9,11,5\n", Some(3), "non-finite"),
+        ("zero_price.csv", "2024-01-01T01:00:00Z,0,12,9,11,5\n", Some(3), "non-positive-price"),
+        ("high_low.csv", "2024-01-01T01:00:00Z,10,12,13,11,5\n", Some(3), "high-below-low"),
+        ("high_close.csv", "2024-01-01T01:00:00Z,10,10.5,9,11,5\n", Some(3), "high-below-open-close"),
+        ("low_open.csv", "2024-01-01T01:00:00Z,10,12,10.5,11,5\n", Some(3), "low-above-open-close"),
+        ("neg_vol.csv", "2024-01-01T01:00:00Z,10,12,9,11,-1\n", Some(3), "negative-volume"),
+        ("dup.csv", "2024-01-01T00:00:00Z,10,12,9,11,5\n", Some(3), "duplicate-timestamp"),
+        ("decreasing.csv", "2023-12-31T23:00:00Z,10,12,9,11,5\n", Some(3), "decreasing-timestamp"),
+    ];
+    for (name, body, line, rule) in cases {
+        let text = if rule == "missing-column" { body.to_string() } else { format!("{HEAD}{ROW1}{body}") };
+        let p = write(&dir, name, &text);
+        let err = data::load_path(&p).expect_err(name).to_string();
+        assert!(err.contains(name), "{name}: {err}");
+        assert!(err.contains(rule), "{name}: {err}");
+        if let Some(l) = line {
+            assert!(err.contains(&format!("line {l}")), "{name}: {err}");
+        }
+    }
+}
+
+#[test]
+fn long_files_split_by_symbol_and_keep_line_numbers() {
+    let dir = tmp_dir("long");
+    let text = "timestamp,symbol,open,high,low,close,volume\n\
+        2024-01-01T00:00:00Z,A,1,1,1,1,1\n2024-01-01T00:00:00Z,B,2,2,2,2,1\n\
+        2024-01-01T01:00:00Z,A,1,1,1,1,1\n2024-01-01T01:00:00Z,B,2,2,2,2,1\n\
+        2024-01-01T01:00:00Z,A,1,1,1,1,1\n";
+    let p = write(&dir, "long.csv", text);
+    let err = data::load_path(&p).unwrap_err().to_string();
+    assert!(err.contains("line 6") && err.contains("duplicate-timestamp") && err.contains("line 4"), "{err}");
+    let p = write(&dir, "long_ok.csv", &text[..text.len() - 33]);
+    let (md, _) = data::load_path(&p).unwrap();
+    assert_eq!(md.symbols, vec!["A", "B"]);
+    assert_eq!(md.bars[1].close, vec![2.0, 2.0]);
+}
+
+#[test]
+fn epoch_timestamps_and_custom_columns() {
+    let dir = tmp_dir("epoch");
+    let p = write(&dir, "X.csv", "Time,O,H,L,C,V\n1704067200,1,2,0.5,1.5,3\n1704070800,1.5,2,1,1.2,4\n");
+    let mut o = LoadOptions::default();
+    o.columns.timestamp = "time".into();
+    o.columns.open = "O".into();
+    o.columns.high = "h".into();
+    o.columns.low = "L".into();
+    o.columns.close = "C".into();
+    o.columns.volume = "V".into();
+    let (md, _) = data::load(&[p.clone()], &o).unwrap();
+    assert_eq!(md.timestamps, vec![1_704_067_200_000, 1_704_070_800_000]);
+    assert_eq!(md.timeframe, "1h".parse().unwrap());
+    // Overriding the unit: the same numbers read as milliseconds are 3,600 ms apart.
+    o.timestamp_unit = data::TimestampUnit::Ms;
+    let (md, _) = data::load(&[p], &o).unwrap();
+    assert_eq!(md.timestamps[1] - md.timestamps[0], 3_600);
+}
+
+fn series(sym: &str, ts_h: &[i64], closes: &[f64]) -> data::SymbolSeries {
+    let mut b = data::Bars::default();
+    for &c in closes {
+        b.push(c, c + 1.0, c * 0.9, c, 10.0, true);
+    }
+    data::SymbolSeries { symbol: sym.into(), source: "x".into(), ts: ts_h.iter().map(|h| h * 3_600_000).collect(), bars: b }
+}
+
+#[test]
+fn inner_and_ffill_alignment() {
+    let a = series("A", &[0, 1, 2, 3], &[1.0, 2.0, 3.0, 4.0]);
+    let b = series("B", &[1, 3, 4], &[20.0, 40.0, 50.0]);
+    let tf = Timeframe::from_ms(3_600_000);
+    let md = data::align(&[a.clone(), b.clone()], tf, AlignPolicy::Inner).unwrap();
+    assert_eq!(md.timestamps, vec![3_600_000, 3 * 3_600_000]);
+    assert_eq!(md.bars[0].close, vec![2.0, 4.0]);
+    assert_eq!(md.bars[1].close, vec![20.0, 40.0]);
+    // ffill: from the latest first bar (hour 1) to the last bar of any symbol (hour 4).
+    let md = data::align(&[a, b], tf, AlignPolicy::Ffill).unwrap();
+    assert_eq!(md.timestamps, vec![1, 2, 3, 4].iter().map(|h| h * 3_600_000).collect::<Vec<i64>>());
+    assert_eq!(md.bars[1].close, vec![20.0, 20.0, 40.0, 50.0]);
+    assert_eq!(md.bars[1].volume, vec![10.0, 0.0, 10.0, 10.0]);
+    assert_eq!(md.bars[1].tradable, vec![true, false, true, true]);
+    assert_eq!((md.bars[1].open[1], md.bars[1].high[1], md.bars[1].low[1]), (20.0, 20.0, 20.0));
+    assert_eq!(md.bars[0].close, vec![2.0, 3.0, 4.0, 4.0]);
+    assert_eq!(md.bars[0].tradable, vec![true, true, true, false]);
+}
+
+#[test]
+fn resampling_by_hand() {
+    // Hours 0..6 with a missing hour 5; to 4h: buckets [0,4) and [4,8).
+    let mut s = series("A", &[0, 1, 2, 3, 4, 6], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+    s.bars.high[1] = 9.0;
+    s.bars.low[2] = 0.25;
+    let r = data::resample(&s, "4h".parse().unwrap());
+    assert_eq!(r.ts, vec![0, 4 * 3_600_000]);
+    assert_eq!(r.bars.open, vec![1.0, 5.0]);
+    assert_eq!(r.bars.high, vec![9.0, 7.0]);
+    assert_eq!(r.bars.low, vec![0.25, 4.5]);
+    assert_eq!(r.bars.close, vec![4.0, 6.0]);
+    assert_eq!(r.bars.volume, vec![40.0, 20.0]);
+}
+
+#[test]
+fn gaps_are_counted() {
+    let g = data::count_gaps(&[0, 1, 2, 5, 6, 9].map(|h: i64| h * 3_600_000), Timeframe::from_ms(3_600_000));
+    assert_eq!((g.missing, g.gaps), (4, 2));
+}
+
+#[test]
+fn every_output_format_reads_back_identically() {
+    let s = series("BTC/USDT", &[0, 1, 2], &[100.5, 101.25, 99.125]);
+    let dir = tmp_dir("formats");
+    let tf = Timeframe::from_ms(3_600_000);
+    for f in [OutFormat::Csv, OutFormat::Parquet, OutFormat::FreqtradeJson, OutFormat::FreqtradeFeather] {
+        let p = data::write_bars(&s, &dir, f, tf).unwrap();
+        let back = data::read_file(&p, &LoadOptions::default()).unwrap();
+        assert_eq!(back.len(), 1, "{f:?}");
+        assert_eq!(back[0].ts, s.ts, "{f:?}");
+        assert_eq!(back[0].bars, s.bars, "{f:?}");
+        let want = if matches!(f, OutFormat::Csv | OutFormat::Parquet) { "BTC_USDT" } else { "BTC/USDT" };
+        assert_eq!(back[0].symbol, want, "{f:?}");
+    }
+}
+
+#[test]
+fn start_end_and_symbol_selection() {
+    let dir = tmp_dir("range");
+    write(&dir, "A.csv", &format!("{HEAD}2024-01-01T00:00:00Z,1,1,1,1,1\n2024-01-01T01:00:00Z,2,2,2,2,1\n2024-01-01T02:00:00Z,3,3,3,3,1\n"));
+    write(&dir, "B.csv", &format!("{HEAD}2024-01-01T00:00:00Z,1,1,1,1,1\n2024-01-01T01:00:00Z,2,2,2,2,1\n2024-01-01T02:00:00Z,3,3,3,3,1\n"));
+    let o = LoadOptions { symbols: vec!["B".into()], start: Some("2024-01-01T01:00:00Z".into()), end: Some("2024-01-01T02:00:00Z".into()), ..Default::default() };
+    let (md, _) = data::load(&[dir.clone()], &o).unwrap();
+    assert_eq!(md.symbols, vec!["B"]);
+    assert_eq!(md.bars[0].close, vec![2.0]);
+    let o = LoadOptions { symbols: vec!["C".into()], ..Default::default() };
+    assert!(data::load(&[dir], &o).unwrap_err().to_string().contains("symbol C not found"));
+}
