@@ -36,6 +36,7 @@ pub fn target(cfg: &DecisionConfig, allow_short: bool, dir: i8, strength: u8, co
 }
 
 /// Annualized rolling volatility of log returns over `n` bars (ddof = 1); NaN until n returns.
+#[allow(clippy::needless_range_loop)]
 pub fn rolling_vol(close: &[f64], n: usize, per_year: f64) -> Vec<f64> {
     let mut out = vec![f64::NAN; close.len()];
     let (mut s, mut s2) = (0.0, 0.0);

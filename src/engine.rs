@@ -12,6 +12,8 @@
 //! Nothing in the loop depends on wall clock, threads or hash order: a run is a pure function of
 //! the experiment and the data.
 
+#![allow(clippy::needless_range_loop)] // loops over symbol ids index several parallel arrays
+
 use crate::data::time::DAY_MS;
 use crate::data::MarketData;
 use crate::decision;
@@ -140,6 +142,7 @@ impl Loop<'_> {
         self.res.orders.len() as u64
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn book(&mut self, t: usize, sym: usize, qty: f64, price: f64, fee: f64, reason: Reason, order: u64, at_close: bool) {
         let before = self.pf.qty[sym];
         let f = Fill { bar: t, sym, qty, price, fee, reason, order };
@@ -242,7 +245,10 @@ impl Loop<'_> {
             self.targets[s] = 0.0;
             if self.pf.qty[s] != 0.0 {
                 let id = self.next_id();
-                self.submit(t, Order { id, sym: s, size: Size::TargetFraction(0.0), price: PriceType::Market, bar, at_close, expires: None, reason });
+                self.submit(
+                    t,
+                    Order { id, sym: s, size: Size::TargetFraction(0.0), price: PriceType::Market, bar, at_close, expires: None, reason },
+                );
             }
         }
     }
@@ -268,7 +274,12 @@ pub fn backtest(exp: &Experiment, prep: &Prepared) -> RunResult {
         costs: Costs::from_config(&exp.execution),
         pf: Portfolio::new(exp.portfolio.initial_cash, ns),
         pending: Vec::with_capacity(2 * ns),
-        res: RunResult { equity: Vec::with_capacity(n), cash: Vec::with_capacity(n), positions: vec![Vec::with_capacity(n); ns], ..Default::default() },
+        res: RunResult {
+            equity: Vec::with_capacity(n),
+            cash: Vec::with_capacity(n),
+            positions: vec![Vec::with_capacity(n); ns],
+            ..Default::default()
+        },
         best: vec![0.0; ns],
         entry_open_bar: vec![usize::MAX; ns],
         entry_close_bar: vec![usize::MAX; ns],
@@ -306,10 +317,28 @@ pub fn backtest(exp: &Experiment, prep: &Prepared) -> RunResult {
             }
             if let Some((why, level, maker)) = risk::check_stops(rc, dir, lp.pf.avg_price[s], lp.best[s], b.open[t], b.high[t], b.low[t]) {
                 let id = lp.next_id();
-                let order = Order { id, sym: s, size: Size::Qty(-q), price: PriceType::Market, bar: t, at_close: false, expires: None, reason: why };
+                let order = Order {
+                    id,
+                    sym: s,
+                    size: Size::Qty(-q),
+                    price: PriceType::Market,
+                    bar: t,
+                    at_close: false,
+                    expires: None,
+                    reason: why,
+                };
                 lp.submit(t, order.clone());
                 lp.pending.retain(|o| o.id != id);
-                let out = execution::fill(Size::Qty(-q), q, level, maker, lp.pf.equity(), lp.pf.cash, f64::INFINITY, &Costs { lot: 0.0, max_part: None, min_notional: 0.0, min_qty: 0.0, ..lp.costs });
+                let out = execution::fill(
+                    Size::Qty(-q),
+                    q,
+                    level,
+                    maker,
+                    lp.pf.equity(),
+                    lp.pf.cash,
+                    f64::INFINITY,
+                    &Costs { lot: 0.0, max_part: None, min_notional: 0.0, min_qty: 0.0, ..lp.costs },
+                );
                 if let Outcome::Fill { qty, price, fee, .. } = out {
                     lp.book(t, s, qty, price, fee, why, id, false);
                     let rec = &mut lp.res.orders[id as usize];
@@ -321,7 +350,13 @@ pub fn backtest(exp: &Experiment, prep: &Prepared) -> RunResult {
                     Reason::TrailingStop => "trailing_stop",
                     _ => "stop_loss",
                 };
-                lp.res.risk_events.push(RiskEvent { bar: t, sym: Some(s), rule, requested: level, allowed: lp.res.fills.last().map_or(level, |f| f.price) });
+                lp.res.risk_events.push(RiskEvent {
+                    bar: t,
+                    sym: Some(s),
+                    rule,
+                    requested: level,
+                    allowed: lp.res.fills.last().map_or(level, |f| f.price),
+                });
                 lp.targets[s] = 0.0;
                 stopped_dir[s] = dir as i8;
             } else if dir > 0.0 {
@@ -354,7 +389,13 @@ pub fn backtest(exp: &Experiment, prep: &Prepared) -> RunResult {
         if let Some(mdl) = rc.max_daily_loss {
             if !day_blocked && eq < day_start_eq * (1.0 - mdl) {
                 day_blocked = true;
-                lp.res.risk_events.push(RiskEvent { bar: t, sym: None, rule: "max_daily_loss", requested: 1.0 - eq / day_start_eq, allowed: mdl });
+                lp.res.risk_events.push(RiskEvent {
+                    bar: t,
+                    sym: None,
+                    rule: "max_daily_loss",
+                    requested: 1.0 - eq / day_start_eq,
+                    allowed: mdl,
+                });
                 lp.flatten(t, Reason::Halt);
             }
         }
@@ -392,7 +433,13 @@ pub fn backtest(exp: &Experiment, prep: &Prepared) -> RunResult {
             if adds_risk {
                 if let Some(max) = rc.max_trades_per_day {
                     if day_entries >= max {
-                        lp.res.risk_events.push(RiskEvent { bar: t, sym: Some(s), rule: "max_trades_per_day", requested: tgt, allowed: cur });
+                        lp.res.risk_events.push(RiskEvent {
+                            bar: t,
+                            sym: Some(s),
+                            rule: "max_trades_per_day",
+                            requested: tgt,
+                            allowed: cur,
+                        });
                         continue;
                     }
                     day_entries += 1;

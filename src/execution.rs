@@ -197,12 +197,24 @@ mod tests {
     use super::*;
 
     fn costs() -> Costs {
-        Costs { taker: 0.001, maker: 0.0005, fixed: 0.0, slip: 0.0, impact: 0.0, lot: 0.0, min_notional: 0.0, min_qty: 1e-8, max_part: None }
+        Costs {
+            taker: 0.001,
+            maker: 0.0005,
+            fixed: 0.0,
+            slip: 0.0,
+            impact: 0.0,
+            lot: 0.0,
+            min_notional: 0.0,
+            min_qty: 1e-8,
+            max_part: None,
+        }
     }
 
     #[test]
     fn all_in_buy_leaves_room_for_its_fee() {
-        let Outcome::Fill { qty, fee, .. } = fill(Size::TargetFraction(1.0), 0.0, 50.0, false, 100.0, 100.0, 1e9, &costs()) else { panic!() };
+        let Outcome::Fill { qty, fee, .. } = fill(Size::TargetFraction(1.0), 0.0, 50.0, false, 100.0, 100.0, 1e9, &costs()) else {
+            panic!()
+        };
         assert!((qty - 100.0 / 1.001 / 50.0).abs() < 1e-12);
         assert!((qty * 50.0 + fee - 100.0).abs() < 1e-9);
     }

@@ -222,7 +222,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             let series = data::load_series(&load.paths, &opts)?;
             let tf = match opts.timeframe {
                 Some(tf) => tf,
-                None => data::infer_timeframe(&series).ok_or_else(|| tradelab::Error::Input("cannot infer the timeframe: pass --timeframe".into()))?,
+                None => data::infer_timeframe(&series)
+                    .ok_or_else(|| tradelab::Error::Input("cannot infer the timeframe: pass --timeframe".into()))?,
             };
             std::fs::create_dir_all(&out).map_err(|e| tradelab::Error::io(&out, e))?;
             for s in &series {
@@ -289,7 +290,10 @@ fn inspect(a: &LoadArgs) -> anyhow::Result<()> {
     let opts = a.options()?;
     let series = data::load_series(&a.paths, &opts)?;
     let tf = opts.timeframe.or_else(|| data::infer_timeframe(&series));
-    println!("{:<12} {:>8} {:<22} {:<22} {:>5} {:>8} {:>14} {:>14}  file", "symbol", "bars", "first", "last", "tf", "missing", "low", "high");
+    println!(
+        "{:<12} {:>8} {:<22} {:<22} {:>5} {:>8} {:>14} {:>14}  file",
+        "symbol", "bars", "first", "last", "tf", "missing", "low", "high"
+    );
     for s in &series {
         let own_tf = data::infer_timeframe(std::slice::from_ref(s)).or(tf);
         let missing = own_tf.map(|tf| data::count_gaps(&s.ts, tf).missing.to_string()).unwrap_or_else(|| "-".into());

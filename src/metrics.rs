@@ -198,12 +198,15 @@ pub fn stats_from_equity_file(path: &std::path::Path, periods_per_year: Option<f
     use crate::error::Error;
     let t = crate::data::read_text_table(path)?;
     let ti = t.names.iter().position(|n| n.eq_ignore_ascii_case("timestamp")).unwrap_or(0);
-    let ei = t.names.iter().position(|n| n.eq_ignore_ascii_case("equity")).ok_or_else(|| {
-        Error::data(path, None, "missing-column", format!("no equity column; the file has: {}", t.names.join(", ")))
-    })?;
+    let ei = t
+        .names
+        .iter()
+        .position(|n| n.eq_ignore_ascii_case("equity"))
+        .ok_or_else(|| Error::data(path, None, "missing-column", format!("no equity column; the file has: {}", t.names.join(", "))))?;
     let (mut ts, mut eq) = (Vec::new(), Vec::new());
     for (r, row) in t.rows.iter().enumerate() {
-        let e: f64 = row[ei].parse().map_err(|_| Error::data(path, Some(t.loc(r)), "unparsable-number", format!("equity '{}'", row[ei])))?;
+        let e: f64 =
+            row[ei].parse().map_err(|_| Error::data(path, Some(t.loc(r)), "unparsable-number", format!("equity '{}'", row[ei])))?;
         if !(e.is_finite() && e > 0.0) {
             return Err(Error::data(path, Some(t.loc(r)), "non-positive-equity", format!("{e}")));
         }

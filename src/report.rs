@@ -53,7 +53,11 @@ pub fn write_run(dir: &Path, exp: &Experiment, prep: &Prepared, res: &RunResult,
         }
         Ok(())
     })?;
-    let header = std::iter::once("timestamp".to_string()).chain(md.symbols.iter().cloned()).chain(["cash".to_string()]).collect::<Vec<_>>().join(",");
+    let header = std::iter::once("timestamp".to_string())
+        .chain(md.symbols.iter().cloned())
+        .chain(["cash".to_string()])
+        .collect::<Vec<_>>()
+        .join(",");
     csv(dir, "weights.csv", &header, |w| {
         for i in 0..res.equity.len() {
             write!(w, "{}", ts(i))?;
@@ -67,7 +71,18 @@ pub fn write_run(dir: &Path, exp: &Experiment, prep: &Prepared, res: &RunResult,
     csv(dir, "fills.csv", "timestamp,symbol,side,qty,price,notional,fee,reason,order_id", |w| {
         for f in &res.fills {
             let side = if f.qty > 0.0 { "buy" } else { "sell" };
-            writeln!(w, "{},{},{side},{},{},{},{},{},{}", ts(f.bar), sym(f.sym), f.qty.abs(), f.price, (f.qty * f.price).abs(), f.fee, f.reason.as_str(), f.order)?;
+            writeln!(
+                w,
+                "{},{},{side},{},{},{},{},{},{}",
+                ts(f.bar),
+                sym(f.sym),
+                f.qty.abs(),
+                f.price,
+                (f.qty * f.price).abs(),
+                f.fee,
+                f.reason.as_str(),
+                f.order
+            )?;
         }
         Ok(())
     })?;

@@ -69,14 +69,14 @@ impl Spec {
                 .or_else(|| pos("signal", signal, 1))
                 .or_else(|| (fast >= slow).then(|| ("fast", format!("fast ({fast}) must be < slow ({slow})")))),
             Spec::Rsi { period, lower, upper } => pos("period", period, 2).or_else(|| {
-                (!(0.0 <= lower && lower < upper && upper <= 100.0)).then(|| ("lower", format!("need 0 <= lower ({lower}) < upper ({upper}) <= 100")))
+                (!(0.0 <= lower && lower < upper && upper <= 100.0))
+                    .then(|| ("lower", format!("need 0 <= lower ({lower}) < upper ({upper}) <= 100")))
             }),
             Spec::Bollinger { period, k, .. } => {
                 pos("period", period, 2).or_else(|| (!(k > 0.0 && k.is_finite())).then(|| ("std_dev", format!("{k} must be > 0"))))
             }
-            Spec::Momentum { period, threshold } => {
-                pos("period", period, 1).or_else(|| (!(threshold >= 0.0 && threshold.is_finite())).then(|| ("threshold", format!("{threshold} must be >= 0"))))
-            }
+            Spec::Momentum { period, threshold } => pos("period", period, 1)
+                .or_else(|| (!(threshold >= 0.0 && threshold.is_finite())).then(|| ("threshold", format!("{threshold} must be >= 0")))),
             Spec::Donchian { period } => pos("period", period, 1),
         }
     }
@@ -109,10 +109,13 @@ pub enum IndKey {
     PrevMin(usize),
 }
 
+/// A shared indicator series.
+pub type Series = Arc<Vec<f64>>;
+
 /// Indicators computed once per (symbol, key) and shared read-only. NaN marks warm-up bars.
 #[derive(Debug, Default)]
 pub struct IndicatorCache {
-    map: Mutex<BTreeMap<(usize, IndKey), Arc<Vec<f64>>>>,
+    map: Mutex<BTreeMap<(usize, IndKey), Series>>,
     prefix: Mutex<BTreeMap<usize, Arc<Vec<f64>>>>,
 }
 
@@ -335,7 +338,19 @@ pub fn state(spec: &Spec, sym: usize, bars: &Bars, cache: &IndicatorCache) -> Ve
         }
         Spec::Rsi { period, lower, upper } => {
             let r = cache.get(sym, bars, IndKey::Rsi(period));
-            r.iter().map(|&x| if x.is_nan() { NONE } else if x < lower { 1 } else if x > upper { -1 } else { 0 }).collect()
+            r.iter()
+                .map(|&x| {
+                    if x.is_nan() {
+                        NONE
+                    } else if x < lower {
+                        1
+                    } else if x > upper {
+                        -1
+                    } else {
+                        0
+                    }
+                })
+                .collect()
         }
         Spec::Bollinger { period, k, style } => {
             let (m, sd) = (cache.get(sym, bars, IndKey::Sma(period)), cache.get(sym, bars, IndKey::Std(period)));
@@ -424,9 +439,15 @@ pub fn combine(streams: &[&Stream], weights: &BTreeMap<String, f64>, mults: &[f6
             continue;
         }
         let score = num / den;
-        let dir: i8 = if score.abs() < 1e-12 { 0 } else if score > 0.0 { 1 } else { -1 };
+        let dir: i8 = if score.abs() < 1e-12 {
+            0
+        } else if score > 0.0 {
+            1
+        } else {
+            -1
+        };
         let agree: f64 = streams.iter().zip(&w).filter(|(s, _)| s.dir[t] != NONE && s.dir[t] == dir).map(|(s, wi)| wi * s.conf[t]).sum();
-        let conf = if dir == 0 { agree / den } else { agree / den };
+        let conf = agree / den;
         out.dir[t] = dir;
         out.conf[t] = conf;
         if dir != 0 && conf > 0.0 {
@@ -479,7 +500,12 @@ pub fn read_signal_file(path: &Path) -> Result<Vec<FileSignal>> {
         .iter()
         .map(|n| {
             rows.names.iter().position(|h| h.eq_ignore_ascii_case(n)).ok_or_else(|| {
-                Error::data(path, None, "missing-column", format!("no {n} column; the file has: {} (needs {})", rows.names.join(", "), need.join(", ")))
+                Error::data(
+                    path,
+                    None,
+                    "missing-column",
+                    format!("no {n} column; the file has: {} (needs {})", rows.names.join(", "), need.join(", ")),
+                )
             })
         })
         .collect::<Result<_>>()?;
@@ -500,7 +526,14 @@ pub fn read_signal_file(path: &Path) -> Result<Vec<FileSignal>> {
             "moderate" | "2" => 2,
             "strong" | "3" => 3,
             "very_strong" | "very strong" | "4" => 4,
-            other => return Err(Error::data(path, loc, "bad-strength", format!("'{other}', expected weak, moderate, strong, very_strong or 1..4"))),
+            other => {
+                return Err(Error::data(
+                    path,
+                    loc,
+                    "bad-strength",
+                    format!("'{other}', expected weak, moderate, strong, very_strong or 1..4"),
+                ))
+            }
         };
         let conf: f64 = cell(4).parse().map_err(|_| Error::data(path, loc, "unparsable-number", format!("confidence '{}'", cell(4))))?;
         if !(0.0..=1.0).contains(&conf) {
@@ -523,7 +556,12 @@ pub fn file_streams(path: &Path, rows: &[FileSignal], md: &MarketData) -> Result
     let mut streams: Vec<(usize, Stream)> = Vec::new();
     for (r, s) in rows.iter().enumerate() {
         let sym = md.symbol_id(&s.symbol).ok_or_else(|| {
-            Error::data(path, Some(Loc::Line(r + 2)), "unknown-symbol", format!("{} is not in the data ({})", s.symbol, md.symbols.join(", ")))
+            Error::data(
+                path,
+                Some(Loc::Line(r + 2)),
+                "unknown-symbol",
+                format!("{} is not in the data ({})", s.symbol, md.symbols.join(", ")),
+            )
         })?;
         let k = md.timestamps.partition_point(|&t| t <= s.ts);
         if k == 0 {

@@ -72,7 +72,7 @@ fn epoch_timestamps_and_custom_columns() {
     o.columns.low = "L".into();
     o.columns.close = "C".into();
     o.columns.volume = "V".into();
-    let (md, _) = data::load(&[p.clone()], &o).unwrap();
+    let (md, _) = data::load(std::slice::from_ref(&p), &o).unwrap();
     assert_eq!(md.timestamps, vec![1_704_067_200_000, 1_704_070_800_000]);
     assert_eq!(md.timeframe, "1h".parse().unwrap());
     // Overriding the unit: the same numbers read as milliseconds are 3,600 ms apart.
@@ -100,7 +100,7 @@ fn inner_and_ffill_alignment() {
     assert_eq!(md.bars[1].close, vec![20.0, 40.0]);
     // ffill: from the latest first bar (hour 1) to the last bar of any symbol (hour 4).
     let md = data::align(&[a, b], tf, AlignPolicy::Ffill).unwrap();
-    assert_eq!(md.timestamps, vec![1, 2, 3, 4].iter().map(|h| h * 3_600_000).collect::<Vec<i64>>());
+    assert_eq!(md.timestamps, [1, 2, 3, 4].iter().map(|h| h * 3_600_000).collect::<Vec<i64>>());
     assert_eq!(md.bars[1].close, vec![20.0, 20.0, 40.0, 50.0]);
     assert_eq!(md.bars[1].volume, vec![10.0, 0.0, 10.0, 10.0]);
     assert_eq!(md.bars[1].tradable, vec![true, false, true, true]);
@@ -149,10 +149,23 @@ fn every_output_format_reads_back_identically() {
 #[test]
 fn start_end_and_symbol_selection() {
     let dir = tmp_dir("range");
-    write(&dir, "A.csv", &format!("{HEAD}2024-01-01T00:00:00Z,1,1,1,1,1\n2024-01-01T01:00:00Z,2,2,2,2,1\n2024-01-01T02:00:00Z,3,3,3,3,1\n"));
-    write(&dir, "B.csv", &format!("{HEAD}2024-01-01T00:00:00Z,1,1,1,1,1\n2024-01-01T01:00:00Z,2,2,2,2,1\n2024-01-01T02:00:00Z,3,3,3,3,1\n"));
-    let o = LoadOptions { symbols: vec!["B".into()], start: Some("2024-01-01T01:00:00Z".into()), end: Some("2024-01-01T02:00:00Z".into()), ..Default::default() };
-    let (md, _) = data::load(&[dir.clone()], &o).unwrap();
+    write(
+        &dir,
+        "A.csv",
+        &format!("{HEAD}2024-01-01T00:00:00Z,1,1,1,1,1\n2024-01-01T01:00:00Z,2,2,2,2,1\n2024-01-01T02:00:00Z,3,3,3,3,1\n"),
+    );
+    write(
+        &dir,
+        "B.csv",
+        &format!("{HEAD}2024-01-01T00:00:00Z,1,1,1,1,1\n2024-01-01T01:00:00Z,2,2,2,2,1\n2024-01-01T02:00:00Z,3,3,3,3,1\n"),
+    );
+    let o = LoadOptions {
+        symbols: vec!["B".into()],
+        start: Some("2024-01-01T01:00:00Z".into()),
+        end: Some("2024-01-01T02:00:00Z".into()),
+        ..Default::default()
+    };
+    let (md, _) = data::load(std::slice::from_ref(&dir), &o).unwrap();
     assert_eq!(md.symbols, vec!["B"]);
     assert_eq!(md.bars[0].close, vec![2.0]);
     let o = LoadOptions { symbols: vec!["C".into()], ..Default::default() };

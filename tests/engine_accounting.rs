@@ -10,8 +10,12 @@ fn flat(p: f64) -> (f64, f64, f64, f64, f64) {
     (p, p, p, p, 1e9)
 }
 
-const BARS: [(f64, f64, f64, f64, f64); 4] =
-    [(100.0, 100.0, 100.0, 100.0, 1e9), (102.0, 103.0, 101.0, 103.0, 1e9), (104.0, 106.0, 104.0, 105.0, 1e9), (106.0, 107.0, 105.0, 107.0, 1e9)];
+const BARS: [(f64, f64, f64, f64, f64); 4] = [
+    (100.0, 100.0, 100.0, 100.0, 1e9),
+    (102.0, 103.0, 101.0, 103.0, 1e9),
+    (104.0, 106.0, 104.0, 105.0, 1e9),
+    (106.0, 107.0, 105.0, 107.0, 1e9),
+];
 
 #[test]
 fn next_open_fills_with_fees_and_slippage() {
@@ -206,7 +210,7 @@ fn equity_is_cash_plus_positions_every_bar() {
     let e = exp("[portfolio]\nallow_short = true\n[execution]\nfee_bps = 7\nslippage_bps = 3\n");
     let a: Vec<_> = (0..50).map(|i| flat(100.0 + (i as f64 * 0.7).sin() * 10.0)).collect();
     let b: Vec<_> = (0..50).map(|i| flat(50.0 + (i as f64 * 0.3).cos() * 5.0)).collect();
-    let dirs = |k: usize| -> Vec<Option<i8>> { (0..50).map(|i| Some(if (i / k) % 2 == 0 { 1 } else { -1 })).collect() };
+    let dirs = |k: usize| -> Vec<Option<i8>> { (0..50).map(|i| Some(if (i / k).is_multiple_of(2) { 1 } else { -1 })).collect() };
     let e2 = exp("[portfolio]\nallow_short = true\n[decision]\nfraction = 0.5\n[execution]\nfee_bps = 7\nslippage_bps = 3\n");
     for ex in [e, e2] {
         let p = prepared(multi(&[&a, &b]), vec![signal(&dirs(3)), signal(&dirs(5))]);

@@ -65,7 +65,9 @@ fn statistics_are_what_was_asked_for() {
     for s in &m.series {
         let b = &s.bars;
         for i in 0..b.len() {
-            assert!(b.high[i] >= b.open[i].max(b.close[i]) && b.low[i] <= b.open[i].min(b.close[i]) && b.low[i] > 0.0 && b.volume[i] >= 0.0);
+            assert!(
+                b.high[i] >= b.open[i].max(b.close[i]) && b.low[i] <= b.open[i].min(b.close[i]) && b.low[i] > 0.0 && b.volume[i] >= 0.0
+            );
         }
     }
 }

@@ -235,12 +235,7 @@ pub fn load_series(paths: &[PathBuf], opts: &LoadOptions) -> Result<Vec<SymbolSe
     for f in expand_paths(paths, opts.timeframe)? {
         for s in read_file(&f, opts)? {
             if let Some(prev) = all.iter().find(|p| p.symbol == s.symbol) {
-                return Err(Error::data(
-                    &f,
-                    None,
-                    "duplicate-symbol",
-                    format!("symbol {} is also in {}", s.symbol, prev.source.display()),
-                ));
+                return Err(Error::data(&f, None, "duplicate-symbol", format!("symbol {} is also in {}", s.symbol, prev.source.display())));
             }
             all.push(s);
         }
@@ -263,9 +258,8 @@ pub fn load(paths: &[PathBuf], opts: &LoadOptions) -> Result<(MarketData, LoadRe
     let mut series = load_series(paths, opts)?;
     let tf = match opts.timeframe {
         Some(tf) => tf,
-        None => infer_timeframe(&series).ok_or_else(|| {
-            Error::Input("cannot infer the timeframe (every file has fewer than 2 bars): set data.timeframe".into())
-        })?,
+        None => infer_timeframe(&series)
+            .ok_or_else(|| Error::Input("cannot infer the timeframe (every file has fewer than 2 bars): set data.timeframe".into()))?,
     };
     let mut report = LoadReport::default();
     for s in &series {
@@ -311,8 +305,10 @@ pub fn load(paths: &[PathBuf], opts: &LoadOptions) -> Result<(MarketData, LoadRe
 }
 
 fn parse_bound(s: Option<&str>, key: &str) -> Result<Option<i64>> {
-    s.map(|s| time::parse_timestamp(s, TimestampUnit::Iso).ok_or_else(|| Error::Input(format!("{key}: '{s}' is not an ISO-8601 date or time"))))
-        .transpose()
+    s.map(|s| {
+        time::parse_timestamp(s, TimestampUnit::Iso).ok_or_else(|| Error::Input(format!("{key}: '{s}' is not an ISO-8601 date or time")))
+    })
+    .transpose()
 }
 
 /// Load from a single path with default options (tests and tools).

@@ -204,7 +204,7 @@ fn read_freqtrade_json(file: &Path) -> Result<Table> {
         Error::data(file, None, "bad-json", format!("expected freqtrade candles [[ms, open, high, low, close, volume], ...]: {e}"))
     })?;
     let names: Vec<String> = ["timestamp", "open", "high", "low", "close", "volume"].iter().map(|s| s.to_string()).collect();
-    let mut cols: Vec<Vec<Option<f64>>> = vec![Vec::with_capacity(rows.len()); 6];
+    let mut cols: Vec<Vec<Option<f64>>> = (0..6).map(|_| Vec::with_capacity(rows.len())).collect();
     for (i, row) in rows.iter().enumerate() {
         if row.len() < 6 {
             return Err(Error::data(file, Some(Loc::Row(i + 1)), "missing-field", format!("candle has {} fields, expected 6", row.len())));
@@ -249,7 +249,9 @@ fn numbers(t: &Table, idx: usize) -> Result<Vec<f64>> {
                 out.push(x.ok_or_else(|| bad(i, "missing-value", "null, expected a number".into()))?);
             }
         }
-        RawCol::TimeMs(_) => return Err(Error::data(&t.file, None, "wrong-column-type", format!("column {name} holds datetimes, expected numbers"))),
+        RawCol::TimeMs(_) => {
+            return Err(Error::data(&t.file, None, "wrong-column-type", format!("column {name} holds datetimes, expected numbers")))
+        }
     }
     for (i, x) in out.iter().enumerate() {
         if !x.is_finite() {
@@ -331,9 +333,11 @@ pub fn read_file(file: &Path, opts: &LoadOptions) -> Result<Vec<SymbolSeries>> {
             };
             let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
             for (i, s) in sym.iter().enumerate() {
-                let s = s.as_deref().map(str::trim).filter(|s| !s.is_empty()).ok_or_else(|| {
-                    Error::data(file, Some(t.loc(i)), "missing-value", format!("column {}: empty symbol", c.symbol))
-                })?;
+                let s = s
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .ok_or_else(|| Error::data(file, Some(t.loc(i)), "missing-value", format!("column {}: empty symbol", c.symbol)))?;
                 match groups.iter_mut().find(|g| g.0 == s) {
                     Some(g) => g.1.push(i),
                     None => groups.push((s.to_string(), vec![i])),

@@ -172,7 +172,12 @@ impl SynthConfig {
         let mut series: Vec<SymbolSeries> = self
             .symbols
             .iter()
-            .map(|s| SymbolSeries { symbol: s.name.clone(), source: PathBuf::from("synth"), ts: Vec::with_capacity(self.bars), bars: Bars::default() })
+            .map(|s| SymbolSeries {
+                symbol: s.name.clone(),
+                source: PathBuf::from("synth"),
+                ts: Vec::with_capacity(self.bars),
+                bars: Bars::default(),
+            })
             .collect();
         let tick: Vec<f64> = self.symbols.iter().map(|s| ticks_per_unit(s.price)).collect();
         let mut log_p: Vec<f64> = self.symbols.iter().map(|s| s.price.ln()).collect();
@@ -262,10 +267,14 @@ pub fn read_regimes(path: &Path) -> Result<(Vec<i64>, Vec<u8>)> {
     for (i, line) in text.lines().enumerate().skip(1) {
         let loc = Some(crate::error::Loc::Line(i + 1));
         let (t, r) = line.split_once(',').ok_or_else(|| Error::data(path, loc, "missing-field", "expected timestamp,regime"))?;
-        ts.push(super::time::parse_timestamp(t, super::TimestampUnit::Iso).ok_or_else(|| Error::data(path, loc, "unparsable-timestamp", t.to_string()))?);
-        let id = REGIMES.iter().position(|n| *n == r.trim()).ok_or_else(|| {
-            Error::data(path, loc, "unknown-regime", format!("'{r}', expected one of {}", REGIMES.join(", ")))
-        })?;
+        ts.push(
+            super::time::parse_timestamp(t, super::TimestampUnit::Iso)
+                .ok_or_else(|| Error::data(path, loc, "unparsable-timestamp", t.to_string()))?,
+        );
+        let id = REGIMES
+            .iter()
+            .position(|n| *n == r.trim())
+            .ok_or_else(|| Error::data(path, loc, "unknown-regime", format!("'{r}', expected one of {}", REGIMES.join(", "))))?;
         ids.push(id as u8);
     }
     Ok((ts, ids))

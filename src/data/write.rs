@@ -61,14 +61,16 @@ pub fn write_bars(s: &SymbolSeries, dir: &Path, format: OutFormat, tf: Timeframe
         OutFormat::Csv => {
             writeln!(w, "timestamp,open,high,low,close,volume").map_err(io)?;
             for i in 0..s.ts.len() {
-                writeln!(w, "{},{},{},{},{},{}", format_ts(s.ts[i]), b.open[i], b.high[i], b.low[i], b.close[i], b.volume[i]).map_err(io)?;
+                writeln!(w, "{},{},{},{},{},{}", format_ts(s.ts[i]), b.open[i], b.high[i], b.low[i], b.close[i], b.volume[i])
+                    .map_err(io)?;
             }
         }
         OutFormat::FreqtradeJson => {
             write!(w, "[").map_err(io)?;
             for i in 0..s.ts.len() {
                 let sep = if i == 0 { "" } else { "," };
-                write!(w, "{sep}[{},{:?},{:?},{:?},{:?},{:?}]", s.ts[i], b.open[i], b.high[i], b.low[i], b.close[i], b.volume[i]).map_err(io)?;
+                write!(w, "{sep}[{},{:?},{:?},{:?},{:?},{:?}]", s.ts[i], b.open[i], b.high[i], b.low[i], b.close[i], b.volume[i])
+                    .map_err(io)?;
             }
             write!(w, "]").map_err(io)?;
         }

@@ -29,13 +29,16 @@ pub fn tmp_dir(name: &str) -> PathBuf {
     d
 }
 
+/// One bar: open, high, low, close, volume.
+pub type Ohlcv = (f64, f64, f64, f64, f64);
+
 /// One-symbol hourly market from (open, high, low, close, volume) rows.
 pub fn market(rows: &[(f64, f64, f64, f64, f64)]) -> MarketData {
     multi(&[rows])
 }
 
 /// Several symbols on one hourly clock.
-pub fn multi(syms: &[&[(f64, f64, f64, f64, f64)]]) -> MarketData {
+pub fn multi(syms: &[&[Ohlcv]]) -> MarketData {
     let n = syms[0].len();
     let bars = syms
         .iter()
@@ -57,11 +60,7 @@ pub fn multi(syms: &[&[(f64, f64, f64, f64, f64)]]) -> MarketData {
 
 /// Combined signal from per-bar directions (`None` = no signal), full strength and confidence.
 pub fn signal(dirs: &[Option<i8>]) -> Combined {
-    Combined {
-        dir: dirs.iter().map(|d| d.unwrap_or(NONE)).collect(),
-        strength: vec![4; dirs.len()],
-        conf: vec![1.0; dirs.len()],
-    }
+    Combined { dir: dirs.iter().map(|d| d.unwrap_or(NONE)).collect(), strength: vec![4; dirs.len()], conf: vec![1.0; dirs.len()] }
 }
 
 /// Prepared inputs from a market and one combined signal per symbol.

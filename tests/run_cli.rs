@@ -1,0 +1,227 @@
+//! `tradelab run` end to end: outputs, exit codes, determinism, no look-ahead, the real data,
+//! and agreement with a second, independent implementation of an SMA-cross strategy.
+
+mod common;
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use tradelab::engine::{backtest, prepare};
+use tradelab::experiment::Experiment;
+use tradelab::signals::IndicatorCache;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn tradelab(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_tradelab")).current_dir(root()).args(args).output().unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+#[test]
+fn quickstart_writes_a_complete_run_folder() {
+    let out = tmp_dir("quickstart");
+    let (code, stdout, stderr) = tradelab(&["run", "experiments/quickstart.toml", "--out", out.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("sharpe"));
+    let dir = out.join("quickstart/0001");
+    for f in [
+        "experiment.toml",
+        "stats.json",
+        "equity.csv",
+        "trades.csv",
+        "fills.csv",
+        "orders.csv",
+        "risk_events.csv",
+        "signals.csv",
+        "weights.csv",
+    ] {
+        assert!(dir.join(f).exists(), "{f} missing");
+    }
+    let stats: serde_json::Value = serde_json::from_str(&read(&dir.join("stats.json"))).unwrap();
+    let eq = read(&dir.join("equity.csv"));
+    let last: f64 = eq.lines().last().unwrap().split(',').nth(1).unwrap().parse().unwrap();
+    assert!(close(stats["total_return"].as_f64().unwrap(), last / 10_000.0 - 1.0, 1e-12));
+    assert_eq!(eq.lines().count(), 17_521);
+    // Trades close with a sell of what was bought: the fills' quantities net to the open position.
+    assert!(stats["trades"].as_u64().unwrap() > 10);
+    // The resolved experiment runs again as it stands.
+    let (code, _, stderr) = tradelab(&["experiment", "check", dir.join("experiment.toml").to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+}
+
+#[test]
+fn same_experiment_same_bytes() {
+    let out = tmp_dir("determinism");
+    for _ in 0..2 {
+        let (code, _, stderr) = tradelab(&["-q", "run", "experiments/quickstart.toml", "--out", out.to_str().unwrap()]);
+        assert_eq!(code, 0, "{stderr}");
+    }
+    for f in ["stats.json", "equity.csv", "fills.csv", "trades.csv", "orders.csv", "weights.csv"] {
+        assert_eq!(read(&out.join("quickstart/0001").join(f)), read(&out.join("quickstart/0002").join(f)), "{f}");
+    }
+}
+
+#[test]
+fn exit_codes_and_error_messages() {
+    let dir = tmp_dir("exit_codes");
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, "[experiment]\nname = \"x\"\n[data]\npath = \"y\"\n[risk]\nstop_los = 0.1\n").unwrap();
+    let (code, _, stderr) = tradelab(&["run", bad.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("risk.stop_los: unknown key, did you mean stop_loss?"), "{stderr}");
+    let csv = dir.join("BAD.csv");
+    std::fs::write(&csv, "timestamp,open,high,low,close,volume\n2024-01-01T00:00:00Z,1,2,1,1,1\n2024-01-01T01:00:00Z,1,0.5,1,1,1\n")
+        .unwrap();
+    let (code, _, stderr) = tradelab(&["data", "inspect", csv.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("BAD.csv line 3: high-below-low"), "{stderr}");
+    let (code, _, _) = tradelab(&["run"]);
+    assert_eq!(code, 2);
+    let (code, _, _) = tradelab(&["run", "no/such/file.toml"]);
+    assert_eq!(code, 2);
+}
+
+fn quickstart_like(md: tradelab::data::MarketData) -> tradelab::engine::RunResult {
+    let le = Experiment::load(&root().join("experiments/quickstart.toml")).unwrap();
+    let mut le = le;
+    le.exp.risk.stop_loss = Some(0.03);
+    let prep = prepare(&le, Arc::new(md), &IndicatorCache::default()).unwrap();
+    backtest(&le.exp, &prep)
+}
+
+#[test]
+fn no_look_ahead_truncating_or_altering_the_future_changes_nothing_before_it() {
+    let (md, _) = tradelab::data::load(
+        &[root().join("data/synth")],
+        &tradelab::data::LoadOptions { symbols: vec!["BTC".into()], ..Default::default() },
+    )
+    .unwrap();
+    let full = quickstart_like(md.clone());
+    for cut in [500usize, 5_000, 12_345] {
+        let truncated = quickstart_like(md.slice(0..cut + 1));
+        let mut altered_md = md.clone();
+        for b in altered_md.bars.iter_mut() {
+            for i in cut + 1..b.len() {
+                b.open[i] *= 1.7;
+                b.high[i] *= 1.9;
+                b.low[i] *= 0.5;
+                b.close[i] *= 0.6;
+            }
+        }
+        let altered = quickstart_like(altered_md);
+        for other in [&truncated, &altered] {
+            let upto = |r: &tradelab::engine::RunResult| r.fills.iter().filter(|f| f.bar <= cut).cloned().collect::<Vec<_>>();
+            assert_eq!(upto(&full), upto(other), "fills up to bar {cut}");
+            assert_eq!(full.equity[..=cut], other.equity[..=cut], "equity up to bar {cut}");
+            let orders =
+                |r: &tradelab::engine::RunResult| r.orders.iter().filter(|o| o.created <= cut).map(|o| o.order.clone()).collect::<Vec<_>>();
+            assert_eq!(orders(&full), orders(other), "decisions up to bar {cut}");
+        }
+    }
+}
+
+/// SMA cross, long only, fills at the signal bar's close, all cash in with a 0.1% fee: the
+/// semantics of ../shared/bench, written out plainly here as an independent check.
+#[allow(clippy::needless_range_loop)]
+fn reference_sma_cross(close: &[f64], fast: usize, slow: usize, fee: f64) -> f64 {
+    let mut cs = vec![0.0; close.len()];
+    let mut acc = 0.0;
+    for (i, c) in close.iter().enumerate() {
+        acc += c;
+        cs[i] = acc;
+    }
+    let sma = |i: usize, w: usize| {
+        if i + 1 < w {
+            f64::NAN
+        } else if i + 1 == w {
+            cs[i] / w as f64
+        } else {
+            (cs[i] - cs[i - w]) / w as f64
+        }
+    };
+    let (mut cash, mut units) = (100.0, 0.0);
+    for i in 1..close.len() {
+        let (a0, b0, a1, b1) = (sma(i - 1, fast), sma(i - 1, slow), sma(i, fast), sma(i, slow));
+        if units == 0.0 && a0 < b0 && a1 > b1 {
+            units = cash / (1.0 + fee) / close[i];
+            cash = 0.0;
+        } else if units > 0.0 && a0 > b0 && a1 < b1 {
+            cash = units * close[i] * (1.0 - fee);
+            units = 0.0;
+        }
+    }
+    (cash + units * close[close.len() - 1]) / 100.0 - 1.0
+}
+
+#[test]
+fn sma_cross_agrees_with_an_independent_implementation() {
+    let Some(_) = shared("") else { return };
+    let bars = root().join("../shared/bench/synthetic_100k_ohlcv.csv");
+    let (md, _) = tradelab::data::load_path(&bars).unwrap();
+    let close = md.bars[0].close.clone();
+    let md = Arc::new(md);
+    let cache = IndicatorCache::default();
+    for (fast, slow) in [(10, 20), (10, 30), (50, 100), (2, 3), (7, 101)] {
+        let text = format!(
+            "[experiment]\nname = \"sweep\"\n[data]\npath = \"x\"\n[portfolio]\ninitial_cash = 100\n\
+             [[signals.technical]]\nkind = \"sma_cross\"\nfast = {fast}\nslow = {slow}\nmode = \"event\"\n\
+             [execution]\nfill = \"close\"\nfee_bps = 10\n"
+        );
+        let le = tradelab::experiment::LoadedExperiment {
+            exp: Experiment::from_toml(&text, Path::new("sweep.toml")).unwrap(),
+            file: "sweep.toml".into(),
+        };
+        let prep = prepare(&le, md.clone(), &cache).unwrap();
+        let r = backtest(&le.exp, &prep);
+        let got = r.equity.last().unwrap() / 100.0 - 1.0;
+        let want = reference_sma_cross(&close, fast, slow, 0.001);
+        assert!(close_rel(got, want), "{fast}/{slow}: engine {got} vs reference {want}");
+    }
+}
+
+fn close_rel(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-9 * (1.0 + b.abs())
+}
+
+#[test]
+fn examples_run_on_real_markets_and_keep_their_invariants() {
+    let Some(h) = shared("binance_usdt_1h") else { return };
+    let out = tmp_dir("real");
+    let data = [h.join("BTCUSDT.csv"), h.join("ETHUSDT.csv")];
+    let (code, _, stderr) = tradelab(&[
+        "-q",
+        "run",
+        "experiments/quickstart.toml",
+        "--data",
+        data[0].to_str().unwrap(),
+        "--data",
+        data[1].to_str().unwrap(),
+        "--set",
+        "data.symbols=[\"BTCUSDT\",\"ETHUSDT\"]",
+        "--set",
+        "decision.fraction=0.5",
+        "--set",
+        "risk.stop_loss=0.05",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let dir = out.join("quickstart/0001");
+    // Weights (positions at close / equity) plus cash sum to 1 on every bar; cash never negative.
+    for line in read(&dir.join("weights.csv")).lines().skip(1) {
+        let v: Vec<f64> = line.split(',').skip(1).map(|x| x.parse().unwrap()).collect();
+        assert!(close(v.iter().sum::<f64>(), 1.0, 1e-9), "{line}");
+        assert!(v[2] >= -1e-9, "cash weight {line}");
+        // Long only without leverage: positions never exceed equity.
+        assert!(v[0] >= -1e-12 && v[1] >= -1e-12 && v[0] + v[1] <= 1.0 + 1e-9, "{line}");
+    }
+    let stats: serde_json::Value = serde_json::from_str(&read(&dir.join("stats.json"))).unwrap();
+    assert!(stats["trades"].as_u64().unwrap() > 50);
+    assert!(read(&dir.join("risk_events.csv")).contains("stop_loss"));
+}
