@@ -286,6 +286,9 @@ pub fn backtest(exp: &Experiment, prep: &Prepared) -> RunResult {
         targets: vec![0.0; ns],
     };
     let mut stopped_dir = vec![0i8; ns];
+    let mut dirty = vec![false; ns];
+    let mut last_refused: Vec<Option<f64>> = vec![None; ns];
+    let dynamic_size = exp.decision.sizing != Sizing::FixedFraction;
     let mut peak = exp.portfolio.initial_cash;
     let mut halted_until: Option<usize> = None; // usize::MAX = for good
     let (mut day, mut day_start_eq, mut day_blocked, mut day_entries) = (i64::MIN, peak, false, 0u32);
@@ -384,6 +387,7 @@ pub fn backtest(exp: &Experiment, prep: &Prepared) -> RunResult {
                 halted_until = Some(if rc.halt_bars == 0 { usize::MAX } else { t + rc.halt_bars });
                 lp.res.risk_events.push(RiskEvent { bar: t, sym: None, rule: "max_drawdown", requested: 1.0 - eq / peak, allowed: mdd });
                 lp.flatten(t, Reason::Halt);
+                dirty.fill(true);
             }
         }
         if let Some(mdl) = rc.max_daily_loss {
@@ -400,10 +404,22 @@ pub fn backtest(exp: &Experiment, prep: &Prepared) -> RunResult {
             }
         }
         let blocked = halted_until.is_some() || day_blocked;
-        // 5. Decision.
+        // 5. Decision. A symbol is looked at only when its combined signal changed, when its
+        // target depends on equity or volatility, or when an earlier request was refused or
+        // clipped (it may pass now): on other bars nothing can change.
         for s in 0..ns {
             let c = &prep.combined[s];
             let dir = c.dir[t];
+            if !(dynamic_size
+                || dirty[s]
+                || t == 0
+                || c.dir[t - 1] != dir
+                || c.strength[t - 1] != c.strength[t]
+                || c.conf[t - 1] != c.conf[t])
+            {
+                continue;
+            }
+            dirty[s] = false;
             if stopped_dir[s] != 0 {
                 if dir != signals::NONE && dir != stopped_dir[s] {
                     stopped_dir[s] = 0;
@@ -418,35 +434,39 @@ pub fn backtest(exp: &Experiment, prep: &Prepared) -> RunResult {
             let cur = lp.targets[s];
             let others: f64 = lp.targets.iter().enumerate().filter(|(i, _)| *i != s).map(|(_, x)| x.abs()).sum();
             let (mut tgt, rule) = risk::clip_target(rc, want, others);
-            if let Some(rule) = rule {
-                lp.res.risk_events.push(RiskEvent { bar: t, sym: Some(s), rule, requested: want, allowed: tgt });
+            if rule == Some("max_gross_exposure") {
+                dirty[s] = true;
             }
-            let adds_risk = tgt.abs() > cur.abs() + 1e-12 || (tgt != 0.0 && cur != 0.0 && tgt.signum() != cur.signum());
-            if blocked && adds_risk {
-                let rule = if day_blocked { "max_daily_loss" } else { "max_drawdown" };
-                lp.res.risk_events.push(RiskEvent { bar: t, sym: Some(s), rule, requested: tgt, allowed: cur });
-                continue;
+            if tgt.abs() < 1e-15 {
+                tgt = 0.0;
             }
             if (tgt - cur).abs() < 1e-12 {
                 continue;
             }
-            if adds_risk {
-                if let Some(max) = rc.max_trades_per_day {
-                    if day_entries >= max {
-                        lp.res.risk_events.push(RiskEvent {
-                            bar: t,
-                            sym: Some(s),
-                            rule: "max_trades_per_day",
-                            requested: tgt,
-                            allowed: cur,
-                        });
-                        continue;
-                    }
-                    day_entries += 1;
+            let adds_risk = tgt.abs() > cur.abs() + 1e-12 || (tgt != 0.0 && cur != 0.0 && tgt.signum() != cur.signum());
+            let refused = if !adds_risk {
+                None
+            } else if blocked {
+                Some(if day_blocked { "max_daily_loss" } else { "max_drawdown" })
+            } else if rc.max_trades_per_day.is_some_and(|max| day_entries >= max) {
+                Some("max_trades_per_day")
+            } else {
+                None
+            };
+            if let Some(rule) = refused {
+                dirty[s] = true;
+                if last_refused[s] != Some(tgt) {
+                    lp.res.risk_events.push(RiskEvent { bar: t, sym: Some(s), rule, requested: tgt, allowed: cur });
+                    last_refused[s] = Some(tgt);
                 }
+                continue;
             }
-            if tgt.abs() < 1e-15 {
-                tgt = 0.0;
+            last_refused[s] = None;
+            if adds_risk {
+                day_entries += 1;
+            }
+            if let Some(rule) = rule {
+                lp.res.risk_events.push(RiskEvent { bar: t, sym: Some(s), rule, requested: want, allowed: tgt });
             }
             lp.targets[s] = tgt;
             let (bar, at_close) = lp.when(t);

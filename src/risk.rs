@@ -109,13 +109,13 @@ mod tests {
 
     #[test]
     fn same_bar_rule_and_short_mirror() {
-        let mut c = cfg(Some(0.05), Some(0.1), None);
-        assert_eq!(check_stops(&c, 1.0, 100.0, 100.0, 100.0, 111.0, 94.0).map(|h| h.0), Some(Reason::StopLoss));
+        let mut c = cfg(Some(0.05), Some(0.25), None);
+        assert_eq!(check_stops(&c, 1.0, 100.0, 100.0, 100.0, 126.0, 94.0).map(|h| h.0), Some(Reason::StopLoss));
         c.same_bar = SameBarRule::Favorable;
-        assert_eq!(check_stops(&c, 1.0, 100.0, 100.0, 100.0, 111.0, 94.0), Some((Reason::TakeProfit, 110.0, true)));
-        // Short from 100: stop 105, take-profit 90.
+        assert_eq!(check_stops(&c, 1.0, 100.0, 100.0, 100.0, 126.0, 94.0), Some((Reason::TakeProfit, 125.0, true)));
+        // Short from 100: stop 105, take-profit 75.
         assert_eq!(check_stops(&c, -1.0, 100.0, 100.0, 100.0, 106.0, 99.0), Some((Reason::StopLoss, 105.0, false)));
-        assert_eq!(check_stops(&c, -1.0, 100.0, 100.0, 88.0, 89.0, 85.0), Some((Reason::TakeProfit, 88.0, true)));
+        assert_eq!(check_stops(&c, -1.0, 100.0, 100.0, 74.0, 75.0, 70.0), Some((Reason::TakeProfit, 74.0, true)));
     }
 
     #[test]

@@ -1,0 +1,61 @@
+//! Engine throughput: one SMA-cross backtest through the full pipeline (signals prepared once,
+//! then decision, risk, execution and accounting per bar), on 1,000,000 bars of one symbol and
+//! on a 10-symbol portfolio; plus the indicator kernels.
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use std::hint::black_box;
+use std::sync::Arc;
+use tradelab::data::synth::{SynthConfig, SynthSymbol};
+use tradelab::data::{align, AlignPolicy, MarketData};
+use tradelab::engine::{backtest, prepare};
+use tradelab::experiment::{Experiment, LoadedExperiment};
+use tradelab::signals::IndicatorCache;
+
+fn market(symbols: usize, bars: usize) -> MarketData {
+    let cfg = SynthConfig {
+        bars,
+        symbols: (0..symbols)
+            .map(|i| SynthSymbol { name: format!("S{i}"), price: 100.0 + i as f64, vol_mult: 1.0, notional_per_bar: 1e6 })
+            .collect(),
+        ..SynthConfig::default()
+    };
+    let m = cfg.generate().expect("synthetic market");
+    align(&m.series, cfg.timeframe, AlignPolicy::Inner).expect("aligned")
+}
+
+fn experiment(fraction: f64) -> LoadedExperiment {
+    let text = format!(
+        "[experiment]\nname = \"bench\"\n[data]\npath = \"x\"\n[[signals.technical]]\nkind = \"sma_cross\"\nfast = 20\nslow = 100\n\
+         [decision]\nfraction = {fraction}\n[execution]\nfee_bps = 10\nslippage_bps = 2\n"
+    );
+    LoadedExperiment { exp: Experiment::from_toml(&text, "bench.toml".as_ref()).expect("valid"), file: "bench.toml".into() }
+}
+
+fn bench_engine(c: &mut Criterion) {
+    let mut g = c.benchmark_group("backtest");
+    g.sample_size(10);
+    for (symbols, bars, fraction) in [(1usize, 1_000_000usize, 1.0), (10, 1_000_000, 0.1)] {
+        let md = Arc::new(market(symbols, bars));
+        let le = experiment(fraction);
+        let prep = prepare(&le, md, &IndicatorCache::default()).expect("prepared");
+        g.throughput(Throughput::Elements((symbols * bars) as u64));
+        g.bench_function(format!("sma_cross_{symbols}sym_{bars}bars"), |b| b.iter(|| black_box(backtest(&le.exp, &prep)).equity.len()));
+    }
+    g.finish();
+}
+
+fn bench_indicators(c: &mut Criterion) {
+    let md = market(1, 1_000_000);
+    let mut g = c.benchmark_group("indicators");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(1_000_000));
+    g.bench_function("ema_50_1m", |b| b.iter(|| black_box(tradelab::signals::ema(&md.bars[0].close, 50))));
+    g.bench_function("rsi_14_1m", |b| b.iter(|| black_box(tradelab::signals::rsi(&md.bars[0].close, 14))));
+    g.bench_function("prepare_sma_cross_1m", |b| {
+        b.iter(|| black_box(prepare(&experiment(1.0), Arc::new(md.clone()), &IndicatorCache::default())))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench_engine, bench_indicators);
+criterion_main!(benches);
