@@ -7,7 +7,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 use tradelab::data::synth::{SynthConfig, SynthSymbol};
 use tradelab::data::{align, AlignPolicy, MarketData};
-use tradelab::engine::{backtest, prepare};
+use tradelab::engine::{backtest, backtest_stats, prepare};
 use tradelab::experiment::{Experiment, LoadedExperiment};
 use tradelab::signals::IndicatorCache;
 
@@ -39,7 +39,12 @@ fn bench_engine(c: &mut Criterion) {
         let le = experiment(fraction);
         let prep = prepare(&le, md, &IndicatorCache::default()).expect("prepared");
         g.throughput(Throughput::Elements((symbols * bars) as u64));
-        g.bench_function(format!("sma_cross_{symbols}sym_{bars}bars"), |b| b.iter(|| black_box(backtest(&le.exp, &prep)).equity.len()));
+        g.bench_function(format!("sma_cross_{symbols}sym_{bars}bars_recorded"), |b| {
+            b.iter(|| black_box(backtest(&le.exp, &prep)).equity.len())
+        });
+        g.bench_function(format!("sma_cross_{symbols}sym_{bars}bars_streaming"), |b| {
+            b.iter(|| black_box(backtest_stats(&le.exp, &prep)).fills.len())
+        });
     }
     g.finish();
 }

@@ -106,6 +106,8 @@ pub struct RunResult {
     pub traded_notional: f64,
     /// Bars with any open position.
     pub exposure_bars: usize,
+    /// Running equity statistics (kept whether or not the curve is recorded).
+    pub stream: crate::metrics::EquityStream,
 }
 
 struct Loop<'a> {
@@ -162,6 +164,9 @@ impl Loop<'_> {
     /// Try the pending orders due in this phase; orders that reduce a position go first so their
     /// cash is there for the ones that add.
     fn process(&mut self, t: usize, at_close: bool) {
+        if self.pending.is_empty() {
+            return;
+        }
         for reducing_pass in [true, false] {
             let mut i = 0;
             while i < self.pending.len() {
@@ -263,8 +268,18 @@ impl Loop<'_> {
     }
 }
 
-/// Run one backtest over prepared inputs.
+/// Run one backtest over prepared inputs, recording every bar (equity, cash, positions).
 pub fn backtest(exp: &Experiment, prep: &Prepared) -> RunResult {
+    run(exp, prep, true)
+}
+
+/// Run one backtest keeping only running statistics, fills, orders, trades and risk events: no
+/// per-bar vectors (what an optimizer candidate needs).
+pub fn backtest_stats(exp: &Experiment, prep: &Prepared) -> RunResult {
+    run(exp, prep, false)
+}
+
+fn run(exp: &Experiment, prep: &Prepared, record: bool) -> RunResult {
     let md = &*prep.md;
     let (n, ns) = (md.len(), md.symbols.len());
     let rc = &exp.risk;
@@ -275,9 +290,10 @@ pub fn backtest(exp: &Experiment, prep: &Prepared) -> RunResult {
         pf: Portfolio::new(exp.portfolio.initial_cash, ns),
         pending: Vec::with_capacity(2 * ns),
         res: RunResult {
-            equity: Vec::with_capacity(n),
-            cash: Vec::with_capacity(n),
-            positions: vec![Vec::with_capacity(n); ns],
+            equity: Vec::with_capacity(if record { n } else { 0 }),
+            cash: Vec::with_capacity(if record { n } else { 0 }),
+            positions: vec![Vec::with_capacity(if record { n } else { 0 }); ns],
+            stream: crate::metrics::EquityStream::new(exp.portfolio.initial_cash, exp.metrics.risk_free / prep.per_year),
             ..Default::default()
         },
         best: vec![0.0; ns],
@@ -289,6 +305,7 @@ pub fn backtest(exp: &Experiment, prep: &Prepared) -> RunResult {
     let mut dirty = vec![false; ns];
     let mut last_refused: Vec<Option<f64>> = vec![None; ns];
     let dynamic_size = exp.decision.sizing != Sizing::FixedFraction;
+    let has_stops = rc.stop_loss.is_some() || rc.take_profit.is_some() || rc.trailing_stop.is_some();
     let mut peak = exp.portfolio.initial_cash;
     let mut halted_until: Option<usize> = None; // usize::MAX = for good
     let (mut day, mut day_start_eq, mut day_blocked, mut day_entries) = (i64::MIN, peak, false, 0u32);
@@ -309,6 +326,9 @@ pub fn backtest(exp: &Experiment, prep: &Prepared) -> RunResult {
         lp.process(t, false);
         // 2. Stops.
         for s in 0..ns {
+            if !has_stops {
+                break;
+            }
             let q = lp.pf.qty[s];
             let b = &md.bars[s];
             if q == 0.0 || !b.tradable[t] || lp.entry_close_bar[s] == t {
@@ -488,12 +508,17 @@ pub fn backtest(exp: &Experiment, prep: &Prepared) -> RunResult {
         // 6. Record.
         let eq = lp.pf.equity();
         last_eq = eq;
-        lp.res.equity.push(eq);
-        lp.res.cash.push(lp.pf.cash);
+        lp.res.stream.push(eq);
         let mut exposed = false;
         for s in 0..ns {
-            lp.res.positions[s].push(lp.pf.qty[s]);
             exposed |= lp.pf.qty[s] != 0.0;
+        }
+        if record {
+            lp.res.equity.push(eq);
+            lp.res.cash.push(lp.pf.cash);
+            for s in 0..ns {
+                lp.res.positions[s].push(lp.pf.qty[s]);
+            }
         }
         lp.res.exposure_bars += usize::from(exposed);
     }
@@ -535,7 +560,7 @@ pub fn run_experiment(le: &LoadedExperiment, paths: &[PathBuf], opts: &RunOption
     let cache = IndicatorCache::default();
     let prep = prepare(le, md.clone(), &cache)?;
     let res = backtest(&le.exp, &prep);
-    let stats = crate::metrics::summarize(&le.exp, &prep, &res);
+    let stats = crate::metrics::summarize(&prep, &res);
     let dir = crate::report::new_run_dir(&opts.out_root.join(&le.exp.experiment.name))?;
     crate::report::write_run(&dir, &le.exp, &prep, &res, &stats)?;
     Ok(RunOutput { summary: crate::metrics::table(&stats), dir, stats })

@@ -15,7 +15,6 @@
 //! - buy and hold = equal-weight hold of every symbol from the first close to the last close.
 
 use crate::engine::{Prepared, RunResult};
-use crate::experiment::Experiment;
 use serde::{Deserialize, Serialize};
 
 /// The statistics of one run.
@@ -89,62 +88,134 @@ fn std1(x: &[f64]) -> f64 {
     (x.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (x.len() - 1) as f64).sqrt()
 }
 
-/// Return, risk and drawdown figures of an equity curve (trade figures left empty).
-pub fn from_equity(equity: &[f64], initial: f64, per_year: f64, rf: f64) -> Stats {
-    let n = equity.len();
-    let mut rets = Vec::with_capacity(n);
-    let mut prev = initial;
-    let (mut peak, mut mdd, mut dd_len, mut max_dd_len) = (initial, 0.0f64, 0usize, 0usize);
-    for &e in equity {
-        rets.push(e / prev - 1.0);
-        prev = e;
-        if e >= peak {
-            peak = e;
-            dd_len = 0;
-        } else {
-            dd_len += 1;
-            max_dd_len = max_dd_len.max(dd_len);
-            mdd = mdd.max(1.0 - e / peak);
+/// Running statistics of an equity curve, one bar at a time: what a run keeps when it does not
+/// record the curve (optimizer candidates), and what every run's statistics come from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EquityStream {
+    initial: f64,
+    rf_per_period: f64,
+    prev: f64,
+    n: usize,
+    mean: f64,
+    m2: f64,
+    down_sq: f64,
+    peak: f64,
+    mdd: f64,
+    dd_len: usize,
+    max_dd_len: usize,
+    sum_equity: f64,
+}
+
+impl EquityStream {
+    /// Start from the initial equity; `rf_per_period` is the risk-free rate per bar.
+    pub fn new(initial: f64, rf_per_period: f64) -> Self {
+        EquityStream {
+            initial,
+            rf_per_period,
+            prev: initial,
+            n: 0,
+            mean: 0.0,
+            m2: 0.0,
+            down_sq: 0.0,
+            peak: initial,
+            mdd: 0.0,
+            dd_len: 0,
+            max_dd_len: 0,
+            sum_equity: 0.0,
         }
     }
-    let rf_p = rf / per_year;
-    let ex: Vec<f64> = rets.iter().map(|r| r - rf_p).collect();
-    let sd = std1(&rets);
-    let downside = (ex.iter().map(|r| r.min(0.0).powi(2)).sum::<f64>() / ex.len().max(1) as f64).sqrt();
-    let fin = equity.last().copied().unwrap_or(initial);
-    let cagr = if n > 0 && fin > 0.0 { (fin / initial).powf(per_year / n as f64) - 1.0 } else { -1.0 };
-    Stats {
-        bars: n,
-        periods_per_year: per_year,
-        initial_equity: initial,
-        final_equity: fin,
-        total_return: fin / initial - 1.0,
-        cagr,
-        ann_volatility: sd * per_year.sqrt(),
-        sharpe: mean(&ex) / sd * per_year.sqrt(),
-        sortino: mean(&ex) / downside * per_year.sqrt(),
-        calmar: if mdd > 0.0 { cagr / mdd } else { f64::NAN },
-        max_drawdown: mdd,
-        max_drawdown_bars: max_dd_len,
-        exposure_time: f64::NAN,
-        trades: 0,
-        open_trades: 0,
-        win_rate: f64::NAN,
-        profit_factor: f64::NAN,
-        expectancy: f64::NAN,
-        avg_trade_return: f64::NAN,
-        best_trade: f64::NAN,
-        worst_trade: f64::NAN,
-        sqn: f64::NAN,
-        turnover: f64::NAN,
-        fees_paid: 0.0,
-        buy_and_hold_return: f64::NAN,
+
+    /// Add one bar's closing equity.
+    #[inline]
+    pub fn push(&mut self, e: f64) {
+        let r = e / self.prev - 1.0;
+        self.prev = e;
+        self.n += 1;
+        // Welford's update keeps the variance accurate over millions of bars.
+        let d = r - self.mean;
+        self.mean += d / self.n as f64;
+        self.m2 += d * (r - self.mean);
+        let ex = r - self.rf_per_period;
+        if ex < 0.0 {
+            self.down_sq += ex * ex;
+        }
+        self.sum_equity += e;
+        if e >= self.peak {
+            self.peak = e;
+            self.dd_len = 0;
+        } else {
+            self.dd_len += 1;
+            self.max_dd_len = self.max_dd_len.max(self.dd_len);
+            self.mdd = self.mdd.max(1.0 - e / self.peak);
+        }
+    }
+
+    /// Latest equity.
+    pub fn last(&self) -> f64 {
+        self.prev
+    }
+
+    /// Mean equity over the bars seen.
+    pub fn mean_equity(&self) -> f64 {
+        self.sum_equity / self.n as f64
+    }
+
+    /// Return, risk and drawdown figures (trade figures left empty).
+    pub fn stats(&self, per_year: f64) -> Stats {
+        let n = self.n;
+        let sd = if n > 1 { (self.m2 / (n - 1) as f64).sqrt() } else { f64::NAN };
+        let ex_mean = if n > 0 { self.mean - self.rf_per_period } else { f64::NAN };
+        let downside = (self.down_sq / n.max(1) as f64).sqrt();
+        let fin = self.prev;
+        let cagr = if n > 0 && fin > 0.0 { (fin / self.initial).powf(per_year / n as f64) - 1.0 } else { -1.0 };
+        Stats {
+            bars: n,
+            periods_per_year: per_year,
+            initial_equity: self.initial,
+            final_equity: fin,
+            total_return: fin / self.initial - 1.0,
+            cagr,
+            ann_volatility: sd * per_year.sqrt(),
+            sharpe: ex_mean / sd * per_year.sqrt(),
+            sortino: ex_mean / downside * per_year.sqrt(),
+            calmar: if self.mdd > 0.0 { cagr / self.mdd } else { f64::NAN },
+            max_drawdown: self.mdd,
+            max_drawdown_bars: self.max_dd_len,
+            exposure_time: f64::NAN,
+            trades: 0,
+            open_trades: 0,
+            win_rate: f64::NAN,
+            profit_factor: f64::NAN,
+            expectancy: f64::NAN,
+            avg_trade_return: f64::NAN,
+            best_trade: f64::NAN,
+            worst_trade: f64::NAN,
+            sqn: f64::NAN,
+            turnover: f64::NAN,
+            fees_paid: 0.0,
+            buy_and_hold_return: f64::NAN,
+        }
     }
 }
 
+impl Default for EquityStream {
+    fn default() -> Self {
+        EquityStream::new(1.0, 0.0)
+    }
+}
+
+/// Return, risk and drawdown figures of an equity curve (trade figures left empty).
+pub fn from_equity(equity: &[f64], initial: f64, per_year: f64, rf: f64) -> Stats {
+    let mut st = EquityStream::new(initial, rf / per_year);
+    for &e in equity {
+        st.push(e);
+    }
+    st.stats(per_year)
+}
+
 /// All statistics of a run.
-pub fn summarize(exp: &Experiment, prep: &Prepared, res: &RunResult) -> Stats {
-    let mut s = from_equity(&res.equity, exp.portfolio.initial_cash, prep.per_year, exp.metrics.risk_free);
+pub fn summarize(prep: &Prepared, res: &RunResult) -> Stats {
+    let mut s = res.stream.stats(prep.per_year);
     let closed: Vec<&crate::portfolio::Trade> = res.trades.iter().filter(|t| t.exit_bar.is_some()).collect();
     let pnl: Vec<f64> = closed.iter().map(|t| t.pnl).collect();
     let rets: Vec<f64> = closed.iter().map(|t| t.ret()).collect();
@@ -161,8 +232,8 @@ pub fn summarize(exp: &Experiment, prep: &Prepared, res: &RunResult) -> Stats {
         s.worst_trade = rets.iter().copied().fold(f64::INFINITY, f64::min);
         s.sqn = (pnl.len() as f64).sqrt() * mean(&pnl) / std1(&pnl);
     }
-    s.exposure_time = if res.equity.is_empty() { 0.0 } else { res.exposure_bars as f64 / res.equity.len() as f64 };
-    s.turnover = res.traded_notional / mean(&res.equity);
+    s.exposure_time = if s.bars == 0 { 0.0 } else { res.exposure_bars as f64 / s.bars as f64 };
+    s.turnover = res.traded_notional / res.stream.mean_equity();
     s.fees_paid = res.fees;
     let md = &prep.md;
     s.buy_and_hold_return = md.bars.iter().map(|b| b.close[b.len() - 1] / b.close[0] - 1.0).sum::<f64>() / md.bars.len() as f64;
