@@ -549,8 +549,9 @@ pub fn read_signal_file(path: &Path) -> Result<Vec<FileSignal>> {
 
 /// Put file signals on the market's clock: a signal stamped t belongs to the bar whose open is
 /// the latest at or before t and is used at that bar's close, never earlier. One stream per
-/// (symbol id, source); a later row for the same bar replaces an earlier one. Signals for
-/// symbols not in the market are an error; signals before the first bar are dropped.
+/// (symbol id, source); a later row for the same bar replaces an earlier one, and a row holds
+/// until the next row of its source for that symbol (write `flat` to withdraw a view). Signals
+/// for symbols not in the market are an error; signals before the first bar are dropped.
 pub fn file_streams(path: &Path, rows: &[FileSignal], md: &MarketData) -> Result<Vec<(usize, Stream)>> {
     let n = md.len();
     let mut streams: Vec<(usize, Stream)> = Vec::new();
@@ -578,6 +579,16 @@ pub fn file_streams(path: &Path, rows: &[FileSignal], md: &MarketData) -> Result
         st.dir[t] = s.dir;
         st.strength[t] = s.strength;
         st.conf[t] = s.conf;
+    }
+    // A file signal holds until the next row of its source for the same symbol.
+    for (_, st) in streams.iter_mut() {
+        for t in 1..n {
+            if st.dir[t] == NONE && st.dir[t - 1] != NONE {
+                st.dir[t] = st.dir[t - 1];
+                st.strength[t] = st.strength[t - 1];
+                st.conf[t] = st.conf[t - 1];
+            }
+        }
     }
     Ok(streams)
 }

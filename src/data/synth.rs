@@ -101,6 +101,48 @@ pub struct SynthMarket {
     pub regimes: Vec<u8>,
 }
 
+/// One row of the simulated model's predictions (see [`predictions`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prediction {
+    /// Bar index (the prediction is made at its close).
+    pub bar: usize,
+    /// Symbol index.
+    pub sym: usize,
+    /// +1 or -1.
+    pub dir: i8,
+    /// 1..=4.
+    pub strength: u8,
+    /// In [0.5, 1].
+    pub conf: f64,
+}
+
+/// A simulated forecasting model with a known skill, to exercise signal-file replay: every
+/// `every` bars and for each symbol it calls the sign of the next `horizon` bars' return
+/// correctly with probability `skill` (it is made by peeking at the generator's future, which
+/// is how a model of known accuracy is emulated; the engine sees each row only from its
+/// timestamp's close on). Confidence is uniform in [0.5, 1]; strength grows with |return|.
+pub fn predictions(m: &SynthMarket, seed: u64, every: usize, horizon: usize, skill: f64) -> Vec<Prediction> {
+    let mut g = Gen(ChaCha8Rng::seed_from_u64(seed ^ 0x5EED_F0CA_57ED));
+    let n = m.series.first().map_or(0, |s| s.ts.len());
+    let mut out = Vec::new();
+    let mut t = every.max(1) - 1;
+    while t + horizon < n {
+        for (i, s) in m.series.iter().enumerate() {
+            let c = &s.bars.close;
+            let r = (c[t + horizon] / c[t]).ln();
+            let right = g.uniform() <= skill;
+            let truth: i8 = if r >= 0.0 { 1 } else { -1 };
+            let dir = if right { truth } else { -truth };
+            let conf = 0.5 + 0.5 * g.uniform();
+            let scale = r.abs() / (0.01 * (horizon as f64).sqrt());
+            let strength = (1.0 + scale).floor().min(4.0) as u8;
+            out.push(Prediction { bar: t, sym: i, dir, strength, conf: (conf * 1e4).round() / 1e4 });
+        }
+        t += every.max(1);
+    }
+    out
+}
+
 struct Gen(ChaCha8Rng);
 
 impl Gen {
@@ -239,9 +281,10 @@ impl SynthConfig {
     }
 }
 
-/// Write a generated market to folder `out`: one bar file per symbol in `format`, and
-/// `_regimes.csv` (`timestamp,regime`) with the true labels (the leading `_` keeps the loader
-/// from taking it for a symbol).
+/// Write a generated market to folder `out`: one bar file per symbol in `format`,
+/// `_regimes.csv` (`timestamp,regime`) with the true labels, and `_predictions.csv`, a signal
+/// file from a simulated model with 55% directional skill over 24 bars, one row per symbol every
+/// 6 bars (see [`predictions`]). The leading `_` keeps the loader from taking them for symbols.
 pub fn write_market(m: &SynthMarket, cfg: &SynthConfig, out: &Path, format: OutFormat) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     let mut files = Vec::new();
@@ -254,6 +297,16 @@ pub fn write_market(m: &SynthMarket, cfg: &SynthConfig, out: &Path, format: OutF
     writeln!(w, "timestamp,regime").map_err(io)?;
     for (t, r) in m.series[0].ts.iter().zip(&m.regimes) {
         writeln!(w, "{},{}", format_ts(*t), REGIMES[*r as usize]).map_err(io)?;
+    }
+    w.flush().map_err(io)?;
+    files.push(path);
+    let path = out.join("_predictions.csv");
+    let io = |e| Error::io(&path, e);
+    let mut w = std::io::BufWriter::new(std::fs::File::create(&path).map_err(io)?);
+    writeln!(w, "timestamp,symbol,direction,strength,confidence,source").map_err(io)?;
+    for p in predictions(m, cfg.seed, 6, 24, 0.55) {
+        let dir = if p.dir > 0 { "long" } else { "short" };
+        writeln!(w, "{},{},{dir},{},{},model", format_ts(m.series[0].ts[p.bar]), m.series[p.sym].symbol, p.strength, p.conf).map_err(io)?;
     }
     w.flush().map_err(io)?;
     files.push(path);
