@@ -37,6 +37,11 @@ pub struct Prepared {
     pub vol: Vec<Vec<f64>>,
     /// Periods per year for metrics.
     pub per_year: f64,
+    /// ATR per symbol (only for ATR stops).
+    pub atr: Vec<super::signals::Series>,
+    /// Rolling return correlation per symbol pair `(i, j)`, i < j, at index `i * n_sym + j`
+    /// (only for the correlation cap).
+    pub corr: Vec<Vec<f64>>,
 }
 
 /// Compute signals (through the shared indicator cache) and everything else a run reads.
@@ -80,7 +85,25 @@ pub fn prepare(le: &LoadedExperiment, md: Arc<MarketData>, cache: &IndicatorCach
     } else {
         Vec::new()
     };
-    Ok(Prepared { md, combined, vol, per_year })
+    let rc = &exp.risk;
+    let atr = if rc.stop_atr.is_some() || rc.trailing_atr.is_some() {
+        md.bars.iter().enumerate().map(|(s, b)| cache.get(s, b, signals::IndKey::Atr(rc.atr_period))).collect()
+    } else {
+        Vec::new()
+    };
+    let ns = md.symbols.len();
+    let corr = if rc.max_correlation.is_some() {
+        let mut corr = vec![Vec::new(); ns * ns];
+        for i in 0..ns {
+            for j in i + 1..ns {
+                corr[i * ns + j] = signals::rolling_correlation(&md.bars[i].close, &md.bars[j].close, rc.correlation_window);
+            }
+        }
+        corr
+    } else {
+        Vec::new()
+    };
+    Ok(Prepared { md, combined, vol, per_year, atr, corr })
 }
 
 /// Everything a run recorded.
@@ -102,6 +125,8 @@ pub struct RunResult {
     pub risk_events: Vec<RiskEvent>,
     /// Fees paid.
     pub fees: f64,
+    /// Borrow cost paid on shorts.
+    pub borrow_paid: f64,
     /// Sum of |fill notional|.
     pub traded_notional: f64,
     /// Bars with any open position.
@@ -118,6 +143,9 @@ struct Loop<'a> {
     pending: Vec<Order>,
     res: RunResult,
     best: Vec<f64>,
+    /// ATR known when the current position was entered (NaN without ATR stops).
+    entry_atr: Vec<f64>,
+    atr: &'a [signals::Series],
     /// Bar whose open / close filled the current position's entry.
     entry_open_bar: Vec<usize>,
     entry_close_bar: Vec<usize>,
@@ -152,6 +180,12 @@ impl Loop<'_> {
         let after = self.pf.qty[sym];
         if after != 0.0 && (before == 0.0 || before.signum() != after.signum()) {
             self.best[sym] = price;
+            // The ATR known at the fill: this bar's at a close fill, the previous bar's at an open.
+            let known = if at_close { Some(t) } else { t.checked_sub(1) };
+            self.entry_atr[sym] = match (self.atr.get(sym), known) {
+                (Some(a), Some(k)) => a[k],
+                _ => f64::NAN,
+            };
             if at_close {
                 self.entry_close_bar[sym] = t;
             } else {
@@ -171,7 +205,8 @@ impl Loop<'_> {
             let mut i = 0;
             while i < self.pending.len() {
                 let o = self.pending[i].clone();
-                let due = o.bar <= t && (o.at_close == at_close || matches!(o.price, PriceType::Limit(_)) && !at_close);
+                let intrabar = !matches!(o.price, PriceType::Market);
+                let due = o.bar <= t && (o.at_close == at_close || intrabar && !at_close);
                 let b = &self.md.bars[o.sym];
                 let cur = self.pf.qty[o.sym];
                 let wants = match o.size {
@@ -201,6 +236,17 @@ impl Loop<'_> {
                             (b.open[t], true)
                         } else if buy && b.low[t] <= l || !buy && b.high[t] >= l {
                             (l, true)
+                        } else {
+                            i += 1;
+                            continue;
+                        }
+                    }
+                    PriceType::Stop(l) => {
+                        let buy = wants > 0.0;
+                        if buy && b.open[t] >= l || !buy && b.open[t] <= l {
+                            (b.open[t], false)
+                        } else if buy && b.high[t] >= l || !buy && b.low[t] <= l {
+                            (l, false)
                         } else {
                             i += 1;
                             continue;
@@ -297,6 +343,8 @@ fn run(exp: &Experiment, prep: &Prepared, record: bool) -> RunResult {
             ..Default::default()
         },
         best: vec![0.0; ns],
+        entry_atr: vec![f64::NAN; ns],
+        atr: &prep.atr,
         entry_open_bar: vec![usize::MAX; ns],
         entry_close_bar: vec![usize::MAX; ns],
         targets: vec![0.0; ns],
@@ -305,14 +353,17 @@ fn run(exp: &Experiment, prep: &Prepared, record: bool) -> RunResult {
     let mut dirty = vec![false; ns];
     let mut last_refused: Vec<Option<f64>> = vec![None; ns];
     let dynamic_size = exp.decision.sizing != Sizing::FixedFraction;
-    let has_stops = rc.stop_loss.is_some() || rc.take_profit.is_some() || rc.trailing_stop.is_some();
+    let has_stops = rc.stop_loss.is_some() || rc.take_profit.is_some() || rc.trailing_stop.is_some() || !prep.atr.is_empty();
+    let borrow_per_bar = exp.portfolio.borrow_rate / prep.per_year;
+    let calendar = rc.max_daily_loss.is_some() || rc.max_trades_per_day.is_some();
     let mut peak = exp.portfolio.initial_cash;
     let mut halted_until: Option<usize> = None; // usize::MAX = for good
     let (mut day, mut day_start_eq, mut day_blocked, mut day_entries) = (i64::MIN, peak, false, 0u32);
     let mut last_eq = peak;
 
     for t in 0..n {
-        let d = md.timestamps[t].div_euclid(DAY_MS);
+        // UTC day boundaries matter only to the daily limits (and the division is not free).
+        let d = if calendar { md.timestamps[t].div_euclid(DAY_MS) } else { 0 };
         if d != day {
             day = d;
             day_start_eq = last_eq;
@@ -338,7 +389,9 @@ fn run(exp: &Experiment, prep: &Prepared, record: bool) -> RunResult {
             if !(rc.stop_on_entry_bar || lp.entry_open_bar[s] != t) {
                 continue;
             }
-            if let Some((why, level, maker)) = risk::check_stops(rc, dir, lp.pf.avg_price[s], lp.best[s], b.open[t], b.high[t], b.low[t]) {
+            if let Some((why, level, maker)) =
+                risk::check_stops(rc, dir, lp.pf.avg_price[s], lp.best[s], lp.entry_atr[s], b.open[t], b.high[t], b.low[t])
+            {
                 let id = lp.next_id();
                 let order = Order {
                     id,
@@ -393,6 +446,9 @@ fn run(exp: &Experiment, prep: &Prepared, record: bool) -> RunResult {
             lp.pf.mark[s] = md.bars[s].close[t];
         }
         lp.process(t, true);
+        if borrow_per_bar > 0.0 {
+            lp.pf.charge_borrow(borrow_per_bar);
+        }
         let eq = lp.pf.equity();
         // 4. Account-level limits.
         if let Some(until) = halted_until {
@@ -470,6 +526,8 @@ fn run(exp: &Experiment, prep: &Prepared, record: bool) -> RunResult {
                 Some(if day_blocked { "max_daily_loss" } else { "max_drawdown" })
             } else if rc.max_trades_per_day.is_some_and(|max| day_entries >= max) {
                 Some("max_trades_per_day")
+            } else if correlated(prep, &lp.targets, s, tgt, t, rc.max_correlation) {
+                Some("max_correlation")
             } else {
                 None
             };
@@ -496,6 +554,10 @@ fn run(exp: &Experiment, prep: &Prepared, record: bool) -> RunResult {
                 OrderType::Limit => {
                     let side = if tgt > cur { -1.0 } else { 1.0 };
                     PriceType::Limit(md.bars[s].close[t] * (1.0 + side * x.limit_offset_bps / 1e4))
+                }
+                OrderType::Stop => {
+                    let side = if tgt > cur { 1.0 } else { -1.0 };
+                    PriceType::Stop(md.bars[s].close[t] * (1.0 + side * x.limit_offset_bps / 1e4))
                 }
             };
             let expires = (x.time_in_force_bars > 0).then(|| bar + x.time_in_force_bars - 1);
@@ -525,9 +587,24 @@ fn run(exp: &Experiment, prep: &Prepared, record: bool) -> RunResult {
     lp.pf.mark_open_trades();
     let Loop { pf, mut res, .. } = lp;
     res.fees = pf.fees;
+    res.borrow_paid = pf.borrow_paid;
     res.traded_notional = pf.traded_notional;
     res.trades = pf.trades;
     res
+}
+
+/// Whether adding `tgt` to symbol `s` would hold it beside a same-direction position in a symbol
+/// whose rolling return correlation with it exceeds `max` at bar t.
+fn correlated(prep: &Prepared, targets: &[f64], s: usize, tgt: f64, t: usize, max: Option<f64>) -> bool {
+    let Some(max) = max else { return false };
+    let ns = targets.len();
+    (0..ns).any(|j| {
+        if j == s || targets[j] == 0.0 || targets[j].signum() != tgt.signum() {
+            return false;
+        }
+        let (a, b) = if s < j { (s, j) } else { (j, s) };
+        prep.corr[a * ns + b][t] > max
+    })
 }
 
 /// Where and how `run_experiment` writes.

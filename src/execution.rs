@@ -29,6 +29,8 @@ pub enum PriceType {
     Market,
     /// This price or better.
     Limit(f64),
+    /// Becomes a market order once the price trades through this level.
+    Stop(f64),
 }
 
 /// A pending order.

@@ -64,11 +64,14 @@ pub struct PortfolioConfig {
     pub initial_cash: f64,
     /// Whether short positions may be opened (default false).
     pub allow_short: bool,
+    /// Annual borrow cost of short positions, as a fraction of their value, charged every bar
+    /// from cash (0).
+    pub borrow_rate: f64,
 }
 
 impl Default for PortfolioConfig {
     fn default() -> Self {
-        PortfolioConfig { initial_cash: 10_000.0, allow_short: false }
+        PortfolioConfig { initial_cash: 10_000.0, allow_short: false, borrow_rate: 0.0 }
     }
 }
 
@@ -297,6 +300,20 @@ pub struct RiskConfig {
     /// Entries allowed per UTC day over all symbols.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_trades_per_day: Option<u32>,
+    /// Stop-loss distance as a multiple of ATR(`atr_period`) at entry, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop_atr: Option<f64>,
+    /// Trailing-stop distance as a multiple of ATR at entry, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trailing_atr: Option<f64>,
+    /// Bars of Wilder's average true range for the ATR stops (14).
+    pub atr_period: usize,
+    /// Refuse to add to a symbol whose rolling return correlation with a symbol already held in
+    /// the same direction exceeds this, if set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_correlation: Option<f64>,
+    /// Bars of the rolling correlation (168).
+    pub correlation_window: usize,
 }
 
 impl Default for RiskConfig {
@@ -313,6 +330,11 @@ impl Default for RiskConfig {
             halt_bars: 0,
             max_daily_loss: None,
             max_trades_per_day: None,
+            stop_atr: None,
+            trailing_atr: None,
+            atr_period: 14,
+            max_correlation: None,
+            correlation_window: 168,
         }
     }
 }
@@ -340,6 +362,9 @@ pub enum OrderType {
     /// Buy `limit_offset_bps` below (sell above) the decision bar's close; fills when a later bar
     /// trades through it, at the limit or the open if better.
     Limit,
+    /// Buy `limit_offset_bps` above (sell below) the decision bar's close; fills when a later bar
+    /// trades through it, at the stop or the open if worse, as a taker with slippage.
+    Stop,
 }
 
 /// `[execution]`.
@@ -596,6 +621,27 @@ impl Experiment {
         frac_open("risk.trailing_stop", r.trailing_stop)?;
         frac_open("risk.max_drawdown", r.max_drawdown)?;
         frac_open("risk.max_daily_loss", r.max_daily_loss)?;
+        for (k, v) in [("risk.stop_atr", r.stop_atr), ("risk.trailing_atr", r.trailing_atr)] {
+            if let Some(x) = v {
+                if !(x > 0.0 && x.is_finite()) {
+                    return err(k.into(), format!("{x} must be > 0"));
+                }
+            }
+        }
+        if r.atr_period < 1 {
+            return err("risk.atr_period".into(), "must be >= 1".into());
+        }
+        if let Some(c) = r.max_correlation {
+            if !(-1.0..=1.0).contains(&c) {
+                return err("risk.max_correlation".into(), format!("{c} must be in [-1, 1]"));
+            }
+        }
+        if r.correlation_window < 3 {
+            return err("risk.correlation_window".into(), "must be >= 3".into());
+        }
+        if !(p.borrow_rate >= 0.0 && p.borrow_rate.is_finite()) {
+            return err("portfolio.borrow_rate".into(), format!("{} must be >= 0", p.borrow_rate));
+        }
         if let Some(tp) = r.take_profit {
             if !(tp > 0.0 && tp.is_finite()) {
                 return err("risk.take_profit".into(), format!("{tp} must be > 0"));

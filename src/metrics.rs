@@ -68,6 +68,8 @@ pub struct Stats {
     pub turnover: f64,
     /// Fees paid.
     pub fees_paid: f64,
+    /// Borrow cost paid on shorts.
+    pub borrow_paid: f64,
     /// Equal-weight buy-and-hold return of the same symbols.
     pub buy_and_hold_return: f64,
 }
@@ -193,6 +195,7 @@ impl EquityStream {
             sqn: f64::NAN,
             turnover: f64::NAN,
             fees_paid: 0.0,
+            borrow_paid: 0.0,
             buy_and_hold_return: f64::NAN,
         }
     }
@@ -235,6 +238,7 @@ pub fn summarize(prep: &Prepared, res: &RunResult) -> Stats {
     s.exposure_time = if s.bars == 0 { 0.0 } else { res.exposure_bars as f64 / s.bars as f64 };
     s.turnover = res.traded_notional / res.stream.mean_equity();
     s.fees_paid = res.fees;
+    s.borrow_paid = res.borrow_paid;
     let md = &prep.md;
     s.buy_and_hold_return = md.bars.iter().map(|b| b.close[b.len() - 1] / b.close[0] - 1.0).sum::<f64>() / md.bars.len() as f64;
     s

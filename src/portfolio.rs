@@ -105,6 +105,8 @@ pub struct Portfolio {
     pub fees: f64,
     /// Sum of |fill notional|.
     pub traded_notional: f64,
+    /// Borrow cost paid on shorts.
+    pub borrow_paid: f64,
     /// Trades, closed and open.
     pub trades: Vec<Trade>,
     /// Index into `trades` of each symbol's open trade.
@@ -126,6 +128,7 @@ impl Portfolio {
             mark: vec![0.0; n_sym],
             fees: 0.0,
             traded_notional: 0.0,
+            borrow_paid: 0.0,
             trades: Vec::new(),
             open_trade: vec![None; n_sym],
             exit_notional: vec![0.0; n_sym],
@@ -206,6 +209,21 @@ impl Portfolio {
                     t.max_qty = t.max_qty.max(q1.abs());
                     t.pnl -= fee_open;
                     t.fees += fee_open;
+                }
+            }
+        }
+    }
+
+    /// Charge `rate_per_bar` of the value of every short position at the marks, from cash; the
+    /// cost is booked to the open trade's PnL.
+    pub fn charge_borrow(&mut self, rate_per_bar: f64) {
+        for s in 0..self.qty.len() {
+            if self.qty[s] < 0.0 {
+                let cost = -self.qty[s] * self.mark[s] * rate_per_bar;
+                self.cash -= cost;
+                self.borrow_paid += cost;
+                if let Some(ti) = self.open_trade[s] {
+                    self.trades[ti].pnl -= cost;
                 }
             }
         }

@@ -114,7 +114,7 @@ pub fn write_run(dir: &Path, exp: &Experiment, prep: &Prepared, res: &RunResult,
             Ok(())
         },
     )?;
-    csv(dir, "orders.csv", "order_id,decided_at,symbol,size_kind,size,type,limit_price,fill_from,at,reason,status,filled_qty,note", |w| {
+    csv(dir, "orders.csv", "order_id,decided_at,symbol,size_kind,size,type,price_level,fill_from,at,reason,status,filled_qty,note", |w| {
         for r in &res.orders {
             let o = &r.order;
             let (kind, size) = match o.size {
@@ -124,6 +124,7 @@ pub fn write_run(dir: &Path, exp: &Experiment, prep: &Prepared, res: &RunResult,
             let (ty, lim) = match o.price {
                 crate::execution::PriceType::Market => ("market", String::new()),
                 crate::execution::PriceType::Limit(l) => ("limit", l.to_string()),
+                crate::execution::PriceType::Stop(l) => ("stop", l.to_string()),
             };
             let from = if o.bar < md.len() { ts(o.bar) } else { "after end".into() };
             let status = serde_json::to_value(r.status).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();

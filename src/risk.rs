@@ -34,17 +34,25 @@ pub type StopHit = (Reason, f64, bool);
 
 /// Check one position against one bar's open, high and low. `dir` is the position's sign,
 /// `entry` its average entry price, `best` the best price since entry (highest high for longs,
-/// lowest low for shorts).
-pub fn check_stops(cfg: &RiskConfig, dir: f64, entry: f64, best: f64, open: f64, high: f64, low: f64) -> Option<StopHit> {
-    let sl = cfg.stop_loss.map(|s| entry * (1.0 - dir * s));
-    let tr = cfg.trailing_stop.map(|s| best * (1.0 - dir * s));
-    // The operative stop is the tighter of the two (higher for a long, lower for a short).
-    let stop = match (sl, tr) {
-        (Some(a), Some(b)) => Some(if (b - a) * dir > 0.0 { (b, Reason::TrailingStop) } else { (a, Reason::StopLoss) }),
-        (Some(a), None) => Some((a, Reason::StopLoss)),
-        (None, Some(b)) => Some((b, Reason::TrailingStop)),
-        (None, None) => None,
-    };
+/// lowest low for shorts), `atr` the average true range at entry (NaN if unknown).
+pub fn check_stops(cfg: &RiskConfig, dir: f64, entry: f64, best: f64, atr: f64, open: f64, high: f64, low: f64) -> Option<StopHit> {
+    // Candidate stop levels; the operative one is the tightest (highest for a long, lowest for
+    // a short). ATR-based levels use the ATR at entry and are skipped while it is unknown.
+    let atr_ok = atr.is_finite();
+    let candidates = [
+        (cfg.stop_loss.map(|s| entry * (1.0 - dir * s)), Reason::StopLoss),
+        (cfg.stop_atr.filter(|_| atr_ok).map(|k| entry - dir * k * atr), Reason::StopLoss),
+        (cfg.trailing_stop.map(|s| best * (1.0 - dir * s)), Reason::TrailingStop),
+        (cfg.trailing_atr.filter(|_| atr_ok).map(|k| best - dir * k * atr), Reason::TrailingStop),
+    ];
+    let mut stop: Option<(f64, Reason)> = None;
+    for (level, why) in candidates {
+        if let Some(l) = level {
+            if stop.is_none_or(|(cur, _)| (l - cur) * dir > 0.0) {
+                stop = Some((l, why));
+            }
+        }
+    }
     let tp = cfg.take_profit.map(|t| entry * (1.0 + dir * t));
     // Long: adverse side is down. `beyond(x, level)` = x is at or past level on the adverse side.
     let adverse = |x: f64, level: f64| (level - x) * dir >= 0.0;
@@ -102,27 +110,39 @@ mod tests {
     #[test]
     fn long_stop_fills_at_level_or_gapped_open() {
         let c = cfg(Some(0.05), None, None);
-        assert_eq!(check_stops(&c, 1.0, 100.0, 100.0, 99.0, 101.0, 94.0), Some((Reason::StopLoss, 95.0, false)));
-        assert_eq!(check_stops(&c, 1.0, 100.0, 100.0, 93.0, 96.0, 90.0), Some((Reason::StopLoss, 93.0, false)));
-        assert_eq!(check_stops(&c, 1.0, 100.0, 100.0, 99.0, 101.0, 95.5), None);
+        assert_eq!(check_stops(&c, 1.0, 100.0, 100.0, f64::NAN, 99.0, 101.0, 94.0), Some((Reason::StopLoss, 95.0, false)));
+        assert_eq!(check_stops(&c, 1.0, 100.0, 100.0, f64::NAN, 93.0, 96.0, 90.0), Some((Reason::StopLoss, 93.0, false)));
+        assert_eq!(check_stops(&c, 1.0, 100.0, 100.0, f64::NAN, 99.0, 101.0, 95.5), None);
     }
 
     #[test]
     fn same_bar_rule_and_short_mirror() {
         let mut c = cfg(Some(0.05), Some(0.25), None);
-        assert_eq!(check_stops(&c, 1.0, 100.0, 100.0, 100.0, 126.0, 94.0).map(|h| h.0), Some(Reason::StopLoss));
+        assert_eq!(check_stops(&c, 1.0, 100.0, 100.0, f64::NAN, 100.0, 126.0, 94.0).map(|h| h.0), Some(Reason::StopLoss));
         c.same_bar = SameBarRule::Favorable;
-        assert_eq!(check_stops(&c, 1.0, 100.0, 100.0, 100.0, 126.0, 94.0), Some((Reason::TakeProfit, 125.0, true)));
+        assert_eq!(check_stops(&c, 1.0, 100.0, 100.0, f64::NAN, 100.0, 126.0, 94.0), Some((Reason::TakeProfit, 125.0, true)));
         // Short from 100: stop 105, take-profit 75.
-        assert_eq!(check_stops(&c, -1.0, 100.0, 100.0, 100.0, 106.0, 99.0), Some((Reason::StopLoss, 105.0, false)));
-        assert_eq!(check_stops(&c, -1.0, 100.0, 100.0, 74.0, 75.0, 70.0), Some((Reason::TakeProfit, 74.0, true)));
+        assert_eq!(check_stops(&c, -1.0, 100.0, 100.0, f64::NAN, 100.0, 106.0, 99.0), Some((Reason::StopLoss, 105.0, false)));
+        assert_eq!(check_stops(&c, -1.0, 100.0, 100.0, f64::NAN, 74.0, 75.0, 70.0), Some((Reason::TakeProfit, 74.0, true)));
     }
 
     #[test]
     fn trailing_stop_follows_the_best_price() {
         let c = cfg(Some(0.10), None, Some(0.05));
         // best 120: trailing 114 beats fixed 90.
-        assert_eq!(check_stops(&c, 1.0, 100.0, 120.0, 118.0, 119.0, 113.0), Some((Reason::TrailingStop, 114.0, false)));
+        assert_eq!(check_stops(&c, 1.0, 100.0, 120.0, f64::NAN, 118.0, 119.0, 113.0), Some((Reason::TrailingStop, 114.0, false)));
+    }
+
+    #[test]
+    fn atr_stops() {
+        let c = RiskConfig { stop_loss: Some(0.2), stop_atr: Some(2.0), ..RiskConfig::default() };
+        // ATR 3 at entry 100: ATR stop 94 is tighter than the 20% stop at 80.
+        assert_eq!(check_stops(&c, 1.0, 100.0, 100.0, 3.0, 99.0, 100.0, 93.0), Some((Reason::StopLoss, 94.0, false)));
+        // Unknown ATR: only the fractional stop.
+        assert_eq!(check_stops(&c, 1.0, 100.0, 100.0, f64::NAN, 99.0, 100.0, 93.0), None);
+        let c = RiskConfig { trailing_atr: Some(1.0), ..RiskConfig::default() };
+        // Short, best low 90, ATR 4: trailing stop at 94.
+        assert_eq!(check_stops(&c, -1.0, 100.0, 90.0, 4.0, 92.0, 95.0, 91.0), Some((Reason::TrailingStop, 94.0, false)));
     }
 
     #[test]

@@ -107,6 +107,8 @@ pub enum IndKey {
     PrevMax(usize),
     /// Lowest low of the previous n bars.
     PrevMin(usize),
+    /// Wilder's average true range.
+    Atr(usize),
 }
 
 /// A shared indicator series.
@@ -171,6 +173,7 @@ impl IndicatorCache {
             IndKey::Std(n) => rolling_std(c, n),
             IndKey::PrevMax(n) => prev_extreme(&bars.high, n, true),
             IndKey::PrevMin(n) => prev_extreme(&bars.low, n, false),
+            IndKey::Atr(n) => atr(&bars.high, &bars.low, c, n),
         };
         let v = Arc::new(v);
         if let Ok(mut m) = self.map.lock() {
@@ -233,6 +236,55 @@ pub fn rsi(x: &[f64], n: usize) -> Vec<f64> {
         g = (g * (n as f64 - 1.0) + d.max(0.0)) / n as f64;
         l = (l * (n as f64 - 1.0) + (-d).max(0.0)) / n as f64;
         out[i] = value(g, l);
+    }
+    out
+}
+
+/// Wilder's average true range: true range `max(h-l, |h-c_prev|, |l-c_prev|)` (h-l on the
+/// first bar), seeded with the mean of the first n, then `(prev*(n-1) + tr)/n`; NaN before.
+pub fn atr(h: &[f64], l: &[f64], c: &[f64], n: usize) -> Vec<f64> {
+    let mut out = vec![f64::NAN; c.len()];
+    if n == 0 || n > c.len() {
+        return out;
+    }
+    let tr = |i: usize| if i == 0 { h[0] - l[0] } else { (h[i] - l[i]).max((h[i] - c[i - 1]).abs()).max((l[i] - c[i - 1]).abs()) };
+    let mut a = (0..n).map(tr).sum::<f64>() / n as f64;
+    out[n - 1] = a;
+    for i in n..c.len() {
+        a = (a * (n as f64 - 1.0) + tr(i)) / n as f64;
+        out[i] = a;
+    }
+    out
+}
+
+/// Rolling Pearson correlation of two series' log returns over `n` returns; NaN before.
+pub fn rolling_correlation(a: &[f64], b: &[f64], n: usize) -> Vec<f64> {
+    let len = a.len().min(b.len());
+    let mut out = vec![f64::NAN; len];
+    let r = |x: &[f64], i: usize| (x[i] / x[i - 1]).ln();
+    let (mut sa, mut sb, mut saa, mut sbb, mut sab) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    for i in 1..len {
+        let (x, y) = (r(a, i), r(b, i));
+        sa += x;
+        sb += y;
+        saa += x * x;
+        sbb += y * y;
+        sab += x * y;
+        if i > n {
+            let (x, y) = (r(a, i - n), r(b, i - n));
+            sa -= x;
+            sb -= y;
+            saa -= x * x;
+            sbb -= y * y;
+            sab -= x * y;
+        }
+        if i >= n {
+            let k = n as f64;
+            let cov = sab - sa * sb / k;
+            let va = saa - sa * sa / k;
+            let vb = sbb - sb * sb / k;
+            out[i] = if va > 0.0 && vb > 0.0 { cov / (va * vb).sqrt() } else { f64::NAN };
+        }
     }
     out
 }
@@ -632,6 +684,22 @@ mod tests {
         assert_eq!(events(&spec, &st), vec![NONE, NONE, NONE, NONE, -1, 1]);
         let zone = Spec::Rsi { period: 2, lower: 30.0, upper: 70.0 };
         assert_eq!(events(&zone, &st), vec![NONE, -1, NONE, 1, -1, 1]);
+    }
+
+    #[test]
+    fn atr_and_correlation_by_hand() {
+        // TRs: 2, max(3, |5-1|, |2-1|)=4 -> seed mean 3; next TR max(1, |4-4|... ) etc.
+        let h = [3.0, 5.0, 4.5];
+        let l = [1.0, 2.0, 3.5];
+        let c = [1.0, 4.0, 4.0];
+        let a = atr(&h, &l, &c, 2);
+        assert_eq!(a[1], 3.0);
+        assert_eq!(a[2], (3.0 + 1.0) / 2.0); // TR = max(1, 0.5, 0.5) = 1
+        let x = [1.0, 2.0, 4.0, 8.0, 4.0];
+        let y = [1.0, 2.0, 4.0, 8.0, 4.0];
+        let z = [8.0, 4.0, 2.0, 1.0, 2.0];
+        assert!((rolling_correlation(&x, &y, 3)[4] - 1.0).abs() < 1e-12);
+        assert!((rolling_correlation(&x, &z, 3)[4] + 1.0).abs() < 1e-12);
     }
 
     #[test]

@@ -222,3 +222,49 @@ fn equity_is_cash_plus_positions_every_bar() {
         assert!(r.fills.len() > 10);
     }
 }
+
+#[test]
+fn stop_entry_orders_fill_when_the_price_trades_through() {
+    let e = exp("[execution]\nfee_bps = 0\nslippage_bps = 10\norder_type = \"stop\"\nlimit_offset_bps = 100\n");
+    // Decision at close 100: buy stop at 101. Bar 1 high 100.5 (no), bar 2 high 102 (fill at 101 + slippage).
+    let bars = [flat(100.0), (100.0, 100.5, 99.0, 100.0, 1e9), (100.0, 102.0, 99.0, 101.5, 1e9)];
+    let r = backtest(&e, &prepared(market(&bars), vec![signal(&[Some(1), None, None])]));
+    assert_eq!(r.fills[0].bar, 2);
+    assert!(close(r.fills[0].price, 101.0 * 1.001, 1e-12));
+}
+
+#[test]
+fn borrow_cost_is_charged_on_shorts_every_bar() {
+    let e = exp("[portfolio]\ninitial_cash = 1000\nallow_short = true\nborrow_rate = 0.876\n[execution]\nfee_bps = 0\n");
+    // 0.876 a year over 8760 bars = 1e-4 per bar of the short's value.
+    let p = prepared(market(&[flat(100.0); 4]), vec![signal(&[Some(-1), None, None, None])]);
+    let r = backtest(&e, &p);
+    // Short 10 units from bar 1's open; value 1000 at every close, bars 1..=3 charged.
+    assert!(close(r.borrow_paid, 3.0 * 0.1, 1e-12));
+    assert!(close(r.equity[3], 1000.0 - 0.3, 1e-12));
+}
+
+#[test]
+fn atr_stop_uses_the_atr_known_at_entry() {
+    let e = exp("[risk]\nstop_atr = 2\n[execution]\nfee_bps = 0\n");
+    let bars = [flat(100.0), flat(100.0), (100.0, 100.0, 95.0, 97.0, 1e9), (97.0, 97.0, 93.0, 95.0, 1e9)];
+    let mut p = prepared(market(&bars), vec![signal(&[Some(1), None, None, None])]);
+    // Entry at bar 1 open (100); the ATR known then (bar 0) is 2.5, so the stop is 100 - 2*2.5 = 95;
+    // bar 2 reaches 95 exactly, which triggers it.
+    p.atr = vec![std::sync::Arc::new(vec![2.5, 9.0, 9.0, 9.0])];
+    let r = backtest(&e, &p);
+    assert_eq!((r.fills[1].bar, r.fills[1].price, r.fills[1].reason), (2, 95.0, Reason::StopLoss));
+}
+
+#[test]
+fn correlation_cap_refuses_a_second_correlated_position() {
+    let e = exp("[risk]\nmax_correlation = 0.8\n[decision]\nfraction = 0.5\n[execution]\nfee_bps = 0\n");
+    let md = multi(&[&[flat(100.0); 3], &[flat(50.0); 3]]);
+    let mut p = prepared(md, vec![signal(&[Some(1), None, None]), signal(&[Some(1), None, None])]);
+    p.corr = vec![Vec::new(), vec![0.9, 0.9, 0.9], Vec::new(), Vec::new()];
+    let r = backtest(&e, &p);
+    assert_eq!(r.fills.len(), 1);
+    assert_eq!(r.risk_events[0].rule, "max_correlation");
+    p.corr[1] = vec![0.5; 3];
+    assert_eq!(backtest(&e, &p).fills.len(), 2);
+}

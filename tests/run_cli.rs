@@ -2,6 +2,8 @@
 //! and agreement with a second, independent implementation of an SMA-cross strategy.
 
 mod common;
+#[allow(unused_imports)]
+use common::Ohlcv;
 use common::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -224,4 +226,48 @@ fn examples_run_on_real_markets_and_keep_their_invariants() {
     let stats: serde_json::Value = serde_json::from_str(&read(&dir.join("stats.json"))).unwrap();
     assert!(stats["trades"].as_u64().unwrap() > 50);
     assert!(read(&dir.join("risk_events.csv")).contains("stop_loss"));
+}
+
+#[test]
+fn trade_statistics_by_formula_and_stats_command() {
+    // Market-on-close, no fees: trades 100 -> 110 (win), 110 -> 99 (loss), 99 -> 108.9 (win).
+    use tradelab::engine::Prepared;
+    let closes = [100.0, 100.0, 110.0, 110.0, 99.0, 99.0, 108.9, 108.9];
+    let bars: Vec<Ohlcv> = closes.iter().map(|&c| (c, c, c, c, 1e9)).collect();
+    let dirs = [Some(1), None, Some(0), Some(1), Some(0), Some(1), Some(0), None];
+    let p: Prepared = prepared(market(&bars), vec![signal(&dirs)]);
+    let le = tradelab::experiment::LoadedExperiment {
+        exp: Experiment::from_toml(
+            "[experiment]\nname=\"t\"\n[data]\npath=\"x\"\n[portfolio]\ninitial_cash=1000\n[execution]\nfill=\"close\"\nfee_bps=0\n",
+            Path::new("t.toml"),
+        )
+        .unwrap(),
+        file: "t.toml".into(),
+    };
+    let r = backtest(&le.exp, &p);
+    let s = tradelab::metrics::summarize(&p, &r);
+    // PnL per trade: +100 (10 units), -110 (10 units at 110 -> 99), +99 (10 units 99 -> 108.9).
+    let pnl = [100.0, -110.0, 99.0];
+    assert_eq!(s.trades, 3);
+    assert!(close(s.win_rate, 2.0 / 3.0, 1e-12));
+    assert!(close(s.profit_factor, 199.0 / 110.0, 1e-9));
+    assert!(close(s.expectancy, 89.0 / 3.0, 1e-9));
+    let m = 89.0 / 3.0;
+    let sd = (pnl.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / 2.0).sqrt();
+    assert!(close(s.sqn, 3f64.sqrt() * m / sd, 1e-9));
+    assert!(close(s.best_trade, 0.1, 1e-9) && close(s.worst_trade, -0.1, 1e-9));
+    assert!(close(s.buy_and_hold_return, 0.089, 1e-9));
+
+    // `tradelab stats` on a hand-made curve agrees with the formula.
+    let dir = tmp_dir("stats_cmd");
+    let f = dir.join("eq.csv");
+    std::fs::write(&f, "timestamp,equity\n2024-01-01,100\n2024-01-02,110\n2024-01-03,99\n2024-01-04,118.8\n").unwrap();
+    let (code, out, err) = tradelab(&["stats", f.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let rets = [0.1, -0.1, 0.2];
+    let m = 0.2 / 3.0;
+    let sd = (rets.iter().map(|x: &f64| (x - m).powi(2)).sum::<f64>() / 2.0).sqrt();
+    assert!(close(v["sharpe"].as_f64().unwrap(), m / sd * 365f64.sqrt(), 1e-9));
+    assert!(close(v["max_drawdown"].as_f64().unwrap(), 0.1, 1e-12));
 }
