@@ -35,6 +35,7 @@ pub type StopHit = (Reason, f64, bool);
 /// Check one position against one bar's open, high and low. `dir` is the position's sign,
 /// `entry` its average entry price, `best` the best price since entry (highest high for longs,
 /// lowest low for shorts), `atr` the average true range at entry (NaN if unknown).
+#[allow(clippy::too_many_arguments)]
 pub fn check_stops(cfg: &RiskConfig, dir: f64, entry: f64, best: f64, atr: f64, open: f64, high: f64, low: f64) -> Option<StopHit> {
     // Candidate stop levels; the operative one is the tightest (highest for a long, lowest for
     // a short). ATR-based levels use the ATR at entry and are skipped while it is unknown.

@@ -13,6 +13,8 @@
 //! `|S| / confidence`, so that `m(strength) * confidence` ~ |S|. With one source the combined
 //! signal is that source's signal.
 
+#![allow(clippy::needless_range_loop)] // indicator kernels read several arrays at shifted indices
+
 use crate::data::{Bars, MarketData};
 use crate::error::{Error, Loc, Result};
 use crate::experiment::{BandStyle, SignalKind, SignalMode, TechnicalSignal};
