@@ -98,8 +98,11 @@ pub struct EquityStream {
     rf_per_period: f64,
     prev: f64,
     n: usize,
-    mean: f64,
-    m2: f64,
+    /// Sum of returns and of squared deviations from `shift` (the first return): shifting keeps
+    /// the one-pass variance accurate without a division per bar.
+    sum: f64,
+    sum_sq: f64,
+    shift: f64,
     down_sq: f64,
     peak: f64,
     mdd: f64,
@@ -116,8 +119,9 @@ impl EquityStream {
             rf_per_period,
             prev: initial,
             n: 0,
-            mean: 0.0,
-            m2: 0.0,
+            sum: 0.0,
+            sum_sq: 0.0,
+            shift: f64::NAN,
             down_sq: 0.0,
             peak: initial,
             mdd: 0.0,
@@ -132,11 +136,13 @@ impl EquityStream {
     pub fn push(&mut self, e: f64) {
         let r = e / self.prev - 1.0;
         self.prev = e;
+        if self.n == 0 {
+            self.shift = r;
+        }
         self.n += 1;
-        // Welford's update keeps the variance accurate over millions of bars.
-        let d = r - self.mean;
-        self.mean += d / self.n as f64;
-        self.m2 += d * (r - self.mean);
+        let d = r - self.shift;
+        self.sum += d;
+        self.sum_sq += d * d;
         let ex = r - self.rf_per_period;
         if ex < 0.0 {
             self.down_sq += ex * ex;
@@ -148,7 +154,10 @@ impl EquityStream {
         } else {
             self.dd_len += 1;
             self.max_dd_len = self.max_dd_len.max(self.dd_len);
-            self.mdd = self.mdd.max(1.0 - e / self.peak);
+            // Divide only when a deeper drawdown is possible.
+            if e < self.peak * (1.0 - self.mdd) {
+                self.mdd = 1.0 - e / self.peak;
+            }
         }
     }
 
@@ -165,8 +174,9 @@ impl EquityStream {
     /// Return, risk and drawdown figures (trade figures left empty).
     pub fn stats(&self, per_year: f64) -> Stats {
         let n = self.n;
-        let sd = if n > 1 { (self.m2 / (n - 1) as f64).sqrt() } else { f64::NAN };
-        let ex_mean = if n > 0 { self.mean - self.rf_per_period } else { f64::NAN };
+        let k = n as f64;
+        let sd = if n > 1 { ((self.sum_sq - self.sum * self.sum / k) / (k - 1.0)).max(0.0).sqrt() } else { f64::NAN };
+        let ex_mean = if n > 0 { self.shift + self.sum / k - self.rf_per_period } else { f64::NAN };
         let downside = (self.down_sq / n.max(1) as f64).sqrt();
         let fin = self.prev;
         let cagr = if n > 0 && fin > 0.0 { (fin / self.initial).powf(per_year / n as f64) - 1.0 } else { -1.0 };
