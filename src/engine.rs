@@ -361,7 +361,14 @@ fn run(exp: &Experiment, prep: &Prepared, record: bool) -> RunResult {
     let (mut day, mut day_start_eq, mut day_blocked, mut day_entries) = (i64::MIN, peak, false, 0u32);
     let mut last_eq = peak;
 
-    for t in 0..n {
+    // Bars where nothing can happen but marking to market are skipped in bulk: with no order
+    // waiting, no stop or account-level limit to watch and no re-evaluation owed, the state can
+    // only change at the next bar where some symbol's combined signal changes.
+    let can_skip = !has_stops && !calendar && borrow_per_bar == 0.0 && !dynamic_size && rc.max_drawdown.is_none();
+    let changes: Vec<Vec<usize>> = if can_skip { prep.combined.iter().map(change_points).collect() } else { Vec::new() };
+    let mut cursor = vec![0usize; if can_skip { ns } else { 0 }];
+    let mut t = 0;
+    while t < n {
         // UTC day boundaries matter only to the daily limits (and the division is not free).
         let d = if calendar { md.timestamps[t].div_euclid(DAY_MS) } else { 0 };
         if d != day {
@@ -583,6 +590,47 @@ fn run(exp: &Experiment, prep: &Prepared, record: bool) -> RunResult {
             }
         }
         lp.res.exposure_bars += usize::from(exposed);
+        t += 1;
+        if can_skip && lp.pending.is_empty() && !dirty.contains(&true) {
+            let mut next = n;
+            for s in 0..ns {
+                let ch = &changes[s];
+                let c = &mut cursor[s];
+                while *c < ch.len() && ch[*c] < t {
+                    *c += 1;
+                }
+                if *c < ch.len() {
+                    next = next.min(ch[*c]);
+                }
+            }
+            if next > t {
+                let cash = lp.pf.cash;
+                for u in t..next {
+                    // Summed as `Portfolio::equity` sums, so both paths agree to the last bit.
+                    let mut pos = 0.0;
+                    for s in 0..ns {
+                        pos += lp.pf.qty[s] * md.bars[s].close[u];
+                    }
+                    let eq = cash + pos;
+                    lp.res.stream.push(eq);
+                    if record {
+                        lp.res.equity.push(eq);
+                        lp.res.cash.push(cash);
+                        for s in 0..ns {
+                            lp.res.positions[s].push(lp.pf.qty[s]);
+                        }
+                    }
+                    last_eq = eq;
+                }
+                if exposed {
+                    lp.res.exposure_bars += next - t;
+                }
+                for s in 0..ns {
+                    lp.pf.mark[s] = md.bars[s].close[next - 1];
+                }
+                t = next;
+            }
+        }
     }
     lp.pf.mark_open_trades();
     let Loop { pf, mut res, .. } = lp;
@@ -591,6 +639,13 @@ fn run(exp: &Experiment, prep: &Prepared, record: bool) -> RunResult {
     res.traded_notional = pf.traded_notional;
     res.trades = pf.trades;
     res
+}
+
+/// Bars where a combined signal differs from the bar before (bar 0 included).
+fn change_points(c: &Combined) -> Vec<usize> {
+    (0..c.dir.len())
+        .filter(|&t| t == 0 || c.dir[t] != c.dir[t - 1] || c.strength[t] != c.strength[t - 1] || c.conf[t] != c.conf[t - 1])
+        .collect()
 }
 
 /// Whether adding `tgt` to symbol `s` would hold it beside a same-direction position in a symbol

@@ -271,3 +271,22 @@ fn trade_statistics_by_formula_and_stats_command() {
     assert!(close(v["sharpe"].as_f64().unwrap(), m / sd * 365f64.sqrt(), 1e-9));
     assert!(close(v["max_drawdown"].as_f64().unwrap(), 0.1, 1e-12));
 }
+
+#[test]
+fn skipping_idle_bars_changes_no_result() {
+    // A drawdown limit that never triggers turns bar skipping off: results must be identical.
+    let (md, _) = tradelab::data::load(&[root().join("data/synth")], &tradelab::data::LoadOptions::default()).unwrap();
+    let md = Arc::new(md);
+    for f in ["experiments/quickstart.toml", "experiments/multi_signal_vote.toml", "experiments/sma_long_short.toml"] {
+        let le = Experiment::load(&root().join(f)).unwrap();
+        let mut slow = le.clone();
+        slow.exp.risk.max_drawdown = Some(0.999_999);
+        let cache = IndicatorCache::default();
+        let a = backtest(&le.exp, &prepare(&le, md.clone(), &cache).unwrap());
+        let b = backtest(&slow.exp, &prepare(&slow, md.clone(), &cache).unwrap());
+        assert_eq!(a.equity, b.equity, "{f}");
+        assert_eq!(a.fills, b.fills, "{f}");
+        assert_eq!(a.exposure_bars, b.exposure_bars, "{f}");
+        assert_eq!(a.stream, b.stream, "{f}");
+    }
+}
