@@ -72,11 +72,29 @@ pub fn prepare(le: &LoadedExperiment, md: Arc<MarketData>, cache: &IndicatorCach
             per_sym[s].push(st);
         }
     }
+    let mults = &exp.decision.strength_multipliers;
     let combined = per_sym
-        .iter()
-        .map(|streams| {
-            let refs: Vec<&signals::Stream> = streams.iter().collect();
-            signals::combine(&refs, &exp.signals.weights, &exp.decision.strength_multipliers, n)
+        .into_iter()
+        .map(|mut streams| {
+            // One source whose votes never vanish (confidence and multiplier > 0, weight > 0) is
+            // its own combination: skip the copy (a sweep prepares thousands of these).
+            let single = streams.len() == 1 && {
+                let st = &streams[0];
+                exp.signals.weights.get(&st.source).is_none_or(|w| *w > 0.0)
+                    && st
+                        .dir
+                        .iter()
+                        .zip(&st.strength)
+                        .zip(&st.conf)
+                        .all(|((d, k), c)| *d == signals::NONE || mults[*k as usize - 1] * c > 0.0)
+            };
+            if single {
+                let st = streams.pop().expect("one stream");
+                Combined { dir: st.dir, strength: st.strength, conf: st.conf }
+            } else {
+                let refs: Vec<&signals::Stream> = streams.iter().collect();
+                signals::combine(&refs, &exp.signals.weights, mults, n)
+            }
         })
         .collect();
     let per_year = exp.metrics.periods_per_year.unwrap_or_else(|| md.timeframe.bars_per_year());
@@ -365,8 +383,6 @@ fn run(exp: &Experiment, prep: &Prepared, record: bool) -> RunResult {
     // waiting, no stop or account-level limit to watch and no re-evaluation owed, the state can
     // only change at the next bar where some symbol's combined signal changes.
     let can_skip = !has_stops && !calendar && borrow_per_bar == 0.0 && !dynamic_size && rc.max_drawdown.is_none();
-    let changes: Vec<Vec<usize>> = if can_skip { prep.combined.iter().map(change_points).collect() } else { Vec::new() };
-    let mut cursor = vec![0usize; if can_skip { ns } else { 0 }];
     let mut t = 0;
     while t < n {
         // UTC day boundaries matter only to the daily limits (and the division is not free).
@@ -593,35 +609,35 @@ fn run(exp: &Experiment, prep: &Prepared, record: bool) -> RunResult {
         t += 1;
         if can_skip && lp.pending.is_empty() && !dirty.contains(&true) {
             let mut next = n;
-            for s in 0..ns {
-                let ch = &changes[s];
-                let c = &mut cursor[s];
-                while *c < ch.len() && ch[*c] < t {
-                    *c += 1;
-                }
-                if *c < ch.len() {
-                    next = next.min(ch[*c]);
-                }
+            for c in &prep.combined {
+                next = next_change(c, t, next);
             }
             if next > t {
                 let cash = lp.pf.cash;
-                for u in t..next {
-                    // Summed as `Portfolio::equity` sums, so both paths agree to the last bit.
-                    let mut pos = 0.0;
-                    for s in 0..ns {
-                        pos += lp.pf.qty[s] * md.bars[s].close[u];
-                    }
-                    let eq = cash + pos;
-                    lp.res.stream.push(eq);
-                    if record {
-                        lp.res.equity.push(eq);
-                        lp.res.cash.push(cash);
-                        for s in 0..ns {
-                            lp.res.positions[s].push(lp.pf.qty[s]);
+                // A local copy of the statistics lets them live in registers through the loop.
+                let mut stream = lp.res.stream;
+                let qty = &lp.pf.qty;
+                // Summed as `Portfolio::equity` sums, so both paths agree to the last bit.
+                let equity_at = |u: usize| cash + (0..ns).fold(0.0, |pos, s| pos + qty[s] * md.bars[s].close[u]);
+                if !record && qty.iter().all(|q| *q == 0.0) {
+                    stream.push_flat(equity_at(t), next - t);
+                } else if ns == 1 && !record {
+                    stream.push_position(cash, qty[0], &md.bars[0].close[t..next]);
+                } else {
+                    for u in t..next {
+                        let eq = equity_at(u);
+                        stream.push(eq);
+                        if record {
+                            lp.res.equity.push(eq);
+                            lp.res.cash.push(cash);
+                            for s in 0..ns {
+                                lp.res.positions[s].push(qty[s]);
+                            }
                         }
                     }
-                    last_eq = eq;
                 }
+                last_eq = equity_at(next - 1);
+                lp.res.stream = stream;
                 if exposed {
                     lp.res.exposure_bars += next - t;
                 }
@@ -641,11 +657,14 @@ fn run(exp: &Experiment, prep: &Prepared, record: bool) -> RunResult {
     res
 }
 
-/// Bars where a combined signal differs from the bar before (bar 0 included).
-fn change_points(c: &Combined) -> Vec<usize> {
-    (0..c.dir.len())
-        .filter(|&t| t == 0 || c.dir[t] != c.dir[t - 1] || c.strength[t] != c.strength[t - 1] || c.conf[t] != c.conf[t - 1])
-        .collect()
+/// The first bar in `from..limit` where a combined signal differs from the bar before (`limit`
+/// if none).
+fn next_change(c: &Combined, from: usize, limit: usize) -> usize {
+    if from == 0 {
+        return 0;
+    }
+    let (d, k, f) = (&c.dir, &c.strength, &c.conf);
+    (from..limit).find(|&t| d[t] != d[t - 1] || k[t] != k[t - 1] || f[t] != f[t - 1]).unwrap_or(limit)
 }
 
 /// Whether adding `tgt` to symbol `s` would hold it beside a same-direction position in a symbol

@@ -37,6 +37,115 @@ pub struct Experiment {
     /// Conventions of the statistics.
     #[serde(default)]
     pub metrics: MetricsConfig,
+    /// Parameter search (used by `tradelab optimize` and `walk-forward`; ignored by `run`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub optimize: Option<OptimizeConfig>,
+}
+
+/// Search methods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    /// Every point of the grid (floats take `grid_points` values unless they have a step).
+    Grid,
+    /// A Latin hypercube of `budget` points.
+    #[default]
+    Random,
+    /// A genetic algorithm (genevo).
+    Genetic,
+    /// Gaussian-process Bayesian optimization with expected improvement.
+    Bayesian,
+}
+
+/// Whether the objective is to be maximized or minimized.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// Larger is better.
+    #[default]
+    Maximize,
+    /// Smaller is better.
+    Minimize,
+}
+
+/// `[optimize]`: a search over experiment fields named by their paths.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OptimizeConfig {
+    /// Search method.
+    pub method: Method,
+    /// Any statistic of `stats.json` (`sharpe`, `total_return`, `calmar`, ...).
+    pub objective: String,
+    /// Maximize or minimize the objective.
+    pub direction: Direction,
+    /// Evaluations (grid: ignored, every point is evaluated).
+    pub budget: usize,
+    /// Constraints on statistics, e.g. `"max_drawdown <= 0.25"`, `"trades >= 30"`. A candidate
+    /// that breaks one is kept in `trials.csv` as infeasible and ranked below every feasible one.
+    pub constraints: Vec<String>,
+    /// Rules between parameters, e.g. `"signals.technical[0].fast < signals.technical[0].slow"`.
+    /// Candidates that break one are not run (recorded as `rule` in `trials.csv`, except on a grid).
+    pub rules: Vec<String>,
+    /// Field path -> range: `[lo, hi]` (integers if both are), or a table with `min`, `max`,
+    /// optional `step`, `log = true`, `int = true`, or `choices = [...]`.
+    pub space: BTreeMap<String, toml::Value>,
+    /// Values per float dimension on a grid (10).
+    pub grid_points: usize,
+    /// Candidates evaluated together (random, genetic generations are their own batches; Bayesian
+    /// proposals per round) (8). Fixed, so results never depend on the thread count.
+    pub batch: usize,
+    /// Bayesian: random initial design size (10).
+    pub initial: usize,
+    /// Genetic: population size (24).
+    pub population: usize,
+    /// Genetic: tournament size (3).
+    pub tournament: usize,
+    /// Genetic: per-gene mutation probability (0.2).
+    pub mutation_rate: f64,
+    /// Genetic: best individuals kept unchanged per generation (2).
+    pub elitism: usize,
+    /// Walk-forward windows.
+    pub walk_forward: WalkForwardConfig,
+}
+
+impl Default for OptimizeConfig {
+    fn default() -> Self {
+        OptimizeConfig {
+            method: Method::Random,
+            objective: "sharpe".into(),
+            direction: Direction::Maximize,
+            budget: 100,
+            constraints: Vec::new(),
+            rules: Vec::new(),
+            space: BTreeMap::new(),
+            grid_points: 10,
+            batch: 8,
+            initial: 10,
+            population: 24,
+            tournament: 3,
+            mutation_rate: 0.2,
+            elitism: 2,
+            walk_forward: WalkForwardConfig::default(),
+        }
+    }
+}
+
+/// `[optimize.walk_forward]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WalkForwardConfig {
+    /// Number of test windows (4).
+    pub windows: usize,
+    /// Train length as a multiple of the test length (3).
+    pub train_ratio: f64,
+    /// Anchored: every train window starts at the first bar (else it rolls).
+    pub anchored: bool,
+}
+
+impl Default for WalkForwardConfig {
+    fn default() -> Self {
+        WalkForwardConfig { windows: 4, train_ratio: 3.0, anchored: false }
+    }
 }
 
 /// `[experiment]`.
@@ -530,8 +639,22 @@ impl Experiment {
 
     /// A copy with the field at `path` set to `value`, validated.
     pub fn with_value(&self, path: &str, value: toml::Value, file: &Path) -> Result<Experiment> {
-        let mut root = toml::Value::try_from(self).map_err(|e| Error::Internal(e.to_string()))?;
-        set_path(&mut root, path, value).map_err(|msg| Error::Config { file: file.to_path_buf(), key: path.to_string(), msg })?;
+        let root = toml::Value::try_from(self).map_err(|e| Error::Internal(e.to_string()))?;
+        Experiment::from_value_with(root, &[(path.to_string(), value)], file)
+    }
+
+    /// An experiment from its TOML tree with fields set by path, validated (what every
+    /// optimizer candidate is: the user's experiment with some fields changed).
+    pub fn from_value_with(mut root: toml::Value, sets: &[(String, toml::Value)], file: &Path) -> Result<Experiment> {
+        for (path, value) in sets {
+            set_path(&mut root, path, value.clone()).map_err(|msg| Error::Config { file: file.to_path_buf(), key: path.clone(), msg })?;
+        }
+        // Straight from the tree when it is valid (fast, for sweeps); through text otherwise, for
+        // an error with the key's path.
+        if let Ok(exp) = Experiment::deserialize(root.clone()) {
+            exp.validate(file)?;
+            return Ok(exp);
+        }
         let text = toml::to_string(&root).map_err(|e| Error::Internal(e.to_string()))?;
         Experiment::from_toml(&text, file)
     }
@@ -673,6 +796,11 @@ impl Experiment {
         }
         if x.fill == FillTiming::Close && x.delay_bars > 0 {
             return err("execution.delay_bars".into(), "must be 0 with fill = \"close\"".into());
+        }
+        if let Some(o) = &self.optimize {
+            if let Err((key, msg)) = crate::optimize::check_config(self, o) {
+                return err(key, msg);
+            }
         }
         if let Some(n) = self.metrics.periods_per_year {
             if !(n > 0.0 && n.is_finite()) {

@@ -13,6 +13,7 @@ pub mod decision;
 pub mod engine;
 pub mod execution;
 pub mod metrics;
+pub mod optimize;
 pub mod portfolio;
 pub mod report;
 pub mod risk;

@@ -25,6 +25,8 @@ struct Cli {
 enum Cmd {
     /// Run one backtest and write its report folder.
     Run(RunArgs),
+    /// Search the experiment's [optimize] space in parallel; writes trials.csv, best.toml, optimize.json.
+    Optimize(OptimizeArgs),
     /// Inspect, convert, resample or generate bar data.
     #[command(subcommand)]
     Data(DataCmd),
@@ -54,6 +56,18 @@ struct RunArgs {
     /// Override a field: `--set risk.stop_loss=0.03` (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     sets: Vec<String>,
+}
+
+#[derive(Args)]
+struct OptimizeArgs {
+    #[command(flatten)]
+    run: RunArgs,
+    /// Continue an interrupted search: its run folder, or the latest one when no DIR is given.
+    #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = "")]
+    resume: Option<PathBuf>,
+    /// Threads (default: all cores, or RAYON_NUM_THREADS).
+    #[arg(short, long)]
+    jobs: Option<usize>,
 }
 
 #[derive(Args)]
@@ -202,6 +216,30 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             if !quiet {
                 println!("{}", out.summary);
                 println!("wrote {}", out.dir.display());
+            }
+        }
+        Cmd::Optimize(a) => {
+            let mut le = Experiment::load(&a.run.file)?;
+            le.exp = apply_sets(le.exp, &a.run.sets, &a.run.file)?;
+            let paths = if a.run.data.is_empty() { le.data_paths() } else { a.run.data.clone() };
+            let opts = tradelab::optimize::OptimizeOptions {
+                out_root: a.run.out.unwrap_or_else(|| PathBuf::from("reports")),
+                resume: a.resume,
+                jobs: a.jobs,
+                quiet,
+            };
+            let (dir, s) = tradelab::optimize::run_optimize(&le, &paths, &opts)?;
+            if !quiet {
+                println!(
+                    "{} trials ({} feasible) in {:.2} s; best trial {}: {} = {:.6}",
+                    s.trials, s.feasible, s.seconds, s.best_trial, s.objective, s.best_objective
+                );
+                for (k, v) in &s.best_params {
+                    println!("  {k} = {v}");
+                }
+                println!("{}", tradelab::metrics::table(&s.best_stats));
+                println!("deflated sharpe {:.3}", s.deflated_sharpe);
+                println!("wrote {}", dir.display());
             }
         }
         Cmd::Data(DataCmd::Inspect(a)) => inspect(&a)?,

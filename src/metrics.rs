@@ -98,11 +98,10 @@ pub struct EquityStream {
     rf_per_period: f64,
     prev: f64,
     n: usize,
-    /// Sum of returns and of squared deviations from `shift` (the first return): shifting keeps
-    /// the one-pass variance accurate without a division per bar.
+    /// Sums of returns and squared returns: per-bar returns have a mean far below their
+    /// deviation, so the one-pass variance loses nothing that matters.
     sum: f64,
     sum_sq: f64,
-    shift: f64,
     down_sq: f64,
     peak: f64,
     mdd: f64,
@@ -121,7 +120,6 @@ impl EquityStream {
             n: 0,
             sum: 0.0,
             sum_sq: 0.0,
-            shift: f64::NAN,
             down_sq: 0.0,
             peak: initial,
             mdd: 0.0,
@@ -136,13 +134,9 @@ impl EquityStream {
     pub fn push(&mut self, e: f64) {
         let r = e / self.prev - 1.0;
         self.prev = e;
-        if self.n == 0 {
-            self.shift = r;
-        }
         self.n += 1;
-        let d = r - self.shift;
-        self.sum += d;
-        self.sum_sq += d * d;
+        self.sum += r;
+        self.sum_sq += r * r;
         let ex = r - self.rf_per_period;
         if ex < 0.0 {
             self.down_sq += ex * ex;
@@ -161,6 +155,70 @@ impl EquityStream {
         }
     }
 
+    /// Add `k` bars of equity `e` when the latest equity already is `e` (a flat book between
+    /// events): identical to `k` calls of [`push`](Self::push), without the per-bar work that
+    /// adds nothing (zero returns).
+    #[inline]
+    pub fn push_flat(&mut self, e: f64, k: usize) {
+        if k == 0 {
+            return;
+        }
+        if e != self.prev {
+            self.push(e);
+            return self.push_flat(e, k - 1);
+        }
+        // r = 0: the sums of returns do not move; the downside sum gains rf^2 a bar.
+        self.n += k;
+        let ex = -self.rf_per_period;
+        for _ in 0..k {
+            if ex < 0.0 {
+                self.down_sq += ex * ex;
+            }
+            self.sum_equity += e;
+        }
+        if e >= self.peak {
+            self.peak = e;
+            self.dd_len = 0;
+        } else {
+            self.dd_len += k;
+            self.max_dd_len = self.max_dd_len.max(self.dd_len);
+        }
+    }
+
+    /// Push the equity `cash + q * close` for every close: the same as one [`push`](Self::push)
+    /// per bar, written with the state in locals so the loop stays in registers.
+    pub fn push_position(&mut self, cash: f64, q: f64, closes: &[f64]) {
+        let (mut prev, mut n, mut sum, mut sum_sq, mut down_sq, mut sum_equity) =
+            (self.prev, self.n, self.sum, self.sum_sq, self.down_sq, self.sum_equity);
+        let (mut peak, mut mdd, mut dd_len, mut max_dd_len) = (self.peak, self.mdd, self.dd_len, self.max_dd_len);
+        let rf = self.rf_per_period;
+        for &c in closes {
+            let e = cash + (0.0 + q * c);
+            let r = e / prev - 1.0;
+            prev = e;
+            n += 1;
+            sum += r;
+            sum_sq += r * r;
+            let ex = r - rf;
+            if ex < 0.0 {
+                down_sq += ex * ex;
+            }
+            sum_equity += e;
+            if e >= peak {
+                peak = e;
+                dd_len = 0;
+            } else {
+                dd_len += 1;
+                max_dd_len = max_dd_len.max(dd_len);
+                if e < peak * (1.0 - mdd) {
+                    mdd = 1.0 - e / peak;
+                }
+            }
+        }
+        (self.prev, self.n, self.sum, self.sum_sq, self.down_sq, self.sum_equity) = (prev, n, sum, sum_sq, down_sq, sum_equity);
+        (self.peak, self.mdd, self.dd_len, self.max_dd_len) = (peak, mdd, dd_len, max_dd_len);
+    }
+
     /// Latest equity.
     pub fn last(&self) -> f64 {
         self.prev
@@ -176,7 +234,7 @@ impl EquityStream {
         let n = self.n;
         let k = n as f64;
         let sd = if n > 1 { ((self.sum_sq - self.sum * self.sum / k) / (k - 1.0)).max(0.0).sqrt() } else { f64::NAN };
-        let ex_mean = if n > 0 { self.shift + self.sum / k - self.rf_per_period } else { f64::NAN };
+        let ex_mean = if n > 0 { self.sum / k - self.rf_per_period } else { f64::NAN };
         let downside = (self.down_sq / n.max(1) as f64).sqrt();
         let fin = self.prev;
         let cagr = if n > 0 && fin > 0.0 { (fin / self.initial).powf(per_year / n as f64) - 1.0 } else { -1.0 };

@@ -1,0 +1,612 @@
+//! Parameter optimization: search spaces over any experiment field (by path), grid, random
+//! (Latin hypercube), genetic (genevo) and Bayesian (Gaussian process + expected improvement)
+//! search, evaluated in parallel with rayon, with a trial log written as it goes and resumable.
+//!
+//! Determinism: candidates are generated from the experiment seed and from earlier results only;
+//! each batch is evaluated in parallel and its results are put back in candidate order before
+//! anything is written or used, so the trials (and their order) do not depend on the number of
+//! threads. Every candidate is the user's experiment with some fields changed: `best.toml` re-runs
+//! the best trial exactly with `tradelab run`.
+//!
+//! Sharing: the market data and the indicator cache are shared read-only by all candidates; a
+//! candidate evaluates with streaming statistics only (no per-bar curves).
+
+mod bayes;
+mod genetic;
+pub mod space;
+pub mod walk;
+
+pub use space::{Comparison, Dim, Space};
+
+use crate::data::MarketData;
+use crate::engine::{backtest_stats, prepare};
+use crate::error::{Error, Result};
+use crate::experiment::{Direction, Experiment, LoadedExperiment, Method, OptimizeConfig};
+use crate::metrics::Stats;
+use crate::signals::IndicatorCache;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Names of the statistics an objective or constraint may use.
+pub fn stat_names() -> Vec<String> {
+    let s = crate::metrics::EquityStream::default().stats(1.0);
+    match serde_json::to_value(&s) {
+        Ok(serde_json::Value::Object(m)) => m.keys().cloned().collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// A statistic by name.
+pub fn stat(s: &Stats, name: &str) -> Option<f64> {
+    let v = serde_json::to_value(s).ok()?;
+    let x = v.get(name)?;
+    // serde_json writes NaN and infinities as null.
+    Some(x.as_f64().unwrap_or(f64::NAN))
+}
+
+/// Check `[optimize]` against the experiment: (key, message) of the first problem.
+pub fn check_config(exp: &Experiment, o: &OptimizeConfig) -> std::result::Result<(), (String, String)> {
+    let space = Space::parse(&o.space)?;
+    if space.dims.is_empty() {
+        return Err(("optimize.space".into(), "is empty: name at least one field, e.g. \"risk.stop_loss\" = [0.01, 0.1]".into()));
+    }
+    let names = stat_names();
+    if !names.contains(&o.objective) {
+        return Err(("optimize.objective".into(), format!("unknown statistic '{}'; one of {}", o.objective, names.join(", "))));
+    }
+    for (i, c) in o.constraints.iter().enumerate() {
+        let k = format!("optimize.constraints[{i}]");
+        let cmp = Comparison::parse(c).map_err(|m| (k.clone(), m))?;
+        for side in [&cmp.left, &cmp.right] {
+            if side.parse::<f64>().is_err() && !names.contains(side) {
+                return Err((k, format!("unknown statistic '{side}'")));
+            }
+        }
+    }
+    let mut probe = exp.clone();
+    probe.optimize = None;
+    let root = toml::Value::try_from(&probe).map_err(|e| ("optimize".to_string(), e.to_string()))?;
+    for (i, r) in o.rules.iter().enumerate() {
+        let k = format!("optimize.rules[{i}]");
+        let cmp = Comparison::parse(r).map_err(|m| (k.clone(), m))?;
+        for side in [&cmp.left, &cmp.right] {
+            if side.parse::<f64>().is_err() && !space.paths.contains(side) && space::number_at(&root, side).is_none() {
+                return Err((k, format!("'{side}' is neither a number, a searched path nor a numeric field")));
+            }
+        }
+    }
+    space::check_paths(&probe, &space)?;
+    let bad = |k: &str, m: &str| Err((format!("optimize.{k}"), m.to_string()));
+    if o.budget == 0 {
+        return bad("budget", "must be >= 1");
+    }
+    if o.batch == 0 {
+        return bad("batch", "must be >= 1");
+    }
+    if o.grid_points == 0 {
+        return bad("grid_points", "must be >= 1");
+    }
+    if o.initial < 2 {
+        return bad("initial", "must be >= 2");
+    }
+    if o.population < 4 {
+        return bad("population", "must be >= 4");
+    }
+    if o.tournament < 2 || o.tournament > o.population {
+        return bad("tournament", "must be in [2, population]");
+    }
+    if o.elitism >= o.population {
+        return bad("elitism", "must be < population");
+    }
+    if !(0.0..=1.0).contains(&o.mutation_rate) {
+        return bad("mutation_rate", "must be in [0, 1]");
+    }
+    let w = &o.walk_forward;
+    if w.windows == 0 || !(w.train_ratio > 0.0 && w.train_ratio.is_finite()) {
+        return bad("walk_forward", "windows must be >= 1 and train_ratio > 0");
+    }
+    Ok(())
+}
+
+/// What became of a candidate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrialStatus {
+    /// Backtested.
+    Ok,
+    /// Broke a rule between parameters: not run.
+    Rule,
+    /// The experiment with these values is invalid (e.g. fast >= slow): not run.
+    Invalid,
+}
+
+impl TrialStatus {
+    fn as_str(&self) -> &'static str {
+        match self {
+            TrialStatus::Ok => "ok",
+            TrialStatus::Rule => "rule",
+            TrialStatus::Invalid => "invalid",
+        }
+    }
+}
+
+/// One evaluated candidate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trial {
+    /// Order of evaluation (0-based).
+    pub index: usize,
+    /// Values, in the space's path order.
+    pub params: Vec<toml::Value>,
+    /// Ok, rule or invalid.
+    pub status: TrialStatus,
+    /// The objective statistic (NaN when not run).
+    pub objective: f64,
+    /// What the search maximizes: the objective (negated when minimizing) if feasible, else a
+    /// penalty below every feasible score.
+    pub score: f64,
+    /// Whether every constraint held.
+    pub feasible: bool,
+    /// Key statistics: total return, Sharpe, max drawdown, trades.
+    pub key_stats: [f64; 4],
+    /// Milliseconds spent (not part of the determinism guarantee).
+    pub duration_ms: f64,
+}
+
+const PENALTY: f64 = -1e12;
+
+/// Everything the candidates of one search share.
+pub struct Study {
+    /// The user's experiment.
+    pub le: LoadedExperiment,
+    base_tree: toml::Value,
+    /// The search space.
+    pub space: Space,
+    /// `[optimize]`.
+    pub cfg: OptimizeConfig,
+    /// Shared bars.
+    pub md: Arc<MarketData>,
+    /// Shared indicators.
+    pub cache: IndicatorCache,
+    rules: Vec<Comparison>,
+    constraints: Vec<Comparison>,
+    /// Results read back from an interrupted run, by trial index.
+    done: BTreeMap<usize, Trial>,
+}
+
+impl Study {
+    /// A study over `md` for the experiment's `[optimize]` table.
+    pub fn new(le: &LoadedExperiment, md: Arc<MarketData>) -> Result<Study> {
+        let cfg = le.exp.optimize.clone().ok_or_else(|| Error::Config {
+            file: le.file.clone(),
+            key: "optimize".into(),
+            msg: "missing: add an [optimize] table with a space to search".into(),
+        })?;
+        let space = Space::parse(&cfg.space).map_err(|(key, msg)| Error::Config { file: le.file.clone(), key, msg })?;
+        let mut base = le.exp.clone();
+        // Candidates and best.toml carry absolute data paths so they run from anywhere.
+        base.data.path = base.data.path.as_ref().map(|p| absolute(&le.resolve(p)));
+        base.data.paths = base.data.paths.iter().map(|p| absolute(&le.resolve(p))).collect();
+        for f in base.signals.files.iter_mut() {
+            f.path = absolute(&le.resolve(&f.path));
+        }
+        let base_tree = toml::Value::try_from(&base).map_err(|e| Error::Internal(e.to_string()))?;
+        let parse_all = |v: &[String]| v.iter().map(|s| Comparison::parse(s)).collect::<std::result::Result<Vec<_>, _>>();
+        let rules = parse_all(&cfg.rules).map_err(Error::Input)?;
+        let constraints = parse_all(&cfg.constraints).map_err(Error::Input)?;
+        Ok(Study {
+            le: LoadedExperiment { exp: base, file: le.file.clone() },
+            base_tree,
+            space,
+            cfg,
+            md,
+            cache: IndicatorCache::default(),
+            rules,
+            constraints,
+            done: BTreeMap::new(),
+        })
+    }
+
+    /// The experiment of a candidate, or why it cannot run.
+    pub fn candidate(&self, params: &[toml::Value]) -> std::result::Result<Experiment, (TrialStatus, String)> {
+        let lookup = |name: &str| match self.space.paths.iter().position(|p| p == name) {
+            Some(i) => params[i].as_float().or_else(|| params[i].as_integer().map(|x| x as f64)),
+            None => space::number_at(&self.base_tree, name),
+        };
+        for r in &self.rules {
+            if r.holds(&lookup) != Some(true) {
+                return Err((TrialStatus::Rule, format!("{} {} {}", r.left, r.op, r.right)));
+            }
+        }
+        let sets: Vec<(String, toml::Value)> = self.space.paths.iter().cloned().zip(params.iter().cloned()).collect();
+        Experiment::from_value_with(self.base_tree.clone(), &sets, &self.le.file).map_err(|e| (TrialStatus::Invalid, e.to_string()))
+    }
+
+    /// Backtest one candidate.
+    pub fn evaluate(&self, index: usize, params: Vec<toml::Value>) -> Trial {
+        if let Some(t) = self.done.get(&index) {
+            if t.params == params {
+                return t.clone();
+            }
+        }
+        let start = std::time::Instant::now();
+        let dir = if self.cfg.direction == Direction::Maximize { 1.0 } else { -1.0 };
+        let mut trial = Trial {
+            index,
+            params,
+            status: TrialStatus::Ok,
+            objective: f64::NAN,
+            score: PENALTY * 1e3,
+            feasible: false,
+            key_stats: [f64::NAN; 4],
+            duration_ms: 0.0,
+        };
+        match self.candidate(&trial.params) {
+            Err((status, _)) => trial.status = status,
+            Ok(exp) => match self.stats_of(exp) {
+                Err(_) => trial.status = TrialStatus::Invalid,
+                Ok(stats) => {
+                    let look = |n: &str| stat(&stats, n);
+                    trial.objective = look(&self.cfg.objective).unwrap_or(f64::NAN);
+                    let violation: f64 = self.constraints.iter().map(|c| c.violation(&look)).sum();
+                    trial.feasible = violation == 0.0;
+                    let obj = if trial.objective.is_nan() { -1e9 } else { dir * trial.objective };
+                    trial.score = if trial.feasible { obj } else { PENALTY - violation.min(1e11) };
+                    trial.key_stats = [stats.total_return, stats.sharpe, stats.max_drawdown, stats.trades as f64];
+                }
+            },
+        }
+        trial.duration_ms = start.elapsed().as_secs_f64() * 1e3;
+        trial
+    }
+
+    /// Statistics of one experiment over the study's data (candidates and re-runs).
+    pub fn stats_of(&self, exp: Experiment) -> Result<Stats> {
+        let le = LoadedExperiment { exp, file: self.le.file.clone() };
+        let prep = prepare(&le, self.md.clone(), &self.cache)?;
+        let res = backtest_stats(&le.exp, &prep);
+        Ok(crate::metrics::summarize(&prep, &res))
+    }
+
+    /// Evaluate candidates in parallel; results come back in candidate order.
+    pub fn evaluate_batch(&self, first_index: usize, batch: Vec<Vec<toml::Value>>) -> Vec<Trial> {
+        batch.into_par_iter().enumerate().map(|(k, p)| self.evaluate(first_index + k, p)).collect::<Vec<_>>()
+    }
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+/// Appends trials to `trials.csv` as they are evaluated.
+pub struct TrialLog {
+    file: Option<std::io::BufWriter<std::fs::File>>,
+    path: PathBuf,
+}
+
+fn value_text(v: &toml::Value) -> String {
+    match v {
+        toml::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+impl TrialLog {
+    fn header(space: &Space) -> String {
+        let mut h = vec!["trial".to_string()];
+        h.extend(space.paths.iter().cloned());
+        h.extend(
+            ["status", "objective", "score", "feasible", "total_return", "sharpe", "max_drawdown", "trades", "seed", "duration_ms"]
+                .map(String::from),
+        );
+        h.join(",")
+    }
+
+    /// Open (or, resuming, continue) `dir/trials.csv`; returns the trials already there.
+    pub fn open(dir: &Path, space: &Space, resume: bool) -> Result<(TrialLog, Vec<Trial>)> {
+        let path = dir.join("trials.csv");
+        let header = Self::header(space);
+        let mut done = Vec::new();
+        if resume && path.exists() {
+            let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+            let mut lines = text.lines();
+            if lines.next() != Some(header.as_str()) {
+                return Err(Error::data(
+                    &path,
+                    Some(crate::error::Loc::Line(1)),
+                    "header-mismatch",
+                    "the search space differs from the run being resumed",
+                ));
+            }
+            // A line cut short by a kill is dropped (and evaluated again).
+            for line in lines.filter(|l| l.split(',').count() == header.split(',').count()) {
+                done.push(parse_row(line, space).map_err(|m| Error::data(&path, None, "bad-trial-row", m))?);
+            }
+            let keep: String = std::iter::once(header.clone()).chain(done.iter().map(|t| row(t, 0))).map(|l| l + "\n").collect();
+            std::fs::write(&path, keep).map_err(|e| Error::io(&path, e))?;
+        } else {
+            std::fs::write(&path, header + "\n").map_err(|e| Error::io(&path, e))?;
+        }
+        let f = std::fs::OpenOptions::new().append(true).open(&path).map_err(|e| Error::io(&path, e))?;
+        Ok((TrialLog { file: Some(std::io::BufWriter::new(f)), path }, done))
+    }
+
+    /// Append trials and flush, so a killed run loses nothing written.
+    pub fn append(&mut self, trials: &[Trial], seed: u64) -> Result<()> {
+        if let Some(f) = self.file.as_mut() {
+            for t in trials {
+                writeln!(f, "{}", row(t, seed)).map_err(|e| Error::io(&self.path, e))?;
+            }
+            f.flush().map_err(|e| Error::io(&self.path, e))?;
+        }
+        Ok(())
+    }
+}
+
+fn row(t: &Trial, seed: u64) -> String {
+    let mut r = vec![t.index.to_string()];
+    r.extend(t.params.iter().map(value_text));
+    r.push(t.status.as_str().into());
+    r.push(t.objective.to_string());
+    r.push(t.score.to_string());
+    r.push(t.feasible.to_string());
+    r.extend(t.key_stats.iter().map(|x| x.to_string()));
+    r.push(seed.to_string());
+    r.push(format!("{:.3}", t.duration_ms));
+    r.join(",")
+}
+
+fn parse_row(line: &str, space: &Space) -> std::result::Result<Trial, String> {
+    let f: Vec<&str> = line.split(',').collect();
+    let d = space.dims.len();
+    let num = |s: &str| s.parse::<f64>().map_err(|_| format!("'{s}' is not a number"));
+    let mut params = Vec::with_capacity(d);
+    for (k, dim) in space.dims.iter().enumerate() {
+        let s = f[1 + k];
+        params.push(match dim {
+            Dim::Int { .. } => toml::Value::Integer(s.parse().map_err(|_| format!("'{s}' is not an integer"))?),
+            Dim::Float { .. } => toml::Value::Float(num(s)?),
+            Dim::Choice(c) => c.iter().find(|v| value_text(v) == s).cloned().ok_or(format!("'{s}' is not a choice"))?,
+        });
+    }
+    let status = match f[1 + d] {
+        "ok" => TrialStatus::Ok,
+        "rule" => TrialStatus::Rule,
+        _ => TrialStatus::Invalid,
+    };
+    Ok(Trial {
+        index: f[0].parse().map_err(|_| "bad trial index".to_string())?,
+        params,
+        status,
+        objective: num(f[2 + d])?,
+        score: num(f[3 + d])?,
+        feasible: f[4 + d] == "true",
+        key_stats: [num(f[5 + d])?, num(f[6 + d])?, num(f[7 + d])?, num(f[8 + d])?],
+        duration_ms: num(f[10 + d]).unwrap_or(0.0),
+    })
+}
+
+/// Options of `tradelab optimize`.
+#[derive(Debug, Clone, Default)]
+pub struct OptimizeOptions {
+    /// Run folder root (`reports/` by default).
+    pub out_root: PathBuf,
+    /// Continue this run folder (or the latest one of the experiment when empty).
+    pub resume: Option<PathBuf>,
+    /// Threads (None: rayon's default, which honours RAYON_NUM_THREADS).
+    pub jobs: Option<usize>,
+    /// No progress bar.
+    pub quiet: bool,
+}
+
+/// What a search produced.
+#[derive(Debug, Clone)]
+pub struct SearchResult {
+    /// Every trial in order.
+    pub trials: Vec<Trial>,
+    /// Index of the best trial.
+    pub best: usize,
+}
+
+/// Run the experiment's search over `md`, logging trials to `log` (if any).
+pub fn search(study: &mut Study, log: Option<&mut TrialLog>, progress: &indicatif::ProgressBar) -> Result<SearchResult> {
+    let seed = study.le.exp.experiment.seed;
+    let mut sink = Sink { log, trials: Vec::new(), seed, progress };
+    match study.cfg.method {
+        Method::Grid => {
+            let n = study.space.grid_size(study.cfg.grid_points);
+            progress.set_length(n as u64);
+            let mut i = 0;
+            let mut next_index = 0;
+            while i < n {
+                let end = (i + 256).min(n);
+                // Points breaking a rule are not part of the grid.
+                let pts: Vec<Vec<toml::Value>> = (i..end)
+                    .map(|k| study.space.grid_point(k, study.cfg.grid_points))
+                    .filter(|p| !matches!(study.candidate(p), Err((TrialStatus::Rule, _))))
+                    .collect();
+                progress.inc((end - i - pts.len()) as u64);
+                let got = study.evaluate_batch(next_index, pts);
+                next_index += got.len();
+                sink.push(got)?;
+                i = end;
+            }
+        }
+        Method::Random => {
+            let n = study.cfg.budget;
+            progress.set_length(n as u64);
+            let pts = latin_hypercube(n, study.space.dims.len(), &mut ChaCha8Rng::seed_from_u64(seed));
+            for (c, chunk) in pts.chunks(64).enumerate() {
+                let batch = chunk.iter().map(|u| study.space.decode(u)).collect();
+                let got = study.evaluate_batch(c * 64, batch);
+                sink.push(got)?;
+            }
+        }
+        Method::Genetic => genetic::run(study, &mut sink)?,
+        Method::Bayesian => bayes::run(study, &mut sink)?,
+    }
+    let trials = sink.trials;
+    let best = (0..trials.len()).max_by(|&a, &b| trials[a].score.total_cmp(&trials[b].score).then(b.cmp(&a))).unwrap_or(0);
+    Ok(SearchResult { trials, best })
+}
+
+/// Where evaluated trials go: the log, the in-memory list and the progress bar.
+pub(crate) struct Sink<'a, 'b> {
+    log: Option<&'a mut TrialLog>,
+    trials: Vec<Trial>,
+    seed: u64,
+    progress: &'b indicatif::ProgressBar,
+}
+
+impl Sink<'_, '_> {
+    pub(crate) fn push(&mut self, got: Vec<Trial>) -> Result<()> {
+        if let Some(log) = self.log.as_deref_mut() {
+            log.append(&got, self.seed)?;
+        }
+        self.progress.inc(got.len() as u64);
+        self.trials.extend(got);
+        if let Some(b) = self.trials.iter().filter(|t| t.feasible).map(|t| t.objective).max_by(f64::total_cmp) {
+            self.progress.set_message(format!("best {b:.4}"));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.trials.len()
+    }
+
+    pub(crate) fn trials(&self) -> &[Trial] {
+        &self.trials
+    }
+}
+
+/// `n` points of a Latin hypercube in [0,1]^d: each dimension's n strata used once, in a seeded
+/// random order, at a random position within the stratum.
+pub fn latin_hypercube(n: usize, d: usize, rng: &mut ChaCha8Rng) -> Vec<Vec<f64>> {
+    let mut pts = vec![vec![0.0; d]; n];
+    for k in 0..d {
+        let mut perm: Vec<usize> = (0..n).collect();
+        for i in (1..n).rev() {
+            perm.swap(i, rng.gen_range(0..=i));
+        }
+        for (i, p) in pts.iter_mut().enumerate() {
+            p[k] = (perm[i] as f64 + rng.gen::<f64>()) / n as f64;
+        }
+    }
+    pts
+}
+
+/// Summary written to `optimize.json`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Summary {
+    /// Search method.
+    pub method: String,
+    /// Objective and direction.
+    pub objective: String,
+    /// Maximize or minimize.
+    pub direction: String,
+    /// Trials evaluated.
+    pub trials: usize,
+    /// Trials that satisfied every constraint.
+    pub feasible: usize,
+    /// Best trial index.
+    pub best_trial: usize,
+    /// Its parameters.
+    pub best_params: BTreeMap<String, toml::Value>,
+    /// Its objective.
+    pub best_objective: f64,
+    /// Its full statistics (re-run).
+    pub best_stats: Stats,
+    /// Deflated Sharpe ratio of the best trial given the number of trials.
+    pub deflated_sharpe: f64,
+    /// Probability of backtest overfitting (CSCV), when computed.
+    pub pbo: Option<f64>,
+    /// Distinct indicator series computed (shared by all candidates).
+    pub indicators_computed: usize,
+    /// Wall time in seconds (not part of the determinism guarantee).
+    pub seconds: f64,
+}
+
+/// `tradelab optimize`: search, write `trials.csv`, `best.toml`, `optimize.json`.
+pub fn run_optimize(le: &LoadedExperiment, paths: &[PathBuf], opts: &OptimizeOptions) -> Result<(PathBuf, Summary)> {
+    let start = std::time::Instant::now();
+    let (md, report) = crate::data::load(paths, &le.exp.data)?;
+    for w in &report.warnings {
+        tracing::warn!("{}: {}", w.file.display(), w.message);
+    }
+    let mut study = Study::new(le, Arc::new(md))?;
+    let root = opts.out_root.join(&le.exp.experiment.name);
+    let dir = match &opts.resume {
+        Some(d) if !d.as_os_str().is_empty() => d.clone(),
+        Some(_) => latest_run(&root)?,
+        None => crate::report::new_run_dir(&root)?,
+    };
+    let (mut log, done) = TrialLog::open(&dir, &study.space, opts.resume.is_some())?;
+    study.done = done.into_iter().map(|t| (t.index, t)).collect();
+    let progress = progress_bar(opts.quiet);
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(opts.jobs.unwrap_or(0)).build().map_err(|e| Error::Internal(e.to_string()))?;
+    let result = pool.install(|| search(&mut study, Some(&mut log), &progress))?;
+    progress.finish_and_clear();
+    let summary = finish(&study, &result, &dir, start)?;
+    Ok((dir, summary))
+}
+
+fn latest_run(root: &Path) -> Result<PathBuf> {
+    let mut runs: Vec<PathBuf> = std::fs::read_dir(root)
+        .map_err(|e| Error::io(root, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("trials.csv").exists())
+        .collect();
+    runs.sort();
+    runs.pop().ok_or_else(|| Error::Input(format!("--resume: no run with a trials.csv under {}", root.display())))
+}
+
+/// A progress bar on stderr (hidden when quiet).
+pub fn progress_bar(quiet: bool) -> indicatif::ProgressBar {
+    if quiet {
+        return indicatif::ProgressBar::hidden();
+    }
+    let pb = indicatif::ProgressBar::new(0);
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} trials  {per_sec}  {msg}") {
+        pb.set_style(style.progress_chars("=> "));
+    }
+    pb
+}
+
+/// Write best.toml and optimize.json for a finished search.
+fn finish(study: &Study, r: &SearchResult, dir: &Path, start: std::time::Instant) -> Result<Summary> {
+    let best = &r.trials[r.best];
+    let exp = study.candidate(&best.params).map_err(|(_, m)| Error::Internal(format!("best trial cannot be rebuilt: {m}")))?;
+    let path = dir.join("best.toml");
+    std::fs::write(&path, exp.to_toml()).map_err(|e| Error::io(&path, e))?;
+    let best_stats = study.stats_of(exp)?;
+    let sharpes: Vec<f64> =
+        r.trials.iter().filter(|t| t.status == TrialStatus::Ok).map(|t| t.key_stats[1]).filter(|s| s.is_finite()).collect();
+    let per_year = best_stats.periods_per_year;
+    let summary = Summary {
+        method: format!("{:?}", study.cfg.method).to_lowercase(),
+        objective: study.cfg.objective.clone(),
+        direction: format!("{:?}", study.cfg.direction).to_lowercase(),
+        trials: r.trials.len(),
+        feasible: r.trials.iter().filter(|t| t.feasible).count(),
+        best_trial: best.index,
+        best_params: study.space.paths.iter().cloned().zip(best.params.iter().cloned()).collect(),
+        best_objective: best.objective,
+        deflated_sharpe: walk::deflated_sharpe(
+            best.key_stats[1] / per_year.sqrt(),
+            &sharpes.iter().map(|s| s / per_year.sqrt()).collect::<Vec<_>>(),
+            best_stats.bars,
+        ),
+        best_stats,
+        pbo: None,
+        indicators_computed: study.cache.len(),
+        seconds: start.elapsed().as_secs_f64(),
+    };
+    let path = dir.join("optimize.json");
+    let json = serde_json::to_string_pretty(&summary).map_err(|e| Error::Internal(e.to_string()))?;
+    std::fs::write(&path, json + "\n").map_err(|e| Error::io(&path, e))?;
+    Ok(summary)
+}
