@@ -1,8 +1,171 @@
-//! Genetic search with genevo.
+//! Genetic search with genevo over genomes in the unit cube (one real gene per dimension in
+//! [0, 1], decoded per dimension: scaled, stepped or rounded for integers, bucketed for choices;
+//! so the stock operators suit mixed real/integer spaces). Tournament selection, uniform
+//! crossover, breeder mutation (small steps within the bounds), elitist reinsertion.
+//!
+//! Both genevo RNGs are seeded from the experiment seed. Fitness is an integer (genevo wants
+//! `Ord`): the score times 1e6, clamped. Evaluations are cached by genome, so a genome that comes
+//! back is never backtested twice, and are logged after each generation in population order,
+//! so the log does not depend on which thread evaluated what.
 
-use super::{Sink, Study};
+use super::{Sink, Study, Trial};
 use crate::error::{Error, Result};
+use genevo::operator::prelude::*;
+use genevo::population::{build_population, ValueEncodedGenomeBuilder};
+use genevo::prelude::*;
+use std::collections::BTreeMap;
+use std::sync::Mutex;
 
-pub(crate) fn run(_study: &mut Study, _sink: &mut Sink) -> Result<()> {
-    Err(Error::Input("method = \"genetic\" is not available yet".into()))
+/// Scale of the integer fitness.
+const SCALE: f64 = 1e6;
+
+fn key(g: &[f64]) -> Vec<u64> {
+    g.iter().map(|x| x.to_bits()).collect()
+}
+
+fn seed_bytes(seed: u64, salt: u64) -> [u8; 32] {
+    let mut s = [0u8; 32];
+    for (i, chunk) in s.chunks_mut(8).enumerate() {
+        let v = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(salt.wrapping_add(i as u64).wrapping_mul(0xBF58_476D_1CE4_E5B9));
+        chunk.copy_from_slice(&v.to_le_bytes());
+    }
+    s
+}
+
+/// A cached fitness over the unit cube.
+struct Fitness<'a, T: Clone + Send> {
+    eval: &'a (dyn Fn(&[f64]) -> (f64, T) + Sync),
+    cache: Mutex<BTreeMap<Vec<u64>, (f64, T)>>,
+}
+
+impl<T: Clone + Send> Fitness<'_, T> {
+    fn score(&self, g: &[f64]) -> (f64, T) {
+        let k = key(g);
+        if let Some(v) = self.cache.lock().ok().and_then(|c| c.get(&k).cloned()) {
+            return v;
+        }
+        let v = (self.eval)(g);
+        if let Ok(mut c) = self.cache.lock() {
+            c.entry(k).or_insert_with(|| v.clone());
+        }
+        v
+    }
+}
+
+impl<T: Clone + Send> std::fmt::Debug for Fitness<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Fitness")
+    }
+}
+
+impl<T: Clone + Send> Clone for Fitness<'_, T> {
+    fn clone(&self) -> Self {
+        let cache = self.cache.lock().map(|c| c.clone()).unwrap_or_default();
+        Fitness { eval: self.eval, cache: Mutex::new(cache) }
+    }
+}
+
+impl<T: Clone + Send> FitnessFunction<Vec<f64>, i64> for &Fitness<'_, T> {
+    fn fitness_of(&self, g: &Vec<f64>) -> i64 {
+        let s = self.score(g).0;
+        if s.is_nan() {
+            return i64::MIN / 2;
+        }
+        (s * SCALE).clamp(-9e18, 9e18) as i64
+    }
+    fn average(&self, v: &[i64]) -> i64 {
+        (v.iter().map(|x| *x as i128).sum::<i128>() / v.len().max(1) as i128) as i64
+    }
+    fn highest_possible_fitness(&self) -> i64 {
+        i64::MAX / 2
+    }
+    fn lowest_possible_fitness(&self) -> i64 {
+        i64::MIN / 2
+    }
+}
+
+/// GA settings.
+#[derive(Debug, Clone, Copy)]
+pub struct GaSettings {
+    /// Population size.
+    pub population: usize,
+    /// Tournament size.
+    pub tournament: usize,
+    /// Per-gene mutation probability.
+    pub mutation_rate: f64,
+    /// Individuals kept per generation.
+    pub elitism: usize,
+}
+
+/// Run a GA over [0,1]^d until `budget` distinct genomes are evaluated (checked at generation
+/// boundaries). `eval` returns (score to maximize, payload); `on_new` receives the newly
+/// evaluated genomes of each generation in population order.
+pub fn ga_search<T: Clone + Send>(
+    d: usize,
+    budget: usize,
+    s: GaSettings,
+    seed: u64,
+    eval: &(dyn Fn(&[f64]) -> (f64, T) + Sync),
+    on_new: &mut dyn FnMut(Vec<(Vec<f64>, T)>) -> Result<()>,
+) -> Result<()> {
+    let fit = Fitness { eval, cache: Mutex::new(BTreeMap::new()) };
+    let initial: Population<Vec<f64>> =
+        build_population().with_genome_builder(ValueEncodedGenomeBuilder::new(d, 0.0, 1.0)).of_size(s.population).using_seed(seed_bytes(seed, 1));
+    let replace = 1.0 - s.elitism as f64 / s.population as f64;
+    // Offspring that repeat a known genome cost nothing and do not count: run generations until
+    // the budget is met, or until 50 generations in a row bring nothing new.
+    let generations = budget as u64 * 4 + 50;
+    let mut sim = simulate(
+        genetic_algorithm()
+            .with_evaluation(&fit)
+            .with_selection(TournamentSelector::new(0.85, 2, s.tournament, 1.0, false))
+            .with_crossover(UniformCrossBreeder::new())
+            .with_mutation(BreederValueMutator::new(s.mutation_rate, 0.2, 4, 0.0, 1.0))
+            .with_reinsertion(ElitistReinserter::new(&fit, false, replace))
+            .with_initial_population(initial)
+            .build(),
+    )
+    .until(GenerationLimit::new(generations))
+    .build_with_seed(seed_bytes(seed, 2));
+    let mut seen: std::collections::BTreeSet<Vec<u64>> = Default::default();
+    let mut stale = 0;
+    loop {
+        let (pop, last) = match sim.step() {
+            Ok(SimResult::Intermediate(st)) => (st.result.evaluated_population.individuals(), false),
+            Ok(SimResult::Final(st, ..)) => (st.result.evaluated_population.individuals(), true),
+            Err(e) => return Err(Error::Internal(format!("genetic search: {e:?}"))),
+        };
+        let mut fresh = Vec::new();
+        for g in pop.iter() {
+            if seen.insert(key(g)) {
+                let (_, payload) = fit.score(g);
+                fresh.push((g.clone(), payload));
+            }
+        }
+        stale = if fresh.is_empty() { stale + 1 } else { 0 };
+        on_new(fresh)?;
+        if last || seen.len() >= budget || stale >= 50 {
+            return Ok(());
+        }
+    }
+}
+
+pub(crate) fn run(study: &mut Study, sink: &mut Sink) -> Result<()> {
+    let c = &study.cfg;
+    let s = GaSettings { population: c.population, tournament: c.tournament, mutation_rate: c.mutation_rate, elitism: c.elitism };
+    let study: &Study = study;
+    sink.progress.set_length(study.cfg.budget as u64);
+    let eval = |g: &[f64]| -> (f64, Trial) {
+        let t = study.evaluate(0, study.space.decode(g));
+        (t.score, t)
+    };
+    let mut on_new = |fresh: Vec<(Vec<f64>, Trial)>| -> Result<()> {
+        let first = sink.len();
+        let trials = fresh.into_iter().enumerate().map(|(k, (_, mut t))| {
+            t.index = first + k;
+            t
+        });
+        sink.push(trials.collect())
+    };
+    ga_search(study.space.dims.len(), study.cfg.budget, s, study.le.exp.experiment.seed, &eval, &mut on_new)
 }

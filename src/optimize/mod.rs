@@ -173,8 +173,8 @@ pub struct Study {
     pub cache: IndicatorCache,
     rules: Vec<Comparison>,
     constraints: Vec<Comparison>,
-    /// Results read back from an interrupted run, by trial index.
-    done: BTreeMap<usize, Trial>,
+    /// Results read back from an interrupted run, by parameter values.
+    done: BTreeMap<String, Trial>,
 }
 
 impl Study {
@@ -227,10 +227,8 @@ impl Study {
 
     /// Backtest one candidate.
     pub fn evaluate(&self, index: usize, params: Vec<toml::Value>) -> Trial {
-        if let Some(t) = self.done.get(&index) {
-            if t.params == params {
-                return t.clone();
-            }
+        if let Some(t) = self.done.get(&params_key(&params)) {
+            return Trial { index, ..t.clone() };
         }
         let start = std::time::Instant::now();
         let dir = if self.cfg.direction == Direction::Maximize { 1.0 } else { -1.0 };
@@ -275,6 +273,10 @@ impl Study {
     pub fn evaluate_batch(&self, first_index: usize, batch: Vec<Vec<toml::Value>>) -> Vec<Trial> {
         batch.into_par_iter().enumerate().map(|(k, p)| self.evaluate(first_index + k, p)).collect::<Vec<_>>()
     }
+}
+
+fn params_key(p: &[toml::Value]) -> String {
+    p.iter().map(value_text).collect::<Vec<_>>().join("\u{1f}")
 }
 
 fn absolute(p: &Path) -> PathBuf {
@@ -458,7 +460,7 @@ pub(crate) struct Sink<'a, 'b> {
     log: Option<&'a mut TrialLog>,
     trials: Vec<Trial>,
     seed: u64,
-    progress: &'b indicatif::ProgressBar,
+    pub(crate) progress: &'b indicatif::ProgressBar,
 }
 
 impl Sink<'_, '_> {
@@ -545,7 +547,7 @@ pub fn run_optimize(le: &LoadedExperiment, paths: &[PathBuf], opts: &OptimizeOpt
         None => crate::report::new_run_dir(&root)?,
     };
     let (mut log, done) = TrialLog::open(&dir, &study.space, opts.resume.is_some())?;
-    study.done = done.into_iter().map(|t| (t.index, t)).collect();
+    study.done = done.into_iter().map(|t| (params_key(&t.params), t)).collect();
     let progress = progress_bar(opts.quiet);
     let pool = rayon::ThreadPoolBuilder::new().num_threads(opts.jobs.unwrap_or(0)).build().map_err(|e| Error::Internal(e.to_string()))?;
     let result = pool.install(|| search(&mut study, Some(&mut log), &progress))?;
