@@ -109,8 +109,10 @@ pub fn ga_search<T: Clone + Send>(
     on_new: &mut dyn FnMut(Vec<(Vec<f64>, T)>) -> Result<()>,
 ) -> Result<()> {
     let fit = Fitness { eval, cache: Mutex::new(BTreeMap::new()) };
-    let initial: Population<Vec<f64>> =
-        build_population().with_genome_builder(ValueEncodedGenomeBuilder::new(d, 0.0, 1.0)).of_size(s.population).using_seed(seed_bytes(seed, 1));
+    let initial: Population<Vec<f64>> = build_population()
+        .with_genome_builder(ValueEncodedGenomeBuilder::new(d, 0.0, 1.0))
+        .of_size(s.population)
+        .using_seed(seed_bytes(seed, 1));
     let replace = 1.0 - s.elitism as f64 / s.population as f64;
     // Offspring that repeat a known genome cost nothing and do not count: run generations until
     // the budget is met, or until 50 generations in a row bring nothing new.

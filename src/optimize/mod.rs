@@ -11,8 +11,8 @@
 //! Sharing: the market data and the indicator cache are shared read-only by all candidates; a
 //! candidate evaluates with streaming statistics only (no per-bar curves).
 
-mod bayes;
-mod genetic;
+pub mod bayes;
+pub mod genetic;
 pub mod space;
 pub mod walk;
 
@@ -156,7 +156,7 @@ pub struct Trial {
     pub duration_ms: f64,
 }
 
-const PENALTY: f64 = -1e12;
+pub(crate) const PENALTY: f64 = -1e12;
 
 /// Everything the candidates of one search share.
 pub struct Study {
@@ -478,10 +478,6 @@ impl Sink<'_, '_> {
 
     pub(crate) fn len(&self) -> usize {
         self.trials.len()
-    }
-
-    pub(crate) fn trials(&self) -> &[Trial] {
-        &self.trials
     }
 }
 
