@@ -27,6 +27,14 @@ enum Cmd {
     Run(RunArgs),
     /// Search the experiment's [optimize] space in parallel; writes trials.csv, best.toml, optimize.json.
     Optimize(OptimizeArgs),
+    /// Optimize on rolling (or anchored) train windows, judge each choice on the next test window.
+    WalkForward {
+        #[command(flatten)]
+        run: RunArgs,
+        /// Threads (default: all cores, or RAYON_NUM_THREADS).
+        #[arg(short, long)]
+        jobs: Option<usize>,
+    },
     /// Inspect, convert, resample or generate bar data.
     #[command(subcommand)]
     Data(DataCmd),
@@ -239,6 +247,35 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 }
                 println!("{}", tradelab::metrics::table(&s.best_stats));
                 println!("deflated sharpe {:.3}", s.deflated_sharpe);
+                println!("wrote {}", dir.display());
+            }
+        }
+        Cmd::WalkForward { run, jobs } => {
+            let mut le = Experiment::load(&run.file)?;
+            le.exp = apply_sets(le.exp, &run.sets, &run.file)?;
+            let paths = if run.data.is_empty() { le.data_paths() } else { run.data.clone() };
+            let out = run.out.unwrap_or_else(|| PathBuf::from("reports"));
+            let (dir, wf) = tradelab::optimize::walk::walk_forward_file(&le, &paths, &out, jobs, quiet)?;
+            if !quiet {
+                println!("{:<8}{:<44}{:>12}{:>14}{:>14}", "window", "test", "in sample", "out of sample", "defaults oos");
+                for (k, w) in wf.windows.iter().enumerate() {
+                    println!(
+                        "{k:<8}{:<44}{:>12.4}{:>14.4}{:>14.4}",
+                        format!("{} .. {}", w.test.0, w.test.1),
+                        w.in_sample,
+                        w.out_of_sample,
+                        w.default_out_of_sample
+                    );
+                }
+                let (a, b) =
+                    (tradelab::optimize::stat(&wf.stitched, &wf.objective), tradelab::optimize::stat(&wf.stitched_default, &wf.objective));
+                println!(
+                    "stitched out-of-sample {}: optimized {:.4}, defaults {:.4} (improvement {:+.4})",
+                    wf.objective,
+                    a.unwrap_or(f64::NAN),
+                    b.unwrap_or(f64::NAN),
+                    wf.improvement
+                );
                 println!("wrote {}", dir.display());
             }
         }

@@ -116,7 +116,8 @@ pub enum IndKey {
 /// A shared indicator series.
 pub type Series = Arc<Vec<f64>>;
 
-/// Indicators computed once per (symbol, key) and shared read-only. NaN marks warm-up bars.
+/// Indicators computed once per (symbol, key) and shared read-only, for one [`MarketData`]
+/// (a cache must not be used with other bars). NaN marks warm-up bars.
 #[derive(Debug, Default)]
 pub struct IndicatorCache {
     map: Mutex<BTreeMap<(usize, IndKey), Series>>,

@@ -1,6 +1,24 @@
-//! Judging a search honestly: the deflated Sharpe ratio (Bailey and López de Prado, 2014).
+//! Judging a search honestly: walk-forward evaluation (optimize on each train window, apply the
+//! choice to the following test window, stitch the out-of-sample equity) and the deflated Sharpe
+//! ratio (Bailey and López de Prado, 2014).
+//!
+//! Windows: with W windows and train ratio R, the bars are cut into a train stretch of R test
+//! lengths followed by W test windows (the last takes the remainder). A window's train range is
+//! the R test lengths before its test window (rolling) or everything before it (anchored). The
+//! chosen parameters are backtested from the first bar to the end of the test window (decisions
+//! only ever see the past, and indicators are warm) and judged on the test window's returns only.
 
+use super::{progress_bar, search, stat, Study};
+use crate::data::time::format_ts;
+use crate::data::MarketData;
+use crate::engine::{backtest, prepare};
+use crate::error::{Error, Result};
+use crate::experiment::LoadedExperiment;
+use crate::metrics::{from_equity, Stats};
 use statrs::distribution::{ContinuousCDF, Normal};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Deflated Sharpe ratio: the probability that the best trial's true Sharpe is above zero after
 /// allowing for having picked it out of `trials` tries. Sharpes are per period (not annualized);
@@ -23,6 +41,175 @@ pub fn deflated_sharpe(best: f64, trials: &[f64], bars: usize) -> f64 {
     norm.cdf((best - sr0) / se)
 }
 
+/// The (train, test) bar ranges of every window.
+pub fn windows(n: usize, count: usize, train_ratio: f64, anchored: bool) -> Result<Vec<(std::ops::Range<usize>, std::ops::Range<usize>)>> {
+    let test = (n as f64 / (count as f64 + train_ratio)).floor() as usize;
+    let train = (test as f64 * train_ratio).floor() as usize;
+    if test < 2 || train < 2 {
+        return Err(Error::Input(format!("walk-forward: {n} bars are too few for {count} windows with train ratio {train_ratio}")));
+    }
+    Ok((0..count)
+        .map(|k| {
+            let ts = train + k * test;
+            let te = if k + 1 == count { n } else { ts + test };
+            let tr = if anchored { 0..ts } else { ts - train..ts };
+            (tr, ts..te)
+        })
+        .collect())
+}
+
+/// One walk-forward window's outcome.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Window {
+    /// Train range (first, last bar time).
+    pub train: (String, String),
+    /// Test range.
+    pub test: (String, String),
+    /// Parameters chosen on the train window.
+    pub params: std::collections::BTreeMap<String, toml::Value>,
+    /// The best trial's objective in sample.
+    pub in_sample: f64,
+    /// The chosen parameters' objective on the test window.
+    pub out_of_sample: f64,
+    /// The experiment's own parameters' objective on the test window.
+    pub default_out_of_sample: f64,
+}
+
+/// Summary of a walk-forward run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct WalkForward {
+    /// Objective judged.
+    pub objective: String,
+    /// Per window.
+    pub windows: Vec<Window>,
+    /// Statistics of the stitched out-of-sample equity of the optimized parameters.
+    pub stitched: Stats,
+    /// The same for the experiment's own parameters.
+    pub stitched_default: Stats,
+    /// Stitched objective, optimized minus default.
+    pub improvement: f64,
+}
+
+fn test_returns(le: &LoadedExperiment, md: &Arc<MarketData>, test: &std::ops::Range<usize>) -> Result<Vec<f64>> {
+    let upto = Arc::new(md.slice(0..test.end));
+    // An indicator cache belongs to one market: this slice gets its own.
+    let prep = prepare(le, upto, &crate::signals::IndicatorCache::default())?;
+    let r = backtest(&le.exp, &prep);
+    let eq = &r.equity;
+    Ok((test.start..test.end).map(|t| if t == 0 { eq[0] / le.exp.portfolio.initial_cash - 1.0 } else { eq[t] / eq[t - 1] - 1.0 }).collect())
+}
+
+fn chain(start: f64, rets: &[f64]) -> Vec<f64> {
+    let mut e = start;
+    rets.iter()
+        .map(|r| {
+            e *= 1.0 + r;
+            e
+        })
+        .collect()
+}
+
+/// `tradelab walk-forward`: windows, a search per train window, out-of-sample judgement,
+/// stitched equity. Writes `walk_forward.json`, `walk_forward.csv`, `oos_equity.csv` and each
+/// window's `window_K/trials.csv` into `dir`.
+pub fn run_walk_forward(le: &LoadedExperiment, md: Arc<MarketData>, dir: &Path, jobs: Option<usize>, quiet: bool) -> Result<WalkForward> {
+    let cfg = le.exp.optimize.clone().ok_or_else(|| Error::Config {
+        file: le.file.clone(),
+        key: "optimize".into(),
+        msg: "missing: walk-forward needs an [optimize] table".into(),
+    })?;
+    let w = &cfg.walk_forward;
+    let wins = windows(md.len(), w.windows, w.train_ratio, w.anchored)?;
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs.unwrap_or(0)).build().map_err(|e| Error::Internal(e.to_string()))?;
+    let per_year = le.exp.metrics.periods_per_year.unwrap_or_else(|| md.timeframe.bars_per_year());
+    let init = le.exp.portfolio.initial_cash;
+    let judge = |rets: &[f64]| -> f64 {
+        let s = from_equity(&chain(init, rets), init, per_year, le.exp.metrics.risk_free);
+        stat(&s, &cfg.objective).unwrap_or(f64::NAN)
+    };
+    let (mut all_opt, mut all_def, mut out) = (Vec::new(), Vec::new(), Vec::new());
+    for (k, (train, test)) in wins.iter().enumerate() {
+        let wdir = dir.join(format!("window_{k}"));
+        std::fs::create_dir_all(&wdir).map_err(|e| Error::io(&wdir, e))?;
+        let mut study = Study::new(le, Arc::new(md.slice(train.clone())))?;
+        let (mut log, _) = super::TrialLog::open(&wdir, &study.space, false)?;
+        let pb = progress_bar(quiet);
+        pb.set_prefix(format!("window {}/{}", k + 1, wins.len()));
+        let res = pool.install(|| search(&mut study, Some(&mut log), &pb))?;
+        pb.finish_and_clear();
+        let best = &res.trials[res.best];
+        let chosen = study.candidate(&best.params).map_err(|(_, m)| Error::Internal(m))?;
+        let path = wdir.join("best.toml");
+        std::fs::write(&path, chosen.to_toml()).map_err(|e| Error::io(&path, e))?;
+        let chosen = LoadedExperiment { exp: chosen, file: le.file.clone() };
+        let opt = test_returns(&chosen, &md, test)?;
+        let def = test_returns(&study.le, &md, test)?;
+        out.push(Window {
+            train: (format_ts(md.timestamps[train.start]), format_ts(md.timestamps[train.end - 1])),
+            test: (format_ts(md.timestamps[test.start]), format_ts(md.timestamps[test.end - 1])),
+            params: study.space.paths.iter().cloned().zip(best.params.iter().cloned()).collect(),
+            in_sample: best.objective,
+            out_of_sample: judge(&opt),
+            default_out_of_sample: judge(&def),
+        });
+        all_opt.extend(opt);
+        all_def.extend(def);
+    }
+    let eq_opt = chain(init, &all_opt);
+    let eq_def = chain(init, &all_def);
+    let stitched = from_equity(&eq_opt, init, per_year, le.exp.metrics.risk_free);
+    let stitched_default = from_equity(&eq_def, init, per_year, le.exp.metrics.risk_free);
+    let improvement = stat(&stitched, &cfg.objective).unwrap_or(f64::NAN) - stat(&stitched_default, &cfg.objective).unwrap_or(f64::NAN);
+    let first_test = wins[0].1.start;
+    let path = dir.join("oos_equity.csv");
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?);
+    let io = |e| Error::io(&path, e);
+    writeln!(f, "timestamp,optimized,default").map_err(io)?;
+    for (i, (a, b)) in eq_opt.iter().zip(&eq_def).enumerate() {
+        writeln!(f, "{},{a},{b}", format_ts(md.timestamps[first_test + i])).map_err(io)?;
+    }
+    f.flush().map_err(io)?;
+    let path = dir.join("walk_forward.csv");
+    let mut text = String::from("window,train_start,train_end,test_start,test_end,in_sample,out_of_sample,default_out_of_sample,params\n");
+    for (k, w) in out.iter().enumerate() {
+        let params: Vec<String> = w.params.iter().map(|(p, v)| format!("{p}={v}")).collect();
+        text += &format!(
+            "{k},{},{},{},{},{},{},{},\"{}\"\n",
+            w.train.0,
+            w.train.1,
+            w.test.0,
+            w.test.1,
+            w.in_sample,
+            w.out_of_sample,
+            w.default_out_of_sample,
+            params.join("; ").replace('"', "'")
+        );
+    }
+    std::fs::write(&path, text).map_err(|e| Error::io(&path, e))?;
+    let wf = WalkForward { objective: cfg.objective.clone(), windows: out, stitched, stitched_default, improvement };
+    let path = dir.join("walk_forward.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&wf).map_err(|e| Error::Internal(e.to_string()))? + "\n")
+        .map_err(|e| Error::io(&path, e))?;
+    Ok(wf)
+}
+
+/// Load an experiment's data and run the walk-forward into a new run folder under `out_root`.
+pub fn walk_forward_file(
+    le: &LoadedExperiment,
+    paths: &[PathBuf],
+    out_root: &Path,
+    jobs: Option<usize>,
+    quiet: bool,
+) -> Result<(PathBuf, WalkForward)> {
+    let (md, report) = crate::data::load(paths, &le.exp.data)?;
+    for w in &report.warnings {
+        tracing::warn!("{}: {}", w.file.display(), w.message);
+    }
+    let dir = crate::report::new_run_dir(&out_root.join(format!("{}_walk_forward", le.exp.experiment.name)))?;
+    let wf = run_walk_forward(le, Arc::new(md), &dir, jobs, quiet)?;
+    Ok((dir, wf))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -38,5 +225,15 @@ mod tests {
         // More trials of the same spread deflate more.
         let many: Vec<f64> = (0..100).map(|i| i as f64 * 0.001).collect();
         assert!(deflated_sharpe(0.1, &many, 100) < deflated_sharpe(0.1, &many[..10], 100));
+    }
+
+    #[test]
+    fn window_ranges() {
+        // 100 bars, 2 windows, ratio 3: test 20, train 60.
+        let w = windows(100, 2, 3.0, false).unwrap();
+        assert_eq!(w, vec![(0..60, 60..80), (20..80, 80..100)]);
+        let a = windows(100, 2, 3.0, true).unwrap();
+        assert_eq!(a[1], (0..80, 80..100));
+        assert!(windows(5, 4, 3.0, false).is_err());
     }
 }
