@@ -287,6 +287,8 @@ fn absolute(p: &Path) -> PathBuf {
 pub struct TrialLog {
     file: Option<std::io::BufWriter<std::fs::File>>,
     path: PathBuf,
+    /// Trials already in the file (read back when resuming): not written again.
+    present: usize,
 }
 
 fn value_text(v: &toml::Value) -> String {
@@ -323,23 +325,27 @@ impl TrialLog {
                     "the search space differs from the run being resumed",
                 ));
             }
-            // A line cut short by a kill is dropped (and evaluated again).
-            for line in lines.filter(|l| l.split(',').count() == header.split(',').count()) {
+            // Complete lines are kept as they are; a line cut short by a kill is dropped (and
+            // that trial evaluated again).
+            let mut keep = header.clone() + "\n";
+            for line in lines.take_while(|l| l.split(',').count() == header.split(',').count()) {
                 done.push(parse_row(line, space).map_err(|m| Error::data(&path, None, "bad-trial-row", m))?);
+                keep += line;
+                keep += "\n";
             }
-            let keep: String = std::iter::once(header.clone()).chain(done.iter().map(|t| row(t, 0))).map(|l| l + "\n").collect();
             std::fs::write(&path, keep).map_err(|e| Error::io(&path, e))?;
         } else {
             std::fs::write(&path, header + "\n").map_err(|e| Error::io(&path, e))?;
         }
         let f = std::fs::OpenOptions::new().append(true).open(&path).map_err(|e| Error::io(&path, e))?;
-        Ok((TrialLog { file: Some(std::io::BufWriter::new(f)), path }, done))
+        let present = done.len();
+        Ok((TrialLog { file: Some(std::io::BufWriter::new(f)), path, present }, done))
     }
 
     /// Append trials and flush, so a killed run loses nothing written.
     pub fn append(&mut self, trials: &[Trial], seed: u64) -> Result<()> {
         if let Some(f) = self.file.as_mut() {
-            for t in trials {
+            for t in trials.iter().filter(|t| t.index >= self.present) {
                 writeln!(f, "{}", row(t, seed)).map_err(|e| Error::io(&self.path, e))?;
             }
             f.flush().map_err(|e| Error::io(&self.path, e))?;

@@ -241,6 +241,10 @@ pub fn check_paths(exp: &Experiment, space: &Space) -> Result<(), (String, Strin
         let mut r = root.clone();
         let v = d.decode(0.5);
         set_path(&mut r, p, v).map_err(|m| (format!("optimize.space.\"{p}\""), m))?;
+        // Setting an unknown key just adds it: deserializing tells whether the field exists.
+        if let Err(e) = <Experiment as serde::Deserialize>::deserialize(r) {
+            return Err((format!("optimize.space.\"{p}\""), format!("not a field of the experiment ({})", e.message())));
+        }
         if p.starts_with("optimize") || p.starts_with("experiment.name") {
             return Err((format!("optimize.space.\"{p}\""), "cannot search over this field".into()));
         }
