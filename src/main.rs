@@ -182,6 +182,20 @@ enum ExperimentCmd {
     },
 }
 
+/// `println!` that ends the program quietly when stdout is closed (`tradelab ... | head`)
+/// instead of panicking.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        if let Err(e) = writeln!(out, $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+        }
+    }};
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let level = if cli.quiet {
@@ -222,8 +236,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             let opts = tradelab::engine::RunOptions { out_root: a.out.unwrap_or_else(|| PathBuf::from("reports")), quiet };
             let out = tradelab::engine::run_experiment(&le, &paths, &opts)?;
             if !quiet {
-                println!("{}", out.summary);
-                println!("wrote {}", out.dir.display());
+                outln!("{}", out.summary);
+                outln!("wrote {}", out.dir.display());
             }
         }
         Cmd::Optimize(a) => {
@@ -238,16 +252,16 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             };
             let (dir, s) = tradelab::optimize::run_optimize(&le, &paths, &opts)?;
             if !quiet {
-                println!(
+                outln!(
                     "{} trials ({} feasible) in {:.2} s; best trial {}: {} = {:.6}",
                     s.trials, s.feasible, s.seconds, s.best_trial, s.objective, s.best_objective
                 );
                 for (k, v) in &s.best_params {
-                    println!("  {k} = {v}");
+                    outln!("  {k} = {v}");
                 }
-                println!("{}", tradelab::metrics::table(&s.best_stats));
-                println!("deflated sharpe {:.3}", s.deflated_sharpe);
-                println!("wrote {}", dir.display());
+                outln!("{}", tradelab::metrics::table(&s.best_stats));
+                outln!("deflated sharpe {:.3}", s.deflated_sharpe);
+                outln!("wrote {}", dir.display());
             }
         }
         Cmd::WalkForward { run, jobs } => {
@@ -257,9 +271,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             let out = run.out.unwrap_or_else(|| PathBuf::from("reports"));
             let (dir, wf) = tradelab::optimize::walk::walk_forward_file(&le, &paths, &out, jobs, quiet)?;
             if !quiet {
-                println!("{:<8}{:<44}{:>12}{:>14}{:>14}", "window", "test", "in sample", "out of sample", "defaults oos");
+                outln!("{:<8}{:<44}{:>12}{:>14}{:>14}", "window", "test", "in sample", "out of sample", "defaults oos");
                 for (k, w) in wf.windows.iter().enumerate() {
-                    println!(
+                    outln!(
                         "{k:<8}{:<44}{:>12.4}{:>14.4}{:>14.4}",
                         format!("{} .. {}", w.test.0, w.test.1),
                         w.in_sample,
@@ -269,14 +283,14 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 }
                 let (a, b) =
                     (tradelab::optimize::stat(&wf.stitched, &wf.objective), tradelab::optimize::stat(&wf.stitched_default, &wf.objective));
-                println!(
+                outln!(
                     "stitched out-of-sample {}: optimized {:.4}, defaults {:.4} (improvement {:+.4})",
                     wf.objective,
                     a.unwrap_or(f64::NAN),
                     b.unwrap_or(f64::NAN),
                     wf.improvement
                 );
-                println!("wrote {}", dir.display());
+                outln!("wrote {}", dir.display());
             }
         }
         Cmd::Data(DataCmd::Inspect(a)) => inspect(&a)?,
@@ -288,7 +302,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 let r = data::resample(s, to);
                 let f = data::write_bars(&r, &out, format, to)?;
                 if !quiet {
-                    println!("{}: {} bars -> {} bars of {to}: {}", s.symbol, s.ts.len(), r.ts.len(), f.display());
+                    outln!("{}: {} bars -> {} bars of {to}: {}", s.symbol, s.ts.len(), r.ts.len(), f.display());
                 }
             }
         }
@@ -304,7 +318,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             for s in &series {
                 let f = data::write_bars(s, &out, to, tf)?;
                 if !quiet {
-                    println!("{}: {} bars -> {}", s.symbol, s.ts.len(), f.display());
+                    outln!("{}: {} bars -> {}", s.symbol, s.ts.len(), f.display());
                 }
             }
         }
@@ -330,18 +344,18 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             let files = data::synth::write_market(&m, &cfg, &a.out, a.format)?;
             if !quiet {
                 for f in files {
-                    println!("wrote {}", f.display());
+                    outln!("wrote {}", f.display());
                 }
             }
         }
         Cmd::Experiment(ExperimentCmd::Check { file, sets }) => {
             let le = Experiment::load(&file)?;
             let exp = apply_sets(le.exp, &sets, &file)?;
-            print!("{}", exp.to_toml());
+            outln!("{}", exp.to_toml().trim_end());
         }
         Cmd::Stats { file, periods_per_year } => {
             let stats = tradelab::metrics::stats_from_equity_file(&file, periods_per_year)?;
-            println!("{}", serde_json::to_string_pretty(&stats).context("serializing stats")?);
+            outln!("{}", serde_json::to_string_pretty(&stats).context("serializing stats")?);
         }
     }
     Ok(())
@@ -365,7 +379,7 @@ fn inspect(a: &LoadArgs) -> anyhow::Result<()> {
     let opts = a.options()?;
     let series = data::load_series(&a.paths, &opts)?;
     let tf = opts.timeframe.or_else(|| data::infer_timeframe(&series));
-    println!(
+    outln!(
         "{:<12} {:>8} {:<22} {:<22} {:>5} {:>8} {:>14} {:>14}  file",
         "symbol", "bars", "first", "last", "tf", "missing", "low", "high"
     );
@@ -374,7 +388,7 @@ fn inspect(a: &LoadArgs) -> anyhow::Result<()> {
         let missing = own_tf.map(|tf| data::count_gaps(&s.ts, tf).missing.to_string()).unwrap_or_else(|| "-".into());
         let lo = s.bars.low.iter().copied().fold(f64::INFINITY, f64::min);
         let hi = s.bars.high.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        println!(
+        outln!(
             "{:<12} {:>8} {:<22} {:<22} {:>5} {:>8} {:>14} {:>14}  {}",
             s.symbol,
             s.ts.len(),
