@@ -81,12 +81,11 @@ pub fn prepare(le: &LoadedExperiment, md: Arc<MarketData>, cache: &IndicatorCach
             let single = streams.len() == 1 && {
                 let st = &streams[0];
                 exp.signals.weights.get(&st.source).is_none_or(|w| *w > 0.0)
-                    && st
-                        .dir
-                        .iter()
-                        .zip(&st.strength)
-                        .zip(&st.conf)
-                        .all(|((d, k), c)| *d == signals::NONE || mults[*k as usize - 1] * c > 0.0)
+                    && if st.strength.len() == 1 && st.conf.len() == 1 {
+                        mults[st.strength[0] as usize - 1] * st.conf[0] > 0.0
+                    } else {
+                        (0..st.dir.len()).all(|t| st.dir[t] == signals::NONE || mults[st.strength_at(t) as usize - 1] * st.conf_at(t) > 0.0)
+                    }
             };
             if single {
                 let st = streams.pop().expect("one stream");
@@ -168,6 +167,11 @@ struct Loop<'a> {
     entry_open_bar: Vec<usize>,
     entry_close_bar: Vec<usize>,
     targets: Vec<f64>,
+    /// Whether fills and orders are logged (a recorded run) or only counted (a candidate).
+    log: bool,
+    order_count: u64,
+    /// Where status updates go when orders are not logged.
+    scratch: OrderRecord,
 }
 
 impl Loop<'_> {
@@ -178,16 +182,21 @@ impl Loop<'_> {
         self.pending.retain(|o| {
             let keep = o.sym != sym;
             if !keep {
-                orders[o.id as usize].status = Status::Cancelled;
+                if let Some(r) = orders.get_mut(o.id as usize) {
+                    r.status = Status::Cancelled;
+                }
             }
             keep
         });
-        orders.push(OrderRecord { order: order.clone(), created, filled_qty: 0.0, status: Status::Pending, note: String::new() });
+        self.order_count += 1;
+        if self.log {
+            orders.push(OrderRecord { order: order.clone(), created, filled_qty: 0.0, status: Status::Pending, note: String::new() });
+        }
         self.pending.push(order);
     }
 
     fn next_id(&self) -> u64 {
-        self.res.orders.len() as u64
+        self.order_count
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -210,7 +219,9 @@ impl Loop<'_> {
                 self.entry_open_bar[sym] = t;
             }
         }
-        self.res.fills.push(f);
+        if self.log {
+            self.res.fills.push(f);
+        }
     }
 
     /// Try the pending orders due in this phase; orders that reduce a position go first so their
@@ -237,7 +248,7 @@ impl Loop<'_> {
                     continue;
                 }
                 if o.expires.is_some_and(|e| t > e) {
-                    let rec = &mut self.res.orders[o.id as usize];
+                    let rec = self.res.orders.get_mut(o.id as usize).unwrap_or(&mut self.scratch);
                     rec.status = if rec.filled_qty != 0.0 { Status::Partial } else { Status::Expired };
                     self.pending.remove(i);
                     continue;
@@ -274,7 +285,7 @@ impl Loop<'_> {
                 let eq = self.pf.equity();
                 match execution::fill(o.size, cur, raw, maker, eq, self.pf.cash, b.volume[t], &self.costs) {
                     Outcome::Done => {
-                        let rec = &mut self.res.orders[o.id as usize];
+                        let rec = self.res.orders.get_mut(o.id as usize).unwrap_or(&mut self.scratch);
                         rec.status = Status::Filled;
                         if rec.filled_qty == 0.0 {
                             rec.note = "already at target".into();
@@ -282,14 +293,14 @@ impl Loop<'_> {
                         self.pending.remove(i);
                     }
                     Outcome::Reject(why) => {
-                        let rec = &mut self.res.orders[o.id as usize];
+                        let rec = self.res.orders.get_mut(o.id as usize).unwrap_or(&mut self.scratch);
                         rec.status = if rec.filled_qty != 0.0 { Status::Partial } else { Status::Rejected };
                         rec.note = why.into();
                         self.pending.remove(i);
                     }
                     Outcome::Fill { qty, price, fee, rest } => {
                         self.book(t, o.sym, qty, price, fee, o.reason, o.id, at_close);
-                        let rec = &mut self.res.orders[o.id as usize];
+                        let rec = self.res.orders.get_mut(o.id as usize).unwrap_or(&mut self.scratch);
                         rec.filled_qty += qty;
                         if rest != 0.0 {
                             rec.status = Status::Partial;
@@ -337,8 +348,8 @@ pub fn backtest(exp: &Experiment, prep: &Prepared) -> RunResult {
     run(exp, prep, true)
 }
 
-/// Run one backtest keeping only running statistics, fills, orders, trades and risk events: no
-/// per-bar vectors (what an optimizer candidate needs).
+/// Run one backtest keeping only running statistics, trades and risk events: no per-bar vectors,
+/// no fill or order log (what an optimizer candidate needs).
 pub fn backtest_stats(exp: &Experiment, prep: &Prepared) -> RunResult {
     run(exp, prep, false)
 }
@@ -366,6 +377,24 @@ fn run(exp: &Experiment, prep: &Prepared, record: bool) -> RunResult {
         entry_open_bar: vec![usize::MAX; ns],
         entry_close_bar: vec![usize::MAX; ns],
         targets: vec![0.0; ns],
+        log: record,
+        order_count: 0,
+        scratch: OrderRecord {
+            order: Order {
+                id: 0,
+                sym: 0,
+                size: Size::Qty(0.0),
+                price: PriceType::Market,
+                bar: 0,
+                at_close: false,
+                expires: None,
+                reason: Reason::Signal,
+            },
+            created: 0,
+            filled_qty: 0.0,
+            status: Status::Pending,
+            note: String::new(),
+        },
     };
     let mut stopped_dir = vec![0i8; ns];
     let mut dirty = vec![false; ns];
@@ -440,7 +469,7 @@ fn run(exp: &Experiment, prep: &Prepared, record: bool) -> RunResult {
                 );
                 if let Outcome::Fill { qty, price, fee, .. } = out {
                     lp.book(t, s, qty, price, fee, why, id, false);
-                    let rec = &mut lp.res.orders[id as usize];
+                    let rec = lp.res.orders.get_mut(id as usize).unwrap_or(&mut lp.scratch);
                     rec.filled_qty = qty;
                     rec.status = Status::Filled;
                 }
@@ -513,8 +542,8 @@ fn run(exp: &Experiment, prep: &Prepared, record: bool) -> RunResult {
                 || dirty[s]
                 || t == 0
                 || c.dir[t - 1] != dir
-                || c.strength[t - 1] != c.strength[t]
-                || c.conf[t - 1] != c.conf[t])
+                || c.strength_at(t - 1) != c.strength_at(t)
+                || c.conf_at(t - 1) != c.conf_at(t))
             {
                 continue;
             }
@@ -527,7 +556,8 @@ fn run(exp: &Experiment, prep: &Prepared, record: bool) -> RunResult {
                 }
             }
             let vol = prep.vol.get(s).map_or(f64::NAN, |v| v[t]);
-            let Some(want) = decision::target(&exp.decision, exp.portfolio.allow_short, dir, c.strength[t], c.conf[t], eq, vol) else {
+            let Some(want) = decision::target(&exp.decision, exp.portfolio.allow_short, dir, c.strength_at(t), c.conf_at(t), eq, vol)
+            else {
                 continue;
             };
             let cur = lp.targets[s];
@@ -663,8 +693,13 @@ fn next_change(c: &Combined, from: usize, limit: usize) -> usize {
     if from == 0 {
         return 0;
     }
-    let (d, k, f) = (&c.dir, &c.strength, &c.conf);
-    (from..limit).find(|&t| d[t] != d[t - 1] || k[t] != k[t - 1] || f[t] != f[t - 1]).unwrap_or(limit)
+    let d = &c.dir;
+    if c.constant_size() {
+        return (from..limit).find(|&t| d[t] != d[t - 1]).unwrap_or(limit);
+    }
+    (from..limit)
+        .find(|&t| d[t] != d[t - 1] || c.strength_at(t) != c.strength_at(t - 1) || c.conf_at(t) != c.conf_at(t - 1))
+        .unwrap_or(limit)
 }
 
 /// Whether adding `tgt` to symbol `s` would hold it beside a same-direction position in a symbol

@@ -254,7 +254,12 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             if !quiet {
                 outln!(
                     "{} trials ({} feasible) in {:.2} s; best trial {}: {} = {:.6}",
-                    s.trials, s.feasible, s.seconds, s.best_trial, s.objective, s.best_objective
+                    s.trials,
+                    s.feasible,
+                    s.seconds,
+                    s.best_trial,
+                    s.objective,
+                    s.best_objective
                 );
                 for (k, v) in &s.best_params {
                     outln!("  {k} = {v}");
@@ -379,10 +384,7 @@ fn inspect(a: &LoadArgs) -> anyhow::Result<()> {
     let opts = a.options()?;
     let series = data::load_series(&a.paths, &opts)?;
     let tf = opts.timeframe.or_else(|| data::infer_timeframe(&series));
-    outln!(
-        "{:<12} {:>8} {:<22} {:<22} {:>5} {:>8} {:>14} {:>14}  file",
-        "symbol", "bars", "first", "last", "tf", "missing", "low", "high"
-    );
+    outln!("{:<12} {:>8} {:<22} {:<22} {:>5} {:>8} {:>14} {:>14}  file", "symbol", "bars", "first", "last", "tf", "missing", "low", "high");
     for s in &series {
         let own_tf = data::infer_timeframe(std::slice::from_ref(s)).or(tf);
         let missing = own_tf.map(|tf| data::count_gaps(&s.ts, tf).missing.to_string()).unwrap_or_else(|| "-".into());

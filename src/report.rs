@@ -152,7 +152,7 @@ pub fn write_run(dir: &Path, exp: &Experiment, prep: &Prepared, res: &RunResult,
         for i in 0..md.len() {
             for (s, c) in prep.combined.iter().enumerate() {
                 if c.dir[i] != crate::signals::NONE {
-                    writeln!(w, "{},{},{},{},{}", ts(i), sym(s), c.dir[i], c.strength[i], c.conf[i])?;
+                    writeln!(w, "{},{},{},{},{}", ts(i), sym(s), c.dir[i], c.strength_at(i), c.conf_at(i))?;
                 }
             }
         }

@@ -453,28 +453,69 @@ pub fn events(spec: &Spec, st: &[i8]) -> Vec<i8> {
     out
 }
 
-/// One source's signal stream for one symbol.
+/// One source's signal stream for one symbol. `strength` and `conf` hold one value per bar, or
+/// a single value that holds for every bar (technical signals: no per-bar copy to write and
+/// read in a sweep).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stream {
     /// Source name (for weights).
     pub source: String,
     /// Direction per bar, or [`NONE`].
     pub dir: Vec<i8>,
-    /// Strength level 1..=4 per bar.
+    /// Strength level 1..=4 per bar (or one for all).
     pub strength: Vec<u8>,
-    /// Confidence per bar.
+    /// Confidence per bar (or one for all).
     pub conf: Vec<f64>,
 }
 
-/// The combined signal of one symbol.
+/// The combined signal of one symbol; `strength` and `conf` as in [`Stream`].
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Combined {
     /// Direction per bar, or [`NONE`] where no source spoke.
     pub dir: Vec<i8>,
-    /// Strength level 1..=4.
+    /// Strength level 1..=4 (per bar, or one for all).
     pub strength: Vec<u8>,
-    /// Confidence in [0, 1].
+    /// Confidence in [0, 1] (per bar, or one for all).
     pub conf: Vec<f64>,
+}
+
+#[inline]
+fn at<T: Copy>(v: &[T], t: usize) -> T {
+    if v.len() == 1 {
+        v[0]
+    } else {
+        v[t]
+    }
+}
+
+impl Stream {
+    /// Strength at bar t.
+    #[inline]
+    pub fn strength_at(&self, t: usize) -> u8 {
+        at(&self.strength, t)
+    }
+    /// Confidence at bar t.
+    #[inline]
+    pub fn conf_at(&self, t: usize) -> f64 {
+        at(&self.conf, t)
+    }
+}
+
+impl Combined {
+    /// Strength at bar t.
+    #[inline]
+    pub fn strength_at(&self, t: usize) -> u8 {
+        at(&self.strength, t)
+    }
+    /// Confidence at bar t.
+    #[inline]
+    pub fn conf_at(&self, t: usize) -> f64 {
+        at(&self.conf, t)
+    }
+    /// Whether strength and confidence are the same at every bar.
+    pub fn constant_size(&self) -> bool {
+        self.strength.len() == 1 && self.conf.len() == 1
+    }
 }
 
 /// Combine streams of one symbol (see the module doc for the formula).
@@ -486,7 +527,7 @@ pub fn combine(streams: &[&Stream], weights: &BTreeMap<String, f64>, mults: &[f6
         for (s, &wi) in streams.iter().zip(&w) {
             let d = s.dir[t];
             if d != NONE {
-                num += wi * d as f64 * mults[s.strength[t] as usize - 1] * s.conf[t];
+                num += wi * d as f64 * mults[s.strength_at(t) as usize - 1] * s.conf_at(t);
                 den += wi;
             }
         }
@@ -501,7 +542,7 @@ pub fn combine(streams: &[&Stream], weights: &BTreeMap<String, f64>, mults: &[f6
         } else {
             -1
         };
-        let agree: f64 = streams.iter().zip(&w).filter(|(s, _)| s.dir[t] != NONE && s.dir[t] == dir).map(|(s, wi)| wi * s.conf[t]).sum();
+        let agree: f64 = streams.iter().zip(&w).filter(|(s, _)| s.dir[t] != NONE && s.dir[t] == dir).map(|(s, wi)| wi * s.conf_at(t)).sum();
         let conf = agree / den;
         out.dir[t] = dir;
         out.conf[t] = conf;
@@ -509,7 +550,7 @@ pub fn combine(streams: &[&Stream], weights: &BTreeMap<String, f64>, mults: &[f6
             let eff = score.abs() / conf;
             out.strength[t] = (0..4).min_by(|&a, &b| (mults[a] - eff).abs().total_cmp(&(mults[b] - eff).abs())).map_or(4, |k| k as u8 + 1);
         } else if streams.len() == 1 {
-            out.strength[t] = streams[0].strength[t];
+            out.strength[t] = streams[0].strength_at(t);
         }
     }
     out
@@ -523,9 +564,8 @@ pub fn technical_stream(cfg: &TechnicalSignal, sym: usize, bars: &Bars, cache: &
         SignalMode::State => st,
         SignalMode::Event => events(&spec, &st),
     };
-    let n = dir.len();
     let source = cfg.source.clone().unwrap_or_else(|| format!("{:?}", cfg.kind).to_lowercase());
-    Stream { source, dir, strength: vec![cfg.strength as u8 + 1; n], conf: vec![cfg.confidence; n] }
+    Stream { source, dir, strength: vec![cfg.strength as u8 + 1], conf: vec![cfg.confidence] }
 }
 
 /// One row of a signal file.

@@ -187,6 +187,8 @@ impl Study {
         })?;
         let space = Space::parse(&cfg.space).map_err(|(key, msg)| Error::Config { file: le.file.clone(), key, msg })?;
         let mut base = le.exp.clone();
+        // A candidate is a plain run: no search table (best.toml re-runs with `tradelab run`).
+        base.optimize = None;
         // Candidates and best.toml carry absolute data paths so they run from anywhere.
         base.data.path = base.data.path.as_ref().map(|p| absolute(&le.resolve(p)));
         base.data.paths = base.data.paths.iter().map(|p| absolute(&le.resolve(p))).collect();
