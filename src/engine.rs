@@ -368,7 +368,7 @@ fn run(exp: &Experiment, prep: &Prepared, record: bool) -> RunResult {
             equity: Vec::with_capacity(if record { n } else { 0 }),
             cash: Vec::with_capacity(if record { n } else { 0 }),
             positions: vec![Vec::with_capacity(if record { n } else { 0 }); ns],
-            stream: crate::metrics::EquityStream::new(exp.portfolio.initial_cash, exp.metrics.risk_free / prep.per_year),
+            stream: crate::metrics::EquityStream::new(exp.portfolio.initial_cash, exp.metrics.risk_free / prep.per_year).with_blocks(n),
             ..Default::default()
         },
         best: vec![0.0; ns],

@@ -265,7 +265,11 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
                     outln!("  {k} = {v}");
                 }
                 outln!("{}", tradelab::metrics::table(&s.best_stats));
-                outln!("deflated sharpe {:.3}", s.deflated_sharpe);
+                outln!(
+                    "deflated sharpe {:.3}, probability of backtest overfitting {}",
+                    s.deflated_sharpe,
+                    s.pbo.map_or("n/a".to_string(), |p| format!("{p:.3}"))
+                );
                 outln!("wrote {}", dir.display());
             }
         }

@@ -108,9 +108,43 @@ pub struct EquityStream {
     dd_len: usize,
     max_dd_len: usize,
     sum_equity: f64,
+    /// Per block of bars (for overfitting statistics): sum of returns, of squared returns, and
+    /// the count; `left` bars remain in the current block of `block_len`.
+    blocks: [[f64; 3]; BLOCKS],
+    block: usize,
+    block_len: usize,
+    left: usize,
 }
 
+/// Blocks of bars a run's returns are summed over, for the CSCV overfitting statistic.
+pub const BLOCKS: usize = 10;
+
 impl EquityStream {
+    /// Also sum returns over [`BLOCKS`] equal blocks of a run of `bars` bars.
+    pub fn with_blocks(mut self, bars: usize) -> Self {
+        self.block_len = bars.div_ceil(BLOCKS).max(1);
+        self.left = self.block_len;
+        self
+    }
+
+    /// Per-block (sum of returns, sum of squares, count); zero counts without blocks.
+    pub fn blocks(&self) -> [[f64; 3]; BLOCKS] {
+        self.blocks
+    }
+
+    #[inline]
+    fn add_to_block(&mut self, r: f64) {
+        let b = &mut self.blocks[self.block];
+        b[0] += r;
+        b[1] += r * r;
+        b[2] += 1.0;
+        self.left -= 1;
+        if self.left == 0 {
+            self.block = (self.block + 1).min(BLOCKS - 1);
+            self.left = self.block_len;
+        }
+    }
+
     /// Start from the initial equity; `rf_per_period` is the risk-free rate per bar.
     pub fn new(initial: f64, rf_per_period: f64) -> Self {
         EquityStream {
@@ -126,6 +160,10 @@ impl EquityStream {
             dd_len: 0,
             max_dd_len: 0,
             sum_equity: 0.0,
+            blocks: [[0.0; 3]; BLOCKS],
+            block: 0,
+            block_len: 0,
+            left: usize::MAX,
         }
     }
 
@@ -137,6 +175,7 @@ impl EquityStream {
         self.n += 1;
         self.sum += r;
         self.sum_sq += r * r;
+        self.add_to_block(r);
         let ex = r - self.rf_per_period;
         if ex < 0.0 {
             self.down_sq += ex * ex;
@@ -175,6 +214,7 @@ impl EquityStream {
                 self.down_sq += ex * ex;
             }
             self.sum_equity += e;
+            self.add_to_block(0.0);
         }
         if e >= self.peak {
             self.peak = e;
@@ -186,37 +226,14 @@ impl EquityStream {
     }
 
     /// Push the equity `cash + q * close` for every close: the same as one [`push`](Self::push)
-    /// per bar, written with the state in locals so the loop stays in registers.
+    /// per bar (a specialization for the engine's idle-bar loop).
     pub fn push_position(&mut self, cash: f64, q: f64, closes: &[f64]) {
-        let (mut prev, mut n, mut sum, mut sum_sq, mut down_sq, mut sum_equity) =
-            (self.prev, self.n, self.sum, self.sum_sq, self.down_sq, self.sum_equity);
-        let (mut peak, mut mdd, mut dd_len, mut max_dd_len) = (self.peak, self.mdd, self.dd_len, self.max_dd_len);
-        let rf = self.rf_per_period;
+        // A local copy is scalarized by the compiler: the loop keeps the state in registers.
+        let mut st = *self;
         for &c in closes {
-            let e = cash + (0.0 + q * c);
-            let r = e / prev - 1.0;
-            prev = e;
-            n += 1;
-            sum += r;
-            sum_sq += r * r;
-            let ex = r - rf;
-            if ex < 0.0 {
-                down_sq += ex * ex;
-            }
-            sum_equity += e;
-            if e >= peak {
-                peak = e;
-                dd_len = 0;
-            } else {
-                dd_len += 1;
-                max_dd_len = max_dd_len.max(dd_len);
-                if e < peak * (1.0 - mdd) {
-                    mdd = 1.0 - e / peak;
-                }
-            }
+            st.push(cash + (0.0 + q * c));
         }
-        (self.prev, self.n, self.sum, self.sum_sq, self.down_sq, self.sum_equity) = (prev, n, sum, sum_sq, down_sq, sum_equity);
-        (self.peak, self.mdd, self.dd_len, self.max_dd_len) = (peak, mdd, dd_len, max_dd_len);
+        *self = st;
     }
 
     /// Latest equity.

@@ -41,6 +41,56 @@ pub fn deflated_sharpe(best: f64, trials: &[f64], bars: usize) -> f64 {
     norm.cdf((best - sr0) / se)
 }
 
+fn block_sharpe(b: &[[f64; 3]], set: &[usize]) -> f64 {
+    let (mut s, mut s2, mut n) = (0.0, 0.0, 0.0);
+    for &k in set {
+        s += b[k][0];
+        s2 += b[k][1];
+        n += b[k][2];
+    }
+    if n < 2.0 {
+        return f64::NEG_INFINITY;
+    }
+    let var = (s2 - s * s / n) / (n - 1.0);
+    if var > 0.0 {
+        s / n / var.sqrt()
+    } else {
+        f64::NEG_INFINITY
+    }
+}
+
+/// Probability of backtest overfitting (Bailey, Borwein, López de Prado and Zhu), by
+/// combinatorially symmetric cross-validation: the bars are cut into S blocks; for every way of
+/// choosing S/2 blocks as in-sample, the trial with the best in-sample Sharpe is ranked among
+/// all trials on the other blocks; with relative rank w in (0, 1), the logit ln(w / (1 - w)) is
+/// at most 0 when it fell in the bottom half. PBO is the share of splits where that happened.
+/// `trials[i][k]` = (sum of returns, sum of squares, count) of trial i over block k.
+pub fn pbo(trials: &[[[f64; 3]; crate::metrics::BLOCKS]]) -> f64 {
+    let s = crate::metrics::BLOCKS;
+    let n = trials.len();
+    let (mut total, mut overfit) = (0usize, 0usize);
+    for mask in 0u32..(1 << s) {
+        if mask.count_ones() as usize != s / 2 {
+            continue;
+        }
+        let is: Vec<usize> = (0..s).filter(|k| mask & (1 << k) != 0).collect();
+        let oos: Vec<usize> = (0..s).filter(|k| mask & (1 << k) == 0).collect();
+        let best =
+            (0..n).max_by(|&a, &b| block_sharpe(&trials[a], &is).total_cmp(&block_sharpe(&trials[b], &is)).then(b.cmp(&a))).unwrap_or(0);
+        let v = block_sharpe(&trials[best], &oos);
+        // Rank 1 = worst out of sample; ties count half.
+        let below = (0..n).filter(|&j| block_sharpe(&trials[j], &oos) < v).count() as f64;
+        let equal = (0..n).filter(|&j| block_sharpe(&trials[j], &oos) == v).count() as f64;
+        let rank = below + (equal + 1.0) / 2.0;
+        let w = rank / (n as f64 + 1.0);
+        total += 1;
+        if (w / (1.0 - w)).ln() <= 0.0 {
+            overfit += 1;
+        }
+    }
+    overfit as f64 / total.max(1) as f64
+}
+
 /// The (train, test) bar ranges of every window.
 pub fn windows(n: usize, count: usize, train_ratio: f64, anchored: bool) -> Result<Vec<(std::ops::Range<usize>, std::ops::Range<usize>)>> {
     let test = (n as f64 / (count as f64 + train_ratio)).floor() as usize;
@@ -225,6 +275,30 @@ mod tests {
         // More trials of the same spread deflate more.
         let many: Vec<f64> = (0..100).map(|i| i as f64 * 0.001).collect();
         assert!(deflated_sharpe(0.1, &many, 100) < deflated_sharpe(0.1, &many[..10], 100));
+    }
+
+    #[test]
+    fn pbo_of_a_persistent_and_of_a_reversing_winner() {
+        // Trial 0 is best in every block: the in-sample winner is also best out of sample.
+        let mk = |f: &dyn Fn(usize) -> f64| -> [[f64; 3]; crate::metrics::BLOCKS] {
+            std::array::from_fn(|k| {
+                let m = f(k);
+                // 100 returns with mean m and variance 1e-4: sum, sum of squares, count.
+                [100.0 * m, 100.0 * (1e-4 + m * m), 100.0]
+            })
+        };
+        let good = mk(&|_| 0.002);
+        let mid = mk(&|_| 0.0);
+        let bad = mk(&|_| -0.002);
+        assert_eq!(pbo(&[good, mid, bad, mid]), 0.0);
+        // Trial 0 swings +/- with distinct sizes and sums to zero; trial 1 mirrors it. The
+        // in-sample winner always holds the other half's losses: it ranks last out of sample.
+        // No five of these sum to zero (the closest is 0.1), so no split is a tie.
+        let sizes = [1.1, 2.3, 3.7, 4.1, 5.3, -1.7, -2.9, -3.1, -4.3, -4.5];
+        let a = mk(&|k| 0.001 * sizes[k]);
+        let b = mk(&|k| -0.001 * sizes[k]);
+        let flat = mk(&|_| 0.0);
+        assert_eq!(pbo(&[a, b, flat]), 1.0);
     }
 
     #[test]
