@@ -748,7 +748,13 @@ pub fn run_experiment(le: &LoadedExperiment, paths: &[PathBuf], opts: &RunOption
     let res = backtest(&le.exp, &prep);
     let stats = crate::metrics::summarize(&prep, &res);
     let dir = crate::report::new_run_dir(&opts.out_root.join(&le.exp.experiment.name))?;
-    crate::report::write_run(&dir, &le.exp, &prep, &res, &stats)?;
+    // The copy in the run folder has absolute paths, so it re-runs from there.
+    let mut resolved = le.with_absolute_paths();
+    if paths != le.data_paths().as_slice() {
+        resolved.data.path = None;
+        resolved.data.paths = paths.iter().map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone())).collect();
+    }
+    crate::report::write_run(&dir, &resolved, &prep, &res, &stats)?;
     Ok(RunOutput { summary: crate::metrics::table(&stats), dir, stats })
 }
 

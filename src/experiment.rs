@@ -859,6 +859,22 @@ impl LoadedExperiment {
         }
     }
 
+    /// The experiment with every relative path (data, signal files) made absolute, so a copy
+    /// written anywhere (a run folder, `best.toml`) runs as it stands.
+    pub fn with_absolute_paths(&self) -> Experiment {
+        let abs = |p: &Path| {
+            let r = self.resolve(p);
+            std::fs::canonicalize(&r).unwrap_or(r)
+        };
+        let mut e = self.exp.clone();
+        e.data.path = e.data.path.as_deref().map(abs);
+        e.data.paths = e.data.paths.iter().map(|p| abs(p)).collect();
+        for f in e.signals.files.iter_mut() {
+            f.path = abs(&f.path);
+        }
+        e
+    }
+
     /// The data paths, resolved.
     pub fn data_paths(&self) -> Vec<PathBuf> {
         let d = &self.exp.data;

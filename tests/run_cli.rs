@@ -52,9 +52,11 @@ fn quickstart_writes_a_complete_run_folder() {
     assert_eq!(eq.lines().count(), 17_521);
     // Trades close with a sell of what was bought: the fills' quantities net to the open position.
     assert!(stats["trades"].as_u64().unwrap() > 10);
-    // The resolved experiment runs again as it stands.
-    let (code, _, stderr) = tradelab(&["experiment", "check", dir.join("experiment.toml").to_str().unwrap()]);
+    // The resolved experiment in the run folder runs again as it stands, to the same results.
+    let again = tmp_dir("quickstart_again");
+    let (code, _, stderr) = tradelab(&["-q", "run", dir.join("experiment.toml").to_str().unwrap(), "--out", again.to_str().unwrap()]);
     assert_eq!(code, 0, "{stderr}");
+    assert_eq!(read(&again.join("quickstart/0001/stats.json")), read(&dir.join("stats.json")));
 }
 
 #[test]

@@ -188,15 +188,10 @@ impl Study {
             msg: "missing: add an [optimize] table with a space to search".into(),
         })?;
         let space = Space::parse(&cfg.space).map_err(|(key, msg)| Error::Config { file: le.file.clone(), key, msg })?;
-        let mut base = le.exp.clone();
-        // A candidate is a plain run: no search table (best.toml re-runs with `tradelab run`).
+        // A candidate is a plain run with absolute paths and no search table: best.toml runs
+        // from anywhere with `tradelab run`.
+        let mut base = le.with_absolute_paths();
         base.optimize = None;
-        // Candidates and best.toml carry absolute data paths so they run from anywhere.
-        base.data.path = base.data.path.as_ref().map(|p| absolute(&le.resolve(p)));
-        base.data.paths = base.data.paths.iter().map(|p| absolute(&le.resolve(p))).collect();
-        for f in base.signals.files.iter_mut() {
-            f.path = absolute(&le.resolve(&f.path));
-        }
         let base_tree = toml::Value::try_from(&base).map_err(|e| Error::Internal(e.to_string()))?;
         let parse_all = |v: &[String]| v.iter().map(|s| Comparison::parse(s)).collect::<std::result::Result<Vec<_>, _>>();
         let rules = parse_all(&cfg.rules).map_err(Error::Input)?;
@@ -287,10 +282,6 @@ impl Study {
 
 fn params_key(p: &[toml::Value]) -> String {
     p.iter().map(value_text).collect::<Vec<_>>().join("\u{1f}")
-}
-
-fn absolute(p: &Path) -> PathBuf {
-    std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
 }
 
 /// Appends trials to `trials.csv` as they are evaluated.
