@@ -3,14 +3,17 @@
 //! so the stock operators suit mixed real/integer spaces). Tournament selection, uniform
 //! crossover, breeder mutation (small steps within the bounds), elitist reinsertion.
 //!
-//! Both genevo RNGs are seeded from the experiment seed. Fitness is an integer (genevo wants
-//! `Ord`): the score times 1e6, clamped. Evaluations are cached by genome, so a genome that comes
-//! back is never backtested twice, and are logged after each generation in population order,
-//! so the log does not depend on which thread evaluated what.
+//! The population and the operators' RNG are seeded from the experiment seed. Fitness is an
+//! integer (genevo wants `Ord`): the score times 1e6, clamped. Evaluations are cached by genome,
+//! so a genome that comes back is never backtested twice; each generation's new genomes are
+//! evaluated in parallel and logged in breeding order, so the log does not depend on which thread
+//! evaluated what.
 
 use super::{Sink, Study, Trial};
-use crate::error::{Error, Result};
+use crate::error::Result;
+use genevo::algorithm::EvaluatedPopulation;
 use genevo::operator::prelude::*;
+use genevo::operator::{CrossoverOp, MutationOp, ReinsertionOp, SelectionOp};
 use genevo::population::{build_population, ValueEncodedGenomeBuilder};
 use genevo::prelude::*;
 use std::collections::BTreeMap;
@@ -99,8 +102,13 @@ pub struct GaSettings {
 
 /// Run a GA over [0,1]^d until `budget` distinct genomes are evaluated (checked at generation
 /// boundaries). `eval` returns (score to maximize, payload); `on_new` receives the newly
-/// evaluated genomes of each generation in population order.
-pub fn ga_search<T: Clone + Send>(
+/// evaluated genomes, in order, each generation.
+///
+/// The generation loop is ours, over genevo's operators, so that each generation's new genomes
+/// (the initial population, then the offspring) are evaluated together in parallel with rayon
+/// whatever the population size (genevo's own loop evaluates populations under 50 on one
+/// thread), and logged in a fixed order.
+pub fn ga_search<T: Clone + Send + Sync>(
     d: usize,
     budget: usize,
     s: GaSettings,
@@ -108,48 +116,59 @@ pub fn ga_search<T: Clone + Send>(
     eval: &(dyn Fn(&[f64]) -> (f64, T) + Sync),
     on_new: &mut dyn FnMut(Vec<(Vec<f64>, T)>) -> Result<()>,
 ) -> Result<()> {
+    use rayon::prelude::*;
     let fit = Fitness { eval, cache: Mutex::new(BTreeMap::new()) };
-    let initial: Population<Vec<f64>> = build_population()
+    let mut pop: Vec<Vec<f64>> = build_population()
         .with_genome_builder(ValueEncodedGenomeBuilder::new(d, 0.0, 1.0))
         .of_size(s.population)
-        .using_seed(seed_bytes(seed, 1));
+        .using_seed(seed_bytes(seed, 1))
+        .individuals()
+        .to_vec();
+    let mut rng = genevo::random::get_rng(seed_bytes(seed, 2));
+    let selector = TournamentSelector::new(0.85, 2, s.tournament, 1.0, false);
+    let crossover = UniformCrossBreeder::new();
+    let mutator: BreederValueMutator<Vec<f64>> = BreederValueMutator::new(s.mutation_rate, 0.2, 4, 0.0, 1.0);
     let replace = 1.0 - s.elitism as f64 / s.population as f64;
-    // Offspring that repeat a known genome cost nothing and do not count: run generations until
-    // the budget is met, or until 50 generations in a row bring nothing new.
-    let generations = budget as u64 * 4 + 50;
-    let mut sim = simulate(
-        genetic_algorithm()
-            .with_evaluation(&fit)
-            .with_selection(TournamentSelector::new(0.85, 2, s.tournament, 1.0, false))
-            .with_crossover(UniformCrossBreeder::new())
-            .with_mutation(BreederValueMutator::new(s.mutation_rate, 0.2, 4, 0.0, 1.0))
-            .with_reinsertion(ElitistReinserter::new(&fit, false, replace))
-            .with_initial_population(initial)
-            .build(),
-    )
-    .until(GenerationLimit::new(generations))
-    .build_with_seed(seed_bytes(seed, 2));
+    let reinserter = ElitistReinserter::new(&fit, false, replace);
     let mut seen: std::collections::BTreeSet<Vec<u64>> = Default::default();
-    let mut stale = 0;
-    loop {
-        let (pop, last) = match sim.step() {
-            Ok(SimResult::Intermediate(st)) => (st.result.evaluated_population.individuals(), false),
-            Ok(SimResult::Final(st, ..)) => (st.result.evaluated_population.individuals(), true),
-            Err(e) => return Err(Error::Internal(format!("genetic search: {e:?}"))),
-        };
-        let mut fresh = Vec::new();
-        for g in pop.iter() {
+    // Evaluate the genomes not seen before, in parallel; report them in the given order.
+    let mut evaluate_new = |genomes: &[Vec<f64>], on_new: &mut dyn FnMut(Vec<(Vec<f64>, T)>) -> Result<()>| -> Result<usize> {
+        let mut fresh: Vec<Vec<f64>> = Vec::new();
+        for g in genomes {
             if seen.insert(key(g)) {
-                let (_, payload) = fit.score(g);
-                fresh.push((g.clone(), payload));
+                fresh.push(g.clone());
             }
         }
-        stale = if fresh.is_empty() { stale + 1 } else { 0 };
-        on_new(fresh)?;
-        if last || seen.len() >= budget || stale >= 50 {
-            return Ok(());
+        let results: Vec<(f64, T)> = fresh.par_iter().map(|g| fit.score(g)).collect();
+        let n = fresh.len();
+        on_new(fresh.into_iter().zip(results).map(|(g, (_, t))| (g, t)).collect())?;
+        Ok(n)
+    };
+    evaluate_new(&pop, on_new)?;
+    let mut stale = 0;
+    // Offspring that repeat a known genome cost nothing and do not count: breed until the
+    // budget is met, or until 50 generations in a row bring nothing new.
+    while seen_len(&fit) < budget && stale < 50 {
+        let ff = &fit;
+        let fitness: Vec<i64> = pop.iter().map(|g| FitnessFunction::fitness_of(&ff, g)).collect();
+        let (hi, lo) = (fitness.iter().copied().max().unwrap_or(0), fitness.iter().copied().min().unwrap_or(0));
+        let evaluated = EvaluatedPopulation::new(std::rc::Rc::new(pop.clone()), fitness.clone(), hi, lo, ff.average(&fitness));
+        let parents = selector.select_from(&evaluated, &mut rng);
+        let mut offspring: Vec<Vec<f64>> = Vec::new();
+        for p in parents {
+            for child in crossover.crossover(p, &mut rng) {
+                offspring.push(mutator.mutate(child, &mut rng));
+            }
         }
+        let n = evaluate_new(&offspring, on_new)?;
+        stale = if n == 0 { stale + 1 } else { 0 };
+        pop = reinserter.combine(&mut offspring, &evaluated, &mut rng);
     }
+    Ok(())
+}
+
+fn seen_len<T: Clone + Send>(f: &Fitness<'_, T>) -> usize {
+    f.cache.lock().map(|c| c.len()).unwrap_or(0)
 }
 
 pub(crate) fn run(study: &mut Study, sink: &mut Sink) -> Result<()> {
