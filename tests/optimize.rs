@@ -222,3 +222,32 @@ fn genetic_and_bayesian_beat_random_search_on_branin() {
     // Generous: the benchmark reaches 0.3979 here.
     assert!(bo < 0.45, "Bayesian {bo}");
 }
+
+#[test]
+fn walk_forward_judges_each_choice_on_the_following_window() {
+    let dir = tmp_dir("walk_forward");
+    let le = experiment(
+        &dir,
+        &format!("[optimize]\nmethod = \"random\"\nbudget = 8\n{SPACE}[optimize.walk_forward]\nwindows = 3\ntrain_ratio = 2\n"),
+    );
+    let (md, _) = tradelab::data::load(&le.data_paths(), &le.exp.data).unwrap();
+    let n = md.len();
+    let md = std::sync::Arc::new(md);
+    let (da, db) = (tmp_dir("wf_a"), tmp_dir("wf_b"));
+    let a = tradelab::optimize::walk::run_walk_forward(&le, md.clone(), &da, Some(1), true).unwrap();
+    let b = tradelab::optimize::walk::run_walk_forward(&le, md, &db, Some(2), true).unwrap();
+    assert_eq!(a.windows.len(), 3);
+    // Test windows follow their train windows and tile the bars after the first train stretch.
+    let test = n / 5;
+    let eq = std::fs::read_to_string(da.join("oos_equity.csv")).unwrap();
+    assert_eq!(eq.lines().count() - 1, n - 2 * test);
+    for w in &a.windows {
+        assert!(w.train.1 < w.test.0, "{w:?}");
+        assert!(w.in_sample.is_finite() && w.out_of_sample.is_finite());
+    }
+    // Same results on any thread count.
+    assert_eq!(serde_json::to_string(&a).unwrap(), serde_json::to_string(&b).unwrap());
+    // The stitched optimized equity compounds the windows' out-of-sample returns.
+    let last: f64 = eq.lines().last().unwrap().split(',').nth(1).unwrap().parse().unwrap();
+    assert!(close(a.stitched.final_equity, last, 1e-12));
+}
