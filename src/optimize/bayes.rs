@@ -281,7 +281,7 @@ fn propose(gp: &Gp, q: usize, rng: &mut ChaCha8Rng) -> Vec<Vec<f64>> {
     out
 }
 
-/// Bayesian search over [0,1]^d: `initial` Latin-hypercube points, then rounds of `batch`
+/// Bayesian search over `[0, 1]^d`: `initial` Latin-hypercube points, then rounds of `batch`
 /// proposals until `budget` evaluations. `eval` scores a batch (to maximize).
 pub fn bo_search(
     d: usize,

@@ -100,7 +100,7 @@ pub struct GaSettings {
     pub elitism: usize,
 }
 
-/// Run a GA over [0,1]^d until `budget` distinct genomes are evaluated (checked at generation
+/// Run a GA over `[0, 1]^d` until `budget` distinct genomes are evaluated (checked at generation
 /// boundaries). `eval` returns (score to maximize, payload); `on_new` receives the newly
 /// evaluated genomes, in order, each generation.
 ///

@@ -489,7 +489,7 @@ impl Sink<'_, '_> {
     }
 }
 
-/// `n` points of a Latin hypercube in [0,1]^d: each dimension's n strata used once, in a seeded
+/// `n` points of a Latin hypercube in `[0, 1]^d`: each dimension's n strata used once, in a seeded
 /// random order, at a random position within the stratum.
 pub fn latin_hypercube(n: usize, d: usize, rng: &mut ChaCha8Rng) -> Vec<Vec<f64>> {
     let mut pts = vec![vec![0.0; d]; n];

@@ -14,114 +14,20 @@
 
 #![allow(clippy::needless_range_loop)] // loops over symbol ids index several parallel arrays
 
+mod prepare;
+mod runner;
+
+pub use prepare::{prepare, Prepared};
+pub use runner::{run_experiment, run_file, RunOptions, RunOutput};
+
 use crate::data::time::DAY_MS;
 use crate::data::MarketData;
 use crate::decision;
-use crate::error::Result;
 use crate::execution::{self, Costs, Order, OrderRecord, Outcome, PriceType, Size, Status};
-use crate::experiment::{Experiment, FillTiming, LoadedExperiment, OrderType, Sizing};
+use crate::experiment::{Experiment, FillTiming, OrderType, Sizing};
 use crate::portfolio::{Fill, Portfolio, Reason, Trade};
 use crate::risk::{self, RiskEvent};
-use crate::signals::{self, Combined, IndicatorCache};
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-
-/// What every run over the same data and signals shares, computed once.
-#[derive(Debug, Clone)]
-pub struct Prepared {
-    /// The bars.
-    pub md: Arc<MarketData>,
-    /// Combined signal per symbol.
-    pub combined: Vec<Combined>,
-    /// Annualized realized volatility per symbol (only for volatility sizing).
-    pub vol: Vec<Vec<f64>>,
-    /// Periods per year for metrics.
-    pub per_year: f64,
-    /// ATR per symbol (only for ATR stops).
-    pub atr: Vec<super::signals::Series>,
-    /// Rolling return correlation per symbol pair `(i, j)`, i < j, at index `i * n_sym + j`
-    /// (only for the correlation cap).
-    pub corr: Vec<Vec<f64>>,
-}
-
-/// Compute signals (through the shared indicator cache) and everything else a run reads.
-pub fn prepare(le: &LoadedExperiment, md: Arc<MarketData>, cache: &IndicatorCache) -> Result<Prepared> {
-    let exp = &le.exp;
-    let n = md.len();
-    let mut per_sym: Vec<Vec<signals::Stream>> = vec![Vec::new(); md.symbols.len()];
-    for (i, cfg) in exp.signals.technical.iter().enumerate() {
-        for w in &cfg.symbols {
-            if md.symbol_id(w).is_none() {
-                return Err(crate::Error::Config {
-                    file: le.file.clone(),
-                    key: format!("signals.technical[{i}].symbols"),
-                    msg: format!("{w} is not in the data ({})", md.symbols.join(", ")),
-                });
-            }
-        }
-        for (s, bars) in md.bars.iter().enumerate() {
-            if cfg.symbols.is_empty() || cfg.symbols.contains(&md.symbols[s]) {
-                per_sym[s].push(signals::technical_stream(cfg, s, bars, cache));
-            }
-        }
-    }
-    for f in &exp.signals.files {
-        let path = le.resolve(&f.path);
-        let rows = signals::read_signal_file(&path)?;
-        for (s, st) in signals::file_streams(&path, &rows, &md)? {
-            per_sym[s].push(st);
-        }
-    }
-    let mults = &exp.decision.strength_multipliers;
-    let combined = per_sym
-        .into_iter()
-        .map(|mut streams| {
-            // One source whose votes never vanish (confidence and multiplier > 0, weight > 0) is
-            // its own combination: skip the copy (a sweep prepares thousands of these).
-            let single = streams.len() == 1 && {
-                let st = &streams[0];
-                exp.signals.weights.get(&st.source).is_none_or(|w| *w > 0.0)
-                    && if st.strength.len() == 1 && st.conf.len() == 1 {
-                        mults[st.strength[0] as usize - 1] * st.conf[0] > 0.0
-                    } else {
-                        (0..st.dir.len()).all(|t| st.dir[t] == signals::NONE || mults[st.strength_at(t) as usize - 1] * st.conf_at(t) > 0.0)
-                    }
-            };
-            if single {
-                let st = streams.pop().expect("one stream");
-                Combined { dir: st.dir, strength: st.strength, conf: st.conf }
-            } else {
-                let refs: Vec<&signals::Stream> = streams.iter().collect();
-                signals::combine(&refs, &exp.signals.weights, mults, n)
-            }
-        })
-        .collect();
-    let per_year = exp.metrics.periods_per_year.unwrap_or_else(|| md.timeframe.bars_per_year());
-    let vol = if exp.decision.sizing == Sizing::Volatility {
-        md.bars.iter().map(|b| decision::rolling_vol(&b.close, exp.decision.vol_window, per_year)).collect()
-    } else {
-        Vec::new()
-    };
-    let rc = &exp.risk;
-    let atr = if rc.stop_atr.is_some() || rc.trailing_atr.is_some() {
-        md.bars.iter().enumerate().map(|(s, b)| cache.get(s, b, signals::IndKey::Atr(rc.atr_period))).collect()
-    } else {
-        Vec::new()
-    };
-    let ns = md.symbols.len();
-    let corr = if rc.max_correlation.is_some() {
-        let mut corr = vec![Vec::new(); ns * ns];
-        for i in 0..ns {
-            for j in i + 1..ns {
-                corr[i * ns + j] = signals::rolling_correlation(&md.bars[i].close, &md.bars[j].close, rc.correlation_window);
-            }
-        }
-        corr
-    } else {
-        Vec::new()
-    };
-    Ok(Prepared { md, combined, vol, per_year, atr, corr })
-}
+use crate::signals::{self, Combined};
 
 /// Everything a run recorded.
 #[derive(Debug, Clone, Default)]
@@ -714,53 +620,4 @@ fn correlated(prep: &Prepared, targets: &[f64], s: usize, tgt: f64, t: usize, ma
         let (a, b) = if s < j { (s, j) } else { (j, s) };
         prep.corr[a * ns + b][t] > max
     })
-}
-
-/// Where and how `run_experiment` writes.
-#[derive(Debug, Clone)]
-pub struct RunOptions {
-    /// Folder under which `<name>/<run-id>/` is made.
-    pub out_root: PathBuf,
-    /// No progress output.
-    pub quiet: bool,
-}
-
-/// What `run_experiment` produced.
-#[derive(Debug, Clone)]
-pub struct RunOutput {
-    /// The run folder.
-    pub dir: PathBuf,
-    /// A short stats table for the terminal.
-    pub summary: String,
-    /// The statistics.
-    pub stats: crate::metrics::Stats,
-}
-
-/// Load data, prepare, run, and write the run folder.
-pub fn run_experiment(le: &LoadedExperiment, paths: &[PathBuf], opts: &RunOptions) -> Result<RunOutput> {
-    let (md, report) = crate::data::load(paths, &le.exp.data)?;
-    for w in &report.warnings {
-        tracing::warn!("{}: {}", w.file.display(), w.message);
-    }
-    let md = Arc::new(md);
-    let cache = IndicatorCache::default();
-    let prep = prepare(le, md.clone(), &cache)?;
-    let res = backtest(&le.exp, &prep);
-    let stats = crate::metrics::summarize(&prep, &res);
-    let dir = crate::report::new_run_dir(&opts.out_root.join(&le.exp.experiment.name))?;
-    // The copy in the run folder has absolute paths, so it re-runs from there.
-    let mut resolved = le.with_absolute_paths();
-    if paths != le.data_paths().as_slice() {
-        resolved.data.path = None;
-        resolved.data.paths = paths.iter().map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone())).collect();
-    }
-    crate::report::write_run(&dir, &resolved, &prep, &res, &stats)?;
-    Ok(RunOutput { summary: crate::metrics::table(&stats), dir, stats })
-}
-
-/// Load an experiment file and run it on its own data (tests and tools).
-pub fn run_file(file: &Path, out_root: &Path) -> Result<RunOutput> {
-    let le = Experiment::load(file)?;
-    let paths = le.data_paths();
-    run_experiment(&le, &paths, &RunOptions { out_root: out_root.to_path_buf(), quiet: true })
 }

@@ -1,0 +1,106 @@
+//! What every run over the same data and signals shares, computed once: combined signals
+//! (through the shared indicator cache), realized volatility, ATR, rolling correlations.
+
+use crate::data::MarketData;
+use crate::decision;
+use crate::error::Result;
+use crate::experiment::{LoadedExperiment, Sizing};
+use crate::signals::{self, Combined, IndicatorCache};
+use std::sync::Arc;
+
+/// What every run over the same data and signals shares, computed once.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// The bars.
+    pub md: Arc<MarketData>,
+    /// Combined signal per symbol.
+    pub combined: Vec<Combined>,
+    /// Annualized realized volatility per symbol (only for volatility sizing).
+    pub vol: Vec<Vec<f64>>,
+    /// Periods per year for metrics.
+    pub per_year: f64,
+    /// ATR per symbol (only for ATR stops).
+    pub atr: Vec<super::signals::Series>,
+    /// Rolling return correlation per symbol pair `(i, j)`, i < j, at index `i * n_sym + j`
+    /// (only for the correlation cap).
+    pub corr: Vec<Vec<f64>>,
+}
+
+/// Compute signals (through the shared indicator cache) and everything else a run reads.
+pub fn prepare(le: &LoadedExperiment, md: Arc<MarketData>, cache: &IndicatorCache) -> Result<Prepared> {
+    let exp = &le.exp;
+    let n = md.len();
+    let mut per_sym: Vec<Vec<signals::Stream>> = vec![Vec::new(); md.symbols.len()];
+    for (i, cfg) in exp.signals.technical.iter().enumerate() {
+        for w in &cfg.symbols {
+            if md.symbol_id(w).is_none() {
+                return Err(crate::Error::Config {
+                    file: le.file.clone(),
+                    key: format!("signals.technical[{i}].symbols"),
+                    msg: format!("{w} is not in the data ({})", md.symbols.join(", ")),
+                });
+            }
+        }
+        for (s, bars) in md.bars.iter().enumerate() {
+            if cfg.symbols.is_empty() || cfg.symbols.contains(&md.symbols[s]) {
+                per_sym[s].push(signals::technical_stream(cfg, s, bars, cache));
+            }
+        }
+    }
+    for f in &exp.signals.files {
+        let path = le.resolve(&f.path);
+        let rows = signals::read_signal_file(&path)?;
+        for (s, st) in signals::file_streams(&path, &rows, &md)? {
+            per_sym[s].push(st);
+        }
+    }
+    let mults = &exp.decision.strength_multipliers;
+    let combined = per_sym
+        .into_iter()
+        .map(|mut streams| {
+            // One source whose votes never vanish (confidence and multiplier > 0, weight > 0) is
+            // its own combination: skip the copy (a sweep prepares thousands of these).
+            let single = streams.len() == 1 && {
+                let st = &streams[0];
+                exp.signals.weights.get(&st.source).is_none_or(|w| *w > 0.0)
+                    && if st.strength.len() == 1 && st.conf.len() == 1 {
+                        mults[st.strength[0] as usize - 1] * st.conf[0] > 0.0
+                    } else {
+                        (0..st.dir.len()).all(|t| st.dir[t] == signals::NONE || mults[st.strength_at(t) as usize - 1] * st.conf_at(t) > 0.0)
+                    }
+            };
+            if single {
+                let st = streams.pop().expect("one stream");
+                Combined { dir: st.dir, strength: st.strength, conf: st.conf }
+            } else {
+                let refs: Vec<&signals::Stream> = streams.iter().collect();
+                signals::combine(&refs, &exp.signals.weights, mults, n)
+            }
+        })
+        .collect();
+    let per_year = exp.metrics.periods_per_year.unwrap_or_else(|| md.timeframe.bars_per_year());
+    let vol = if exp.decision.sizing == Sizing::Volatility {
+        md.bars.iter().map(|b| decision::rolling_vol(&b.close, exp.decision.vol_window, per_year)).collect()
+    } else {
+        Vec::new()
+    };
+    let rc = &exp.risk;
+    let atr = if rc.stop_atr.is_some() || rc.trailing_atr.is_some() {
+        md.bars.iter().enumerate().map(|(s, b)| cache.get(s, b, signals::IndKey::Atr(rc.atr_period))).collect()
+    } else {
+        Vec::new()
+    };
+    let ns = md.symbols.len();
+    let corr = if rc.max_correlation.is_some() {
+        let mut corr = vec![Vec::new(); ns * ns];
+        for i in 0..ns {
+            for j in i + 1..ns {
+                corr[i * ns + j] = signals::rolling_correlation(&md.bars[i].close, &md.bars[j].close, rc.correlation_window);
+            }
+        }
+        corr
+    } else {
+        Vec::new()
+    };
+    Ok(Prepared { md, combined, vol, per_year, atr, corr })
+}

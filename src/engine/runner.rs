@@ -1,0 +1,58 @@
+//! `tradelab run`: load the data, prepare, backtest with every bar recorded, write the run
+//! folder.
+
+use super::{backtest, prepare};
+use crate::error::Result;
+use crate::experiment::{Experiment, LoadedExperiment};
+use crate::signals::IndicatorCache;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Where and how `run_experiment` writes.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Folder under which `<name>/<run-id>/` is made.
+    pub out_root: PathBuf,
+    /// No progress output.
+    pub quiet: bool,
+}
+
+/// What `run_experiment` produced.
+#[derive(Debug, Clone)]
+pub struct RunOutput {
+    /// The run folder.
+    pub dir: PathBuf,
+    /// A short stats table for the terminal.
+    pub summary: String,
+    /// The statistics.
+    pub stats: crate::metrics::Stats,
+}
+
+/// Load data, prepare, run, and write the run folder.
+pub fn run_experiment(le: &LoadedExperiment, paths: &[PathBuf], opts: &RunOptions) -> Result<RunOutput> {
+    let (md, report) = crate::data::load(paths, &le.exp.data)?;
+    for w in &report.warnings {
+        tracing::warn!("{}: {}", w.file.display(), w.message);
+    }
+    let md = Arc::new(md);
+    let cache = IndicatorCache::default();
+    let prep = prepare(le, md.clone(), &cache)?;
+    let res = backtest(&le.exp, &prep);
+    let stats = crate::metrics::summarize(&prep, &res);
+    let dir = crate::report::new_run_dir(&opts.out_root.join(&le.exp.experiment.name))?;
+    // The copy in the run folder has absolute paths, so it re-runs from there.
+    let mut resolved = le.with_absolute_paths();
+    if paths != le.data_paths().as_slice() {
+        resolved.data.path = None;
+        resolved.data.paths = paths.iter().map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone())).collect();
+    }
+    crate::report::write_run(&dir, &resolved, &prep, &res, &stats)?;
+    Ok(RunOutput { summary: crate::metrics::table(&stats), dir, stats })
+}
+
+/// Load an experiment file and run it on its own data (tests and tools).
+pub fn run_file(file: &Path, out_root: &Path) -> Result<RunOutput> {
+    let le = Experiment::load(file)?;
+    let paths = le.data_paths();
+    run_experiment(&le, &paths, &RunOptions { out_root: out_root.to_path_buf(), quiet: true })
+}

@@ -1,0 +1,383 @@
+//! Experiment files: the TOML schema (serde; unknown keys rejected with their path and a
+//! suggestion), defaults, range checks with key paths, path resolution, and setting any field
+//! by its path (`risk.stop_loss`, `signals.technical[0].fast`) for overrides and optimizers.
+//!
+//! Relative paths in an experiment (data, signal files) are resolved against the experiment
+//! file's folder first, then against the working directory.
+
+mod sections;
+
+pub use sections::*;
+
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// A whole experiment: one reproducible run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Experiment {
+    /// Name and seed.
+    pub experiment: Meta,
+    /// Where the bars come from and how they are loaded.
+    pub data: DataConfig,
+    /// Starting capital and what positions may be held.
+    #[serde(default)]
+    pub portfolio: PortfolioConfig,
+    /// Signals from indicators and from files.
+    #[serde(default)]
+    pub signals: SignalsConfig,
+    /// From combined signal to target position.
+    #[serde(default)]
+    pub decision: DecisionConfig,
+    /// Limits and stops.
+    #[serde(default)]
+    pub risk: RiskConfig,
+    /// The execution simulator.
+    #[serde(default)]
+    pub execution: ExecutionConfig,
+    /// Conventions of the statistics.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+    /// Parameter search (used by `tradelab optimize` and `walk-forward`; ignored by `run`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub optimize: Option<OptimizeConfig>,
+}
+
+/// An experiment read from a file, with the file's path kept for resolving relative paths.
+#[derive(Debug, Clone)]
+pub struct LoadedExperiment {
+    /// The experiment.
+    pub exp: Experiment,
+    /// The file it came from.
+    pub file: PathBuf,
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// Turn serde's message into ours: `unknown key, did you mean stop_loss?`.
+fn friendly(msg: &str) -> (Option<String>, String) {
+    let first = msg.lines().next().unwrap_or(msg);
+    let variant = first.strip_prefix("unknown variant `");
+    if let Some(rest) = first.strip_prefix("unknown field `").or(variant) {
+        let (name, tail) = rest.split_once('`').unwrap_or((rest, ""));
+        let expected: Vec<&str> = tail.split('`').skip(1).step_by(2).collect();
+        let best = expected.iter().map(|e| (edit_distance(name, e), *e)).min();
+        let hint = match best {
+            Some((d, e)) if d <= 2.max(name.len() / 3) => format!(", did you mean {e}?"),
+            _ if !expected.is_empty() => format!("; expected one of {}", expected.join(", ")),
+            _ => String::new(),
+        };
+        if variant.is_some() {
+            return (None, format!("unknown value '{name}'{hint}"));
+        }
+        return (Some(name.to_string()), format!("unknown key{hint}"));
+    }
+    (None, first.to_string())
+}
+
+fn join_key(path: &str, leaf: Option<&str>) -> String {
+    let path = if path == "." { "" } else { path };
+    match leaf {
+        Some(l) if path.is_empty() => l.to_string(),
+        Some(l) if path == l || path.ends_with(&format!(".{l}")) => path.to_string(),
+        Some(l) => format!("{path}.{l}"),
+        None if path.is_empty() => "(top level)".into(),
+        None => path.to_string(),
+    }
+}
+
+impl Experiment {
+    /// Parse TOML text; `file` names the source in errors.
+    pub fn from_toml(text: &str, file: &Path) -> Result<Experiment> {
+        let de = toml::Deserializer::new(text);
+        let exp: Experiment = serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            let (leaf, msg) = friendly(e.inner().message());
+            let line = e.inner().span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            let msg = match line {
+                Some(l) => format!("{msg} (line {l})"),
+                None => msg,
+            };
+            Error::Config { file: file.to_path_buf(), key: join_key(&path, leaf.as_deref()), msg }
+        })?;
+        exp.validate(file)?;
+        Ok(exp)
+    }
+
+    /// Read and validate an experiment file.
+    pub fn load(file: &Path) -> Result<LoadedExperiment> {
+        let text = std::fs::read_to_string(file).map_err(|e| Error::io(file, e))?;
+        Ok(LoadedExperiment { exp: Experiment::from_toml(&text, file)?, file: file.to_path_buf() })
+    }
+
+    /// The experiment as TOML with every default filled in.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# could not serialize: {e}\n"))
+    }
+
+    /// A copy with the field at `path` set to `value` (TOML syntax, e.g. `0.05`, `"ffill"`),
+    /// validated as if it had been written in the file.
+    pub fn with_override(&self, path: &str, value: &str, file: &Path) -> Result<Experiment> {
+        let parsed: toml::Value = toml::from_str::<toml::Table>(&format!("v = {value}"))
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .unwrap_or_else(|| toml::Value::String(value.to_string()));
+        self.with_value(path, parsed, file)
+    }
+
+    /// A copy with the field at `path` set to `value`, validated.
+    pub fn with_value(&self, path: &str, value: toml::Value, file: &Path) -> Result<Experiment> {
+        let root = toml::Value::try_from(self).map_err(|e| Error::Internal(e.to_string()))?;
+        Experiment::from_value_with(root, &[(path.to_string(), value)], file)
+    }
+
+    /// An experiment from its TOML tree with fields set by path, validated (what every
+    /// optimizer candidate is: the user's experiment with some fields changed).
+    pub fn from_value_with(mut root: toml::Value, sets: &[(String, toml::Value)], file: &Path) -> Result<Experiment> {
+        for (path, value) in sets {
+            set_path(&mut root, path, value.clone()).map_err(|msg| Error::Config { file: file.to_path_buf(), key: path.clone(), msg })?;
+        }
+        // Straight from the tree when it is valid (fast, for sweeps); through text otherwise, for
+        // an error with the key's path.
+        if let Ok(exp) = Experiment::deserialize(root.clone()) {
+            exp.validate(file)?;
+            return Ok(exp);
+        }
+        let text = toml::to_string(&root).map_err(|e| Error::Internal(e.to_string()))?;
+        Experiment::from_toml(&text, file)
+    }
+
+    /// Range checks, each error naming its key.
+    pub fn validate(&self, file: &Path) -> Result<()> {
+        let err = |key: String, msg: String| Err(Error::Config { file: file.to_path_buf(), key, msg });
+        let frac_open = |key: &str, v: Option<f64>| -> Result<()> {
+            match v {
+                Some(x) if !(x > 0.0 && x < 1.0) => err(key.into(), format!("{x} must be a fraction in (0, 1)")),
+                _ => Ok(()),
+            }
+        };
+        if self.experiment.name.trim().is_empty() || self.experiment.name.contains(['/', '\\']) {
+            return err("experiment.name".into(), "must be a non-empty name without slashes".into());
+        }
+        if self.data.path.is_none() && self.data.paths.is_empty() {
+            return err("data.path".into(), "missing: give a file or folder of bars".into());
+        }
+        let p = &self.portfolio;
+        if !(p.initial_cash.is_finite() && p.initial_cash > 0.0) {
+            return err("portfolio.initial_cash".into(), format!("{} must be > 0", p.initial_cash));
+        }
+        for (i, s) in self.signals.technical.iter().enumerate() {
+            let key = |k: &str| format!("signals.technical[{i}].{k}");
+            let used: &[&str] = match s.kind {
+                SignalKind::SmaCross | SignalKind::EmaCross => &["fast", "slow"],
+                SignalKind::Macd => &["fast", "slow", "signal"],
+                SignalKind::Rsi => &["period", "lower", "upper"],
+                SignalKind::Bollinger => &["period", "std_dev", "style"],
+                SignalKind::Momentum => &["period", "threshold"],
+                SignalKind::Donchian => &["period"],
+            };
+            let given = [
+                ("fast", s.fast.is_some()),
+                ("slow", s.slow.is_some()),
+                ("signal", s.signal.is_some()),
+                ("period", s.period.is_some()),
+                ("lower", s.lower.is_some()),
+                ("upper", s.upper.is_some()),
+                ("std_dev", s.std_dev.is_some()),
+                ("style", s.style.is_some()),
+                ("threshold", s.threshold.is_some()),
+            ];
+            for (name, set) in given {
+                if set && !used.contains(&name) {
+                    return err(key(name), format!("not used by {:?} (it takes {})", s.kind, used.join(", ")));
+                }
+            }
+            let spec = crate::signals::Spec::from_config(s);
+            if let Some(msg) = spec.check() {
+                return err(key(msg.0), msg.1);
+            }
+            if !(0.0..=1.0).contains(&s.confidence) {
+                return err(key("confidence"), format!("{} must be in [0, 1]", s.confidence));
+            }
+        }
+        for (k, w) in &self.signals.weights {
+            if !(w.is_finite() && *w >= 0.0) {
+                return err(format!("signals.weights.{k}"), format!("{w} must be >= 0"));
+            }
+        }
+        let d = &self.decision;
+        if !(0.0..=1.0).contains(&d.min_confidence) {
+            return err("decision.min_confidence".into(), format!("{} must be in [0, 1]", d.min_confidence));
+        }
+        if d.strength_multipliers.iter().any(|m| !(m.is_finite() && *m >= 0.0)) {
+            return err("decision.strength_multipliers".into(), "each multiplier must be >= 0".into());
+        }
+        if !(d.fraction.is_finite() && d.fraction > 0.0) {
+            return err("decision.fraction".into(), format!("{} must be > 0", d.fraction));
+        }
+        if !(d.notional > 0.0 && d.target_vol > 0.0) {
+            return err("decision.notional".into(), "notional and target_vol must be > 0".into());
+        }
+        if d.vol_window < 2 {
+            return err("decision.vol_window".into(), "must be >= 2".into());
+        }
+        let r = &self.risk;
+        if !(r.max_position > 0.0 && r.max_position.is_finite()) {
+            return err("risk.max_position".into(), format!("{} must be > 0", r.max_position));
+        }
+        if !(r.max_gross_exposure > 0.0 && r.max_gross_exposure.is_finite()) {
+            return err("risk.max_gross_exposure".into(), format!("{} must be > 0", r.max_gross_exposure));
+        }
+        frac_open("risk.stop_loss", r.stop_loss)?;
+        frac_open("risk.trailing_stop", r.trailing_stop)?;
+        frac_open("risk.max_drawdown", r.max_drawdown)?;
+        frac_open("risk.max_daily_loss", r.max_daily_loss)?;
+        for (k, v) in [("risk.stop_atr", r.stop_atr), ("risk.trailing_atr", r.trailing_atr)] {
+            if let Some(x) = v {
+                if !(x > 0.0 && x.is_finite()) {
+                    return err(k.into(), format!("{x} must be > 0"));
+                }
+            }
+        }
+        if r.atr_period < 1 {
+            return err("risk.atr_period".into(), "must be >= 1".into());
+        }
+        if let Some(c) = r.max_correlation {
+            if !(-1.0..=1.0).contains(&c) {
+                return err("risk.max_correlation".into(), format!("{c} must be in [-1, 1]"));
+            }
+        }
+        if r.correlation_window < 3 {
+            return err("risk.correlation_window".into(), "must be >= 3".into());
+        }
+        if !(p.borrow_rate >= 0.0 && p.borrow_rate.is_finite()) {
+            return err("portfolio.borrow_rate".into(), format!("{} must be >= 0", p.borrow_rate));
+        }
+        if let Some(tp) = r.take_profit {
+            if !(tp > 0.0 && tp.is_finite()) {
+                return err("risk.take_profit".into(), format!("{tp} must be > 0"));
+            }
+        }
+        let x = &self.execution;
+        for (k, v) in [
+            ("fee_bps", x.fee_bps),
+            ("maker_fee_bps", x.maker_fee_bps.unwrap_or(0.0)),
+            ("fixed_fee", x.fixed_fee),
+            ("slippage_bps", x.slippage_bps),
+            ("impact_bps", x.impact_bps),
+            ("lot_size", x.lot_size),
+            ("min_notional", x.min_notional),
+            ("min_qty", x.min_qty),
+            ("limit_offset_bps", x.limit_offset_bps),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return err(format!("execution.{k}"), format!("{v} must be >= 0"));
+            }
+        }
+        if x.fee_bps >= 10_000.0 {
+            return err("execution.fee_bps".into(), format!("{} bps is 100% or more", x.fee_bps));
+        }
+        if let Some(p) = x.max_participation {
+            if !(p > 0.0 && p <= 1.0) {
+                return err("execution.max_participation".into(), format!("{p} must be in (0, 1]"));
+            }
+        }
+        if x.fill == FillTiming::Close && x.delay_bars > 0 {
+            return err("execution.delay_bars".into(), "must be 0 with fill = \"close\"".into());
+        }
+        if let Some(o) = &self.optimize {
+            if let Err((key, msg)) = crate::optimize::check_config(self, o) {
+                return err(key, msg);
+            }
+        }
+        if let Some(n) = self.metrics.periods_per_year {
+            if !(n > 0.0 && n.is_finite()) {
+                return err("metrics.periods_per_year".into(), format!("{n} must be > 0"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Set `path` (dot-separated keys, `[i]` for array items) inside a TOML value, creating tables
+/// for missing keys.
+pub fn set_path(root: &mut toml::Value, path: &str, value: toml::Value) -> std::result::Result<(), String> {
+    let mut cur = root;
+    let parts: Vec<&str> = path.split('.').collect();
+    for (n, part) in parts.iter().enumerate() {
+        let (name, index) = match part.split_once('[') {
+            Some((name, rest)) => {
+                let i: usize = rest.trim_end_matches(']').parse().map_err(|_| format!("bad index in '{part}'"))?;
+                (name, Some(i))
+            }
+            None => (*part, None),
+        };
+        let last = n + 1 == parts.len();
+        let table = cur.as_table_mut().ok_or_else(|| format!("'{name}' is inside a value that is not a table"))?;
+        if last && index.is_none() {
+            table.insert(name.to_string(), value);
+            return Ok(());
+        }
+        cur = table.entry(name.to_string()).or_insert_with(|| toml::Value::Table(Default::default()));
+        if let Some(i) = index {
+            let arr = cur.as_array_mut().ok_or_else(|| format!("'{name}' is not a list"))?;
+            let len = arr.len();
+            cur = arr.get_mut(i).ok_or_else(|| format!("'{name}' has {len} items, no [{i}]"))?;
+            if last {
+                *cur = value;
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
+}
+
+impl LoadedExperiment {
+    /// Resolve a path written in the experiment: against the experiment file's folder if that
+    /// exists, else against the working directory.
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            return p.to_path_buf();
+        }
+        let beside = self.file.parent().unwrap_or(Path::new(".")).join(p);
+        if beside.exists() {
+            beside
+        } else {
+            p.to_path_buf()
+        }
+    }
+
+    /// The experiment with every relative path (data, signal files) made absolute, so a copy
+    /// written anywhere (a run folder, `best.toml`) runs as it stands.
+    pub fn with_absolute_paths(&self) -> Experiment {
+        let abs = |p: &Path| {
+            let r = self.resolve(p);
+            std::fs::canonicalize(&r).unwrap_or(r)
+        };
+        let mut e = self.exp.clone();
+        e.data.path = e.data.path.as_deref().map(abs);
+        e.data.paths = e.data.paths.iter().map(|p| abs(p)).collect();
+        for f in e.signals.files.iter_mut() {
+            f.path = abs(&f.path);
+        }
+        e
+    }
+
+    /// The data paths, resolved.
+    pub fn data_paths(&self) -> Vec<PathBuf> {
+        let d = &self.exp.data;
+        d.path.iter().chain(d.paths.iter()).map(|p| self.resolve(p)).collect()
+    }
+}
