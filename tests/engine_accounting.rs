@@ -268,3 +268,21 @@ fn correlation_cap_refuses_a_second_correlated_position() {
     p.corr[1] = vec![0.5; 3];
     assert_eq!(backtest(&e, &p).fills.len(), 2);
 }
+
+#[test]
+fn day_orders_expire_at_the_end_of_their_day() {
+    // Hourly bars from 2024-01-01T00:00Z: bars 0..=23 are one UTC day. A buy limit far below the
+    // market decided at bar 20 can fill from bar 21; as a day order it expires after bar 23.
+    let e = exp("[execution]\nfee_bps = 0\norder_type = \"limit\"\nlimit_offset_bps = 1000\ntime_in_force_day = true\n");
+    let mut bars = vec![flat(100.0); 30];
+    bars[26] = (100.0, 100.0, 80.0, 100.0, 1e9); // would fill here, the next day
+    let mut dirs = vec![None; 30];
+    dirs[20] = Some(1);
+    let r = backtest(&e, &prepared(market(&bars), vec![signal(&dirs)]));
+    assert!(r.fills.is_empty());
+    assert_eq!(r.orders[0].status, tradelab::execution::Status::Expired);
+    // Good till cancelled, it fills on bar 26 at the limit.
+    let e = exp("[execution]\nfee_bps = 0\norder_type = \"limit\"\nlimit_offset_bps = 1000\n");
+    let r = backtest(&e, &prepared(market(&bars), vec![signal(&dirs)]));
+    assert_eq!((r.fills[0].bar, r.fills[0].price), (26, 90.0));
+}

@@ -519,7 +519,12 @@ fn run(exp: &Experiment, prep: &Prepared, record: bool) -> RunResult {
                     PriceType::Stop(md.bars[s].close[t] * (1.0 + side * x.limit_offset_bps / 1e4))
                 }
             };
-            let expires = (x.time_in_force_bars > 0).then(|| bar + x.time_in_force_bars - 1);
+            let by_bars = (x.time_in_force_bars > 0).then(|| bar + x.time_in_force_bars - 1);
+            let by_day = x.time_in_force_day.then(|| last_bar_of_day(&md.timestamps, bar));
+            let expires = match (by_bars, by_day) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             let id = lp.next_id();
             lp.submit(t, Order { id, sym: s, size: Size::TargetFraction(tgt), price, bar, at_close, expires, reason: Reason::Signal });
         }
@@ -591,6 +596,13 @@ fn run(exp: &Experiment, prep: &Prepared, record: bool) -> RunResult {
     res.traded_notional = pf.traded_notional;
     res.trades = pf.trades;
     res
+}
+
+/// The last bar on the same UTC day as bar `b` (b itself when it lies beyond the data).
+fn last_bar_of_day(ts: &[i64], b: usize) -> usize {
+    let Some(&t0) = ts.get(b) else { return b };
+    let day = t0.div_euclid(DAY_MS);
+    b + ts[b..].iter().take_while(|t| t.div_euclid(DAY_MS) == day).count() - 1
 }
 
 /// The first bar in `from..limit` where a combined signal differs from the bar before (`limit`

@@ -474,6 +474,9 @@ pub struct ExecutionConfig {
     pub limit_offset_bps: f64,
     /// Unfilled orders expire after this many bars (0 = good till cancelled).
     pub time_in_force_bars: usize,
+    /// Day orders: unfilled orders expire at the end of the UTC day of the bar they could first
+    /// fill on (false).
+    pub time_in_force_day: bool,
 }
 
 impl Default for ExecutionConfig {
@@ -493,6 +496,7 @@ impl Default for ExecutionConfig {
             order_type: OrderType::Market,
             limit_offset_bps: 0.0,
             time_in_force_bars: 0,
+            time_in_force_day: false,
         }
     }
 }
