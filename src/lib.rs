@@ -15,5 +15,7 @@ pub mod execution;
 pub mod metrics;
 pub mod optimize;
 pub mod portfolio;
+pub mod rebalance;
+pub mod regime;
 pub mod report;
 pub mod risk;

@@ -41,6 +41,9 @@ enum Cmd {
     /// Work with experiment files.
     #[command(subcommand)]
     Experiment(ExperimentCmd),
+    /// Market-regime detection.
+    #[command(subcommand)]
+    Regime(RegimeCmd),
     /// Statistics of an equity curve CSV (`timestamp,equity`).
     Stats {
         /// The CSV file.
@@ -98,6 +101,31 @@ impl LoadArgs {
         })?;
         Ok(LoadOptions { timeframe: self.timeframe, timestamp_unit: unit, ..LoadOptions::default() })
     }
+}
+
+#[derive(Subcommand)]
+enum RegimeCmd {
+    /// Score the detector against true labels: on bar files with a `_regimes.csv` beside them, or
+    /// (without PATH) on fresh synthetic markets for each mean regime length.
+    Eval {
+        /// Bar files or a folder holding `_regimes.csv` (as written by `data synth`).
+        paths: Vec<PathBuf>,
+        /// Take the detector settings from this experiment's [regime].
+        #[arg(long, value_name = "FILE")]
+        experiment: Option<PathBuf>,
+        /// Change a detector setting, e.g. `--set detector="hmm"` or `--set trend_t=1.5`.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// Mean regime lengths in bars for the synthetic markets.
+        #[arg(long, value_delimiter = ',', default_value = "25,50,100,200,300,500")]
+        regime_bars: Vec<f64>,
+        /// Bars per synthetic market.
+        #[arg(long, default_value_t = 17_520)]
+        bars: usize,
+        /// Synthetic markets (seeds 1..=N) per regime length.
+        #[arg(long, default_value_t = 5)]
+        seeds: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -362,6 +390,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             let exp = apply_sets(le.exp, &sets, &file)?;
             outln!("{}", exp.to_toml().trim_end());
         }
+        Cmd::Regime(RegimeCmd::Eval { paths, experiment, sets, regime_bars, bars, seeds }) => {
+            regime_eval(&paths, experiment.as_deref(), &sets, &regime_bars, bars, seeds)?;
+        }
         Cmd::Stats { file, periods_per_year } => {
             let stats = tradelab::metrics::stats_from_equity_file(&file, periods_per_year)?;
             outln!("{}", serde_json::to_string_pretty(&stats).context("serializing stats")?);
@@ -405,6 +436,77 @@ fn inspect(a: &LoadArgs) -> anyhow::Result<()> {
             format!("{lo:.6}"),
             format!("{hi:.6}"),
             s.source.display()
+        );
+    }
+    Ok(())
+}
+
+fn regime_eval(
+    paths: &[PathBuf],
+    experiment: Option<&std::path::Path>,
+    sets: &[String],
+    regime_bars: &[f64],
+    bars: usize,
+    seeds: u64,
+) -> anyhow::Result<()> {
+    use rayon::prelude::*;
+    use tradelab::regime;
+    let mut cfg = match experiment {
+        Some(f) => Experiment::load(f)?.exp.regime.unwrap_or_default(),
+        None => Default::default(),
+    };
+    for s in sets {
+        let (k, v) = s.split_once('=').ok_or_else(|| tradelab::Error::Input(format!("--set {s}: expected KEY=VALUE")))?;
+        let mut root = toml::Value::try_from(&cfg).context("serializing [regime]")?;
+        let value = toml::from_str::<toml::Table>(&format!("v = {}", v.trim()))
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .unwrap_or_else(|| toml::Value::String(v.trim().to_string()));
+        tradelab::experiment::set_path(&mut root, k.trim(), value).map_err(|m| tradelab::Error::Input(format!("--set {s}: {m}")))?;
+        cfg = root.try_into().map_err(|e| tradelab::Error::Input(format!("--set {s}: {e}")))?;
+    }
+    let names = tradelab::data::synth::REGIMES;
+    let pct = |x: f64| if x.is_nan() { "     -".to_string() } else { format!("{:>6.1}", 100.0 * x) };
+    if !paths.is_empty() {
+        let (md, _) = data::load(paths, &LoadOptions::default())?;
+        let dir = if paths[0].is_dir() { paths[0].clone() } else { paths[0].parent().map(PathBuf::from).unwrap_or_default() };
+        let file = dir.join("_regimes.csv");
+        let (ts, truth) = data::synth::read_regimes(&file)?;
+        if ts != md.timestamps {
+            return Err(tradelab::Error::Input(format!("{}: its timestamps are not the bars' timestamps", file.display())).into());
+        }
+        let a = regime::accuracy(&truth, &regime::detect(&cfg, &md));
+        outln!("balanced accuracy {:.1}%  (plain {:.1}%)", 100.0 * a.balanced, 100.0 * a.plain);
+        outln!("recall  {}", names.iter().zip(a.recall).map(|(n, r)| format!("{n} {}%", pct(r).trim())).collect::<Vec<_>>().join("  "));
+        outln!("confusion (rows: truth, columns: detected, in {} order)", names.join("/"));
+        for (n, row) in names.iter().zip(a.confusion) {
+            outln!("  {n:<9}{}", row.iter().map(|c| format!("{c:>8}")).collect::<String>());
+        }
+        return Ok(());
+    }
+    let jobs: Vec<(f64, u64)> = regime_bars.iter().flat_map(|d| (1..=seeds).map(move |s| (*d, s))).collect();
+    let results: Vec<tradelab::Result<regime::Accuracy>> =
+        jobs.par_iter().map(|(d, s)| regime::evaluate_synth(&cfg, *d, bars, *s)).collect();
+    outln!("{:>12} {:>9} {:>9} {:>7} {:>7} {:>9} {:>9}", "regime bars", "balanced", "worst", "bull", "bear", "sideways", "high_vol");
+    for (i, d) in regime_bars.iter().enumerate() {
+        let rs: Vec<&regime::Accuracy> = results[i * seeds as usize..(i + 1) * seeds as usize]
+            .iter()
+            .map(|r| r.as_ref().map_err(|e| anyhow::anyhow!("{e}")))
+            .collect::<anyhow::Result<_>>()?;
+        let mean = |f: &dyn Fn(&regime::Accuracy) -> f64| {
+            let v: Vec<f64> = rs.iter().map(|a| f(a)).filter(|x| !x.is_nan()).collect();
+            v.iter().sum::<f64>() / v.len().max(1) as f64
+        };
+        let worst = rs.iter().map(|a| a.balanced).fold(f64::INFINITY, f64::min);
+        outln!(
+            "{:>12} {:>8}% {:>8}% {:>6}% {:>6}% {:>8}% {:>8}%",
+            d,
+            pct(mean(&|a| a.balanced)).trim(),
+            pct(worst).trim(),
+            pct(mean(&|a| a.recall[0])).trim(),
+            pct(mean(&|a| a.recall[1])).trim(),
+            pct(mean(&|a| a.recall[2])).trim(),
+            pct(mean(&|a| a.recall[3])).trim()
         );
     }
     Ok(())

@@ -72,6 +72,48 @@ pub struct Stats {
     pub borrow_paid: f64,
     /// Equal-weight buy-and-hold return of the same symbols.
     pub buy_and_hold_return: f64,
+    /// Rebalancing figures (with `[rebalance]`).
+    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    pub rebalance: Option<RebalanceStats>,
+    /// Regime figures (with `[regime]`).
+    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    pub regime: Option<RegimeStats>,
+}
+
+/// Rebalancing figures. A rebalance is accurate when, after its fills, every symbol's weight is
+/// within `tolerance` of its target (`trade_to = "target"`) or within its band (`band_edge`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RebalanceStats {
+    /// Rebalances made.
+    pub rebalances: usize,
+    /// Share of rebalances with every symbol within tolerance after the fills.
+    pub rebalance_accuracy: f64,
+    /// Share of (rebalance, symbol) checks within tolerance.
+    pub rebalance_symbol_accuracy: f64,
+    /// Largest |weight - target| after any rebalance's fills.
+    pub rebalance_max_deviation: f64,
+    /// `sqrt(mean over bars of sum over symbols (w - target)^2)` at closes.
+    pub tracking_error: f64,
+    /// Share of bars with some weight outside its band.
+    pub time_outside_bands: f64,
+    /// Rebalancing notional / mean equity.
+    pub rebalance_turnover: f64,
+    /// Fees and slippage paid by rebalancing fills.
+    pub rebalance_cost: f64,
+    /// What the rebalancer estimated those would be before trading.
+    pub rebalance_cost_estimate: f64,
+}
+
+/// Regime figures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegimeStats {
+    /// Times the parameter set changed with the regime.
+    pub regime_switches: usize,
+    /// Share of bars labelled bull, bear, sideways, high_vol.
+    pub regime_shares: [f64; 4],
+    /// Balanced accuracy of the labels against `_regimes.csv` beside the data, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub regime_balanced_accuracy: Option<f64>,
 }
 
 fn mean(x: &[f64]) -> f64 {
@@ -349,6 +391,8 @@ impl EquityStream {
             fees_paid: 0.0,
             borrow_paid: 0.0,
             buy_and_hold_return: f64::NAN,
+            rebalance: None,
+            regime: None,
         }
     }
 }
@@ -393,6 +437,30 @@ pub fn summarize(prep: &Prepared, res: &RunResult) -> Stats {
     s.borrow_paid = res.borrow_paid;
     let md = &prep.md;
     s.buy_and_hold_return = md.bars.iter().map(|b| b.close[b.len() - 1] / b.close[0] - 1.0).sum::<f64>() / md.bars.len() as f64;
+    if res.drift.bars > 0 {
+        let rbs = &res.rebalances;
+        let k = rbs.len().max(1) as f64;
+        let checks: usize = rbs.iter().map(|r| r.checked.max(r.targets.len())).sum();
+        s.rebalance = Some(RebalanceStats {
+            rebalances: rbs.len(),
+            rebalance_accuracy: rbs.iter().filter(|r| r.accurate()).count() as f64 / k,
+            rebalance_symbol_accuracy: rbs.iter().map(|r| r.within).sum::<usize>() as f64 / checks.max(1) as f64,
+            rebalance_max_deviation: rbs.iter().map(|r| r.max_dev).fold(0.0, f64::max),
+            tracking_error: res.drift.tracking_error(),
+            time_outside_bands: res.drift.outside_bars as f64 / res.drift.bars as f64,
+            rebalance_turnover: rbs.iter().map(|r| r.notional).sum::<f64>() / res.stream.mean_equity(),
+            rebalance_cost: rbs.iter().map(|r| r.cost).sum(),
+            rebalance_cost_estimate: rbs.iter().map(|r| r.est_cost).sum(),
+        });
+    }
+    if let Some(rg) = &prep.regime {
+        let n = rg.labels.len().max(1) as f64;
+        let mut shares = [0.0; 4];
+        for l in &rg.labels {
+            shares[*l as usize] += 1.0 / n;
+        }
+        s.regime = Some(RegimeStats { regime_switches: res.regime_switches, regime_shares: shares, regime_balanced_accuracy: None });
+    }
     s
 }
 
@@ -400,7 +468,7 @@ pub fn summarize(prep: &Prepared, res: &RunResult) -> Stats {
 pub fn table(s: &Stats) -> String {
     let pct = |x: f64| format!("{:>10.2}%", 100.0 * x);
     let num = |x: f64| format!("{x:>11.3}");
-    [
+    let rows = [
         ("total return", pct(s.total_return)),
         ("buy & hold", pct(s.buy_and_hold_return)),
         ("CAGR", pct(s.cagr)),
@@ -413,11 +481,21 @@ pub fn table(s: &Stats) -> String {
         ("profit factor", num(s.profit_factor)),
         ("exposure", pct(s.exposure_time)),
         ("fees paid", format!("{:>11.2}", s.fees_paid)),
-    ]
-    .iter()
-    .map(|(k, v)| format!("{k:<14}{v}"))
-    .collect::<Vec<_>>()
-    .join("\n")
+    ];
+    let mut rows: Vec<(&str, String)> = rows.to_vec();
+    if let Some(r) = &s.rebalance {
+        rows.push(("rebalances", format!("{:>11}", r.rebalances)));
+        rows.push(("rebal. accur.", pct(r.rebalance_accuracy)));
+        rows.push(("tracking err.", pct(r.tracking_error)));
+        rows.push(("rebal. cost", format!("{:>11.2}", r.rebalance_cost)));
+    }
+    if let Some(r) = &s.regime {
+        rows.push(("regime switch", format!("{:>11}", r.regime_switches)));
+        if let Some(a) = r.regime_balanced_accuracy {
+            rows.push(("regime accur.", pct(a)));
+        }
+    }
+    rows.iter().map(|(k, v)| format!("{k:<14}{v}")).collect::<Vec<_>>().join("\n")
 }
 
 /// Stats of a CSV equity curve (`timestamp,equity`; the first value is the initial equity).

@@ -18,6 +18,8 @@ pub enum Reason {
     TrailingStop,
     /// Drawdown halt or daily-loss limit flattened the book.
     Halt,
+    /// The rebalancer.
+    Rebalance,
 }
 
 impl Reason {
@@ -29,6 +31,7 @@ impl Reason {
             Reason::TakeProfit => "take_profit",
             Reason::TrailingStop => "trailing_stop",
             Reason::Halt => "halt",
+            Reason::Rebalance => "rebalance",
         }
     }
 }

@@ -53,9 +53,11 @@ pub fn write_run(dir: &Path, exp: &Experiment, prep: &Prepared, res: &RunResult,
         }
         Ok(())
     })?;
+    let targets = &res.target_weights;
     let header = std::iter::once("timestamp".to_string())
         .chain(md.symbols.iter().cloned())
         .chain(["cash".to_string()])
+        .chain(if targets.is_empty() { Vec::new() } else { md.symbols.iter().map(|s| format!("target_{s}")).collect() })
         .collect::<Vec<_>>()
         .join(",");
     csv(dir, "weights.csv", &header, |w| {
@@ -64,7 +66,11 @@ pub fn write_run(dir: &Path, exp: &Experiment, prep: &Prepared, res: &RunResult,
             for s in 0..md.symbols.len() {
                 write!(w, ",{}", res.positions[s][i] * md.bars[s].close[i] / res.equity[i])?;
             }
-            writeln!(w, ",{}", res.cash[i] / res.equity[i])?;
+            write!(w, ",{}", res.cash[i] / res.equity[i])?;
+            for t in targets {
+                write!(w, ",{}", t[i])?;
+            }
+            writeln!(w)?;
         }
         Ok(())
     })?;
@@ -148,6 +154,54 @@ pub fn write_run(dir: &Path, exp: &Experiment, prep: &Prepared, res: &RunResult,
         }
         Ok(())
     })?;
+    if exp.rebalance.is_some() {
+        let header = "decided_at,settled_at,trigger,orders,notional,est_cost,cost,within,checked,accuracy,max_deviation,accurate";
+        let header = std::iter::once(header.to_string())
+            .chain(md.symbols.iter().map(|s| format!("target_{s}")))
+            .chain(md.symbols.iter().map(|s| format!("aim_{s}")))
+            .collect::<Vec<_>>()
+            .join(",");
+        csv(dir, "rebalances.csv", &header, |w| {
+            for r in &res.rebalances {
+                write!(
+                    w,
+                    "{},{},{},{},{},{},{},{},{},{},{},{}",
+                    ts(r.bar),
+                    r.settled.map_or(String::new(), ts),
+                    r.trigger.as_str(),
+                    r.orders,
+                    r.notional,
+                    r.est_cost,
+                    r.cost,
+                    r.within,
+                    r.checked,
+                    if r.checked > 0 { r.within as f64 / r.checked as f64 } else { f64::NAN },
+                    r.max_dev,
+                    r.accurate()
+                )?;
+                for x in r.targets.iter().chain(&r.aims) {
+                    write!(w, ",{x}")?;
+                }
+                writeln!(w)?;
+            }
+            Ok(())
+        })?;
+    }
+    if let Some(rg) = &prep.regime {
+        let names = crate::data::synth::REGIMES;
+        csv(dir, "regimes.csv", "timestamp,regime,parameters,switched", |w| {
+            let mut prev = u8::MAX;
+            for i in 0..md.len() {
+                let lab = rg.labels[i];
+                let params = if rg.which[lab as usize].is_some() { names[lab as usize] } else { "base" };
+                let active = res.regime_active.get(i).copied().unwrap_or(lab);
+                let switched = prev != u8::MAX && rg.which[active as usize] != rg.which[prev as usize];
+                prev = active;
+                writeln!(w, "{},{},{params},{switched}", ts(i), names[lab as usize])?;
+            }
+            Ok(())
+        })?;
+    }
     csv(dir, "signals.csv", "timestamp,symbol,direction,strength,confidence", |w| {
         for i in 0..md.len() {
             for (s, c) in prep.combined.iter().enumerate() {

@@ -17,7 +17,7 @@
 mod prepare;
 mod runner;
 
-pub use prepare::{prepare, Prepared};
+pub use prepare::{prepare, Prepared, RegimePrep};
 pub use runner::{run_experiment, run_file, RunOptions, RunOutput};
 
 use crate::data::time::DAY_MS;
@@ -26,6 +26,7 @@ use crate::decision;
 use crate::execution::{self, Costs, Order, OrderRecord, Outcome, PriceType, Size, Status};
 use crate::experiment::{Experiment, FillTiming, OrderType, Sizing};
 use crate::portfolio::{Fill, Portfolio, Reason, Trade};
+use crate::rebalance::{self, DriftStats, RebalanceRecord, Trigger};
 use crate::risk::{self, RiskEvent};
 use crate::signals::{self, Combined};
 
@@ -56,10 +57,24 @@ pub struct RunResult {
     pub exposure_bars: usize,
     /// Running equity statistics (kept whether or not the curve is recorded).
     pub stream: crate::metrics::EquityStream,
+    /// Every rebalance (with `[rebalance]`).
+    pub rebalances: Vec<RebalanceRecord>,
+    /// Drift of the weights from their targets at bar closes (with `[rebalance]`).
+    pub drift: DriftStats,
+    /// Target weight per symbol per bar (recorded runs with `[rebalance]`).
+    pub target_weights: Vec<Vec<f64>>,
+    /// Regime whose parameters were in force from each bar's close (recorded runs with
+    /// `[regime]`; 255 = the base parameters before the first label).
+    pub regime_active: Vec<u8>,
+    /// Times the parameter set changed with the regime.
+    pub regime_switches: usize,
 }
 
 struct Loop<'a> {
     exp: &'a Experiment,
+    lots: &'a [f64],
+    /// The rebalance whose orders are still working.
+    rb_open: Option<usize>,
     md: &'a MarketData,
     costs: Costs,
     pf: Portfolio,
@@ -189,7 +204,8 @@ impl Loop<'_> {
                     }
                 };
                 let eq = self.pf.equity();
-                match execution::fill(o.size, cur, raw, maker, eq, self.pf.cash, b.volume[t], &self.costs) {
+                let costs = Costs { lot: self.lots.get(o.sym).copied().unwrap_or(self.costs.lot), ..self.costs };
+                match execution::fill(o.size, cur, raw, maker, eq, self.pf.cash, b.volume[t], &costs) {
                     Outcome::Done => {
                         let rec = self.res.orders.get_mut(o.id as usize).unwrap_or(&mut self.scratch);
                         rec.status = Status::Filled;
@@ -206,6 +222,11 @@ impl Loop<'_> {
                     }
                     Outcome::Fill { qty, price, fee, rest } => {
                         self.book(t, o.sym, qty, price, fee, o.reason, o.id, at_close);
+                        if let (Reason::Rebalance, Some(r)) = (o.reason, self.rb_open) {
+                            let rec = &mut self.res.rebalances[r];
+                            rec.cost += fee + (qty * (price - raw)).abs();
+                            rec.notional += (qty * price).abs();
+                        }
                         let rec = self.res.orders.get_mut(o.id as usize).unwrap_or(&mut self.scratch);
                         rec.filled_qty += qty;
                         if rest != 0.0 {
@@ -221,6 +242,28 @@ impl Loop<'_> {
                     }
                 }
             }
+        }
+    }
+
+    /// Once no order of the working rebalance is left, check its weights against its targets
+    /// at the current marks (the fill prices' bar).
+    fn settle_rebalance(&mut self, t: usize) {
+        let Some(r) = self.rb_open else { return };
+        if self.pending.iter().any(|o| o.reason == Reason::Rebalance) {
+            return;
+        }
+        self.rb_open = None;
+        let Some(rb) = &self.exp.rebalance else { return };
+        let eq = self.pf.equity();
+        let rec = &mut self.res.rebalances[r];
+        rec.settled = Some(t);
+        rec.checked = rec.targets.len();
+        rec.within = 0;
+        for s in 0..rec.targets.len() {
+            let w = self.pf.qty[s] * self.pf.mark[s] / eq;
+            let dev = (w - rec.targets[s]).abs();
+            rec.max_dev = rec.max_dev.max(dev);
+            rec.within += usize::from(rebalance::within(rb, w, rec.targets[s]));
         }
     }
 
@@ -266,6 +309,8 @@ fn run(exp: &Experiment, prep: &Prepared, record: bool) -> RunResult {
     let rc = &exp.risk;
     let mut lp = Loop {
         exp,
+        lots: &prep.lots,
+        rb_open: None,
         md,
         costs: Costs::from_config(&exp.execution),
         pf: Portfolio::new(exp.portfolio.initial_cash, ns),
@@ -274,6 +319,7 @@ fn run(exp: &Experiment, prep: &Prepared, record: bool) -> RunResult {
             equity: Vec::with_capacity(if record { n } else { 0 }),
             cash: Vec::with_capacity(if record { n } else { 0 }),
             positions: vec![Vec::with_capacity(if record { n } else { 0 }); ns],
+            target_weights: if record && exp.rebalance.is_some() { vec![Vec::with_capacity(n); ns] } else { Vec::new() },
             stream: crate::metrics::EquityStream::new(exp.portfolio.initial_cash, exp.metrics.risk_free / prep.per_year).with_blocks(n),
             ..Default::default()
         },
@@ -305,10 +351,19 @@ fn run(exp: &Experiment, prep: &Prepared, record: bool) -> RunResult {
     let mut stopped_dir = vec![0i8; ns];
     let mut dirty = vec![false; ns];
     let mut last_refused: Vec<Option<f64>> = vec![None; ns];
-    let dynamic_size = exp.decision.sizing != Sizing::FixedFraction;
-    let has_stops = rc.stop_loss.is_some() || rc.take_profit.is_some() || rc.trailing_stop.is_some() || !prep.atr.is_empty();
+    // The base parameters and every regime's: what the loop must be ready for is their union.
+    let all: Vec<(&Experiment, &Prepared)> =
+        std::iter::once((exp, prep)).chain(prep.regime.iter().flat_map(|r| r.variants.iter().map(|(e, p)| (e, p)))).collect();
+    let dynamic_size = all.iter().any(|(e, _)| e.decision.sizing != Sizing::FixedFraction);
+    let has_stops = all.iter().any(|(e, p)| {
+        let rc = &e.risk;
+        rc.stop_loss.is_some() || rc.take_profit.is_some() || rc.trailing_stop.is_some() || !p.atr.is_empty()
+    });
     let borrow_per_bar = exp.portfolio.borrow_rate / prep.per_year;
-    let calendar = rc.max_daily_loss.is_some() || rc.max_trades_per_day.is_some();
+    let calendar = all.iter().any(|(e, _)| e.risk.max_daily_loss.is_some() || e.risk.max_trades_per_day.is_some());
+    let (mut ex, mut pv) = (exp, prep);
+    let mut active_label = u8::MAX;
+    let (mut rb_w, mut rb_tw, mut rb_votes, mut rb_aims) = (vec![0.0; ns], vec![0.0; ns], vec![0.0; ns], vec![None; ns]);
     let mut peak = exp.portfolio.initial_cash;
     let mut halted_until: Option<usize> = None; // usize::MAX = for good
     let (mut day, mut day_start_eq, mut day_blocked, mut day_entries) = (i64::MIN, peak, false, 0u32);
@@ -317,9 +372,16 @@ fn run(exp: &Experiment, prep: &Prepared, record: bool) -> RunResult {
     // Bars where nothing can happen but marking to market are skipped in bulk: with no order
     // waiting, no stop or account-level limit to watch and no re-evaluation owed, the state can
     // only change at the next bar where some symbol's combined signal changes.
-    let can_skip = !has_stops && !calendar && borrow_per_bar == 0.0 && !dynamic_size && rc.max_drawdown.is_none();
+    let can_skip = !has_stops
+        && !calendar
+        && borrow_per_bar == 0.0
+        && !dynamic_size
+        && rc.max_drawdown.is_none()
+        && prep.regime.is_none()
+        && exp.rebalance.is_none();
     let mut t = 0;
     while t < n {
+        let rc = &ex.risk;
         // UTC day boundaries matter only to the daily limits (and the division is not free).
         let d = if calendar { md.timestamps[t].div_euclid(DAY_MS) } else { 0 };
         if d != day {
@@ -333,6 +395,7 @@ fn run(exp: &Experiment, prep: &Prepared, record: bool) -> RunResult {
             lp.pf.mark[s] = md.bars[s].open[t];
         }
         lp.process(t, false);
+        lp.settle_rebalance(t);
         // 2. Stops.
         for s in 0..ns {
             if !has_stops {
@@ -404,6 +467,7 @@ fn run(exp: &Experiment, prep: &Prepared, record: bool) -> RunResult {
             lp.pf.mark[s] = md.bars[s].close[t];
         }
         lp.process(t, true);
+        lp.settle_rebalance(t);
         if borrow_per_bar > 0.0 {
             lp.pf.charge_borrow(borrow_per_bar);
         }
@@ -438,11 +502,125 @@ fn run(exp: &Experiment, prep: &Prepared, record: bool) -> RunResult {
             }
         }
         let blocked = halted_until.is_some() || day_blocked;
+        // The regime labelled from data up to this close picks the parameters from here on.
+        let mut regime_changed = false;
+        if let Some(rg) = &prep.regime {
+            let lab = rg.labels[t];
+            if lab != active_label {
+                let (e2, p2) = match rg.which[lab as usize] {
+                    Some(i) => (&rg.variants[i].0, &rg.variants[i].1),
+                    None => (exp, prep),
+                };
+                if !std::ptr::eq(e2, ex) {
+                    regime_changed = true;
+                    lp.res.regime_switches += 1;
+                    dirty.fill(true);
+                    if record {
+                        tracing::debug!("bar {t}: regime {}, its parameters from this close", crate::data::synth::REGIMES[lab as usize]);
+                    }
+                }
+                (ex, pv) = (e2, p2);
+                lp.exp = e2;
+                lp.atr = &p2.atr;
+                active_label = lab;
+            }
+            if record {
+                lp.res.regime_active.push(lab);
+            }
+        }
+        let rc = &ex.risk;
+        if let Some(rb) = &ex.rebalance {
+            let rpp = pv.rebalance.as_ref().expect("prepared with [rebalance]");
+            let eq = lp.pf.equity();
+            for s in 0..ns {
+                rb_w[s] = lp.pf.qty[s] * md.bars[s].close[t] / eq;
+                rb_votes[s] = 0.0;
+                let c = &pv.combined[s];
+                if rb.signal_tilt > 0.0 && c.dir[t] != signals::NONE {
+                    let m = ex.decision.strength_multipliers[c.strength_at(t) as usize - 1];
+                    rb_votes[s] = (c.dir[t] as f64 * m * c.conf_at(t)).clamp(-1.0, 1.0);
+                }
+            }
+            rebalance::target_weights(rb, rpp, t, &rb_votes, &mut rb_tw);
+            for s in 0..ns {
+                let others: f64 = (0..ns).filter(|j| *j != s).map(|j| rb_tw[j].abs()).sum();
+                rb_tw[s] = risk::clip_target(rc, rb_tw[s], others).0;
+            }
+            let out = rebalance::outside(rb, &rb_w, &rb_tw);
+            let d = &mut lp.res.drift;
+            d.bars += 1;
+            d.outside_bars += usize::from(out);
+            d.sq_dev += (0..ns).map(|s| (rb_w[s] - rb_tw[s]).powi(2)).sum::<f64>();
+            if record {
+                for s in 0..ns {
+                    lp.res.target_weights[s].push(rb_tw[s]);
+                }
+            }
+            let trigger = if lp.rb_open.is_some() {
+                None
+            } else if lp.res.rebalances.is_empty() {
+                Some(Trigger::Initial)
+            } else if regime_changed {
+                Some(Trigger::Regime)
+            } else if rebalance::has_calendar(rb) {
+                (rebalance::calendar_due(rb, rpp, t) && (!rebalance::has_band(rb) || out)).then_some(Trigger::Calendar)
+            } else {
+                out.then_some(Trigger::Band)
+            };
+            if let Some(trigger) = trigger {
+                rebalance::plan(rb, &rb_w, &rb_tw, eq, &mut rb_aims);
+                let (bar, at_close) = lp.when(t);
+                let (mut est, mut orders) = (0.0, 0);
+                for s in 0..ns {
+                    let Some(a) = rb_aims[s] else { continue };
+                    // A halt lets the rebalancer reduce risk, never add it.
+                    if blocked && a.abs() > rb_w[s].abs() {
+                        rb_aims[s] = None;
+                        continue;
+                    }
+                    est += (a - rb_w[s]).abs() * eq * (lp.costs.taker + lp.costs.slip) + lp.costs.fixed;
+                    lp.targets[s] = a;
+                    let id = lp.next_id();
+                    let order = Order {
+                        id,
+                        sym: s,
+                        size: Size::TargetFraction(a),
+                        price: PriceType::Market,
+                        bar,
+                        at_close,
+                        expires: None,
+                        reason: Reason::Rebalance,
+                    };
+                    lp.submit(t, order);
+                    orders += 1;
+                }
+                if orders > 0 {
+                    lp.rb_open = Some(lp.res.rebalances.len());
+                    lp.res.rebalances.push(RebalanceRecord {
+                        bar: t,
+                        trigger,
+                        targets: rb_tw.clone(),
+                        aims: rb_aims.iter().zip(&rb_w).map(|(a, w)| a.unwrap_or(*w)).collect(),
+                        orders,
+                        est_cost: est,
+                        cost: 0.0,
+                        notional: 0.0,
+                        settled: None,
+                        within: 0,
+                        checked: 0,
+                        max_dev: 0.0,
+                    });
+                }
+            }
+        }
         // 5. Decision. A symbol is looked at only when its combined signal changed, when its
         // target depends on equity or volatility, or when an earlier request was refused or
         // clipped (it may pass now): on other bars nothing can change.
         for s in 0..ns {
-            let c = &prep.combined[s];
+            if ex.rebalance.is_some() {
+                break;
+            }
+            let c = &pv.combined[s];
             let dir = c.dir[t];
             if !(dynamic_size
                 || dirty[s]
@@ -461,9 +639,8 @@ fn run(exp: &Experiment, prep: &Prepared, record: bool) -> RunResult {
                     continue;
                 }
             }
-            let vol = prep.vol.get(s).map_or(f64::NAN, |v| v[t]);
-            let Some(want) = decision::target(&exp.decision, exp.portfolio.allow_short, dir, c.strength_at(t), c.conf_at(t), eq, vol)
-            else {
+            let vol = pv.vol.get(s).map_or(f64::NAN, |v| v[t]);
+            let Some(want) = decision::target(&ex.decision, exp.portfolio.allow_short, dir, c.strength_at(t), c.conf_at(t), eq, vol) else {
                 continue;
             };
             let cur = lp.targets[s];
@@ -485,7 +662,7 @@ fn run(exp: &Experiment, prep: &Prepared, record: bool) -> RunResult {
                 Some(if day_blocked { "max_daily_loss" } else { "max_drawdown" })
             } else if rc.max_trades_per_day.is_some_and(|max| day_entries >= max) {
                 Some("max_trades_per_day")
-            } else if correlated(prep, &lp.targets, s, tgt, t, rc.max_correlation) {
+            } else if correlated(pv, &lp.targets, s, tgt, t, rc.max_correlation) {
                 Some("max_correlation")
             } else {
                 None
@@ -530,6 +707,7 @@ fn run(exp: &Experiment, prep: &Prepared, record: bool) -> RunResult {
         }
         if exp.execution.fill == FillTiming::Close {
             lp.process(t, true);
+            lp.settle_rebalance(t);
         }
         // 6. Record.
         let eq = lp.pf.equity();

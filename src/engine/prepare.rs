@@ -24,6 +24,23 @@ pub struct Prepared {
     /// Rolling return correlation per symbol pair `(i, j)`, i < j, at index `i * n_sym + j`
     /// (only for the correlation cap).
     pub corr: Vec<Vec<f64>>,
+    /// Lot size per symbol id.
+    pub lots: Vec<f64>,
+    /// Targets, members and volatility of the rebalancer (with `[rebalance]`).
+    pub rebalance: Option<crate::rebalance::RebalancePrep>,
+    /// Labels and per-regime parameter sets (with `[regime]`).
+    pub regime: Option<RegimePrep>,
+}
+
+/// Regime labels and the parameter set each regime runs with.
+#[derive(Debug, Clone)]
+pub struct RegimePrep {
+    /// Detected regime id per bar (see [`crate::regime`]).
+    pub labels: Vec<u8>,
+    /// Experiments with a regime's overrides applied, each prepared.
+    pub variants: Vec<(crate::experiment::Experiment, Prepared)>,
+    /// Index into `variants` per regime id (None: the base experiment).
+    pub which: [Option<usize>; 4],
 }
 
 /// Compute signals (through the shared indicator cache) and everything else a run reads.
@@ -102,5 +119,42 @@ pub fn prepare(le: &LoadedExperiment, md: Arc<MarketData>, cache: &IndicatorCach
     } else {
         Vec::new()
     };
-    Ok(Prepared { md, combined, vol, per_year, atr, corr })
+    let cfg_err = |key: String, msg: String| crate::Error::Config { file: le.file.clone(), key, msg };
+    let x = &exp.execution;
+    for name in x.lot_sizes.keys() {
+        if md.symbol_id(name).is_none() {
+            return Err(cfg_err(format!("execution.lot_sizes.{name}"), format!("{name} is not in the data ({})", md.symbols.join(", "))));
+        }
+    }
+    let lots = md.symbols.iter().map(|name| x.lot_sizes.get(name).copied().unwrap_or(x.lot_size)).collect();
+    let rebalance = match &exp.rebalance {
+        Some(rb) => {
+            let closes: Vec<&[f64]> = md.bars.iter().map(|b| b.close.as_slice()).collect();
+            Some(crate::rebalance::prepare(rb, &md.symbols, &closes, &md.timestamps).map_err(|(k, m)| cfg_err(k, m))?)
+        }
+        None => None,
+    };
+    let regime = match &exp.regime {
+        Some(rc) => {
+            if let Some(sym) = &rc.symbol {
+                if md.symbol_id(sym).is_none() {
+                    return Err(cfg_err("regime.symbol".into(), format!("{sym} is not in the data ({})", md.symbols.join(", "))));
+                }
+            }
+            let labels = crate::regime::detect(rc, &md);
+            let mut variants = Vec::new();
+            let mut which = [None; 4];
+            for (id, v) in crate::regime::variants(exp, &le.file)?.into_iter().enumerate() {
+                if let Some(v) = v {
+                    let lv = LoadedExperiment { exp: v, file: le.file.clone() };
+                    let p = prepare(&lv, md.clone(), cache)?;
+                    which[id] = Some(variants.len());
+                    variants.push((lv.exp, p));
+                }
+            }
+            Some(RegimePrep { labels, variants, which })
+        }
+        None => None,
+    };
+    Ok(Prepared { md, combined, vol, per_year, atr, corr, lots, rebalance, regime })
 }

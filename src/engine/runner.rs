@@ -38,7 +38,20 @@ pub fn run_experiment(le: &LoadedExperiment, paths: &[PathBuf], opts: &RunOption
     let cache = IndicatorCache::default();
     let prep = prepare(le, md.clone(), &cache)?;
     let res = backtest(&le.exp, &prep);
-    let stats = crate::metrics::summarize(&prep, &res);
+    let mut stats = crate::metrics::summarize(&prep, &res);
+    // With the generator's true labels beside the data, score the detector.
+    if let (Some(rg), Some(st)) = (&prep.regime, stats.regime.as_mut()) {
+        let dir = paths.first().map(|p| if p.is_dir() { p.clone() } else { p.parent().map(PathBuf::from).unwrap_or_default() });
+        if let Some(file) = dir.map(|d| d.join("_regimes.csv")).filter(|f| f.exists()) {
+            match crate::data::synth::read_regimes(&file) {
+                Ok((ts, truth)) if ts == md.timestamps => {
+                    st.regime_balanced_accuracy = Some(crate::regime::accuracy(&truth, &rg.labels).balanced)
+                }
+                Ok(_) => tracing::warn!("{}: timestamps differ from the bars'; no regime accuracy", file.display()),
+                Err(e) => tracing::warn!("{e}"),
+            }
+        }
+    }
     let dir = crate::report::new_run_dir(&opts.out_root.join(&le.exp.experiment.name))?;
     // The copy in the run folder has absolute paths, so it re-runs from there.
     let mut resolved = le.with_absolute_paths();

@@ -39,6 +39,12 @@ pub struct Experiment {
     /// Conventions of the statistics.
     #[serde(default)]
     pub metrics: MetricsConfig,
+    /// Target weights and their upkeep (replaces the decision layer's targets when present).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rebalance: Option<RebalanceConfig>,
+    /// Market-regime labels and per-regime parameters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regime: Option<RegimeConfig>,
     /// Parameter search (used by `tradelab optimize` and `walk-forward`; ignored by `run`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub optimize: Option<OptimizeConfig>,
@@ -296,6 +302,77 @@ impl Experiment {
         }
         if x.fill == FillTiming::Close && x.delay_bars > 0 {
             return err("execution.delay_bars".into(), "must be 0 with fill = \"close\"".into());
+        }
+        for (k, v) in &x.lot_sizes {
+            if !(v.is_finite() && *v >= 0.0) {
+                return err(format!("execution.lot_sizes.{k}"), format!("{v} must be >= 0"));
+            }
+        }
+        if let Some(rb) = &self.rebalance {
+            let unit = |key: &str, v: f64| -> Result<()> {
+                if (0.0..=1.0).contains(&v) {
+                    Ok(())
+                } else {
+                    err(format!("rebalance.{key}"), format!("{v} must be in [0, 1]"))
+                }
+            };
+            unit("min_weight", rb.min_weight)?;
+            unit("max_weight", rb.max_weight)?;
+            unit("invested", rb.invested)?;
+            if rb.min_weight > rb.max_weight {
+                return err("rebalance.min_weight".into(), format!("{} is above max_weight {}", rb.min_weight, rb.max_weight));
+            }
+            let mut sum = 0.0;
+            for (k, w) in &rb.targets {
+                let key = format!("targets.{k}");
+                unit(&key, *w)?;
+                if *w < rb.min_weight || *w > rb.max_weight {
+                    return err(
+                        format!("rebalance.{key}"),
+                        format!("{w} is outside [min_weight, max_weight] = [{}, {}]", rb.min_weight, rb.max_weight),
+                    );
+                }
+                sum += w;
+            }
+            if sum > 1.0 + 1e-9 {
+                return err("rebalance.targets".into(), format!("weights sum to {sum}; at most 1 (the rest is cash)"));
+            }
+            if rb.weights != WeightScheme::Fixed && !rb.targets.is_empty() {
+                return err("rebalance.targets".into(), format!("only used with weights = \"fixed\" (weights is {:?})", rb.weights));
+            }
+            for (k, v) in [("band", rb.band), ("relative_band", rb.relative_band)] {
+                if let Some(b) = v {
+                    if !(b > 0.0 && b <= 1.0) {
+                        return err(format!("rebalance.{k}"), format!("{b} must be in (0, 1]"));
+                    }
+                }
+            }
+            if !(rb.tolerance > 0.0 && rb.tolerance < 1.0) {
+                return err("rebalance.tolerance".into(), format!("{} must be in (0, 1)", rb.tolerance));
+            }
+            if !(rb.min_trade >= 0.0 && rb.min_trade.is_finite() && rb.signal_tilt >= 0.0 && rb.signal_tilt.is_finite()) {
+                return err("rebalance.min_trade".into(), "min_trade and signal_tilt must be >= 0".into());
+            }
+            if rb.vol_window < 2 {
+                return err("rebalance.vol_window".into(), "must be >= 2".into());
+            }
+            if self.portfolio.allow_short {
+                return err("portfolio.allow_short".into(), "rebalancing targets are long-only weights; set allow_short = false".into());
+            }
+        }
+        if let Some(rg) = &self.regime {
+            if rg.trend_window < 2 || rg.confirm_bars < 1 || rg.refit_every < 1 {
+                return err("regime.trend_window".into(), "trend_window must be >= 2, confirm_bars and refit_every >= 1".into());
+            }
+            if !(rg.vol_halflife > 0.0 && rg.low_vol_ratio > 0.0 && rg.low_vol_ratio < 1.0 && rg.high_vol_ratio > 1.0 && rg.trend_t >= 0.0)
+            {
+                return err(
+                    "regime.high_vol_ratio".into(),
+                    "need vol_halflife > 0, 0 < low_vol_ratio < 1 < high_vol_ratio, trend_t >= 0".into(),
+                );
+            }
+            // Builds and validates every regime's parameter set (errors name the override's key).
+            crate::regime::variants(self, file)?;
         }
         if let Some(o) = &self.optimize {
             if let Err((key, msg)) = crate::optimize::check_config(self, o) {

@@ -65,7 +65,17 @@ pub fn signal(dirs: &[Option<i8>]) -> Combined {
 
 /// Prepared inputs from a market and one combined signal per symbol.
 pub fn prepared(md: MarketData, combined: Vec<Combined>) -> Prepared {
-    Prepared { md: Arc::new(md), combined, vol: Vec::new(), per_year: 8760.0, atr: Vec::new(), corr: Vec::new() }
+    Prepared {
+        md: Arc::new(md),
+        combined,
+        vol: Vec::new(),
+        per_year: 8760.0,
+        atr: Vec::new(),
+        corr: Vec::new(),
+        lots: Vec::new(),
+        rebalance: None,
+        regime: None,
+    }
 }
 
 /// An experiment from TOML body text (the `[experiment]` and `[data]` tables are added).
