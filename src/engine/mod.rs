@@ -568,7 +568,15 @@ fn run(exp: &Experiment, prep: &Prepared, record: bool) -> RunResult {
                 out.then_some(Trigger::Band)
             };
             if let Some(trigger) = trigger {
-                rebalance::plan(rb, &rb_w, &rb_tw, eq, &mut rb_aims);
+                // The first allocation and a regime's new targets go all the way.
+                let full;
+                let how = if matches!(trigger, Trigger::Initial | Trigger::Regime) {
+                    full = crate::experiment::RebalanceConfig { trade_to: crate::experiment::TradeTo::Target, ..rb.clone() };
+                    &full
+                } else {
+                    rb
+                };
+                rebalance::plan(how, &rb_w, &rb_tw, eq, &mut rb_aims);
                 let (bar, at_close) = lp.when(t);
                 let (mut est, mut orders) = (0.0, 0);
                 for s in 0..ns {

@@ -593,7 +593,8 @@ pub struct RebalanceConfig {
     pub calendar: Calendar,
     /// Also (or instead) every n bars (0 = off).
     pub every_bars: usize,
-    /// How far to trade.
+    /// How far to trade (the first allocation and a regime change's new targets always go to
+    /// target).
     pub trade_to: TradeTo,
     /// Skip trades below this notional, in the quote currency (0).
     pub min_trade: f64,
