@@ -4,8 +4,11 @@
 //! 2. stops and take-profits act on t's range (see [`crate::risk`]);
 //! 3. marks move to t's close; orders due at the close fill; equity is marked;
 //! 4. drawdown halt and daily-loss limit look at the close equity;
-//! 5. the decision turns t's combined signal into targets; risk clips them; orders are sent to
-//!    fill at t+1's open (default), t+1's close, n bars later, or t's own close;
+//! 5. the regime label of t (if `[regime]`) picks the parameter set in force from this close;
+//!    then either the rebalancer (if `[rebalance]`) checks weights against targets and sends
+//!    orders when a band or calendar trigger fires, or the decision turns t's combined signal
+//!    into targets; risk clips them; orders are sent to fill at t+1's open (default), t+1's
+//!    close, n bars later, or t's own close; a rebalance is checked once its last order ends;
 //! 6. the bar is recorded.
 //!
 //! A decision at t sees nothing after t's close, so look-ahead is impossible by construction.
