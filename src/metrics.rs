@@ -456,7 +456,7 @@ pub fn summarize(prep: &Prepared, res: &RunResult) -> Stats {
     if let Some(rg) = &prep.regime {
         let n = rg.labels.len().max(1) as f64;
         let mut shares = [0.0; 4];
-        for l in &rg.labels {
+        for l in rg.labels.iter() {
             shares[*l as usize] += 1.0 / n;
         }
         s.regime = Some(RegimeStats { regime_switches: res.regime_switches, regime_shares: shares, regime_balanced_accuracy: None });

@@ -5,7 +5,7 @@
 //! The market classified is one symbol (`regime.symbol`) or an equal-weight index of all: per
 //! bar the mean log return and the mean Parkinson variance `ln(high/low)^2 / (4 ln 2)`.
 //!
-//! Rules detector (the default), per bar t, using bars 0..=t only:
+//! Rules detector, per bar t, using bars 0..=t only:
 //! - volatility: exponentially weighted mean of the log Parkinson variance (half-life
 //!   `vol_halflife`; a geometric mean, so single jump bars do not dominate), against its own
 //!   *expanding* median (a rolling median drifts into whatever regime fills its window; an
@@ -17,7 +17,7 @@
 //!   more volatile, in crypto as in equities);
 //! - hysteresis: a new raw label is adopted after it has held `confirm_bars` bars in a row.
 //!
-//! The HMM detector (`detector = "hmm"`): see [`hmm`].
+//! The HMM detector (`detector = "hmm"`, the default; more accurate): see [`hmm`].
 //!
 //! Mapping to `tradelab data synth`: its regimes are the same four names; its bull and bear
 //! differ in drift (+100% vs -90% a year, small next to hourly noise) and in volatility (50% vs

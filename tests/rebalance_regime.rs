@@ -126,7 +126,7 @@ fn regime_override_takes_effect_on_the_bar_after_the_label_changes() {
     let pv = prepared(market(&vec![flat(100.0); 10]), vec![signal(&dirs)]);
     let mut labels = vec![tradelab::regime::BULL; 10];
     labels[5..].fill(tradelab::regime::HIGH_VOL);
-    p.regime = Some(RegimePrep { labels, variants: vec![(hv, pv)], which: [None, None, None, Some(0)] });
+    p.regime = Some(RegimePrep { labels: Arc::new(labels), variants: vec![(hv, pv)], which: [None, None, None, Some(0)] });
     let r = backtest(&e, &p);
     // All in at bar 1's open (100 units), down to a quarter at bar 6's open.
     assert_eq!(r.fills.len(), 2);

@@ -36,7 +36,7 @@ pub struct Prepared {
 #[derive(Debug, Clone)]
 pub struct RegimePrep {
     /// Detected regime id per bar (see [`crate::regime`]).
-    pub labels: Vec<u8>,
+    pub labels: std::sync::Arc<Vec<u8>>,
     /// Experiments with a regime's overrides applied, each prepared.
     pub variants: Vec<(crate::experiment::Experiment, Prepared)>,
     /// Index into `variants` per regime id (None: the base experiment).
@@ -141,7 +141,10 @@ pub fn prepare(le: &LoadedExperiment, md: Arc<MarketData>, cache: &IndicatorCach
                     return Err(cfg_err("regime.symbol".into(), format!("{sym} is not in the data ({})", md.symbols.join(", "))));
                 }
             }
-            let labels = crate::regime::detect(rc, &md);
+            // Labels depend on the detector settings, not on the overrides: shared by candidates.
+            let detector = crate::experiment::RegimeConfig { overrides: Default::default(), ..rc.clone() };
+            let key = toml::to_string(&detector).unwrap_or_default();
+            let labels = cache.regime_labels(key, || crate::regime::detect(rc, &md));
             let mut variants = Vec::new();
             let mut which = [None; 4];
             for (id, v) in crate::regime::variants(exp, &le.file)?.into_iter().enumerate() {

@@ -361,8 +361,11 @@ impl Experiment {
             }
         }
         if let Some(rg) = &self.regime {
-            if rg.trend_window < 2 || rg.confirm_bars < 1 || rg.refit_every < 1 {
-                return err("regime.trend_window".into(), "trend_window must be >= 2, confirm_bars and refit_every >= 1".into());
+            if rg.trend_window < 2 || rg.confirm_bars < 1 || rg.refit_every < 1 || rg.mean_bars.is_nan() || rg.mean_bars < 2.0 {
+                return err(
+                    "regime.trend_window".into(),
+                    "trend_window and mean_bars must be >= 2, confirm_bars and refit_every >= 1".into(),
+                );
             }
             if !(rg.vol_halflife > 0.0 && rg.low_vol_ratio > 0.0 && rg.low_vol_ratio < 1.0 && rg.high_vol_ratio > 1.0 && rg.trend_t >= 0.0)
             {

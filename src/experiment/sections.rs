@@ -630,11 +630,11 @@ impl Default for RebalanceConfig {
 #[serde(rename_all = "snake_case")]
 pub enum Detector {
     /// Trend t-statistic and range-based volatility against its expanding median, with
-    /// hysteresis.
-    #[default]
+    /// hysteresis (cheap, transparent, less accurate).
     Rules,
-    /// A 4-state Gaussian hidden Markov model on volatility and return, refitted on past data
-    /// only and forward-filtered.
+    /// A 4-state hidden Markov model on range-based volatility with a GARCH-style covariate,
+    /// refitted on past bars only and forward-filtered (see `regime::hmm`).
+    #[default]
     Hmm,
 }
 
@@ -660,9 +660,12 @@ pub struct RegimeConfig {
     pub low_vol_ratio: f64,
     /// Rules: a new label must hold this many bars in a row before it is adopted (12).
     pub confirm_bars: usize,
-    /// HMM: bars before the first fit (labels come from the rules until then) (1000).
+    /// HMM: expected regime length in bars; each state persists with probability
+    /// `1 - 1/mean_bars` (200).
+    pub mean_bars: f64,
+    /// HMM: bars before the first fit (labels come from the rules until then) (2000).
     pub warmup: usize,
-    /// HMM: refit every this many bars, on all bars so far (1000).
+    /// HMM: refit every this many bars, on the bars so far (2000).
     pub refit_every: usize,
     /// Parameters per regime (`bull`, `bear`, `sideways`, `high_vol`): tables of `signals`,
     /// `decision`, `risk` and `rebalance` fields, e.g. `[regime.overrides.high_vol]
@@ -673,7 +676,7 @@ pub struct RegimeConfig {
 impl Default for RegimeConfig {
     fn default() -> Self {
         RegimeConfig {
-            detector: Detector::Rules,
+            detector: Detector::Hmm,
             symbol: None,
             trend_window: 336,
             trend_t: 1.0,
@@ -681,8 +684,9 @@ impl Default for RegimeConfig {
             high_vol_ratio: 1.6,
             low_vol_ratio: 0.75,
             confirm_bars: 12,
-            warmup: 1000,
-            refit_every: 1000,
+            mean_bars: 200.0,
+            warmup: 2000,
+            refit_every: 2000,
             overrides: BTreeMap::new(),
         }
     }

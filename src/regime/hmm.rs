@@ -1,16 +1,30 @@
-//! A 4-state Gaussian hidden Markov model detector, causal by construction.
+//! A 4-state hidden Markov model detector with a GARCH-style variance covariate, causal by
+//! construction.
 //!
-//! Observations per bar: the log of the Parkinson variance (floored at 1% of its mean so far,
-//! so zero-range bars are not outliers) and the log return, each Gaussian per state with a
-//! diagonal covariance. Until `warmup` bars exist, labels are the rules detector's. Then, every
-//! `refit_every` bars, the model is refitted by Baum-Welch (EM) on the most recent bars (at most
-//! [`FIT_WINDOW`]) *before* the refit bar, warm-started from the previous fit (the first fit
-//! starts from volatility quantiles with sticky transitions, 0.99 on the diagonal: a
-//! default start finds states lasting a few bars), and the forward filter carries the state
-//! probabilities bar by bar; a bar's label is its most probable state.
+//! Why the covariate: in crypto (and in `tradelab data synth`) a shared GARCH variance moves
+//! every bar's volatility up and down for tens of bars at a time, by more than bull and bear
+//! differ. Under GARCH(1,1), the variance expected in regime k is a regime constant plus a
+//! decaying sum of past squared returns, `V[k,t] = c[k] + a * S[t]` with
+//! `S[t] = sum_j (1-b) b^j r[t-1-j]^2`; the past shocks are known, so only `c[k]` is left to
+//! tell the regimes apart, and a spike that the recent returns explain is not taken for a regime
+//! change.
 //!
-//! States are named after every fit: the lowest mean volatility is `sideways`, the highest
-//! `high_vol`, and of the other two the higher mean return is `bull`.
+//! Observation per bar: the log of the Parkinson variance (floored at 1% of its mean so far, so
+//! zero-range bars are not outliers), Gaussian around `ln(c[k] + a * S[t])` with one standard
+//! deviation for all states; `b` = [`DECAY`].
+//!
+//! Transitions are not fitted: every state stays with probability `1 - 1/mean_bars` (learned
+//! transitions let one state collapse onto short runs of quiet bars, squeezing the four regimes
+//! into three).
+//!
+//! Fitting: until `warmup` bars exist, labels are the rules detector's. Then, every
+//! `refit_every` bars, `c`, `a` and the deviation are refitted by EM on the most recent bars (at
+//! most [`FIT_WINDOW`]) *before* the refit bar, from fresh starts (volatility quantiles, `a` on a
+//! grid) and from the previous fit; the best likelihood wins. The forward filter carries the
+//! state probabilities bar by bar; a bar's label is its most probable state.
+//!
+//! States are named by `c[k]`, low to high: `sideways`, `bull`, `bear`, `high_vol` (bear markets
+//! are the more volatile; drift is too small next to hourly noise to name them by).
 
 #![allow(clippy::needless_range_loop)] // states index several parallel arrays
 
@@ -19,164 +33,159 @@ use crate::experiment::RegimeConfig;
 
 /// Most bars a fit looks at.
 pub const FIT_WINDOW: usize = 20_000;
+/// Decay `b` of the past squared returns in the covariate.
+pub const DECAY: f64 = 0.85;
 const K: usize = 4;
-const EM_ITERS: usize = 25;
+const EM_ITERS: usize = 20;
 
 /// Model parameters.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Params {
-    /// Transition probabilities `a[from][to]`.
-    pub a: [[f64; K]; K],
-    /// Emission means per state (log variance, return).
-    pub mean: [[f64; 2]; K],
-    /// Emission variances per state.
-    pub var: [[f64; 2]; K],
+    /// Transition probabilities `p[from][to]`.
+    pub p: [[f64; K]; K],
+    /// Regime variance constant per state.
+    pub c: [f64; K],
+    /// Weight of the past-shock covariate.
+    pub a: f64,
+    /// Standard deviation of the log variance around its expectation.
+    pub sd: f64,
 }
 
-fn obs(f: &Features) -> Vec<[f64; 2]> {
-    let mut sum = 0.0;
-    f.var
-        .iter()
-        .zip(&f.ret)
-        .enumerate()
-        .map(|(t, (v, r))| {
-            sum += v;
-            let floor = 0.01 * sum / (t + 1) as f64;
-            [(v.max(floor)).ln(), *r]
-        })
-        .collect()
-}
-
-fn density(p: &Params, x: &[f64; 2], out: &mut [f64; K]) {
-    for k in 0..K {
-        // Only the log variance is emitted: fat-tailed returns under a Gaussian would give a state
-        // to the outliers. The return mean per state is still estimated, to name the states.
-        let z = x[0] - p.mean[k][0];
-        out[k] = -0.5 * (z * z / p.var[k][0] + p.var[k][0].ln());
+/// Per bar: observed log variance and the covariate `S[t]` (from returns before t).
+fn obs(f: &Features) -> Vec<(f64, f64)> {
+    let (mut sum, mut s) = (0.0, f.var.first().copied().unwrap_or(0.0));
+    let mut out = Vec::with_capacity(f.var.len());
+    for t in 0..f.var.len() {
+        sum += f.var[t];
+        let floor = 0.01 * sum / (t + 1) as f64;
+        out.push((f.var[t].max(floor).max(f64::MIN_POSITIVE).ln(), s));
+        s = DECAY * s + (1.0 - DECAY) * f.ret[t] * f.ret[t];
     }
-    // Scaled by the largest, so the forward pass never underflows.
+    out
+}
+
+fn loglik(p: &Params, x: &(f64, f64), out: &mut [f64; K]) {
+    for k in 0..K {
+        let z = (x.0 - (p.c[k] + p.a * x.1).ln()) / p.sd;
+        out[k] = -0.5 * z * z;
+    }
+}
+
+/// Likelihoods scaled by the largest (so the forward pass never underflows).
+fn density(p: &Params, x: &(f64, f64), out: &mut [f64; K]) {
+    loglik(p, x, out);
     let m = out.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     for v in out.iter_mut() {
         *v = (*v - m).exp();
     }
 }
 
-fn initial(x: &[[f64; 2]]) -> Params {
-    let mut lv: Vec<f64> = x.iter().map(|o| o[0]).collect();
+fn initial(x: &[(f64, f64)], a: f64, stay: f64) -> Params {
+    let mut lv: Vec<f64> = x.iter().map(|o| o.0.exp()).collect();
     lv.sort_by(f64::total_cmp);
     let q = |p: f64| lv[((lv.len() - 1) as f64 * p) as usize];
-    let n = x.len() as f64;
-    let (mr, vr) = {
-        let m = x.iter().map(|o| o[1]).sum::<f64>() / n;
-        (m, x.iter().map(|o| (o[1] - m).powi(2)).sum::<f64>() / n)
-    };
-    let mv = lv.iter().sum::<f64>() / n;
-    let vv = lv.iter().map(|v| (v - mv).powi(2)).sum::<f64>() / n;
-    let sd = vr.sqrt();
-    let mut a = [[0.01 / 3.0; K]; K];
-    for (k, row) in a.iter_mut().enumerate() {
-        row[k] = 0.99;
+    let mean_s = x.iter().map(|o| o.1).sum::<f64>() / x.len() as f64;
+    let mut p = [[(1.0 - stay) / 3.0; K]; K];
+    for (k, row) in p.iter_mut().enumerate() {
+        row[k] = stay;
     }
-    // In label order: bull, bear, sideways, high_vol.
-    let mean = [[q(0.45), mr + 0.02 * sd], [q(0.6), mr - 0.02 * sd], [q(0.15), mr], [q(0.9), mr]];
-    Params { a, mean, var: [[vv / 4.0, vr]; K] }
+    // What is left of each volatility quantile after the covariate's typical share.
+    let c = [0.15, 0.45, 0.6, 0.9].map(|qq| (q(qq) - a * mean_s).max(0.05 * q(qq)));
+    Params { p, c, a, sd: 0.7 }
 }
 
-/// Baum-Welch on `x` from `p`.
-pub fn fit(x: &[[f64; 2]], mut p: Params) -> Params {
+/// EM from `p` on `x`; returns the fit and its log likelihood.
+pub fn fit(x: &[(f64, f64)], mut p: Params) -> (Params, f64) {
     let n = x.len();
     if n < 50 {
-        return p;
+        return (p, f64::NEG_INFINITY);
     }
-    let overall: [f64; 2] = {
-        let m: Vec<f64> = (0..2).map(|d| x.iter().map(|o| o[d]).sum::<f64>() / n as f64).collect();
-        [0, 1].map(|d| x.iter().map(|o| (o[d] - m[d]).powi(2)).sum::<f64>() / n as f64)
-    };
     let mut alpha = vec![[0.0; K]; n];
     let mut b = vec![[0.0; K]; n];
-    let mut c = vec![0.0; n];
-    let mut beta = [1.0; K];
+    let mut gamma = vec![[0.0; K]; n];
+    let mut scale = vec![0.0; n];
+    let mut ll = f64::NEG_INFINITY;
     for _ in 0..EM_ITERS {
+        let mut logsum = 0.0;
         for t in 0..n {
-            density(&p, &x[t], &mut b[t]);
+            let mut l = [0.0; K];
+            loglik(&p, &x[t], &mut l);
+            let m = l.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            for k in 0..K {
+                b[t][k] = (l[k] - m).exp();
+            }
+            logsum += m - p.sd.ln();
         }
-        // Forward, normalized per bar.
         for t in 0..n {
             for j in 0..K {
-                let prior = if t == 0 { 1.0 / K as f64 } else { (0..K).map(|i| alpha[t - 1][i] * p.a[i][j]).sum() };
+                let prior = if t == 0 { 1.0 / K as f64 } else { (0..K).map(|i| alpha[t - 1][i] * p.p[i][j]).sum() };
                 alpha[t][j] = prior * b[t][j];
             }
-            c[t] = alpha[t].iter().sum::<f64>().max(1e-300);
+            scale[t] = alpha[t].iter().sum::<f64>().max(1e-300);
             for v in alpha[t].iter_mut() {
-                *v /= c[t];
+                *v /= scale[t];
             }
+            logsum += scale[t].ln();
         }
-        // Backward with the same scaling, accumulating the statistics on the way.
-        let mut trans = [[0.0; K]; K];
-        let mut g_sum = [0.0; K];
-        let mut m_sum = [[0.0; 2]; K];
-        let mut s_sum = [[0.0; 2]; K];
-        beta.fill(1.0);
+        ll = logsum;
+        let mut beta = [1.0; K];
         for t in (0..n).rev() {
-            let mut gamma = [0.0; K];
             let norm: f64 = (0..K).map(|k| alpha[t][k] * beta[k]).sum::<f64>().max(1e-300);
             for k in 0..K {
-                gamma[k] = alpha[t][k] * beta[k] / norm;
-                g_sum[k] += gamma[k];
-                for d in 0..2 {
-                    m_sum[k][d] += gamma[k] * x[t][d];
-                    s_sum[k][d] += gamma[k] * x[t][d] * x[t][d];
-                }
+                gamma[t][k] = alpha[t][k] * beta[k] / norm;
             }
             if t > 0 {
-                let mut z = 0.0;
-                let mut xi = [[0.0; K]; K];
-                for i in 0..K {
-                    for j in 0..K {
-                        xi[i][j] = alpha[t - 1][i] * p.a[i][j] * b[t][j] * beta[j];
-                        z += xi[i][j];
-                    }
-                }
-                for i in 0..K {
-                    for j in 0..K {
-                        trans[i][j] += xi[i][j] / z.max(1e-300);
-                    }
-                }
                 let mut nb = [0.0; K];
                 for i in 0..K {
-                    nb[i] = (0..K).map(|j| p.a[i][j] * b[t][j] * beta[j]).sum::<f64>() / c[t];
+                    nb[i] = (0..K).map(|j| p.p[i][j] * b[t][j] * beta[j]).sum::<f64>() / scale[t];
                 }
                 beta = nb;
             }
         }
         for k in 0..K {
-            let g = g_sum[k].max(1e-9);
-            let row: f64 = trans[k].iter().sum::<f64>().max(1e-300);
-            for j in 0..K {
-                p.a[k][j] = (trans[k][j] / row).max(1e-6);
+            // c[k]: weighted least squares in log space, by Newton steps on ln c.
+            let mut lc = p.c[k].max(1e-300).ln();
+            for _ in 0..6 {
+                let (mut g, mut h) = (0.0, 0.0);
+                for t in 0..n {
+                    let w = gamma[t][k];
+                    if w < 1e-6 {
+                        continue;
+                    }
+                    let c = lc.exp();
+                    let v = c + p.a * x[t].1;
+                    let r = x[t].0 - v.ln();
+                    let d = c / v; // d ln(v) / d ln(c)
+                    g += w * r * d;
+                    h += w * d * d;
+                }
+                if h <= 0.0 {
+                    break;
+                }
+                lc += (g / h).clamp(-1.0, 1.0);
             }
-            for d in 0..2 {
-                let m = m_sum[k][d] / g;
-                p.mean[k][d] = m;
-                p.var[k][d] = (s_sum[k][d] / g - m * m).max(1e-4 * overall[d]);
+            p.c[k] = lc.exp();
+        }
+        let mut sse = 0.0;
+        for t in 0..n {
+            for k in 0..K {
+                let r = x[t].0 - (p.c[k] + p.a * x[t].1).ln();
+                sse += gamma[t][k] * r * r;
             }
         }
+        p.sd = (sse / n as f64).sqrt().max(1e-3);
     }
-    p
+    (p, ll)
 }
 
-/// Label of each state: sideways = lowest volatility, high_vol = highest, bull = the higher
-/// mean return of the other two.
+/// Label of each state, by its variance constant: sideways, bull, bear, high_vol.
 pub fn names(p: &Params) -> [u8; K] {
     let mut order: Vec<usize> = (0..K).collect();
-    order.sort_by(|a, b| p.mean[*a][0].total_cmp(&p.mean[*b][0]));
+    order.sort_by(|a, b| p.c[*a].total_cmp(&p.c[*b]));
     let mut out = [SIDEWAYS; K];
-    out[order[0]] = SIDEWAYS;
-    out[order[3]] = HIGH_VOL;
-    let (m1, m2) = (order[1], order[2]);
-    let (bull, bear) = if p.mean[m1][1] >= p.mean[m2][1] { (m1, m2) } else { (m2, m1) };
-    out[bull] = BULL;
-    out[bear] = BEAR;
+    for (rank, lab) in [SIDEWAYS, BULL, BEAR, HIGH_VOL].into_iter().enumerate() {
+        out[order[rank]] = lab;
+    }
     out
 }
 
@@ -190,21 +199,23 @@ pub fn detect(cfg: &RegimeConfig, f: &Features, before: &[u8]) -> Vec<u8> {
         return out;
     }
     let every = cfg.refit_every.max(1);
+    let stay = 1.0 - 1.0 / cfg.mean_bars.max(2.0);
     let mut p: Option<Params> = None;
     let mut alpha = [1.0 / K as f64; K];
     let mut b = [0.0; K];
     let mut lab = [SIDEWAYS; K];
-    // Filter the warm-up bars too once the first model exists, so the state is warm.
-    let mut t = 0;
-    while t < n {
+    for t in 0..n {
         if t >= start && (t - start).is_multiple_of(every) {
             let lo = t.saturating_sub(FIT_WINDOW);
-            let init = p.clone().unwrap_or_else(|| initial(&x[lo..t]));
-            let fitted = fit(&x[lo..t], init);
+            // Fresh starts over a grid of covariate weights, and the previous fit warm-started:
+            // the best likelihood wins (a warm start alone keeps a bad early partition forever).
+            let data = &x[lo..t];
+            let mut starts: Vec<Params> = [0.1, 0.2, 0.3, 0.4].iter().map(|a| initial(data, *a, stay)).collect();
+            starts.extend(p.clone());
+            let fitted = starts.into_iter().map(|s0| fit(data, s0)).max_by(|a, b| a.1.total_cmp(&b.1)).expect("non-empty").0;
             if p.is_none() {
-                // First model: run the filter over the past so its state is current.
-                alpha = [1.0 / K as f64; K];
-                for xo in &x[lo..t] {
+                // Run the filter over the past so its state is current.
+                for xo in data {
                     step(&fitted, xo, &mut alpha, &mut b);
                 }
             }
@@ -216,16 +227,15 @@ pub fn detect(cfg: &RegimeConfig, f: &Features, before: &[u8]) -> Vec<u8> {
             let best = (0..K).max_by(|i, j| alpha[*i].total_cmp(&alpha[*j])).unwrap_or(0);
             out[t] = lab[best];
         }
-        t += 1;
     }
     out
 }
 
-fn step(p: &Params, x: &[f64; 2], alpha: &mut [f64; K], b: &mut [f64; K]) {
+fn step(p: &Params, x: &(f64, f64), alpha: &mut [f64; K], b: &mut [f64; K]) {
     density(p, x, b);
     let mut next = [0.0; K];
     for j in 0..K {
-        next[j] = (0..K).map(|i| alpha[i] * p.a[i][j]).sum::<f64>() * b[j];
+        next[j] = (0..K).map(|i| alpha[i] * p.p[i][j]).sum::<f64>() * b[j];
     }
     let s: f64 = next.iter().sum::<f64>().max(1e-300);
     for j in 0..K {
@@ -238,22 +248,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn em_recovers_two_well_separated_volatility_states() {
-        // Deterministic alternating blocks of 200 bars: log variance -10 or -8, return 0.
+    fn em_recovers_two_well_separated_variance_levels() {
+        // Alternating blocks of 200 bars with variance 1e-5 or 8e-5 and no covariate (a = 0).
         let mut x = Vec::new();
         let mut s = 1u64;
         for blk in 0..20 {
             for _ in 0..200 {
                 s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
                 let u = (s >> 11) as f64 / (1u64 << 53) as f64 - 0.5;
-                x.push([if blk % 2 == 0 { -10.0 } else { -8.0 } + 0.5 * u, 0.001 * u]);
+                let v: f64 = if blk % 2 == 0 { 1e-5 } else { 8e-5 };
+                x.push((v.ln() + 0.5 * u, 0.0));
             }
         }
-        let p = fit(&x, initial(&x));
-        let mut means: Vec<f64> = p.mean.iter().map(|m| m[0]).collect();
-        means.sort_by(f64::total_cmp);
-        // The extreme states sit on the two true levels.
-        assert!((means[0] + 10.0).abs() < 0.1, "{means:?}");
-        assert!((means[3] + 8.0).abs() < 0.1, "{means:?}");
+        let (p, _) = fit(&x, initial(&x, 0.0, 0.995));
+        let mut c = p.c.to_vec();
+        c.sort_by(f64::total_cmp);
+        // The extreme states sit on the two true levels (within 10%).
+        assert!((c[0] / 1e-5 - 1.0).abs() < 0.1, "{c:?}");
+        assert!((c[3] / 8e-5 - 1.0).abs() < 0.1, "{c:?}");
     }
 }

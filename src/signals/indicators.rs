@@ -39,6 +39,7 @@ pub type Series = Arc<Vec<f64>>;
 pub struct IndicatorCache {
     map: Mutex<BTreeMap<(usize, IndKey), Series>>,
     prefix: Mutex<BTreeMap<usize, Arc<Vec<f64>>>>,
+    labels: Mutex<BTreeMap<String, Arc<Vec<u8>>>>,
 }
 
 impl IndicatorCache {
@@ -50,6 +51,18 @@ impl IndicatorCache {
     /// Whether nothing has been computed.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Regime labels for a detector configuration (its TOML text is the key), computed once.
+    pub fn regime_labels(&self, key: String, compute: impl FnOnce() -> Vec<u8>) -> Arc<Vec<u8>> {
+        if let Some(v) = self.labels.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return v;
+        }
+        let v = Arc::new(compute());
+        if let Ok(mut m) = self.labels.lock() {
+            m.entry(key).or_insert_with(|| v.clone());
+        }
+        v
     }
 
     fn prefix_sum(&self, sym: usize, close: &[f64]) -> Arc<Vec<f64>> {
