@@ -41,6 +41,21 @@ enum Cmd {
     /// Work with experiment files.
     #[command(subcommand)]
     Experiment(ExperimentCmd),
+    /// Redraw the charts, index.html and summary.md of saved run, optimize or walk-forward folders.
+    Report {
+        /// Folders written by run, optimize or walk-forward.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+    },
+    /// Put several runs side by side: stats table, overlaid equity and drawdown.
+    Compare {
+        /// Run folders.
+        #[arg(required = true, num_args = 2..)]
+        dirs: Vec<PathBuf>,
+        /// Output folder (default: reports/compare/NNNN).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
     /// Market-regime detection.
     #[command(subcommand)]
     Regime(RegimeCmd),
@@ -389,6 +404,24 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             let le = Experiment::load(&file)?;
             let exp = apply_sets(le.exp, &sets, &file)?;
             outln!("{}", exp.to_toml().trim_end());
+        }
+        Cmd::Report { dirs } => {
+            for d in &dirs {
+                let names = tradelab::report::render(d)?;
+                if !quiet {
+                    outln!("{}: {} charts, index.html, summary.md", d.display(), names.len());
+                }
+            }
+        }
+        Cmd::Compare { dirs, out } => {
+            let out = match out {
+                Some(o) => o,
+                None => tradelab::report::new_run_dir(std::path::Path::new("reports/compare"))?,
+            };
+            tradelab::report::compare(&dirs, &out)?;
+            if !quiet {
+                outln!("wrote {}", out.join("index.html").display());
+            }
         }
         Cmd::Regime(RegimeCmd::Eval { paths, experiment, sets, regime_bars, bars, seeds }) => {
             regime_eval(&paths, experiment.as_deref(), &sets, &regime_bars, bars, seeds)?;

@@ -60,6 +60,8 @@ pub fn run_experiment(le: &LoadedExperiment, paths: &[PathBuf], opts: &RunOption
         resolved.data.paths = paths.iter().map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone())).collect();
     }
     crate::report::write_run(&dir, &resolved, &prep, &res, &stats)?;
+    // Drawn from the files just written, as `tradelab report` would.
+    crate::report::render_run(&dir)?;
     Ok(RunOutput { summary: crate::metrics::table(&stats), dir, stats })
 }
 

@@ -559,6 +559,7 @@ pub fn run_optimize(le: &LoadedExperiment, paths: &[PathBuf], opts: &OptimizeOpt
     let result = pool.install(|| search(&mut study, Some(&mut log), &progress))?;
     progress.finish_and_clear();
     let summary = finish(&study, &result, &dir, start)?;
+    crate::report::render_optimize(&dir)?;
     Ok((dir, summary))
 }
 
@@ -619,5 +620,33 @@ fn finish(study: &Study, r: &SearchResult, dir: &Path, start: std::time::Instant
     let path = dir.join("optimize.json");
     let json = serde_json::to_string_pretty(&summary).map_err(|e| Error::Internal(e.to_string()))?;
     std::fs::write(&path, json + "\n").map_err(|e| Error::io(&path, e))?;
+    write_top_equity(study, r, dir, 5)?;
     Ok(summary)
+}
+
+/// `top_equity.csv`: the equity curves of the `k` best feasible trials, re-run with every bar
+/// recorded (for the report's overlay; columns `trial_<index>`, best first).
+fn write_top_equity(study: &Study, r: &SearchResult, dir: &Path, k: usize) -> Result<()> {
+    let mut ok: Vec<&Trial> = r.trials.iter().filter(|t| t.status == TrialStatus::Ok && t.feasible && t.score.is_finite()).collect();
+    ok.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.index.cmp(&b.index)));
+    let mut curves = Vec::new();
+    for t in ok.iter().take(k) {
+        let Ok(exp) = study.candidate(&t.params) else { continue };
+        let le = LoadedExperiment { exp, file: study.le.file.clone() };
+        let prep = prepare(&le, study.md.clone(), &study.cache)?;
+        curves.push((t.index, crate::engine::backtest(&le.exp, &prep).equity));
+    }
+    let path = dir.join("top_equity.csv");
+    let io = |e| Error::io(&path, e);
+    let mut w = std::io::BufWriter::new(std::fs::File::create(&path).map_err(io)?);
+    let head: Vec<String> = curves.iter().map(|(i, _)| format!("trial_{i}")).collect();
+    writeln!(w, "timestamp,{}", head.join(",")).map_err(io)?;
+    for (b, t) in study.md.timestamps.iter().enumerate() {
+        write!(w, "{}", crate::data::time::format_ts(*t)).map_err(io)?;
+        for (_, c) in &curves {
+            write!(w, ",{}", c[b]).map_err(io)?;
+        }
+        writeln!(w).map_err(io)?;
+    }
+    w.flush().map_err(io)
 }

@@ -257,6 +257,7 @@ pub fn walk_forward_file(
     }
     let dir = crate::report::new_run_dir(&out_root.join(format!("{}_walk_forward", le.exp.experiment.name)))?;
     let wf = run_walk_forward(le, Arc::new(md), &dir, jobs, quiet)?;
+    crate::report::render_walk(&dir)?;
     Ok((dir, wf))
 }
 

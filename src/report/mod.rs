@@ -1,0 +1,470 @@
+//! Run folders: the resolved experiment, `stats.json` and the CSV files of a run, then the
+//! charts (PNG and SVG), `index.html` and `summary.md` drawn from those saved files, so
+//! `tradelab report DIR` redraws exactly what a run drew; the same for optimization and
+//! walk-forward folders, and `compare` for several runs side by side.
+
+pub mod charts;
+pub mod html;
+pub mod view;
+
+use crate::data::time::format_ts;
+use crate::engine::{Prepared, RunResult};
+use crate::error::{Error, Result};
+use crate::experiment::Experiment;
+use crate::metrics::Stats;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Make `<root>/NNNN`, the first free run number, so no earlier run is ever overwritten.
+pub fn new_run_dir(root: &Path) -> Result<PathBuf> {
+    std::fs::create_dir_all(root).map_err(|e| Error::io(root, e))?;
+    for k in 1..100_000 {
+        let dir = root.join(format!("{k:04}"));
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(Error::io(&dir, e)),
+        }
+    }
+    Err(Error::Internal(format!("{}: no free run number", root.display())))
+}
+
+fn csv(dir: &Path, name: &str, header: &str, mut rows: impl FnMut(&mut dyn Write) -> std::io::Result<()>) -> Result<()> {
+    let path = dir.join(name);
+    let io = |e| Error::io(&path, e);
+    let mut w = std::io::BufWriter::new(std::fs::File::create(&path).map_err(io)?);
+    writeln!(w, "{header}").map_err(io)?;
+    rows(&mut w).map_err(io)?;
+    w.flush().map_err(io)
+}
+
+/// Write every output file of a run into `dir`.
+pub fn write_run(dir: &Path, exp: &Experiment, prep: &Prepared, res: &RunResult, stats: &Stats) -> Result<()> {
+    let md = &*prep.md;
+    let ts = |i: usize| format_ts(md.timestamps[i]);
+    let sym = |s: usize| md.symbols[s].as_str();
+    let path = dir.join("experiment.toml");
+    std::fs::write(&path, exp.to_toml()).map_err(|e| Error::io(&path, e))?;
+    let path = dir.join("stats.json");
+    let json = serde_json::to_string_pretty(stats).map_err(|e| Error::Internal(e.to_string()))?;
+    std::fs::write(&path, json + "\n").map_err(|e| Error::io(&path, e))?;
+
+    let mut peak = exp.portfolio.initial_cash;
+    csv(dir, "equity.csv", "timestamp,equity,cash,gross_exposure,drawdown", |w| {
+        for i in 0..res.equity.len() {
+            let e = res.equity[i];
+            peak = peak.max(e);
+            let gross: f64 = (0..md.symbols.len()).map(|s| (res.positions[s][i] * md.bars[s].close[i]).abs()).sum();
+            writeln!(w, "{},{},{},{},{}", ts(i), e, res.cash[i], gross, 1.0 - e / peak)?;
+        }
+        Ok(())
+    })?;
+    let targets = &res.target_weights;
+    let header = std::iter::once("timestamp".to_string())
+        .chain(md.symbols.iter().cloned())
+        .chain(["cash".to_string()])
+        .chain(if targets.is_empty() { Vec::new() } else { md.symbols.iter().map(|s| format!("target_{s}")).collect() })
+        .collect::<Vec<_>>()
+        .join(",");
+    csv(dir, "weights.csv", &header, |w| {
+        for i in 0..res.equity.len() {
+            write!(w, "{}", ts(i))?;
+            for s in 0..md.symbols.len() {
+                write!(w, ",{}", res.positions[s][i] * md.bars[s].close[i] / res.equity[i])?;
+            }
+            write!(w, ",{}", res.cash[i] / res.equity[i])?;
+            for t in targets {
+                write!(w, ",{}", t[i])?;
+            }
+            writeln!(w)?;
+        }
+        Ok(())
+    })?;
+    let header = std::iter::once("timestamp".to_string()).chain(md.symbols.iter().cloned()).collect::<Vec<_>>().join(",");
+    csv(dir, "prices.csv", &header, |w| {
+        for i in 0..md.len() {
+            write!(w, "{}", ts(i))?;
+            for b in &md.bars {
+                write!(w, ",{}", b.close[i])?;
+            }
+            writeln!(w)?;
+        }
+        Ok(())
+    })?;
+    csv(dir, "fills.csv", "timestamp,symbol,side,qty,price,notional,fee,reason,order_id", |w| {
+        for f in &res.fills {
+            let side = if f.qty > 0.0 { "buy" } else { "sell" };
+            writeln!(
+                w,
+                "{},{},{side},{},{},{},{},{},{}",
+                ts(f.bar),
+                sym(f.sym),
+                f.qty.abs(),
+                f.price,
+                (f.qty * f.price).abs(),
+                f.fee,
+                f.reason.as_str(),
+                f.order
+            )?;
+        }
+        Ok(())
+    })?;
+    csv(
+        dir,
+        "trades.csv",
+        "symbol,direction,entry_time,exit_time,entry_price,exit_price,max_qty,entry_notional,pnl,return,fees,bars,exit_reason",
+        |w| {
+            for t in &res.trades {
+                let dir = if t.dir > 0 { "long" } else { "short" };
+                let (exit, bars, why) = match t.exit_bar {
+                    Some(b) => (ts(b), b - t.entry_bar, t.exit_reason.map_or("", |r| r.as_str())),
+                    None => (String::new(), md.len() - 1 - t.entry_bar, "open"),
+                };
+                writeln!(
+                    w,
+                    "{},{dir},{},{exit},{},{},{},{},{},{},{},{bars},{why}",
+                    sym(t.sym),
+                    ts(t.entry_bar),
+                    t.entry_price,
+                    t.exit_price,
+                    t.max_qty,
+                    t.entry_notional,
+                    t.pnl,
+                    t.ret(),
+                    t.fees
+                )?;
+            }
+            Ok(())
+        },
+    )?;
+    csv(dir, "orders.csv", "order_id,decided_at,symbol,size_kind,size,type,price_level,fill_from,at,reason,status,filled_qty,note", |w| {
+        for r in &res.orders {
+            let o = &r.order;
+            let (kind, size) = match o.size {
+                crate::execution::Size::TargetFraction(f) => ("target_fraction", f),
+                crate::execution::Size::Qty(q) => ("qty", q),
+            };
+            let (ty, lim) = match o.price {
+                crate::execution::PriceType::Market => ("market", String::new()),
+                crate::execution::PriceType::Limit(l) => ("limit", l.to_string()),
+                crate::execution::PriceType::Stop(l) => ("stop", l.to_string()),
+            };
+            let from = if o.bar < md.len() { ts(o.bar) } else { "after end".into() };
+            let status = serde_json::to_value(r.status).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+            writeln!(
+                w,
+                "{},{},{},{kind},{size},{ty},{lim},{from},{},{},{status},{},{}",
+                o.id,
+                ts(r.created),
+                sym(o.sym),
+                if o.at_close { "close" } else { "open" },
+                o.reason.as_str(),
+                r.filled_qty,
+                r.note
+            )?;
+        }
+        Ok(())
+    })?;
+    csv(dir, "risk_events.csv", "timestamp,symbol,rule,requested,allowed", |w| {
+        for e in &res.risk_events {
+            writeln!(w, "{},{},{},{},{}", ts(e.bar), e.sym.map_or("", sym), e.rule, e.requested, e.allowed)?;
+        }
+        Ok(())
+    })?;
+    if exp.rebalance.is_some() {
+        let header = "decided_at,settled_at,trigger,orders,notional,est_cost,cost,within,checked,accuracy,max_deviation,accurate";
+        let header = std::iter::once(header.to_string())
+            .chain(md.symbols.iter().map(|s| format!("target_{s}")))
+            .chain(md.symbols.iter().map(|s| format!("aim_{s}")))
+            .collect::<Vec<_>>()
+            .join(",");
+        csv(dir, "rebalances.csv", &header, |w| {
+            for r in &res.rebalances {
+                write!(
+                    w,
+                    "{},{},{},{},{},{},{},{},{},{},{},{}",
+                    ts(r.bar),
+                    r.settled.map_or(String::new(), ts),
+                    r.trigger.as_str(),
+                    r.orders,
+                    r.notional,
+                    r.est_cost,
+                    r.cost,
+                    r.within,
+                    r.checked,
+                    if r.checked > 0 { r.within as f64 / r.checked as f64 } else { f64::NAN },
+                    r.max_dev,
+                    r.accurate()
+                )?;
+                for x in r.targets.iter().chain(&r.aims) {
+                    write!(w, ",{x}")?;
+                }
+                writeln!(w)?;
+            }
+            Ok(())
+        })?;
+    }
+    if let Some(rg) = &prep.regime {
+        let names = crate::data::synth::REGIMES;
+        csv(dir, "regimes.csv", "timestamp,regime,parameters,switched", |w| {
+            let mut prev = u8::MAX;
+            for i in 0..md.len() {
+                let lab = rg.labels[i];
+                let params = if rg.which[lab as usize].is_some() { names[lab as usize] } else { "base" };
+                let active = res.regime_active.get(i).copied().unwrap_or(lab);
+                let switched = prev != u8::MAX && rg.which[active as usize] != rg.which[prev as usize];
+                prev = active;
+                writeln!(w, "{},{},{params},{switched}", ts(i), names[lab as usize])?;
+            }
+            Ok(())
+        })?;
+    }
+    csv(dir, "signals.csv", "timestamp,symbol,direction,strength,confidence", |w| {
+        for i in 0..md.len() {
+            for (s, c) in prep.combined.iter().enumerate() {
+                if c.dir[i] != crate::signals::NONE {
+                    writeln!(w, "{},{},{},{},{}", ts(i), sym(s), c.dir[i], c.strength_at(i), c.conf_at(i))?;
+                }
+            }
+        }
+        Ok(())
+    })?;
+    Ok(())
+}
+
+use html::Block;
+
+fn pct(v: f64) -> String {
+    if v.is_finite() {
+        format!("{:.2}%", 100.0 * v)
+    } else {
+        "n/a".into()
+    }
+}
+
+/// The figures people look at first, from a `stats.json` value.
+pub fn key_figures(stats: &serde_json::Value) -> Vec<(String, String)> {
+    let f = |k: &str| stats.get(k).and_then(|v| v.as_f64());
+    let mut out = Vec::new();
+    let mut add = |label: &str, key: &str, as_pct: bool| {
+        if let Some(v) = f(key) {
+            out.push((label.to_string(), if as_pct { pct(v) } else { html::num(&stats[key]) }));
+        }
+    };
+    add("total return", "total_return", true);
+    add("buy & hold (equal weight)", "buy_and_hold_return", true);
+    add("CAGR", "cagr", true);
+    add("max drawdown", "max_drawdown", true);
+    add("Sharpe", "sharpe", false);
+    add("Sortino", "sortino", false);
+    add("Calmar", "calmar", false);
+    add("annual volatility", "ann_volatility", true);
+    add("closed trades", "trades", false);
+    add("win rate", "win_rate", true);
+    add("profit factor", "profit_factor", false);
+    add("exposure time", "exposure_time", true);
+    add("fees paid", "fees_paid", false);
+    add("rebalances", "rebalances", false);
+    add("rebalance accuracy", "rebalance_accuracy", true);
+    add("tracking error", "tracking_error", true);
+    add("rebalancing cost", "rebalance_cost", false);
+    add("regime switches", "regime_switches", false);
+    add("regime balanced accuracy", "regime_balanced_accuracy", true);
+    out
+}
+
+fn caption(stem: &str) -> String {
+    match stem {
+        "equity" => "Equity against an equal-weight buy and hold of the same symbols".into(),
+        "equity_log" => "The same on a log scale".into(),
+        "drawdown" => "Drawdown from the running peak".into(),
+        "monthly_returns" => "Monthly returns, with yearly totals".into(),
+        "rolling" => "Rolling Sharpe ratio and volatility".into(),
+        "trade_returns" => "Distribution of closed trades' net returns".into(),
+        "weights" => "Portfolio weights over time".into(),
+        "convergence" => "Objective per evaluation and the best so far".into(),
+        "param_map" => "Objective over the first two parameters".into(),
+        "params" => "Each parameter against the objective".into(),
+        "top_equity" => "Equity curves of the best trials".into(),
+        "walk_forward" => "In-sample and out-of-sample objective per window".into(),
+        "oos_equity" => "Stitched out-of-sample equity".into(),
+        s if s.starts_with("price_") => format!("{}: price with fills", &s[6..]),
+        s => s.into(),
+    }
+}
+
+fn write_text(path: &Path, text: &str) -> Result<()> {
+    std::fs::write(path, text).map_err(|e| Error::io(path, e))
+}
+
+fn drawing(dir: &Path) -> impl Fn(String) -> Error + '_ {
+    move |m| Error::Internal(format!("{}: drawing charts: {m}", dir.display()))
+}
+
+fn experiment_name(text: &str) -> String {
+    toml::from_str::<toml::Table>(text)
+        .ok()
+        .and_then(|t| t.get("experiment").and_then(|e| e.get("name")).and_then(|n| n.as_str().map(String::from)))
+        .unwrap_or_else(|| "experiment".into())
+}
+
+fn folder_label(dir: &Path) -> String {
+    dir.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+/// Draw a run folder's charts and write its `index.html` and `summary.md`; returns the chart
+/// names.
+pub fn render_run(dir: &Path) -> Result<Vec<String>> {
+    let v = view::load_run(dir)?;
+    let names = charts::run_charts(dir, &v).map_err(drawing(dir))?;
+    let title = format!("{} / run {}", experiment_name(&v.experiment), folder_label(dir));
+    let figures = key_figures(&v.stats);
+    let mut blocks = vec![Block::Heading("Key figures".into()), Block::Pairs(figures.clone()), Block::Heading("Charts".into())];
+    blocks.extend(names.iter().map(|n| Block::Chart(n.clone(), caption(n))));
+    blocks.push(Block::Heading("All statistics (stats.json)".into()));
+    blocks.push(Block::Pairs(html::rows(&v.stats)));
+    blocks.push(Block::Heading("Experiment as run (experiment.toml)".into()));
+    blocks.push(Block::Pre(v.experiment.clone()));
+    blocks.push(Block::Text("Data files beside this page: equity.csv, weights.csv, prices.csv, fills.csv, orders.csv, trades.csv, risk_events.csv, signals.csv.".into()));
+    write_text(&dir.join("index.html"), &html::page(&title, &blocks))?;
+    write_text(&dir.join("summary.md"), &html::summary_md(&title, &figures, ""))?;
+    Ok(names)
+}
+
+fn read_json(path: &Path) -> Result<Option<serde_json::Value>> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    serde_json::from_str(&text).map(Some).map_err(|e| Error::data(path, None, "bad-json", e.to_string()))
+}
+
+/// Draw an optimization folder's charts and page.
+pub fn render_optimize(dir: &Path) -> Result<Vec<String>> {
+    let trials = view::Table::read(&dir.join("trials.csv"))?;
+    let summary = read_json(&dir.join("optimize.json"))?;
+    let maximize = summary.as_ref().and_then(|s| s.get("direction")).and_then(|d| d.as_str()) != Some("minimize");
+    let top = view::Table::read_opt(&dir.join("top_equity.csv"))?;
+    let names = charts::optimize_charts(dir, &trials, maximize, top.as_ref()).map_err(drawing(dir))?;
+    let best_toml = std::fs::read_to_string(dir.join("best.toml")).unwrap_or_default();
+    let title = format!("{} / optimization {}", experiment_name(&best_toml), folder_label(dir));
+    let mut figures = Vec::new();
+    if let Some(s) = &summary {
+        for k in ["method", "objective", "direction", "trials", "feasible", "best_trial", "best_objective", "deflated_sharpe", "pbo"] {
+            if let Some(v) = s.get(k) {
+                figures.push((k.replace('_', " "), html::num(v)));
+            }
+        }
+        if let Some(p) = s.get("best_params").and_then(|p| p.as_object()) {
+            for (k, v) in p {
+                figures.push((format!("best {k}"), html::num(v)));
+            }
+        }
+    }
+    // The top trials by objective among the feasible ones that ran.
+    let (st, oc, fc) = (trials.col("status"), trials.col("objective"), trials.col("feasible"));
+    let mut ok: Vec<&Vec<String>> =
+        trials.rows.iter().filter(|r| st.is_some_and(|c| r[c] == "ok") && fc.is_none_or(|c| r[c] == "true")).collect();
+    let key = |r: &Vec<String>| oc.and_then(|c| r[c].parse::<f64>().ok()).unwrap_or(f64::NAN);
+    ok.sort_by(|a, b| if maximize { key(b).total_cmp(&key(a)) } else { key(a).total_cmp(&key(b)) });
+    let head: Vec<String> = trials.names.iter().filter(|n| *n != "seed" && *n != "duration_ms").cloned().collect();
+    let cols: Vec<usize> = head.iter().filter_map(|n| trials.col(n)).collect();
+    let top_rows: Vec<Vec<String>> = ok.iter().take(20).map(|r| cols.iter().map(|&c| r[c].clone()).collect()).collect();
+    let mut blocks = vec![Block::Heading("Search".into()), Block::Pairs(figures.clone()), Block::Heading("Charts".into())];
+    blocks.extend(names.iter().map(|n| Block::Chart(n.clone(), caption(n))));
+    blocks.push(Block::Heading(format!("Top {} trials (feasible, by objective)", top_rows.len())));
+    blocks.push(Block::Table(head, top_rows));
+    if let Some(bs) = summary.as_ref().and_then(|s| s.get("best_stats")) {
+        blocks.push(Block::Heading("Best trial's statistics".into()));
+        blocks.push(Block::Pairs(key_figures(bs)));
+    }
+    blocks.push(Block::Heading("Best trial as an experiment (best.toml)".into()));
+    blocks.push(Block::Pre(best_toml));
+    write_text(&dir.join("index.html"), &html::page(&title, &blocks))?;
+    write_text(&dir.join("summary.md"), &html::summary_md(&title, &figures, ""))?;
+    Ok(names)
+}
+
+/// Draw a walk-forward folder's charts and page.
+pub fn render_walk(dir: &Path) -> Result<Vec<String>> {
+    let windows = view::Table::read(&dir.join("walk_forward.csv"))?;
+    let oos = view::Table::read(&dir.join("oos_equity.csv"))?;
+    let names = charts::walk_charts(dir, &windows, &oos).map_err(drawing(dir))?;
+    let wf = read_json(&dir.join("walk_forward.json"))?.unwrap_or_default();
+    let title = format!("walk-forward {}", folder_label(dir));
+    let mut figures = Vec::new();
+    if let Some(o) = wf.get("objective") {
+        figures.push(("objective".into(), html::num(o)));
+    }
+    if let Some(i) = wf.get("improvement") {
+        figures.push(("out-of-sample improvement over the experiment's own parameters".into(), html::num(i)));
+    }
+    let stitched = wf.get("stitched").map(key_figures).unwrap_or_default();
+    figures.extend(stitched.iter().map(|(k, v)| (format!("stitched {k}"), v.clone())));
+    let mut blocks = vec![Block::Heading("Out of sample".into()), Block::Pairs(figures.clone()), Block::Heading("Charts".into())];
+    blocks.extend(names.iter().map(|n| Block::Chart(n.clone(), caption(n))));
+    blocks.push(Block::Heading("Windows".into()));
+    blocks.push(Block::Table(windows.names.clone(), windows.rows.clone()));
+    write_text(&dir.join("index.html"), &html::page(&title, &blocks))?;
+    write_text(&dir.join("summary.md"), &html::summary_md(&title, &figures, ""))?;
+    Ok(names)
+}
+
+/// Redraw whatever kind of folder `dir` is (run, optimization, walk-forward).
+pub fn render(dir: &Path) -> Result<Vec<String>> {
+    if dir.join("walk_forward.csv").exists() {
+        render_walk(dir)
+    } else if dir.join("trials.csv").exists() {
+        render_optimize(dir)
+    } else if dir.join("equity.csv").exists() {
+        render_run(dir)
+    } else {
+        Err(Error::Input(format!(
+            "{}: not a run, optimization or walk-forward folder (no equity.csv, trials.csv or walk_forward.csv)",
+            dir.display()
+        )))
+    }
+}
+
+/// Several run folders side by side in `out`: stats table and overlaid equity and drawdown.
+pub fn compare(dirs: &[PathBuf], out: &Path) -> Result<Vec<String>> {
+    let mut runs = Vec::new();
+    for d in dirs {
+        if !d.join("equity.csv").exists() {
+            return Err(Error::Input(format!("{}: not a run folder (no equity.csv)", d.display())));
+        }
+        let v = view::load_run(d)?;
+        runs.push((format!("{}/{}", experiment_name(&v.experiment), folder_label(d)), v));
+    }
+    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    let names = charts::compare_charts(out, &runs).map_err(drawing(out))?;
+    let figs: Vec<Vec<(String, String)>> = runs.iter().map(|r| key_figures(&r.1.stats)).collect();
+    let mut labels: Vec<String> = Vec::new();
+    for f in &figs {
+        for (k, _) in f {
+            if !labels.contains(k) {
+                labels.push(k.clone());
+            }
+        }
+    }
+    let head: Vec<String> = std::iter::once("figure".to_string()).chain(runs.iter().map(|r| r.0.clone())).collect();
+    let rows: Vec<Vec<String>> = labels
+        .iter()
+        .map(|l| {
+            std::iter::once(l.clone())
+                .chain(figs.iter().map(|f| f.iter().find(|(k, _)| k == l).map_or("".into(), |x| x.1.clone())))
+                .collect()
+        })
+        .collect();
+    let mut blocks = vec![Block::Heading("Key figures".into()), Block::Table(head.clone(), rows.clone()), Block::Heading("Charts".into())];
+    blocks.extend(names.iter().map(|n| Block::Chart(n.clone(), caption(n))));
+    blocks.push(Block::Text(format!("Runs: {}", dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "))));
+    let title = format!("Comparison of {} runs", runs.len());
+    write_text(&out.join("index.html"), &html::page(&title, &blocks))?;
+    let mut md = format!("# {title}\n\n| {} |\n|{}\n", head.join(" | "), " --- |".repeat(head.len()));
+    for r in &rows {
+        md += &format!("| {} |\n", r.join(" | "));
+    }
+    write_text(&out.join("summary.md"), &md)?;
+    Ok(names)
+}

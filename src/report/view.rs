@@ -1,0 +1,239 @@
+//! A saved run, optimization or walk-forward folder read back from its CSV and JSON files: what
+//! the charts and pages are drawn from, so `tradelab report DIR` draws exactly what the run did.
+
+use crate::data::time::parse_timestamp;
+use crate::data::TimestampUnit;
+use crate::error::{Error, Loc, Result};
+use std::path::{Path, PathBuf};
+
+/// A CSV file of ours: header names and rows of fields (double-quoted fields may hold commas).
+#[derive(Debug, Clone, Default)]
+pub struct Table {
+    /// The file.
+    pub path: PathBuf,
+    /// Column names.
+    pub names: Vec<String>,
+    /// Rows.
+    pub rows: Vec<Vec<String>>,
+}
+
+fn split_fields(line: &str) -> Vec<String> {
+    let (mut out, mut cur, mut quoted) = (Vec::new(), String::new(), false);
+    for ch in line.chars() {
+        match ch {
+            '"' => quoted = !quoted,
+            ',' if !quoted => out.push(std::mem::take(&mut cur)),
+            c => cur.push(c),
+        }
+    }
+    out.push(cur);
+    out
+}
+
+impl Table {
+    /// Read `path`.
+    pub fn read(path: &Path) -> Result<Table> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let mut lines = text.lines();
+        let names = lines.next().map(split_fields).unwrap_or_default();
+        let mut rows = Vec::new();
+        for (i, l) in lines.enumerate() {
+            if l.is_empty() {
+                continue;
+            }
+            let r = split_fields(l);
+            if r.len() != names.len() {
+                return Err(Error::data(
+                    path,
+                    Some(Loc::Line(i + 2)),
+                    "field-count",
+                    format!("{} fields, the header has {}", r.len(), names.len()),
+                ));
+            }
+            rows.push(r);
+        }
+        Ok(Table { path: path.to_path_buf(), names, rows })
+    }
+
+    /// Read `path` if it exists.
+    pub fn read_opt(path: &Path) -> Result<Option<Table>> {
+        if path.exists() {
+            Table::read(path).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// Index of a column.
+    pub fn col(&self, name: &str) -> Option<usize> {
+        self.names.iter().position(|n| n == name)
+    }
+
+    fn need(&self, name: &str) -> Result<usize> {
+        self.col(name).ok_or_else(|| {
+            Error::data(&self.path, None, "missing-column", format!("no '{name}' column; the file has: {}", self.names.join(", ")))
+        })
+    }
+
+    /// A numeric column (empty fields are NaN).
+    pub fn f64s(&self, name: &str) -> Result<Vec<f64>> {
+        let c = self.need(name)?;
+        self.rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let s = r[c].trim();
+                if s.is_empty() {
+                    return Ok(f64::NAN);
+                }
+                s.parse::<f64>().map_err(|_| {
+                    Error::data(&self.path, Some(Loc::Line(i + 2)), "unparsable-number", format!("{name}: '{s}' is not a number"))
+                })
+            })
+            .collect()
+    }
+
+    /// A text column.
+    pub fn strs(&self, name: &str) -> Result<Vec<String>> {
+        let c = self.need(name)?;
+        Ok(self.rows.iter().map(|r| r[c].clone()).collect())
+    }
+
+    /// A timestamp column (ISO-8601, as we write them) in ms.
+    pub fn times(&self, name: &str) -> Result<Vec<i64>> {
+        let c = self.need(name)?;
+        self.rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                parse_timestamp(r[c].trim(), TimestampUnit::Iso)
+                    .ok_or_else(|| Error::data(&self.path, Some(Loc::Line(i + 2)), "unparsable-timestamp", format!("{name}: '{}'", r[c])))
+            })
+            .collect()
+    }
+}
+
+/// One fill, for markers on price charts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FillMark {
+    /// Time (ms).
+    pub ts: i64,
+    /// Symbol index in [`RunView::symbols`].
+    pub sym: usize,
+    /// Buy or sell.
+    pub buy: bool,
+    /// Price.
+    pub price: f64,
+    /// Why (`signal`, `stop_loss`, `rebalance`, ...).
+    pub reason: String,
+}
+
+/// A run folder, read back.
+#[derive(Debug, Clone, Default)]
+pub struct RunView {
+    /// The folder.
+    pub dir: PathBuf,
+    /// Bar times (ms).
+    pub ts: Vec<i64>,
+    /// Equity at each close.
+    pub equity: Vec<f64>,
+    /// Drawdown from the running peak, as a fraction.
+    pub drawdown: Vec<f64>,
+    /// Symbols.
+    pub symbols: Vec<String>,
+    /// Close per symbol per bar.
+    pub prices: Vec<Vec<f64>>,
+    /// Weight per symbol per bar.
+    pub weights: Vec<Vec<f64>>,
+    /// Target weight per symbol per bar (empty without rebalancing).
+    pub targets: Vec<Vec<f64>>,
+    /// Fills.
+    pub fills: Vec<FillMark>,
+    /// Net returns of closed trades.
+    pub trade_returns: Vec<f64>,
+    /// Regime label per bar (empty without `[regime]`).
+    pub regimes: Vec<String>,
+    /// `stats.json`.
+    pub stats: serde_json::Value,
+    /// `experiment.toml` as text.
+    pub experiment: String,
+    /// The rebalancing band, if any (for the weights chart).
+    pub band: Option<f64>,
+}
+
+impl RunView {
+    /// Starting equity.
+    pub fn initial(&self) -> f64 {
+        self.stats.get("initial_equity").and_then(|v| v.as_f64()).unwrap_or_else(|| self.equity.first().copied().unwrap_or(1.0))
+    }
+
+    /// Periods per year.
+    pub fn per_year(&self) -> f64 {
+        self.stats.get("periods_per_year").and_then(|v| v.as_f64()).unwrap_or(8760.0)
+    }
+
+    /// Equal-weight buy and hold of every symbol, in equity units.
+    pub fn buy_and_hold(&self) -> Vec<f64> {
+        let init = self.initial();
+        let k = self.prices.len().max(1) as f64;
+        (0..self.ts.len()).map(|t| init * self.prices.iter().map(|p| p[t] / p[0]).sum::<f64>() / k).collect()
+    }
+}
+
+/// Read a run folder written by `tradelab run`.
+pub fn load_run(dir: &Path) -> Result<RunView> {
+    let eq = Table::read(&dir.join("equity.csv"))?;
+    let ts = eq.times("timestamp")?;
+    let equity = eq.f64s("equity")?;
+    let drawdown = eq.f64s("drawdown")?;
+    let prices_t = Table::read(&dir.join("prices.csv"))?;
+    let symbols: Vec<String> = prices_t.names.iter().skip(1).cloned().collect();
+    let prices = symbols.iter().map(|s| prices_t.f64s(s)).collect::<Result<Vec<_>>>()?;
+    let w = Table::read(&dir.join("weights.csv"))?;
+    let weights = symbols.iter().map(|s| w.f64s(s)).collect::<Result<Vec<_>>>()?;
+    let targets = if w.col(&format!("target_{}", symbols[0])).is_some() {
+        symbols.iter().map(|s| w.f64s(&format!("target_{s}"))).collect::<Result<Vec<_>>>()?
+    } else {
+        Vec::new()
+    };
+    let f = Table::read(&dir.join("fills.csv"))?;
+    let (fts, fsym, fside, fprice, freason) =
+        (f.times("timestamp")?, f.strs("symbol")?, f.strs("side")?, f.f64s("price")?, f.strs("reason")?);
+    let fills = (0..f.rows.len())
+        .filter_map(|i| {
+            let sym = symbols.iter().position(|s| *s == fsym[i])?;
+            Some(FillMark { ts: fts[i], sym, buy: fside[i] == "buy", price: fprice[i], reason: freason[i].clone() })
+        })
+        .collect();
+    let tr = Table::read(&dir.join("trades.csv"))?;
+    let (ret, why) = (tr.f64s("return")?, tr.strs("exit_reason")?);
+    let trade_returns = ret.iter().zip(&why).filter(|(r, w)| r.is_finite() && w.as_str() != "open").map(|(r, _)| *r).collect();
+    let regimes = match Table::read_opt(&dir.join("regimes.csv"))? {
+        Some(t) => t.strs("regime")?,
+        None => Vec::new(),
+    };
+    let path = dir.join("stats.json");
+    let stats: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?)
+        .map_err(|e| Error::data(&path, None, "bad-json", e.to_string()))?;
+    let path = dir.join("experiment.toml");
+    let experiment = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    let band = toml::from_str::<toml::Table>(&experiment)
+        .ok()
+        .and_then(|t| t.get("rebalance").and_then(|r| r.get("band")).and_then(|b| b.as_float()));
+    Ok(RunView {
+        dir: dir.to_path_buf(),
+        ts,
+        equity,
+        drawdown,
+        symbols,
+        prices,
+        weights,
+        targets,
+        fills,
+        trade_returns,
+        regimes,
+        stats,
+        experiment,
+        band,
+    })
+}
