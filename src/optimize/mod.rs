@@ -637,6 +637,11 @@ fn write_top_equity(study: &Study, r: &SearchResult, dir: &Path, k: usize) -> Re
         curves.push((t.index, crate::engine::backtest(&le.exp, &prep).equity));
     }
     let path = dir.join("top_equity.csv");
+    if curves.is_empty() {
+        // No feasible trial: nothing to overlay (and nothing stale left from a resumed run).
+        let _ = std::fs::remove_file(&path);
+        return Ok(());
+    }
     let io = |e| Error::io(&path, e);
     let mut w = std::io::BufWriter::new(std::fs::File::create(&path).map_err(io)?);
     let head: Vec<String> = curves.iter().map(|(i, _)| format!("trial_{i}")).collect();

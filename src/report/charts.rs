@@ -8,6 +8,8 @@ use plotters::prelude::*;
 use std::path::Path;
 
 type Res = std::result::Result<(), String>;
+/// A labelled, coloured line.
+type Series = (String, Vec<(i64, f64)>, RGBColor);
 
 const FONT: &[u8] = include_bytes!("font/DejaVuSans.ttf");
 /// Series colours (the "tab10" palette).
@@ -125,6 +127,9 @@ fn date_label(span_ms: i64) -> impl Fn(&i64) -> String {
 /// Axis numbers without needless decimals.
 fn tick(v: &f64) -> String {
     let a = v.abs();
+    if a < 1e-12 {
+        return "0".into();
+    }
     if a >= 1000.0 || a == 0.0 {
         format!("{v:.0}")
     } else if a >= 10.0 {
@@ -147,14 +152,7 @@ fn time_axis(ts: &[i64]) -> (i64, i64) {
 }
 
 /// Lines over time on one axis: `(label, points, colour)`.
-fn lines<DB: DrawingBackend>(
-    root: &DrawingArea<DB, Shift>,
-    title: &str,
-    y_desc: &str,
-    ts: &[i64],
-    series: &[(String, Vec<(i64, f64)>, RGBColor)],
-    log: bool,
-) -> Res {
+fn lines<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, title: &str, y_desc: &str, ts: &[i64], series: &[Series], log: bool) -> Res {
     let (t0, t1) = time_axis(ts);
     let (mut lo, hi) = range(series.iter().flat_map(|s| s.1.iter().map(|p| p.1)));
     let fmt = date_label(t1 - t0);
@@ -499,6 +497,8 @@ fn histogram<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, rets: &[f64]) ->
         .configure_mesh()
         .x_desc("trade return (%)")
         .y_desc("trades")
+        .x_label_formatter(&tick)
+        .y_label_formatter(&|v| format!("{v:.0}"))
         .max_light_lines(1)
         .light_line_style(RGBColor(240, 240, 240))
         .draw()
@@ -650,7 +650,7 @@ pub fn optimize_charts(dir: &Path, trials: &Table, maximize: bool, top: Option<&
     }
     if let Some(t) = top {
         let ts = t.times("timestamp").map_err(e)?;
-        let series: Vec<(String, Vec<(i64, f64)>, RGBColor)> = t.names[1..]
+        let series: Vec<Series> = t.names[1..]
             .iter()
             .enumerate()
             .map(|(i, n)| Ok((n.replace('_', " "), minmax(&ts, &t.f64s(n).map_err(e)?, POINTS), PALETTE[i % PALETTE.len()])))
@@ -675,6 +675,8 @@ fn convergence<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, obj: &[f64], b
         .configure_mesh()
         .x_desc("evaluation")
         .y_desc("objective")
+        .x_label_formatter(&|v| format!("{v:.0}"))
+        .y_label_formatter(&tick)
         .max_light_lines(1)
         .light_line_style(RGBColor(240, 240, 240))
         .draw()
@@ -705,11 +707,16 @@ fn convergence<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, obj: &[f64], b
     Ok(())
 }
 
-/// Blue (low) to yellow (high).
+/// Purple (low) through teal to yellow (high), as viridis.
 fn ramp(x: f64) -> RGBColor {
     let x = if x.is_finite() { x.clamp(0.0, 1.0) } else { 0.0 };
-    let lerp = |a: f64, b: f64| (a + (b - a) * x).round() as u8;
-    RGBColor(lerp(68.0, 253.0), lerp(1.0, 231.0), lerp(84.0, 37.0))
+    let (a, b, k) = if x < 0.5 {
+        ((68.0, 1.0, 84.0), (33.0, 145.0, 140.0), 2.0 * x)
+    } else {
+        ((33.0, 145.0, 140.0), (253.0, 231.0, 37.0), 2.0 * x - 1.0)
+    };
+    let lerp = |p: f64, q: f64| (p + (q - p) * k).round() as u8;
+    RGBColor(lerp(a.0, b.0), lerp(a.1, b.1), lerp(a.2, b.2))
 }
 
 fn param_map<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, params: &[String], cols: &[Vec<f64>], obj: &[f64]) -> Res {
@@ -717,7 +724,7 @@ fn param_map<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, params: &[String
     let (y0, y1) = range(cols[1].iter().copied());
     let (o0, o1) = range(obj.iter().copied());
     let mut chart = ChartBuilder::on(root)
-        .caption(format!("Objective over {} and {} (blue low, yellow high)", params[0], params[1]), ("sans-serif", 16))
+        .caption(format!("Objective over {} and {} (purple low, yellow high)", params[0], params[1]), ("sans-serif", 16))
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(80)
@@ -785,6 +792,8 @@ pub fn walk_charts(dir: &Path, windows: &Table, oos: &Table) -> Result<Vec<Strin
 fn grouped<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, ins: &[f64], outs: &[f64], defs: &[f64]) -> Res {
     let n = ins.len().max(1) as f64;
     let (lo, hi) = range(ins.iter().chain(outs).chain(defs).copied().chain([0.0]));
+    // Head room for the legend.
+    let hi = hi + 0.4 * (hi - lo);
     let mut chart = ChartBuilder::on(root)
         .caption("Objective per window: in sample vs out of sample", ("sans-serif", 20))
         .margin(12)
