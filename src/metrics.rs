@@ -150,6 +150,11 @@ pub struct EquityStream {
     dd_len: usize,
     max_dd_len: usize,
     sum_equity: f64,
+    /// The latest run of equal equities, `run_k` bars at `run_e`, not yet in `sum_equity`: runs
+    /// are added as `run_e * run_k`, the same whether they came bar by bar or in bulk (a flat
+    /// book's idle bars), without a bar-by-bar addition chain.
+    run_e: f64,
+    run_k: usize,
     /// Per block of bars (for overfitting statistics): sum of returns, of squared returns, and
     /// the count; `left` bars remain in the current block of `block_len`.
     blocks: [[f64; 3]; BLOCKS],
@@ -217,6 +222,8 @@ impl EquityStream {
             dd_len: 0,
             max_dd_len: 0,
             sum_equity: 0.0,
+            run_e: 0.0,
+            run_k: 0,
             blocks: [[0.0; 3]; BLOCKS],
             block: 0,
             block_len: 0,
@@ -238,7 +245,7 @@ impl EquityStream {
         if ex < 0.0 {
             self.down_sq += ex * ex;
         }
-        self.sum_equity += e;
+        self.add_equity(e, 1);
         if e >= self.peak {
             self.peak = e;
             self.dd_len = 0;
@@ -249,6 +256,17 @@ impl EquityStream {
             if e < self.peak * (1.0 - self.mdd) {
                 self.mdd = 1.0 - e / self.peak;
             }
+        }
+    }
+
+    #[inline]
+    fn add_equity(&mut self, e: f64, k: usize) {
+        if e == self.run_e {
+            self.run_k += k;
+        } else {
+            self.sum_equity += self.run_e * self.run_k as f64;
+            self.run_e = e;
+            self.run_k = k;
         }
     }
 
@@ -272,12 +290,7 @@ impl EquityStream {
                 self.down_sq += ex * ex;
             }
         }
-        // Added bar by bar, as `push` would, so both paths agree to the last bit.
-        let mut sum_equity = self.sum_equity;
-        for _ in 0..k {
-            sum_equity += e;
-        }
-        self.sum_equity = sum_equity;
+        self.add_equity(e, k);
         // Zero returns: only the blocks' counts move.
         let mut rest = k;
         while rest > 0 {
@@ -305,6 +318,7 @@ impl EquityStream {
         // block array is indexed), which made this loop, the hottest of a sweep, 60% slower.
         let (mut prev, mut sum, mut sum_sq, mut down_sq, mut sum_equity) =
             (self.prev, self.sum, self.sum_sq, self.down_sq, self.sum_equity);
+        let (mut run_e, mut run_k) = (self.run_e, self.run_k);
         let (mut peak, mut mdd, mut dd_len, mut max_dd_len) = (self.peak, self.mdd, self.dd_len, self.max_dd_len);
         let (mut cur, mut left, rf) = (self.cur, self.left, self.rf_per_period);
         for &c in closes {
@@ -317,7 +331,14 @@ impl EquityStream {
             if ex < 0.0 {
                 down_sq += ex * ex;
             }
-            sum_equity += e;
+            // As `add_equity`.
+            if e == run_e {
+                run_k += 1;
+            } else {
+                sum_equity += run_e * run_k as f64;
+                run_e = e;
+                run_k = 1;
+            }
             if e >= peak {
                 peak = e;
                 dd_len = 0;
@@ -341,6 +362,7 @@ impl EquityStream {
         }
         self.n += closes.len();
         (self.prev, self.sum, self.sum_sq, self.down_sq, self.sum_equity) = (prev, sum, sum_sq, down_sq, sum_equity);
+        (self.run_e, self.run_k) = (run_e, run_k);
         (self.peak, self.mdd, self.dd_len, self.max_dd_len) = (peak, mdd, dd_len, max_dd_len);
         (self.cur, self.left) = (cur, left);
     }
@@ -352,7 +374,7 @@ impl EquityStream {
 
     /// Mean equity over the bars seen.
     pub fn mean_equity(&self) -> f64 {
-        self.sum_equity / self.n as f64
+        (self.sum_equity + self.run_e * self.run_k as f64) / self.n as f64
     }
 
     /// Return, risk and drawdown figures (trade figures left empty).

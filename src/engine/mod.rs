@@ -250,6 +250,7 @@ impl Loop<'_> {
 
     /// Once no order of the working rebalance is left, check its weights against its targets
     /// at the current marks (the fill prices' bar).
+    #[inline]
     fn settle_rebalance(&mut self, t: usize) {
         let Some(r) = self.rb_open else { return };
         if self.pending.iter().any(|o| o.reason == Reason::Rebalance) {
@@ -802,7 +803,17 @@ fn next_change(c: &Combined, from: usize, limit: usize) -> usize {
     }
     let d = &c.dir;
     if c.constant_size() {
-        return (from..limit).find(|&t| d[t] != d[t - 1]).unwrap_or(limit);
+        // Eight bars at a time (one 64-bit compare of the window against itself shifted by a
+        // bar), then the exact bar: sweeps spend much of a run looking for the next change.
+        let mut t = from;
+        while t + 8 <= limit {
+            let (cur, prev): (&[i8; 8], &[i8; 8]) = (d[t..t + 8].try_into().expect("8"), d[t - 1..t + 7].try_into().expect("8"));
+            if cur != prev {
+                break;
+            }
+            t += 8;
+        }
+        return (t..limit).find(|&u| d[u] != d[u - 1]).unwrap_or(limit);
     }
     (from..limit)
         .find(|&t| d[t] != d[t - 1] || c.strength_at(t) != c.strength_at(t - 1) || c.conf_at(t) != c.conf_at(t - 1))

@@ -103,6 +103,33 @@ fn sign_or_none(a: f64, b: f64) -> i8 {
     }
 }
 
+/// The two lines whose crossings a cross signal follows (None for other kinds).
+fn cross_lines(spec: &Spec, sym: usize, bars: &Bars, cache: &IndicatorCache) -> Option<(Series, Series)> {
+    Some(match *spec {
+        Spec::SmaCross { fast, slow } => (cache.get(sym, bars, IndKey::Sma(fast)), cache.get(sym, bars, IndKey::Sma(slow))),
+        Spec::EmaCross { fast, slow } => (cache.get(sym, bars, IndKey::Ema(fast)), cache.get(sym, bars, IndKey::Ema(slow))),
+        Spec::Macd { fast, slow, signal } => {
+            (cache.get(sym, bars, IndKey::MacdLine(fast, slow)), cache.get(sym, bars, IndKey::MacdSignal(fast, slow, signal)))
+        }
+        _ => return None,
+    })
+}
+
+/// Strict crosses of `a` over `b`: the same as [`events`] of the state `sign(a - b)`, without
+/// the state series.
+pub fn cross_events(a: &[f64], b: &[f64]) -> Vec<i8> {
+    let mut out = vec![NONE; a.len()];
+    let mut prev = NONE;
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        let c = sign_or_none(*x, *y);
+        if c != 0 && c != NONE && prev == -c {
+            out[i] = c;
+        }
+        prev = c;
+    }
+    out
+}
+
 /// The state series of a signal: +1 / -1 / 0 per bar, [`NONE`] during warm-up.
 pub fn state(spec: &Spec, sym: usize, bars: &Bars, cache: &IndicatorCache) -> Vec<i8> {
     let c = &bars.close;
@@ -302,10 +329,11 @@ pub fn combine(streams: &[&Stream], weights: &BTreeMap<String, f64>, mults: &[f6
 /// The stream of a technical signal on one symbol.
 pub fn technical_stream(cfg: &TechnicalSignal, sym: usize, bars: &Bars, cache: &IndicatorCache) -> Stream {
     let spec = Spec::from_config(cfg);
-    let st = state(&spec, sym, bars, cache);
-    let dir = match cfg.mode {
-        SignalMode::State => st,
-        SignalMode::Event => events(&spec, &st),
+    let dir = match (cfg.mode, cross_lines(&spec, sym, bars, cache)) {
+        // Crosses straight from the two lines, in one pass (the hot path of a crossover sweep).
+        (SignalMode::Event, Some((a, b))) => cross_events(&a, &b),
+        (SignalMode::State, _) => state(&spec, sym, bars, cache),
+        (SignalMode::Event, None) => events(&spec, &state(&spec, sym, bars, cache)),
     };
     let source = cfg.source.clone().unwrap_or_else(|| format!("{:?}", cfg.kind).to_lowercase());
     Stream { source, dir, strength: vec![cfg.strength as u8 + 1], conf: vec![cfg.confidence] }
@@ -341,6 +369,17 @@ mod tests {
         assert_eq!(r[2], 50.0);
         // next change +1: g=(0.5+1)/2=0.75, l=0.25 -> rs 3 -> 75
         assert!((r[3] - 75.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn fused_cross_events_equal_events_of_the_state() {
+        // Lines with warm-up NaNs, ties and crossings through equality.
+        let a = [f64::NAN, 1.0, 2.0, 2.0, 3.0, 1.0, 1.0, 0.0, 5.0, f64::NAN, 1.0, 3.0, 0.0];
+        let b = [f64::NAN, 2.0, 1.0, 2.0, 2.0, 2.0, 1.0, 1.0, 1.0, 1.0, 2.0, 2.0, 1.0];
+        let st: Vec<i8> = a.iter().zip(&b).map(|(x, y)| sign_or_none(*x, *y)).collect();
+        let spec = Spec::SmaCross { fast: 1, slow: 2 };
+        assert_eq!(cross_events(&a, &b), events(&spec, &st));
+        assert_eq!(cross_events(&a, &b), vec![NONE, NONE, 1, NONE, NONE, -1, NONE, NONE, 1, NONE, NONE, 1, -1]);
     }
 
     #[test]
