@@ -559,6 +559,8 @@ pub fn run_optimize(le: &LoadedExperiment, paths: &[PathBuf], opts: &OptimizeOpt
     let result = pool.install(|| search(&mut study, Some(&mut log), &progress))?;
     progress.finish_and_clear();
     let summary = finish(&study, &result, &dir, start)?;
+    // The indicator cache and the trials are no longer needed: free them before drawing.
+    drop((study, result));
     crate::report::render_optimize(&dir)?;
     Ok((dir, summary))
 }
