@@ -46,10 +46,14 @@ enum Cmd {
         /// Folders written by run, optimize or walk-forward.
         #[arg(required = true)]
         dirs: Vec<PathBuf>,
+        /// Optimization folders: draw the objective map over these two parameters (PATH,PATH).
+        #[arg(long, value_delimiter = ',', value_name = "PARAM,PARAM")]
+        map: Vec<String>,
     },
-    /// Put several runs side by side: stats table, overlaid equity and drawdown.
+    /// Put several runs side by side (stats table, overlaid equity and drawdown), or several
+    /// optimizations (results table, best-so-far curves).
     Compare {
-        /// Run folders.
+        /// Run folders, or optimization folders.
         #[arg(required = true, num_args = 2..)]
         dirs: Vec<PathBuf>,
         /// Output folder (default: reports/compare/NNNN).
@@ -405,9 +409,13 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             let exp = apply_sets(le.exp, &sets, &file)?;
             outln!("{}", exp.to_toml().trim_end());
         }
-        Cmd::Report { dirs } => {
+        Cmd::Report { dirs, map } => {
+            if !map.is_empty() && map.len() != 2 {
+                return Err(tradelab::Error::Input(format!("--map: expected two parameters as PARAM,PARAM, got {}", map.join(","))).into());
+            }
+            let map = (map.len() == 2).then(|| (map[0].as_str(), map[1].as_str()));
             for d in &dirs {
-                let names = tradelab::report::render(d)?;
+                let names = tradelab::report::render(d, map)?;
                 if !quiet {
                     outln!("{}: {} charts, index.html, summary.md", d.display(), names.len());
                 }

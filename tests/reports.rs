@@ -130,6 +130,32 @@ fn optimize_walk_forward_and_compare_reports() {
     let last: f64 = top.lines().last().unwrap().split(',').nth(1).unwrap().parse().unwrap();
     assert!(close(last, json["best_stats"]["final_equity"].as_f64().unwrap(), 1e-9));
 
+    // The same search by random sampling, compared with the genetic one; the map redrawn over
+    // two chosen parameters.
+    run(&["optimize", root().join("experiments/genetic_search.toml").to_str().unwrap(), "--set", "optimize.method=\"random\""]);
+    let cmp = out.join("cmp_search");
+    let o = std::process::Command::new(bin)
+        .args(["compare", "-q"])
+        .arg(&dir)
+        .arg(out.join("genetic_search/0002"))
+        .arg("--out")
+        .arg(&cmp)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    check_charts(&cmp, &["convergence"]);
+    check_links(&cmp);
+    let md = std::fs::read_to_string(cmp.join("summary.md")).unwrap();
+    assert!(md.contains("(genetic)") && md.contains("(random)"), "{md}");
+    let map = "signals.technical[0].fast,signals.technical[0].slow";
+    let o = std::process::Command::new(bin).args(["report", "-q", "--map", map]).arg(&dir).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let svg = std::fs::read_to_string(dir.join("param_map.svg")).unwrap();
+    assert!(svg.contains("signals.technical[0].fast and signals.technical[0].slow"));
+    let o = std::process::Command::new(bin).args(["report", "--map", "nope,risk.trailing_stop"]).arg(&dir).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no parameter nope"));
+
     let exp = root().join("experiments/walk_forward.toml");
     run(&["walk-forward", exp.to_str().unwrap()]);
     let wf = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().path()).find(|p| p.to_string_lossy().ends_with("_walk_forward")).unwrap();

@@ -130,6 +130,9 @@ fn tick(v: &f64) -> String {
     if a < 1e-12 {
         return "0".into();
     }
+    if (v - v.round()).abs() < 1e-9 * a.max(1.0) {
+        return format!("{v:.0}");
+    }
     if a >= 1000.0 || a == 0.0 {
         format!("{v:.0}")
     } else if a >= 10.0 {
@@ -600,8 +603,21 @@ fn weights<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, v: &RunView) -> Re
 }
 
 /// Charts of an optimization folder (`trials.csv`, `optimize.json`, `top_equity.csv`).
-pub fn optimize_charts(dir: &Path, trials: &Table, maximize: bool, top: Option<&Table>) -> Result<Vec<String>, String> {
-    let mut names = Vec::new();
+/// The trials that ran, as numbers: parameters (choices by order of appearance), objective, and
+/// the best feasible objective so far.
+pub struct TrialSeries {
+    /// Parameter paths.
+    pub params: Vec<String>,
+    /// Each parameter's value per trial.
+    pub cols: Vec<Vec<f64>>,
+    /// Objective per trial.
+    pub obj: Vec<f64>,
+    /// Best feasible objective up to each trial (NaN before the first feasible one).
+    pub best: Vec<f64>,
+}
+
+/// Read the trials of `trials.csv`.
+pub fn trial_series(trials: &Table, maximize: bool) -> Result<TrialSeries, String> {
     let st = trials.col("status").ok_or("trials.csv has no status column")?;
     let params: Vec<String> = trials.names[1..st].to_vec();
     let ok: Vec<&Vec<String>> = trials.rows.iter().filter(|r| r[st] == "ok").collect();
@@ -618,9 +634,6 @@ pub fn optimize_charts(dir: &Path, trials: &Table, maximize: bool, top: Option<&
         }
         best.push(cur);
     }
-    both!(dir, "convergence", (1100, 420), |r| convergence(r, &obj, &best))?;
-    names.push("convergence".into());
-    // Each parameter as a number (choices by their order of appearance).
     let cols: Vec<Vec<f64>> = (0..params.len())
         .map(|p| {
             let mut seen: Vec<String> = Vec::new();
@@ -638,8 +651,34 @@ pub fn optimize_charts(dir: &Path, trials: &Table, maximize: bool, top: Option<&
                 .collect()
         })
         .collect();
-    if params.len() >= 2 {
-        both!(dir, "param_map", (900, 700), |r| param_map(r, &params, &cols, &obj))?;
+    Ok(TrialSeries { params, cols, obj, best })
+}
+
+/// Charts of an optimization folder; `map` names the two parameters of the objective map (the
+/// first two by default).
+pub fn optimize_charts(
+    dir: &Path,
+    trials: &Table,
+    maximize: bool,
+    top: Option<&Table>,
+    map: Option<(&str, &str)>,
+) -> Result<Vec<String>, String> {
+    let mut names = Vec::new();
+    let TrialSeries { params, cols, obj, best } = trial_series(trials, maximize)?;
+    both!(dir, "convergence", (1100, 420), |r| convergence(r, &obj, &best))?;
+    names.push("convergence".into());
+    let axes = match map {
+        Some((a, b)) => {
+            let find = |n: &str| {
+                params.iter().position(|p| p == n).ok_or_else(|| format!("--map: no parameter {n} (the search has {})", params.join(", ")))
+            };
+            Some((find(a)?, find(b)?))
+        }
+        None => (params.len() >= 2).then_some((0, 1)),
+    };
+    if let Some((i, j)) = axes {
+        let (p2, c2) = ([params[i].clone(), params[j].clone()], [cols[i].clone(), cols[j].clone()]);
+        both!(dir, "param_map", (900, 700), |r| param_map(r, &p2, &c2, &obj))?;
         names.push("param_map".into());
     }
     if !params.is_empty() {
@@ -831,6 +870,52 @@ fn grouped<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, ins: &[f64], outs:
         .background_style(WHITE.mix(0.85))
         .border_style(RGBColor(200, 200, 200))
         .position(SeriesLabelPosition::UpperRight)
+        .label_font(("sans-serif", 14))
+        .draw()
+        .map_err(e)?;
+    Ok(())
+}
+
+/// Several searches' best-so-far objective overlaid.
+pub fn compare_searches(dir: &Path, runs: &[(String, TrialSeries)]) -> Result<Vec<String>, String> {
+    let n = runs.iter().map(|r| r.1.obj.len()).max().unwrap_or(2).max(2) as f64;
+    let (lo, hi) = range(runs.iter().flat_map(|r| r.1.best.iter().copied()));
+    both!(dir, "convergence", (1100, 460), |r| searches(r, runs, n, lo, hi))?;
+    Ok(vec!["convergence".into()])
+}
+
+fn searches<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, runs: &[(String, TrialSeries)], n: f64, lo: f64, hi: f64) -> Res {
+    let mut chart = ChartBuilder::on(root)
+        .caption("Best feasible objective so far, per search", ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(80)
+        .build_cartesian_2d(0.0..n, lo..hi)
+        .map_err(e)?;
+    chart
+        .configure_mesh()
+        .x_desc("evaluation")
+        .y_desc("objective")
+        .x_label_formatter(&|v| format!("{v:.0}"))
+        .y_label_formatter(&tick)
+        .max_light_lines(1)
+        .light_line_style(RGBColor(240, 240, 240))
+        .draw()
+        .map_err(e)?;
+    for (k, (label, t)) in runs.iter().enumerate() {
+        let c = PALETTE[k % PALETTE.len()];
+        let pts = t.best.iter().enumerate().filter(|(_, b)| b.is_finite()).map(|(i, b)| (i as f64 + 1.0, *b));
+        chart
+            .draw_series(LineSeries::new(pts, c.stroke_width(2)))
+            .map_err(e)?
+            .label(label.as_str())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(RGBColor(200, 200, 200))
+        .position(SeriesLabelPosition::LowerRight)
         .label_font(("sans-serif", 14))
         .draw()
         .map_err(e)?;

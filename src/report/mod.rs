@@ -339,13 +339,24 @@ fn read_json(path: &Path) -> Result<Option<serde_json::Value>> {
     serde_json::from_str(&text).map(Some).map_err(|e| Error::data(path, None, "bad-json", e.to_string()))
 }
 
-/// Draw an optimization folder's charts and page.
+/// Draw an optimization folder's charts and page (the objective map over the first two
+/// parameters).
 pub fn render_optimize(dir: &Path) -> Result<Vec<String>> {
+    render_optimize_with(dir, None)
+}
+
+/// As [`render_optimize`], with the objective map over the two named parameters.
+pub fn render_optimize_with(dir: &Path, map: Option<(&str, &str)>) -> Result<Vec<String>> {
     let trials = view::Table::read(&dir.join("trials.csv"))?;
-    let summary = read_json(&dir.join("optimize.json"))?;
-    let maximize = summary.as_ref().and_then(|s| s.get("direction")).and_then(|d| d.as_str()) != Some("minimize");
+    let (maximize, summary) = direction_max(dir)?;
     let top = view::Table::read_opt(&dir.join("top_equity.csv"))?;
-    let names = charts::optimize_charts(dir, &trials, maximize, top.as_ref()).map_err(drawing(dir))?;
+    let names = charts::optimize_charts(dir, &trials, maximize, top.as_ref(), map).map_err(|m| {
+        if m.starts_with("--map") {
+            Error::Input(m)
+        } else {
+            drawing(dir)(m)
+        }
+    })?;
     let best_toml = std::fs::read_to_string(dir.join("best.toml")).unwrap_or_default();
     let title = format!("{} / optimization {}", experiment_name(&best_toml), folder_label(dir));
     let mut figures = Vec::new();
@@ -410,12 +421,13 @@ pub fn render_walk(dir: &Path) -> Result<Vec<String>> {
     Ok(names)
 }
 
-/// Redraw whatever kind of folder `dir` is (run, optimization, walk-forward).
-pub fn render(dir: &Path) -> Result<Vec<String>> {
+/// Redraw whatever kind of folder `dir` is (run, optimization, walk-forward); `map` chooses
+/// the two parameters of an optimization's objective map.
+pub fn render(dir: &Path, map: Option<(&str, &str)>) -> Result<Vec<String>> {
     if dir.join("walk_forward.csv").exists() {
         render_walk(dir)
     } else if dir.join("trials.csv").exists() {
-        render_optimize(dir)
+        render_optimize_with(dir, map)
     } else if dir.join("equity.csv").exists() {
         render_run(dir)
     } else {
@@ -426,12 +438,64 @@ pub fn render(dir: &Path) -> Result<Vec<String>> {
     }
 }
 
-/// Several run folders side by side in `out`: stats table and overlaid equity and drawdown.
+fn direction_max(dir: &Path) -> Result<(bool, Option<serde_json::Value>)> {
+    let summary = read_json(&dir.join("optimize.json"))?;
+    Ok((summary.as_ref().and_then(|s| s.get("direction")).and_then(|d| d.as_str()) != Some("minimize"), summary))
+}
+
+/// Several optimization folders side by side: best-so-far per search, and a summary table.
+fn compare_searches(dirs: &[PathBuf], out: &Path) -> Result<Vec<String>> {
+    let mut runs = Vec::new();
+    let mut rows = Vec::new();
+    for d in dirs {
+        let (maximize, summary) = direction_max(d)?;
+        let t = view::Table::read(&d.join("trials.csv"))?;
+        let series = charts::trial_series(&t, maximize).map_err(|m| Error::data(d.join("trials.csv"), None, "bad-trials", m))?;
+        let get = |k: &str| summary.as_ref().and_then(|s| s.get(k)).map(html::num).unwrap_or_default();
+        let method = get("method");
+        let best_toml = std::fs::read_to_string(d.join("best.toml")).unwrap_or_default();
+        let label = format!("{} {} ({})", experiment_name(&best_toml), folder_label(d), method);
+        rows.push(vec![
+            label.clone(),
+            method,
+            get("objective"),
+            get("trials"),
+            get("feasible"),
+            get("best_objective"),
+            get("deflated_sharpe"),
+            get("pbo"),
+        ]);
+        runs.push((label, series));
+    }
+    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    let names = charts::compare_searches(out, &runs).map_err(drawing(out))?;
+    let head: Vec<String> =
+        ["search", "method", "objective", "trials", "feasible", "best", "deflated Sharpe", "PBO"].iter().map(|s| s.to_string()).collect();
+    let mut blocks = vec![Block::Heading("Searches".into()), Block::Table(head.clone(), rows.clone()), Block::Heading("Charts".into())];
+    blocks.extend(names.iter().map(|n| Block::Chart(n.clone(), "Best feasible objective so far, per search".into())));
+    let title = format!("Comparison of {} searches", runs.len());
+    write_text(&out.join("index.html"), &html::page(&title, &blocks))?;
+    let mut md = format!("# {title}\n\n| {} |\n|{}\n", head.join(" | "), " --- |".repeat(head.len()));
+    for r in &rows {
+        md += &format!("| {} |\n", r.join(" | "));
+    }
+    write_text(&out.join("summary.md"), &md)?;
+    Ok(names)
+}
+
+/// Several run folders side by side in `out`: stats table and overlaid equity and drawdown; or
+/// several optimization folders: their searches' best-so-far curves and results.
 pub fn compare(dirs: &[PathBuf], out: &Path) -> Result<Vec<String>> {
+    if dirs.iter().all(|d| d.join("trials.csv").exists() && !d.join("walk_forward.csv").exists()) {
+        return compare_searches(dirs, out);
+    }
     let mut runs = Vec::new();
     for d in dirs {
         if !d.join("equity.csv").exists() {
-            return Err(Error::Input(format!("{}: not a run folder (no equity.csv)", d.display())));
+            return Err(Error::Input(format!(
+                "{}: not a run folder (no equity.csv); compare takes run folders, or optimization folders only",
+                d.display()
+            )));
         }
         let v = view::load_run(d)?;
         runs.push((format!("{}/{}", experiment_name(&v.experiment), folder_label(d)), v));
