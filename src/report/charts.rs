@@ -13,7 +13,7 @@ type Series = (String, Vec<(i64, f64)>, RGBColor);
 
 const FONT: &[u8] = include_bytes!("font/DejaVuSans.ttf");
 /// Series colours (the "tab10" palette).
-pub const PALETTE: [RGBColor; 8] = [
+pub const PALETTE: [RGBColor; 10] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
@@ -22,6 +22,8 @@ pub const PALETTE: [RGBColor; 8] = [
     RGBColor(140, 86, 75),
     RGBColor(227, 119, 194),
     RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
 ];
 const WIDE: (u32, u32) = (1100, 480);
 /// Points per series after downsampling (about two per pixel column).
