@@ -160,6 +160,11 @@ fn bad_rebalance_and_regime_settings_name_their_key() {
     assert!(e.contains("regime.overrides.crash") && e.contains("unknown regime"), "{e}");
     let e = bad("[regime.overrides.bear]\nrisk.stop_loss = 2.0\n");
     assert!(e.contains("regime.overrides.bear.risk.stop_loss"), "{e}");
+    // A weight for a source no signal has (the default source is the kind: sma_cross).
+    let e = exp("[[signals.technical]]\nkind = \"sma_cross\"\nfast = 2\nslow = 3\n[signals.weights]\nsma_cros = 0.0\n");
+    let le = LoadedExperiment { exp: e, file: "t.toml".into() };
+    let err = prepare(&le, Arc::new(two_assets()), &IndicatorCache::default()).unwrap_err().to_string();
+    assert!(err.contains("signals.weights.sma_cros") && err.contains("sources: sma_cross"), "{err}");
     // A symbol the data lacks is caught when the data is known.
     let e = exp("[rebalance]\ntargets = { S0 = 0.5, XYZ = 0.5 }\n");
     let le = LoadedExperiment { exp: e, file: "t.toml".into() };

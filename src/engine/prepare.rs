@@ -71,6 +71,19 @@ pub fn prepare(le: &LoadedExperiment, md: Arc<MarketData>, cache: &IndicatorCach
             per_sym[s].push(st);
         }
     }
+    // A weight for a source that no signal has is a typo, not a choice: say so.
+    for k in exp.signals.weights.keys() {
+        if !per_sym.iter().flatten().any(|st| &st.source == k) {
+            let mut known: Vec<&str> = per_sym.iter().flatten().map(|st| st.source.as_str()).collect();
+            known.sort_unstable();
+            known.dedup();
+            return Err(crate::Error::Config {
+                file: le.file.clone(),
+                key: format!("signals.weights.{k}"),
+                msg: format!("no signal has this source (sources: {})", known.join(", ")),
+            });
+        }
+    }
     let mults = &exp.decision.strength_multipliers;
     let combined = per_sym
         .into_iter()

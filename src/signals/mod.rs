@@ -11,7 +11,9 @@
 //! Confidence = sum of `w*c` over sources agreeing with that direction / sum(w) (disagreement
 //! lowers it; flat when tied has confidence 0). Strength = the level whose multiplier is nearest
 //! `|S| / confidence`, so that `m(strength) * confidence` ~ |S|. With one source the combined
-//! signal is that source's signal.
+//! signal is that source's signal. A source with weight 0 is switched off: it does not vote, and
+//! a bar where only switched-off sources speak is flat with confidence 1 (so a signal turned off,
+//! e.g. for one regime, takes its positions out of the market instead of leaving them held).
 
 mod files;
 mod indicators;
@@ -302,6 +304,11 @@ pub fn combine(streams: &[&Stream], weights: &BTreeMap<String, f64>, mults: &[f6
             }
         }
         if den == 0.0 {
+            if streams.iter().any(|st| st.dir[t] != NONE) {
+                // Only switched-off sources spoke: flat.
+                out.dir[t] = 0;
+                out.conf[t] = 1.0;
+            }
             continue;
         }
         let score = num / den;
@@ -326,6 +333,12 @@ pub fn combine(streams: &[&Stream], weights: &BTreeMap<String, f64>, mults: &[f6
     out
 }
 
+/// A technical signal's source name when none is given: its kind as written in files
+/// (`sma_cross`, `rsi`, ...).
+pub fn default_source(kind: SignalKind) -> String {
+    serde_json::to_value(kind).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_else(|| format!("{kind:?}").to_lowercase())
+}
+
 /// The stream of a technical signal on one symbol.
 pub fn technical_stream(cfg: &TechnicalSignal, sym: usize, bars: &Bars, cache: &IndicatorCache) -> Stream {
     let spec = Spec::from_config(cfg);
@@ -335,7 +348,7 @@ pub fn technical_stream(cfg: &TechnicalSignal, sym: usize, bars: &Bars, cache: &
         (SignalMode::State, _) => state(&spec, sym, bars, cache),
         (SignalMode::Event, None) => events(&spec, &state(&spec, sym, bars, cache)),
     };
-    let source = cfg.source.clone().unwrap_or_else(|| format!("{:?}", cfg.kind).to_lowercase());
+    let source = cfg.source.clone().unwrap_or_else(|| default_source(cfg.kind));
     Stream { source, dir, strength: vec![cfg.strength as u8 + 1], conf: vec![cfg.confidence] }
 }
 
@@ -431,5 +444,11 @@ mod tests {
         // A tie is flat.
         let (x, y) = (mk("x", 1, 4, 0.5), mk("y", -1, 4, 0.5));
         assert_eq!(combine(&[&x, &y], &BTreeMap::new(), &m, 1).dir[0], 0);
+        // A switched-off source does not vote; alone, it makes the bar flat.
+        w.insert("b".to_string(), 0.0);
+        let c = combine(&[&a, &b], &w, &m, 1);
+        assert_eq!((c.dir[0], c.conf[0]), (1, 0.8));
+        let c = combine(&[&b], &w, &m, 1);
+        assert_eq!((c.dir[0], c.conf[0]), (0, 1.0));
     }
 }
