@@ -18,6 +18,7 @@
 #![allow(clippy::needless_range_loop)] // loops over symbol ids index several parallel arrays
 
 mod prepare;
+mod rebalancing;
 mod runner;
 
 pub use prepare::{prepare, Prepared, RegimePrep};
@@ -29,7 +30,7 @@ use crate::decision;
 use crate::execution::{self, Costs, Order, OrderRecord, Outcome, PriceType, Size, Status};
 use crate::experiment::{Experiment, FillTiming, OrderType, Sizing};
 use crate::portfolio::{Fill, Portfolio, Reason, Trade};
-use crate::rebalance::{self, DriftStats, RebalanceRecord, Trigger};
+use crate::rebalance::{DriftStats, RebalanceRecord};
 use crate::risk::{self, RiskEvent};
 use crate::signals::{self, Combined};
 
@@ -248,29 +249,6 @@ impl Loop<'_> {
         }
     }
 
-    /// Once no order of the working rebalance is left, check its weights against its targets
-    /// at the current marks (the fill prices' bar).
-    #[inline]
-    fn settle_rebalance(&mut self, t: usize) {
-        let Some(r) = self.rb_open else { return };
-        if self.pending.iter().any(|o| o.reason == Reason::Rebalance) {
-            return;
-        }
-        self.rb_open = None;
-        let Some(rb) = &self.exp.rebalance else { return };
-        let eq = self.pf.equity();
-        let rec = &mut self.res.rebalances[r];
-        rec.settled = Some(t);
-        rec.checked = rec.targets.len();
-        rec.within = 0;
-        for s in 0..rec.targets.len() {
-            let w = self.pf.qty[s] * self.pf.mark[s] / eq;
-            let dev = (w - rec.targets[s]).abs();
-            rec.max_dev = rec.max_dev.max(dev);
-            rec.within += usize::from(rebalance::within(rb, w, rec.targets[s]));
-        }
-    }
-
     /// Send market orders that take every position to zero.
     fn flatten(&mut self, t: usize, reason: Reason) {
         let (bar, at_close) = self.when(t);
@@ -367,7 +345,7 @@ fn run(exp: &Experiment, prep: &Prepared, record: bool) -> RunResult {
     let calendar = all.iter().any(|(e, _)| e.risk.max_daily_loss.is_some() || e.risk.max_trades_per_day.is_some());
     let (mut ex, mut pv) = (exp, prep);
     let mut active_label = u8::MAX;
-    let (mut rb_w, mut rb_tw, mut rb_votes, mut rb_aims) = (vec![0.0; ns], vec![0.0; ns], vec![0.0; ns], vec![None; ns]);
+    let mut rb_bufs = rebalancing::Buffers::new(ns);
     let mut peak = exp.portfolio.initial_cash;
     let mut halted_until: Option<usize> = None; // usize::MAX = for good
     let (mut day, mut day_start_eq, mut day_blocked, mut day_entries) = (i64::MIN, peak, false, 0u32);
@@ -533,98 +511,7 @@ fn run(exp: &Experiment, prep: &Prepared, record: bool) -> RunResult {
             }
         }
         let rc = &ex.risk;
-        if let Some(rb) = &ex.rebalance {
-            let rpp = pv.rebalance.as_ref().expect("prepared with [rebalance]");
-            let eq = lp.pf.equity();
-            for s in 0..ns {
-                rb_w[s] = lp.pf.qty[s] * md.bars[s].close[t] / eq;
-                rb_votes[s] = 0.0;
-                let c = &pv.combined[s];
-                if rb.signal_tilt > 0.0 && c.dir[t] != signals::NONE {
-                    let m = ex.decision.strength_multipliers[c.strength_at(t) as usize - 1];
-                    rb_votes[s] = (c.dir[t] as f64 * m * c.conf_at(t)).clamp(-1.0, 1.0);
-                }
-            }
-            rebalance::target_weights(rb, rpp, t, &rb_votes, &mut rb_tw);
-            for s in 0..ns {
-                let others: f64 = (0..ns).filter(|j| *j != s).map(|j| rb_tw[j].abs()).sum();
-                rb_tw[s] = risk::clip_target(rc, rb_tw[s], others).0;
-            }
-            let out = rebalance::outside(rb, &rb_w, &rb_tw);
-            let d = &mut lp.res.drift;
-            d.bars += 1;
-            d.outside_bars += usize::from(out);
-            d.sq_dev += (0..ns).map(|s| (rb_w[s] - rb_tw[s]).powi(2)).sum::<f64>();
-            if record {
-                for s in 0..ns {
-                    lp.res.target_weights[s].push(rb_tw[s]);
-                }
-            }
-            let trigger = if lp.rb_open.is_some() {
-                None
-            } else if lp.res.rebalances.is_empty() {
-                Some(Trigger::Initial)
-            } else if regime_changed {
-                Some(Trigger::Regime)
-            } else if rebalance::has_calendar(rb) {
-                (rebalance::calendar_due(rb, rpp, t) && (!rebalance::has_band(rb) || out)).then_some(Trigger::Calendar)
-            } else {
-                out.then_some(Trigger::Band)
-            };
-            if let Some(trigger) = trigger {
-                // The first allocation and a regime's new targets go all the way.
-                let full;
-                let how = if matches!(trigger, Trigger::Initial | Trigger::Regime) {
-                    full = crate::experiment::RebalanceConfig { trade_to: crate::experiment::TradeTo::Target, ..rb.clone() };
-                    &full
-                } else {
-                    rb
-                };
-                rebalance::plan(how, &rb_w, &rb_tw, eq, &mut rb_aims);
-                let (bar, at_close) = lp.when(t);
-                let (mut est, mut orders) = (0.0, 0);
-                for s in 0..ns {
-                    let Some(a) = rb_aims[s] else { continue };
-                    // A halt lets the rebalancer reduce risk, never add it.
-                    if blocked && a.abs() > rb_w[s].abs() {
-                        rb_aims[s] = None;
-                        continue;
-                    }
-                    est += (a - rb_w[s]).abs() * eq * (lp.costs.taker + lp.costs.slip) + lp.costs.fixed;
-                    lp.targets[s] = a;
-                    let id = lp.next_id();
-                    let order = Order {
-                        id,
-                        sym: s,
-                        size: Size::TargetFraction(a),
-                        price: PriceType::Market,
-                        bar,
-                        at_close,
-                        expires: None,
-                        reason: Reason::Rebalance,
-                    };
-                    lp.submit(t, order);
-                    orders += 1;
-                }
-                if orders > 0 {
-                    lp.rb_open = Some(lp.res.rebalances.len());
-                    lp.res.rebalances.push(RebalanceRecord {
-                        bar: t,
-                        trigger,
-                        targets: rb_tw.clone(),
-                        aims: rb_aims.iter().zip(&rb_w).map(|(a, w)| a.unwrap_or(*w)).collect(),
-                        orders,
-                        est_cost: est,
-                        cost: 0.0,
-                        notional: 0.0,
-                        settled: None,
-                        within: 0,
-                        checked: 0,
-                        max_dev: 0.0,
-                    });
-                }
-            }
-        }
+        lp.rebalance_step(t, pv, &mut rb_bufs, regime_changed, blocked);
         // 5. Decision. A symbol is looked at only when its combined signal changed, when its
         // target depends on equity or volatility, or when an earlier request was refused or
         // clipped (it may pass now): on other bars nothing can change.

@@ -135,3 +135,12 @@ pub fn summary_md(title: &str, figures: &[(String, String)], extra: &str) -> Str
     }
     s
 }
+
+/// A markdown page with one table.
+pub fn table_md(title: &str, head: &[String], rows: &[Vec<String>]) -> String {
+    let mut s = format!("# {title}\n\n| {} |\n|{}\n", head.join(" | "), " --- |".repeat(head.len()));
+    for r in rows {
+        let _ = writeln!(s, "| {} |", r.join(" | "));
+    }
+    s
+}

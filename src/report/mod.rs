@@ -475,11 +475,7 @@ fn compare_searches(dirs: &[PathBuf], out: &Path) -> Result<Vec<String>> {
     blocks.extend(names.iter().map(|n| Block::Chart(n.clone(), "Best feasible objective so far, per search".into())));
     let title = format!("Comparison of {} searches", runs.len());
     write_text(&out.join("index.html"), &html::page(&title, &blocks))?;
-    let mut md = format!("# {title}\n\n| {} |\n|{}\n", head.join(" | "), " --- |".repeat(head.len()));
-    for r in &rows {
-        md += &format!("| {} |\n", r.join(" | "));
-    }
-    write_text(&out.join("summary.md"), &md)?;
+    write_text(&out.join("summary.md"), &html::table_md(&title, &head, &rows))?;
     Ok(names)
 }
 
@@ -525,10 +521,6 @@ pub fn compare(dirs: &[PathBuf], out: &Path) -> Result<Vec<String>> {
     blocks.push(Block::Text(format!("Runs: {}", dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "))));
     let title = format!("Comparison of {} runs", runs.len());
     write_text(&out.join("index.html"), &html::page(&title, &blocks))?;
-    let mut md = format!("# {title}\n\n| {} |\n|{}\n", head.join(" | "), " --- |".repeat(head.len()));
-    for r in &rows {
-        md += &format!("| {} |\n", r.join(" | "));
-    }
-    write_text(&out.join("summary.md"), &md)?;
+    write_text(&out.join("summary.md"), &html::table_md(&title, &head, &rows))?;
     Ok(names)
 }
