@@ -67,8 +67,7 @@ pub struct RunResult {
     pub drift: DriftStats,
     /// Target weight per symbol per bar (recorded runs with `[rebalance]`).
     pub target_weights: Vec<Vec<f64>>,
-    /// Regime whose parameters were in force from each bar's close (recorded runs with
-    /// `[regime]`; 255 = the base parameters before the first label).
+    /// Regime label in force from each bar's close (recorded runs with `[regime]`).
     pub regime_active: Vec<u8>,
     /// Times the parameter set changed with the regime.
     pub regime_switches: usize,
@@ -511,7 +510,9 @@ fn run(exp: &Experiment, prep: &Prepared, record: bool) -> RunResult {
             }
         }
         let rc = &ex.risk;
-        lp.rebalance_step(t, pv, &mut rb_bufs, regime_changed, blocked);
+        if ex.rebalance.is_some() {
+            lp.rebalance_step(t, pv, &mut rb_bufs, regime_changed, blocked);
+        }
         // 5. Decision. A symbol is looked at only when its combined signal changed, when its
         // target depends on equity or volatility, or when an earlier request was refused or
         // clipped (it may pass now): on other bars nothing can change.
