@@ -665,7 +665,8 @@ pub struct RegimeConfig {
     pub mean_bars: f64,
     /// HMM: bars before the first fit (labels come from the rules until then) (2000).
     pub warmup: usize,
-    /// HMM: refit every this many bars, on the bars so far (2000).
+    /// HMM: refit every this many bars, or a fortieth of the bars so far when that is longer
+    /// (2000).
     pub refit_every: usize,
     /// Parameters per regime (`bull`, `bear`, `sideways`, `high_vol`): tables of `signals`,
     /// `decision`, `risk` and `rebalance` fields, e.g. `[regime.overrides.high_vol]
