@@ -2,6 +2,7 @@
 //! the DejaVu Sans font the crate embeds (no system font needed). Long series are downsampled
 //! for display only, keeping each pixel column's minimum and maximum so spikes survive.
 
+use plotters::coord::ranged1d::ValueFormatter;
 use plotters::coord::types::{RangedCoordf64, RangedCoordi64};
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -166,24 +167,12 @@ fn time_axis(ts: &[i64]) -> (i64, i64) {
 fn lines<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, title: &str, y_desc: &str, ts: &[i64], series: &[Series], log: bool) -> Res {
     let (t0, t1) = time_axis(ts);
     let (mut lo, hi) = range(series.iter().flat_map(|s| s.1.iter().map(|p| p.1)));
-    let fmt = date_label(t1 - t0);
     let mut b = ChartBuilder::on(root);
     b.caption(title, ("sans-serif", 20)).margin(12).x_label_area_size(36).y_label_area_size(80);
     macro_rules! body {
         ($chart:expr) => {{
             let mut chart = $chart;
-            chart
-                .configure_mesh()
-                .x_labels(8)
-                .y_labels(8)
-                .x_label_formatter(&fmt)
-                .y_label_formatter(&tick)
-                .x_desc("time (UTC)")
-                .y_desc(y_desc)
-                .max_light_lines(1)
-                .light_line_style(RGBColor(240, 240, 240))
-                .draw()
-                .map_err(e)?;
+            time_mesh(&mut chart, t1 - t0, y_desc)?;
             for (label, pts, c) in series {
                 let c = *c;
                 chart
@@ -218,9 +207,9 @@ fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(chart: &mut ChartCont
         .map_err(e)
 }
 
-/// The grid and labels of a chart over time (x: ms, y: a quantity).
-fn time_mesh<DB: DrawingBackend>(
-    chart: &mut ChartContext<'_, DB, Cartesian2d<RangedCoordi64, RangedCoordf64>>,
+/// The grid and labels of a chart over time (x: ms, y: a quantity, linear or log).
+fn time_mesh<DB: DrawingBackend, Y: Ranged<ValueType = f64> + ValueFormatter<f64>>(
+    chart: &mut ChartContext<'_, DB, Cartesian2d<RangedCoordi64, Y>>,
     span: i64,
     y_desc: &str,
 ) -> Res {
@@ -228,6 +217,7 @@ fn time_mesh<DB: DrawingBackend>(
     chart
         .configure_mesh()
         .x_labels(8)
+        .y_labels(8)
         .x_label_formatter(&fmt)
         .y_label_formatter(&tick)
         .x_desc("time (UTC)")

@@ -100,11 +100,16 @@ pub fn optimize_charts(
     Ok(names)
 }
 
-fn convergence<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, obj: &[f64], best: &[f64]) -> Res {
-    let n = obj.len().max(2) as f64;
-    let (lo, hi) = range(obj.iter().chain(best).copied());
+/// Axes of objective against evaluation number.
+fn evaluation_axes<'a, DB: DrawingBackend>(
+    root: &'a DrawingArea<DB, Shift>,
+    title: &str,
+    n: f64,
+    lo: f64,
+    hi: f64,
+) -> Result<ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>, String> {
     let mut chart = ChartBuilder::on(root)
-        .caption("Objective by evaluation, and the best so far (feasible trials)", ("sans-serif", 20))
+        .caption(title, ("sans-serif", 20))
         .margin(12)
         .x_label_area_size(36)
         .y_label_area_size(80)
@@ -120,6 +125,13 @@ fn convergence<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, obj: &[f64], b
         .light_line_style(RGBColor(240, 240, 240))
         .draw()
         .map_err(e)?;
+    Ok(chart)
+}
+
+fn convergence<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, obj: &[f64], best: &[f64]) -> Res {
+    let n = obj.len().max(2) as f64;
+    let (lo, hi) = range(obj.iter().chain(best).copied());
+    let mut chart = evaluation_axes(root, "Objective by evaluation, and the best so far (feasible trials)", n, lo, hi)?;
     let c = PALETTE[7];
     chart
         .draw_series(obj.iter().enumerate().filter(|(_, o)| o.is_finite()).map(|(i, o)| Circle::new((i as f64 + 1.0, *o), 3, c.filled())))
@@ -271,23 +283,7 @@ pub fn compare_searches(dir: &Path, runs: &[(String, TrialSeries)]) -> Result<Ve
 }
 
 fn searches<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, runs: &[(String, TrialSeries)], n: f64, lo: f64, hi: f64) -> Res {
-    let mut chart = ChartBuilder::on(root)
-        .caption("Best feasible objective so far, per search", ("sans-serif", 20))
-        .margin(12)
-        .x_label_area_size(36)
-        .y_label_area_size(80)
-        .build_cartesian_2d(0.0..n, lo..hi)
-        .map_err(e)?;
-    chart
-        .configure_mesh()
-        .x_desc("evaluation")
-        .y_desc("objective")
-        .x_label_formatter(&|v| format!("{v:.0}"))
-        .y_label_formatter(&tick)
-        .max_light_lines(1)
-        .light_line_style(RGBColor(240, 240, 240))
-        .draw()
-        .map_err(e)?;
+    let mut chart = evaluation_axes(root, "Best feasible objective so far, per search", n, lo, hi)?;
     for (k, (label, t)) in runs.iter().enumerate() {
         let c = PALETTE[k % PALETTE.len()];
         let pts = t.best.iter().enumerate().filter(|(_, b)| b.is_finite()).map(|(i, b)| (i as f64 + 1.0, *b));
