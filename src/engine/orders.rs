@@ -1,0 +1,183 @@
+//! The engine's order book: submitting orders (a newer one replaces a symbol's waiting one),
+//! filling what is due in each phase of a bar through the execution simulator (reductions first,
+//! so their cash is there for additions), booking fills, and flattening the book.
+
+use super::Loop;
+use crate::execution::{self, Costs, Order, OrderRecord, Outcome, PriceType, Size, Status};
+use crate::experiment::FillTiming;
+use crate::portfolio::{Fill, Reason};
+
+impl Loop<'_> {
+    pub(super) fn submit(&mut self, created: usize, order: Order) {
+        // A newer order for a symbol replaces its waiting one.
+        let sym = order.sym;
+        let orders = &mut self.res.orders;
+        self.pending.retain(|o| {
+            let keep = o.sym != sym;
+            if !keep {
+                if let Some(r) = orders.get_mut(o.id as usize) {
+                    r.status = Status::Cancelled;
+                }
+            }
+            keep
+        });
+        self.order_count += 1;
+        if self.log {
+            orders.push(OrderRecord { order: order.clone(), created, filled_qty: 0.0, status: Status::Pending, note: String::new() });
+        }
+        self.pending.push(order);
+    }
+
+    pub(super) fn next_id(&self) -> u64 {
+        self.order_count
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn book(&mut self, t: usize, sym: usize, qty: f64, price: f64, fee: f64, reason: Reason, order: u64, at_close: bool) {
+        let before = self.pf.qty[sym];
+        let f = Fill { bar: t, sym, qty, price, fee, reason, order };
+        self.pf.apply(&f);
+        let after = self.pf.qty[sym];
+        if after != 0.0 && (before == 0.0 || before.signum() != after.signum()) {
+            self.best[sym] = price;
+            // The ATR known at the fill: this bar's at a close fill, the previous bar's at an open.
+            let known = if at_close { Some(t) } else { t.checked_sub(1) };
+            self.entry_atr[sym] = match (self.atr.get(sym), known) {
+                (Some(a), Some(k)) => a[k],
+                _ => f64::NAN,
+            };
+            if at_close {
+                self.entry_close_bar[sym] = t;
+            } else {
+                self.entry_open_bar[sym] = t;
+            }
+        }
+        if self.log {
+            self.res.fills.push(f);
+        }
+    }
+
+    /// Try the pending orders due in this phase; orders that reduce a position go first so their
+    /// cash is there for the ones that add.
+    pub(super) fn process(&mut self, t: usize, at_close: bool) {
+        if self.pending.is_empty() {
+            return;
+        }
+        for reducing_pass in [true, false] {
+            let mut i = 0;
+            while i < self.pending.len() {
+                let o = self.pending[i].clone();
+                let intrabar = !matches!(o.price, PriceType::Market);
+                let due = o.bar <= t && (o.at_close == at_close || intrabar && !at_close);
+                let b = &self.md.bars[o.sym];
+                let cur = self.pf.qty[o.sym];
+                let wants = match o.size {
+                    Size::TargetFraction(f) => f * self.pf.equity() / self.pf.mark[o.sym] - cur,
+                    Size::Qty(q) => q,
+                };
+                let reducing = cur != 0.0 && wants.signum() != cur.signum();
+                if !due || reducing != reducing_pass {
+                    i += 1;
+                    continue;
+                }
+                if o.expires.is_some_and(|e| t > e) {
+                    let rec = self.res.orders.get_mut(o.id as usize).unwrap_or(&mut self.scratch);
+                    rec.status = if rec.filled_qty != 0.0 { Status::Partial } else { Status::Expired };
+                    self.pending.remove(i);
+                    continue;
+                }
+                if !b.tradable[t] {
+                    i += 1;
+                    continue;
+                }
+                let (raw, maker) = match o.price {
+                    PriceType::Market => (if at_close { b.close[t] } else { b.open[t] }, false),
+                    PriceType::Limit(l) => {
+                        let buy = wants > 0.0;
+                        if buy && b.open[t] <= l || !buy && b.open[t] >= l {
+                            (b.open[t], true)
+                        } else if buy && b.low[t] <= l || !buy && b.high[t] >= l {
+                            (l, true)
+                        } else {
+                            i += 1;
+                            continue;
+                        }
+                    }
+                    PriceType::Stop(l) => {
+                        let buy = wants > 0.0;
+                        if buy && b.open[t] >= l || !buy && b.open[t] <= l {
+                            (b.open[t], false)
+                        } else if buy && b.high[t] >= l || !buy && b.low[t] <= l {
+                            (l, false)
+                        } else {
+                            i += 1;
+                            continue;
+                        }
+                    }
+                };
+                let eq = self.pf.equity();
+                let costs = Costs { lot: self.lots.get(o.sym).copied().unwrap_or(self.costs.lot), ..self.costs };
+                match execution::fill(o.size, cur, raw, maker, eq, self.pf.cash, b.volume[t], &costs) {
+                    Outcome::Done => {
+                        let rec = self.res.orders.get_mut(o.id as usize).unwrap_or(&mut self.scratch);
+                        rec.status = Status::Filled;
+                        if rec.filled_qty == 0.0 {
+                            rec.note = "already at target".into();
+                        }
+                        self.pending.remove(i);
+                    }
+                    Outcome::Reject(why) => {
+                        let rec = self.res.orders.get_mut(o.id as usize).unwrap_or(&mut self.scratch);
+                        rec.status = if rec.filled_qty != 0.0 { Status::Partial } else { Status::Rejected };
+                        rec.note = why.into();
+                        self.pending.remove(i);
+                    }
+                    Outcome::Fill { qty, price, fee, rest } => {
+                        self.book(t, o.sym, qty, price, fee, o.reason, o.id, at_close);
+                        if let (Reason::Rebalance, Some(r)) = (o.reason, self.rb_open) {
+                            let rec = &mut self.res.rebalances[r];
+                            rec.cost += fee + (qty * (price - raw)).abs();
+                            rec.notional += (qty * price).abs();
+                        }
+                        let rec = self.res.orders.get_mut(o.id as usize).unwrap_or(&mut self.scratch);
+                        rec.filled_qty += qty;
+                        if rest != 0.0 {
+                            rec.status = Status::Partial;
+                            let p = &mut self.pending[i];
+                            p.size = Size::Qty(rest);
+                            p.bar = t + 1;
+                            i += 1;
+                        } else {
+                            rec.status = Status::Filled;
+                            self.pending.remove(i);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Send market orders that take every position to zero.
+    pub(super) fn flatten(&mut self, t: usize, reason: Reason) {
+        let (bar, at_close) = self.when(t);
+        for s in 0..self.md.symbols.len() {
+            self.targets[s] = 0.0;
+            if self.pf.qty[s] != 0.0 {
+                let id = self.next_id();
+                self.submit(
+                    t,
+                    Order { id, sym: s, size: Size::TargetFraction(0.0), price: PriceType::Market, bar, at_close, expires: None, reason },
+                );
+            }
+        }
+    }
+
+    pub(super) fn when(&self, t: usize) -> (usize, bool) {
+        let x = &self.exp.execution;
+        match x.fill {
+            FillTiming::NextOpen => (t + 1 + x.delay_bars, false),
+            FillTiming::NextClose => (t + 1 + x.delay_bars, true),
+            FillTiming::Close => (t, true),
+        }
+    }
+}
