@@ -68,8 +68,6 @@ pub struct RunResult {
     pub drift: DriftStats,
     /// Target weight per symbol per bar (recorded runs with `[rebalance]`).
     pub target_weights: Vec<Vec<f64>>,
-    /// Regime label in force from each bar's close (recorded runs with `[regime]`).
-    pub regime_active: Vec<u8>,
     /// Times the parameter set changed with the regime.
     pub regime_switches: usize,
 }
@@ -330,9 +328,6 @@ fn run(exp: &Experiment, prep: &Prepared, record: bool) -> RunResult {
                 lp.exp = e2;
                 lp.atr = &p2.atr;
                 active_label = lab;
-            }
-            if record {
-                lp.res.regime_active.push(lab);
             }
         }
         let rc = &ex.risk;

@@ -211,9 +211,9 @@ pub fn write_run(dir: &Path, exp: &Experiment, prep: &Prepared, res: &RunResult,
             for i in 0..md.len() {
                 let lab = rg.labels[i];
                 let params = if rg.which[lab as usize].is_some() { names[lab as usize] } else { "base" };
-                let active = res.regime_active.get(i).copied().unwrap_or(lab);
-                let switched = prev != u8::MAX && rg.which[active as usize] != rg.which[prev as usize];
-                prev = active;
+                // The label of bar i is in force from its close (see the engine).
+                let switched = prev != u8::MAX && rg.which[lab as usize] != rg.which[prev as usize];
+                prev = lab;
                 writeln!(w, "{},{},{params},{switched}", ts(i), names[lab as usize])?;
             }
             Ok(())
