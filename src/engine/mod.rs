@@ -33,7 +33,7 @@ use crate::experiment::{Experiment, FillTiming, OrderType, Sizing};
 use crate::portfolio::{Fill, Portfolio, Reason, Trade};
 use crate::rebalance::{DriftStats, RebalanceRecord};
 use crate::risk::{self, RiskEvent};
-use crate::signals::{self, Combined};
+use crate::signals;
 
 /// Everything a run recorded.
 #[derive(Debug, Clone, Default)]
@@ -184,6 +184,7 @@ fn run(exp: &Experiment, prep: &Prepared, record: bool) -> RunResult {
         && rc.max_drawdown.is_none()
         && prep.regime.is_none()
         && exp.rebalance.is_none();
+    let mut act_cursor = vec![0usize; ns];
     let mut t = 0;
     while t < n {
         let rc = &ex.risk;
@@ -449,10 +450,20 @@ fn run(exp: &Experiment, prep: &Prepared, record: bool) -> RunResult {
         t += 1;
         if can_skip && lp.pending.is_empty() && !dirty.contains(&true) {
             let mut next = n;
-            for c in &prep.combined {
-                next = next_change(c, t, next);
+            for (c, k) in prep.combined.iter().zip(&mut act_cursor) {
+                next = c.next_act(k, t, next);
             }
             if next > t {
+                // The bar jumped to is cold in every array the loop reads there: ask for those
+                // lines now, so they arrive while the bars between are marked to market.
+                if next < n {
+                    for (b, c) in md.bars.iter().zip(&prep.combined) {
+                        prefetch(&b.open[next]);
+                        prefetch(&b.volume[next]);
+                        prefetch(&b.tradable[next]);
+                        prefetch(&c.dir[next - 1]);
+                    }
+                }
                 let cash = lp.pf.cash;
                 // A local copy of the statistics lets them live in registers through the loop.
                 let mut stream = lp.res.stream;
@@ -504,29 +515,15 @@ fn last_bar_of_day(ts: &[i64], b: usize) -> usize {
     b + ts[b..].iter().take_while(|t| t.div_euclid(DAY_MS) == day).count() - 1
 }
 
-/// The first bar in `from..limit` where a combined signal differs from the bar before (`limit`
-/// if none).
-fn next_change(c: &Combined, from: usize, limit: usize) -> usize {
-    if from == 0 {
-        return 0;
+/// Ask the cache for the line holding `x` (a hint: nothing waits for it).
+#[inline(always)]
+fn prefetch<T>(x: &T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch reads nothing into the program and cannot fault, whatever the address;
+    // SSE is part of every x86_64 target.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>((x as *const T).cast());
     }
-    let d = &c.dir;
-    if c.constant_size() {
-        // Eight bars at a time (one 64-bit compare of the window against itself shifted by a
-        // bar), then the exact bar: sweeps spend much of a run looking for the next change.
-        let mut t = from;
-        while t + 8 <= limit {
-            let (cur, prev): (&[i8; 8], &[i8; 8]) = (d[t..t + 8].try_into().expect("8"), d[t - 1..t + 7].try_into().expect("8"));
-            if cur != prev {
-                break;
-            }
-            t += 8;
-        }
-        return (t..limit).find(|&u| d[u] != d[u - 1]).unwrap_or(limit);
-    }
-    (from..limit)
-        .find(|&t| d[t] != d[t - 1] || c.strength_at(t) != c.strength_at(t - 1) || c.conf_at(t) != c.conf_at(t - 1))
-        .unwrap_or(limit)
 }
 
 /// Whether adding `tgt` to symbol `s` would hold it beside a same-direction position in a symbol

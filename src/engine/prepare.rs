@@ -101,7 +101,7 @@ pub fn prepare(le: &LoadedExperiment, md: Arc<MarketData>, cache: &IndicatorCach
             };
             if single {
                 let st = streams.pop().expect("one stream");
-                Combined { dir: st.dir, strength: st.strength, conf: st.conf }
+                Combined::of_stream(st)
             } else {
                 let refs: Vec<&signals::Stream> = streams.iter().collect();
                 signals::combine(&refs, &exp.signals.weights, mults, n)

@@ -105,7 +105,10 @@ pub fn file_streams(path: &Path, rows: &[FileSignal], md: &MarketData) -> Result
         let st = match streams.iter().position(|(i, st)| *i == sym && st.source == s.source) {
             Some(p) => &mut streams[p].1,
             None => {
-                streams.push((sym, Stream { source: s.source.clone(), dir: vec![NONE; n], strength: vec![4; n], conf: vec![0.0; n] }));
+                streams.push((
+                    sym,
+                    Stream { source: s.source.clone(), dir: vec![NONE; n], strength: vec![4; n], conf: vec![0.0; n], acts: None },
+                ));
                 &mut streams.last_mut().expect("just pushed").1
             }
         };

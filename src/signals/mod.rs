@@ -119,17 +119,58 @@ fn cross_lines(spec: &Spec, sym: usize, bars: &Bars, cache: &IndicatorCache) -> 
 
 /// Strict crosses of `a` over `b`: the same as [`events`] of the state `sign(a - b)`, without
 /// the state series.
+///
+/// Bar i fires up when `a > b` at i and `a < b` at i-1 (down the other way round); a NaN
+/// compares neither way, as a tie does, so warm-up needs no test of its own. The comparisons
+/// are gathered 64 bars at a time into bit masks, where a cross is two shifted ANDs: a sweep
+/// calls this once per candidate over every bar, and most 64-bar words hold no cross at all.
 pub fn cross_events(a: &[f64], b: &[f64]) -> Vec<i8> {
+    cross_events_listed(a, b).0
+}
+
+/// [`cross_events`], and the bars where a cross fires, in order.
+pub fn cross_events_listed(a: &[f64], b: &[f64]) -> (Vec<i8>, Vec<u32>) {
+    let n = a.len().min(b.len());
     let mut out = vec![NONE; a.len()];
-    let mut prev = NONE;
-    for (i, (x, y)) in a.iter().zip(b).enumerate() {
-        let c = sign_or_none(*x, *y);
-        if c != 0 && c != NONE && prev == -c {
-            out[i] = c;
+    let mut fired_at = Vec::new();
+    // One bit per bar of an eight-bar group (the bytes' low bits gathered by one multiply).
+    let gather = |c: [bool; 8]| u64::from_le_bytes(c.map(u8::from)).wrapping_mul(0x0102_0408_1020_4080) >> 56;
+    let (mut prev_gt, mut prev_lt) = (0u64, 0u64);
+    let mut lo = 0;
+    while lo < n {
+        let hi = (lo + 64).min(n);
+        let (ca, cb) = (&a[lo..hi], &b[lo..hi]);
+        let (mut gt, mut lt) = (0u64, 0u64);
+        if hi - lo == 64 {
+            for g in 0..8 {
+                let (mut g8, mut l8) = ([false; 8], [false; 8]);
+                for j in 0..8 {
+                    g8[j] = ca[g * 8 + j] > cb[g * 8 + j];
+                    l8[j] = ca[g * 8 + j] < cb[g * 8 + j];
+                }
+                gt |= gather(g8) << (g * 8);
+                lt |= gather(l8) << (g * 8);
+            }
+        } else {
+            for (j, (x, y)) in ca.iter().zip(cb).enumerate() {
+                gt |= u64::from(x > y) << j;
+                lt |= u64::from(x < y) << j;
+            }
         }
-        prev = c;
+        let up = gt & ((lt << 1) | prev_lt);
+        let down = lt & ((gt << 1) | prev_gt);
+        let mut fired = up | down;
+        while fired != 0 {
+            let j = fired.trailing_zeros() as usize;
+            out[lo + j] = if (up >> j) & 1 == 1 { 1 } else { -1 };
+            fired_at.push((lo + j) as u32);
+            fired &= fired - 1;
+        }
+        let last = hi - lo - 1;
+        (prev_gt, prev_lt) = ((gt >> last) & 1, (lt >> last) & 1);
+        lo = hi;
     }
-    out
+    (out, fired_at)
 }
 
 /// The state series of a signal: +1 / -1 / 0 per bar, [`NONE`] during warm-up.
@@ -238,9 +279,13 @@ pub struct Stream {
     pub strength: Vec<u8>,
     /// Confidence per bar (or one for all).
     pub conf: Vec<f64>,
+    /// The bars where the direction is set and differs from the bar before, when the maker of
+    /// the stream already knows them (a cross signal's firing bars); see [`Combined::acts`].
+    pub acts: Option<Vec<u32>>,
 }
 
-/// The combined signal of one symbol; `strength` and `conf` as in [`Stream`].
+/// The combined signal of one symbol; `strength` and `conf` as in [`Stream`]. Build it with
+/// [`Combined::new`], which also lists the bars where it can call for a trade.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Combined {
     /// Direction per bar, or [`NONE`] where no source spoke.
@@ -249,6 +294,10 @@ pub struct Combined {
     pub strength: Vec<u8>,
     /// Confidence in [0, 1] (per bar, or one for all).
     pub conf: Vec<f64>,
+    /// Bars after the first where the signal is present and differs from the bar before (in
+    /// direction, strength or confidence), in order: the only bars where it can move a target
+    /// (a bar without a signal moves nothing), so the engine skips the bars between them.
+    pub acts: Vec<u32>,
 }
 
 #[inline]
@@ -274,6 +323,62 @@ impl Stream {
 }
 
 impl Combined {
+    /// A combined signal from its per-bar parts, with its [`acts`](Self::acts) listed.
+    pub fn new(dir: Vec<i8>, strength: Vec<u8>, conf: Vec<f64>) -> Combined {
+        let mut c = Combined { dir, strength, conf, acts: Vec::new() };
+        c.acts = c.action_bars();
+        c
+    }
+
+    /// A single stream as its own combination (its direction changes are its actions when the
+    /// sizes are constant, so a list the stream carries is used as it is).
+    pub fn of_stream(st: Stream) -> Combined {
+        match st.acts {
+            Some(acts) if st.strength.len() == 1 && st.conf.len() == 1 => {
+                Combined { dir: st.dir, strength: st.strength, conf: st.conf, acts }
+            }
+            _ => Combined::new(st.dir, st.strength, st.conf),
+        }
+    }
+
+    fn action_bars(&self) -> Vec<u32> {
+        let d = &self.dir;
+        let mut out = Vec::new();
+        let mut t = 1;
+        if self.constant_size() {
+            let acts = |u: usize| d[u] != NONE && d[u] != d[u - 1];
+            // Eight bars at a time (the window against itself a bar earlier, as one 64-bit
+            // compare): most windows of a sweep's signal hold no change at all.
+            while t + 8 <= d.len() {
+                let (cur, prev): (&[i8; 8], &[i8; 8]) = (d[t..t + 8].try_into().expect("8"), d[t - 1..t + 7].try_into().expect("8"));
+                if cur != prev {
+                    out.extend((t..t + 8).filter(|&u| acts(u)).map(|u| u as u32));
+                }
+                t += 8;
+            }
+            out.extend((t..d.len()).filter(|&u| acts(u)).map(|u| u as u32));
+            return out;
+        }
+        let acts = |u: usize| {
+            d[u] != NONE && (d[u] != d[u - 1] || self.strength_at(u) != self.strength_at(u - 1) || self.conf_at(u) != self.conf_at(u - 1))
+        };
+        (1..d.len()).filter(|&u| acts(u)).map(|u| u as u32).collect()
+    }
+
+    /// The first bar in `from..limit` where the signal can move a target (`limit` if none).
+    /// `cursor` is an index into [`acts`](Self::acts) kept between calls by a caller whose
+    /// `from` never decreases (start it at 0): the search then resumes where the last one ended.
+    #[inline]
+    pub fn next_act(&self, cursor: &mut usize, from: usize, limit: usize) -> usize {
+        if from == 0 {
+            return 0;
+        }
+        while self.acts.get(*cursor).is_some_and(|&b| (b as usize) < from) {
+            *cursor += 1;
+        }
+        self.acts.get(*cursor).map_or(limit, |&b| (b as usize).min(limit))
+    }
+
     /// Strength at bar t.
     #[inline]
     pub fn strength_at(&self, t: usize) -> u8 {
@@ -293,7 +398,7 @@ impl Combined {
 /// Combine streams of one symbol (see the module doc for the formula).
 pub fn combine(streams: &[&Stream], weights: &BTreeMap<String, f64>, mults: &[f64; 4], n: usize) -> Combined {
     let w: Vec<f64> = streams.iter().map(|s| weights.get(&s.source).copied().unwrap_or(1.0)).collect();
-    let mut out = Combined { dir: vec![NONE; n], strength: vec![4; n], conf: vec![0.0; n] };
+    let (mut dirs, mut strengths, mut confs) = (vec![NONE; n], vec![4; n], vec![0.0; n]);
     for t in 0..n {
         let (mut num, mut den) = (0.0, 0.0);
         for (s, &wi) in streams.iter().zip(&w) {
@@ -306,8 +411,8 @@ pub fn combine(streams: &[&Stream], weights: &BTreeMap<String, f64>, mults: &[f6
         if den == 0.0 {
             if streams.iter().any(|st| st.dir[t] != NONE) {
                 // Only switched-off sources spoke: flat.
-                out.dir[t] = 0;
-                out.conf[t] = 1.0;
+                dirs[t] = 0;
+                confs[t] = 1.0;
             }
             continue;
         }
@@ -321,16 +426,16 @@ pub fn combine(streams: &[&Stream], weights: &BTreeMap<String, f64>, mults: &[f6
         };
         let agree: f64 = streams.iter().zip(&w).filter(|(s, _)| s.dir[t] != NONE && s.dir[t] == dir).map(|(s, wi)| wi * s.conf_at(t)).sum();
         let conf = agree / den;
-        out.dir[t] = dir;
-        out.conf[t] = conf;
+        dirs[t] = dir;
+        confs[t] = conf;
         if dir != 0 && conf > 0.0 {
             let eff = score.abs() / conf;
-            out.strength[t] = (0..4).min_by(|&a, &b| (mults[a] - eff).abs().total_cmp(&(mults[b] - eff).abs())).map_or(4, |k| k as u8 + 1);
+            strengths[t] = (0..4).min_by(|&a, &b| (mults[a] - eff).abs().total_cmp(&(mults[b] - eff).abs())).map_or(4, |k| k as u8 + 1);
         } else if streams.len() == 1 {
-            out.strength[t] = streams[0].strength_at(t);
+            strengths[t] = streams[0].strength_at(t);
         }
     }
-    out
+    Combined::new(dirs, strengths, confs)
 }
 
 /// A technical signal's source name when none is given: its kind as written in files
@@ -342,14 +447,17 @@ pub fn default_source(kind: SignalKind) -> String {
 /// The stream of a technical signal on one symbol.
 pub fn technical_stream(cfg: &TechnicalSignal, sym: usize, bars: &Bars, cache: &IndicatorCache) -> Stream {
     let spec = Spec::from_config(cfg);
-    let dir = match (cfg.mode, cross_lines(&spec, sym, bars, cache)) {
+    let (dir, acts) = match (cfg.mode, cross_lines(&spec, sym, bars, cache)) {
         // Crosses straight from the two lines, in one pass (the hot path of a crossover sweep).
-        (SignalMode::Event, Some((a, b))) => cross_events(&a, &b),
-        (SignalMode::State, _) => state(&spec, sym, bars, cache),
-        (SignalMode::Event, None) => events(&spec, &state(&spec, sym, bars, cache)),
+        (SignalMode::Event, Some((a, b))) => {
+            let (dir, acts) = cross_events_listed(&a, &b);
+            (dir, Some(acts))
+        }
+        (SignalMode::State, _) => (state(&spec, sym, bars, cache), None),
+        (SignalMode::Event, None) => (events(&spec, &state(&spec, sym, bars, cache)), None),
     };
     let source = cfg.source.clone().unwrap_or_else(|| default_source(cfg.kind));
-    Stream { source, dir, strength: vec![cfg.strength as u8 + 1], conf: vec![cfg.confidence] }
+    Stream { source, dir, strength: vec![cfg.strength as u8 + 1], conf: vec![cfg.confidence], acts }
 }
 
 #[cfg(test)]
@@ -396,6 +504,49 @@ mod tests {
     }
 
     #[test]
+    fn cross_events_across_word_boundaries() {
+        // 300 bars of small integer lines (many ties and crossings, some at bits 63/64 and
+        // 127/128 of the masks), NaN warm-up: the masks must give what the state series gives.
+        let mut x = 12345u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % 4) as f64
+        };
+        let a: Vec<f64> = (0..300).map(|i| if i < 5 { f64::NAN } else { next() }).collect();
+        let mut b: Vec<f64> = (0..300).map(|_| next()).collect();
+        b[63] = a[63] - 1.0;
+        b[64] = a[64] + 1.0;
+        b[127] = a[127] + 1.0;
+        b[128] = a[128] - 1.0;
+        let st: Vec<i8> = a.iter().zip(&b).map(|(x, y)| sign_or_none(*x, *y)).collect();
+        let (ev, fired) = cross_events_listed(&a, &b);
+        assert_eq!(ev, events(&Spec::SmaCross { fast: 1, slow: 2 }, &st));
+        assert_eq!(fired, (0..300u32).filter(|&i| ev[i as usize] != NONE).collect::<Vec<_>>());
+        assert_eq!((ev[64], ev[128]), (-1, 1));
+        assert!(ev.iter().filter(|e| **e != NONE).count() > 30);
+    }
+
+    #[test]
+    fn action_bars_are_the_bars_where_a_present_signal_changes() {
+        // Event-style signal: changes into "no signal" are not actions; a repeat after a gap is.
+        let mut dir = vec![NONE; 40];
+        for (t, d) in [(3, 1), (4, -1), (12, 1), (20, 1), (21, 1), (39, -1)] {
+            dir[t] = d;
+        }
+        let c = Combined::new(dir, vec![4], vec![1.0]);
+        assert_eq!(c.acts, vec![3, 4, 12, 20, 39]);
+        let mut k = 0;
+        let found: Vec<usize> =
+            [(0, 40), (1, 40), (4, 40), (5, 40), (13, 15), (13, 40), (40, 40)].iter().map(|&(f, l)| c.next_act(&mut k, f, l)).collect();
+        assert_eq!(found, vec![0, 3, 4, 12, 15, 20, 40]);
+        // Per-bar sizes: a change of confidence alone is an action; while absent it is not.
+        let c = Combined::new(vec![1, 1, 1, NONE, NONE, 1], vec![4; 6], vec![0.5, 0.5, 0.7, 0.1, 0.2, 0.7]);
+        assert_eq!(c.acts, vec![2, 5]);
+    }
+
+    #[test]
     fn strict_cross_events() {
         let spec = Spec::SmaCross { fast: 1, slow: 2 };
         // -1 -> 0 -> 1 is no cross (equality breaks it); -1 -> 1 is.
@@ -430,7 +581,8 @@ mod tests {
 
     #[test]
     fn combiner_vote() {
-        let mk = |src: &str, d: i8, k: u8, c: f64| Stream { source: src.into(), dir: vec![d], strength: vec![k], conf: vec![c] };
+        let mk =
+            |src: &str, d: i8, k: u8, c: f64| Stream { source: src.into(), dir: vec![d], strength: vec![k], conf: vec![c], acts: None };
         let m = [0.25, 0.5, 0.75, 1.0];
         let (a, b) = (mk("a", 1, 4, 0.8), mk("b", -1, 2, 0.6));
         let mut w = BTreeMap::new();

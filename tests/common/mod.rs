@@ -60,7 +60,7 @@ pub fn multi(syms: &[&[Ohlcv]]) -> MarketData {
 
 /// Combined signal from per-bar directions (`None` = no signal), full strength and confidence.
 pub fn signal(dirs: &[Option<i8>]) -> Combined {
-    Combined { dir: dirs.iter().map(|d| d.unwrap_or(NONE)).collect(), strength: vec![4; dirs.len()], conf: vec![1.0; dirs.len()] }
+    Combined::new(dirs.iter().map(|d| d.unwrap_or(NONE)).collect(), vec![4; dirs.len()], vec![1.0; dirs.len()])
 }
 
 /// Prepared inputs from a market and one combined signal per symbol.
