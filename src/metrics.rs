@@ -134,36 +134,40 @@ fn std1(x: &[f64]) -> f64 {
 
 /// Running statistics of an equity curve, one bar at a time: what a run keeps when it does not
 /// record the curve (optimizer candidates), and what every run's statistics come from.
+///
+/// Bars may also come in bulk ([`push_flat`](Self::push_flat), [`push_position`](Self::push_position)):
+/// the figures are the same as bar by bar up to rounding (sums are grouped differently), and a
+/// run makes the same calls whether or not it records its curve, so its statistics are the
+/// same to the bit either way.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct EquityStream {
     initial: f64,
     rf_per_period: f64,
     prev: f64,
     n: usize,
-    /// Sums of returns and squared returns: per-bar returns have a mean far below their
-    /// deviation, so the one-pass variance loses nothing that matters.
-    sum: f64,
-    sum_sq: f64,
+    /// Downside sum of squared excess returns.
     down_sq: f64,
     peak: f64,
+    /// The bar count when the peak was last reached.
+    peak_n: usize,
     mdd: f64,
-    dd_len: usize,
+    /// `peak * (1 - mdd)`: only an equity below it deepens the drawdown.
+    floor: f64,
     max_dd_len: usize,
     sum_equity: f64,
-    /// The latest run of equal equities, `run_k` bars at `run_e`, not yet in `sum_equity`: runs
-    /// are added as `run_e * run_k`, the same whether they came bar by bar or in bulk (a flat
-    /// book's idle bars), without a bar-by-bar addition chain.
-    run_e: f64,
-    run_k: usize,
-    /// Per block of bars (for overfitting statistics): sum of returns, of squared returns, and
-    /// the count; `left` bars remain in the current block of `block_len`.
+    /// Per block of bars: sum of returns, of squared returns, and the count. The returns' total
+    /// sums are the blocks' sums (per-bar returns have a mean far below their deviation, so the
+    /// one-pass variance loses nothing that matters). Without [`with_blocks`](Self::with_blocks)
+    /// everything is block 0.
     blocks: [[f64; 3]; BLOCKS],
     block: usize,
     block_len: usize,
+    /// Bars left in the current block.
     left: usize,
     /// The current block's sums, kept apart from the array so the per-bar path stays in
     /// registers (an indexed array would pin the whole state to memory).
-    cur: [f64; 3],
+    cur: [f64; 2],
+    cur_n: usize,
 }
 
 /// Blocks of bars a run's returns are summed over, for the CSCV overfitting statistic.
@@ -180,29 +184,26 @@ impl EquityStream {
     /// Per-block (sum of returns, sum of squares, count); zero counts without blocks.
     pub fn blocks(&self) -> [[f64; 3]; BLOCKS] {
         let mut b = self.blocks;
-        for (x, c) in b[self.block].iter_mut().zip(self.cur) {
-            *x += c;
-        }
+        let c = &mut b[self.block];
+        c[0] += self.cur[0];
+        c[1] += self.cur[1];
+        c[2] += self.cur_n as f64;
         b
     }
 
-    #[inline]
-    fn add_to_block(&mut self, r: f64) {
-        self.cur[0] += r;
-        self.cur[1] += r * r;
-        self.cur[2] += 1.0;
-        self.left -= 1;
-        if self.left == 0 {
-            self.close_block();
-        }
+    /// Sums of returns and of squared returns over every bar.
+    fn sums(&self) -> (f64, f64) {
+        let b = self.blocks();
+        b.iter().fold((0.0, 0.0), |(s, s2), x| (s + x[0], s2 + x[1]))
     }
 
     #[cold]
     fn close_block(&mut self) {
-        for (x, c) in self.blocks[self.block].iter_mut().zip(self.cur) {
-            *x += c;
-        }
-        self.cur = [0.0; 3];
+        let c = &mut self.blocks[self.block];
+        c[0] += self.cur[0];
+        c[1] += self.cur[1];
+        c[2] += self.cur_n as f64;
+        (self.cur, self.cur_n) = ([0.0; 2], 0);
         self.block = (self.block + 1).min(BLOCKS - 1);
         self.left = self.block_len;
     }
@@ -214,22 +215,36 @@ impl EquityStream {
             rf_per_period,
             prev: initial,
             n: 0,
-            sum: 0.0,
-            sum_sq: 0.0,
             down_sq: 0.0,
             peak: initial,
+            peak_n: 0,
             mdd: 0.0,
-            dd_len: 0,
+            floor: initial,
             max_dd_len: 0,
             sum_equity: 0.0,
-            run_e: 0.0,
-            run_k: 0,
             blocks: [[0.0; 3]; BLOCKS],
             block: 0,
             block_len: 0,
             left: usize::MAX,
-            cur: [0.0; 3],
+            cur: [0.0; 2],
+            cur_n: 0,
         }
+    }
+
+    /// A new peak `e` reached at bar count `n`: the drawdown before it has ended.
+    #[inline]
+    fn new_peak(&mut self, e: f64, n: usize) {
+        self.max_dd_len = self.max_dd_len.max(n - 1 - self.peak_n);
+        self.peak = e;
+        self.peak_n = n;
+        self.floor = e * (1.0 - self.mdd);
+    }
+
+    /// An equity `e` below the drawdown floor.
+    #[inline]
+    fn deeper(&mut self, e: f64) {
+        self.mdd = 1.0 - e / self.peak;
+        self.floor = self.peak * (1.0 - self.mdd);
     }
 
     /// Add one bar's closing equity.
@@ -238,42 +253,28 @@ impl EquityStream {
         let r = e / self.prev - 1.0;
         self.prev = e;
         self.n += 1;
-        self.sum += r;
-        self.sum_sq += r * r;
-        self.add_to_block(r);
+        self.cur[0] += r;
+        self.cur[1] += r * r;
+        self.cur_n += 1;
+        self.left -= 1;
+        if self.left == 0 {
+            self.close_block();
+        }
         let ex = r - self.rf_per_period;
         if ex < 0.0 {
             self.down_sq += ex * ex;
         }
-        self.add_equity(e, 1);
+        self.sum_equity += e;
         if e >= self.peak {
-            self.peak = e;
-            self.dd_len = 0;
-        } else {
-            self.dd_len += 1;
-            self.max_dd_len = self.max_dd_len.max(self.dd_len);
-            // Divide only when a deeper drawdown is possible.
-            if e < self.peak * (1.0 - self.mdd) {
-                self.mdd = 1.0 - e / self.peak;
-            }
-        }
-    }
-
-    #[inline]
-    fn add_equity(&mut self, e: f64, k: usize) {
-        if e == self.run_e {
-            self.run_k += k;
-        } else {
-            self.sum_equity += self.run_e * self.run_k as f64;
-            self.run_e = e;
-            self.run_k = k;
+            self.new_peak(e, self.n);
+        } else if e < self.floor {
+            self.deeper(e);
         }
     }
 
     /// Add `k` bars of equity `e` when the latest equity already is `e` (a flat book between
-    /// events): identical to `k` calls of [`push`](Self::push), without the per-bar work that
+    /// events): the same as `k` calls of [`push`](Self::push), without the per-bar work that
     /// adds nothing (zero returns).
-    #[inline]
     pub fn push_flat(&mut self, e: f64, k: usize) {
         if k == 0 {
             return;
@@ -282,20 +283,18 @@ impl EquityStream {
             self.push(e);
             return self.push_flat(e, k - 1);
         }
-        // r = 0: the sums of returns do not move; the downside sum gains rf^2 a bar.
+        let n0 = self.n;
         self.n += k;
+        // r = 0: the sums of returns do not move; the downside sum gains rf^2 a bar.
         let ex = -self.rf_per_period;
         if ex < 0.0 {
-            for _ in 0..k {
-                self.down_sq += ex * ex;
-            }
+            self.down_sq += k as f64 * (ex * ex);
         }
-        self.add_equity(e, k);
-        // Zero returns: only the blocks' counts move.
+        self.sum_equity += e * k as f64;
         let mut rest = k;
         while rest > 0 {
             let step = rest.min(self.left);
-            self.cur[2] += step as f64;
+            self.cur_n += step;
             self.left -= step;
             rest -= step;
             if self.left == 0 {
@@ -303,68 +302,74 @@ impl EquityStream {
             }
         }
         if e >= self.peak {
-            self.peak = e;
-            self.dd_len = 0;
-        } else {
-            self.dd_len += k;
-            self.max_dd_len = self.max_dd_len.max(self.dd_len);
+            self.new_peak(e, n0 + 1);
+            self.peak_n = self.n;
         }
     }
 
     /// Push the equity `cash + q * close` for every close: the same as one [`push`](Self::push)
-    /// per bar (a specialization for the engine's idle-bar loop).
+    /// per bar (a specialization for the engine's idle-bar loop: the hottest of a sweep).
     pub fn push_position(&mut self, cash: f64, q: f64, closes: &[f64]) {
-        // The state is copied into locals: calling `push` on the struct keeps it in memory (its
-        // block array is indexed), which made this loop, the hottest of a sweep, 60% slower.
-        let (mut prev, mut sum, mut sum_sq, mut down_sq, mut sum_equity) =
-            (self.prev, self.sum, self.sum_sq, self.down_sq, self.sum_equity);
-        let (mut run_e, mut run_k) = (self.run_e, self.run_k);
-        let (mut peak, mut mdd, mut dd_len, mut max_dd_len) = (self.peak, self.mdd, self.dd_len, self.max_dd_len);
-        let (mut cur, mut left, rf) = (self.cur, self.left, self.rf_per_period);
-        for &c in closes {
-            let e = cash + (0.0 + q * c);
-            let r = e / prev - 1.0;
-            prev = e;
-            sum += r;
-            sum_sq += r * r;
-            let ex = r - rf;
-            if ex < 0.0 {
-                down_sq += ex * ex;
+        let mut rest = closes;
+        while !rest.is_empty() {
+            // Up to the end of the current block: the per-bar loop need not count bars.
+            let (seg, tail) = rest.split_at(rest.len().min(self.left));
+            self.push_position_in_block(cash, q, seg);
+            self.left -= seg.len();
+            if self.left == 0 {
+                self.close_block();
             }
-            // As `add_equity`.
-            if e == run_e {
-                run_k += 1;
-            } else {
-                sum_equity += run_e * run_k as f64;
-                run_e = e;
-                run_k = 1;
-            }
-            if e >= peak {
-                peak = e;
-                dd_len = 0;
-            } else {
-                dd_len += 1;
-                max_dd_len = max_dd_len.max(dd_len);
-                if e < peak * (1.0 - mdd) {
-                    mdd = 1.0 - e / peak;
+            rest = tail;
+        }
+    }
+
+    fn push_position_in_block(&mut self, cash: f64, q: f64, closes: &[f64]) {
+        let mut start = 0;
+        while start < closes.len() {
+            // The state is copied into locals so the loop keeps it in registers; a new peak or a
+            // deeper drawdown (rare) ends the segment, and the next one starts from the new state.
+            let (mut prev, mut sum, mut sum_sq, mut down_sq, mut sum_equity) = (self.prev, 0.0, 0.0, 0.0, 0.0);
+            let (peak, floor, rf) = (self.peak, self.floor, self.rf_per_period);
+            let (mut end, mut hit) = (closes.len(), false);
+            for (i, &c) in closes[start..].iter().enumerate() {
+                let e = cash + q * c;
+                let r = e / prev - 1.0;
+                prev = e;
+                sum += r;
+                sum_sq += r * r;
+                let ex = r - rf;
+                if ex < 0.0 {
+                    down_sq += ex * ex;
+                }
+                sum_equity += e;
+                if e >= peak || e < floor {
+                    (end, hit) = (start + i + 1, true);
+                    break;
                 }
             }
-            cur[0] += r;
-            cur[1] += r * r;
-            cur[2] += 1.0;
-            left -= 1;
-            if left == 0 {
-                self.cur = cur;
-                self.close_block();
-                cur = self.cur;
-                left = self.left;
+            self.add_segment(prev, sum, sum_sq, down_sq, sum_equity, end - start);
+            if hit {
+                if prev >= self.peak {
+                    self.new_peak(prev, self.n);
+                } else {
+                    self.deeper(prev);
+                }
             }
+            start = end;
         }
-        self.n += closes.len();
-        (self.prev, self.sum, self.sum_sq, self.down_sq, self.sum_equity) = (prev, sum, sum_sq, down_sq, sum_equity);
-        (self.run_e, self.run_k) = (run_e, run_k);
-        (self.peak, self.mdd, self.dd_len, self.max_dd_len) = (peak, mdd, dd_len, max_dd_len);
-        (self.cur, self.left) = (cur, left);
+    }
+
+    /// Fold a segment's sums (over `k` bars, the last of which had equity `prev`) into the
+    /// stream.
+    #[inline]
+    fn add_segment(&mut self, prev: f64, sum: f64, sum_sq: f64, down_sq: f64, sum_equity: f64, k: usize) {
+        self.prev = prev;
+        self.cur[0] += sum;
+        self.cur[1] += sum_sq;
+        self.down_sq += down_sq;
+        self.sum_equity += sum_equity;
+        self.cur_n += k;
+        self.n += k;
     }
 
     /// Latest equity.
@@ -374,15 +379,16 @@ impl EquityStream {
 
     /// Mean equity over the bars seen.
     pub fn mean_equity(&self) -> f64 {
-        (self.sum_equity + self.run_e * self.run_k as f64) / self.n as f64
+        self.sum_equity / self.n as f64
     }
 
     /// Return, risk and drawdown figures (trade figures left empty).
     pub fn stats(&self, per_year: f64) -> Stats {
         let n = self.n;
         let k = n as f64;
-        let sd = if n > 1 { ((self.sum_sq - self.sum * self.sum / k) / (k - 1.0)).max(0.0).sqrt() } else { f64::NAN };
-        let ex_mean = if n > 0 { self.sum / k - self.rf_per_period } else { f64::NAN };
+        let (sum, sum_sq) = self.sums();
+        let sd = if n > 1 { ((sum_sq - sum * sum / k) / (k - 1.0)).max(0.0).sqrt() } else { f64::NAN };
+        let ex_mean = if n > 0 { sum / k - self.rf_per_period } else { f64::NAN };
         let downside = (self.down_sq / n.max(1) as f64).sqrt();
         let fin = self.prev;
         let cagr = if n > 0 && fin > 0.0 { (fin / self.initial).powf(per_year / n as f64) - 1.0 } else { -1.0 };
@@ -398,7 +404,7 @@ impl EquityStream {
             sortino: ex_mean / downside * per_year.sqrt(),
             calmar: if self.mdd > 0.0 { cagr / self.mdd } else { f64::NAN },
             max_drawdown: self.mdd,
-            max_drawdown_bars: self.max_dd_len,
+            max_drawdown_bars: self.max_dd_len.max(self.n - self.peak_n),
             exposure_time: f64::NAN,
             trades: 0,
             open_trades: 0,
@@ -572,5 +578,37 @@ mod tests {
         assert_eq!(s.max_drawdown_bars, 1);
         assert!((s.total_return - 0.188).abs() < 1e-12);
         assert!((s.cagr - (1.188f64.powf(4.0 / 3.0) - 1.0)).abs() < 1e-12);
+    }
+
+    #[test]
+    fn bulk_pushes_agree_with_a_direct_computation() {
+        // 100 cash flat for 3 bars, then 0.5 units + 50 cash over closes, then flat again at the
+        // last equity: the stream's figures against the curve's own, computed directly.
+        let closes = [100.0, 104.0, 96.0, 90.0, 99.0, 110.0, 108.0, 80.0, 85.0, 120.0, 119.0];
+        let mut curve = vec![100.0; 3];
+        curve.extend(closes.iter().map(|c| 50.0 + 0.5 * c));
+        let last = *curve.last().unwrap();
+        curve.extend([last; 4]);
+        let mut st = EquityStream::new(100.0, 0.0).with_blocks(curve.len());
+        st.push_flat(100.0, 3);
+        st.push_position(50.0, 0.5, &closes);
+        st.push_flat(last, 4);
+        let s = st.stats(1.0);
+        let mut prev = 100.0;
+        let r: Vec<f64> = curve.iter().map(|e| (e / std::mem::replace(&mut prev, *e)) - 1.0).collect();
+        let m = r.iter().sum::<f64>() / r.len() as f64;
+        let sd = (r.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (r.len() - 1) as f64).sqrt();
+        assert!((s.sharpe - m / sd).abs() < 1e-12, "{} vs {}", s.sharpe, m / sd);
+        // Equity by index: 100 x4 (0..=3), 102, 98, 95, 99.5, 105, 104, 90, 92.5, 110, 109.5 x5.
+        // Deepest: 105 -> 90. Stretches below a peak: 5..=7 and 9..=11 (3 bars each), then
+        // 13..=17 after the peak of 110 (5 bars, still open at the end).
+        assert!((s.max_drawdown - (1.0 - 90.0 / 105.0)).abs() < 1e-15);
+        assert_eq!(s.max_drawdown_bars, 5);
+        assert_eq!(s.bars, curve.len());
+        assert!((st.mean_equity() - curve.iter().sum::<f64>() / curve.len() as f64).abs() < 1e-12);
+        // Blocks of 2 bars (18 bars / 10 blocks, rounded up): counts 2 each in the first 9.
+        let b = st.blocks();
+        assert!(b[..9].iter().all(|x| x[2] == 2.0) && b[9][2] == 0.0);
+        assert!((b[4][0] - (r[8] + r[9])).abs() < 1e-15);
     }
 }

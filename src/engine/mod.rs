@@ -470,20 +470,22 @@ fn run(exp: &Experiment, prep: &Prepared, record: bool) -> RunResult {
                 let qty = &lp.pf.qty;
                 // Summed as `Portfolio::equity` sums, so both paths agree to the last bit.
                 let equity_at = |u: usize| cash + (0..ns).fold(0.0, |pos, s| pos + qty[s] * md.bars[s].close[u]);
-                if !record && qty.iter().all(|q| *q == 0.0) {
+                // The same calls whether or not the curve is recorded, so the statistics are too.
+                if qty.iter().all(|q| *q == 0.0) {
                     stream.push_flat(equity_at(t), next - t);
-                } else if ns == 1 && !record {
+                } else if ns == 1 {
                     stream.push_position(cash, qty[0], &md.bars[0].close[t..next]);
                 } else {
                     for u in t..next {
-                        let eq = equity_at(u);
-                        stream.push(eq);
-                        if record {
-                            lp.res.equity.push(eq);
-                            lp.res.cash.push(cash);
-                            for s in 0..ns {
-                                lp.res.positions[s].push(qty[s]);
-                            }
+                        stream.push(equity_at(u));
+                    }
+                }
+                if record {
+                    for u in t..next {
+                        lp.res.equity.push(equity_at(u));
+                        lp.res.cash.push(cash);
+                        for s in 0..ns {
+                            lp.res.positions[s].push(qty[s]);
                         }
                     }
                 }
