@@ -526,28 +526,41 @@ fn regime_eval(
         return Ok(());
     }
     let jobs: Vec<(f64, u64)> = regime_bars.iter().flat_map(|d| (1..=seeds).map(move |s| (*d, s))).collect();
-    let results: Vec<tradelab::Result<regime::Accuracy>> =
+    let results: Vec<tradelab::Result<regime::SynthScore>> =
         jobs.par_iter().map(|(d, s)| regime::evaluate_synth(&cfg, *d, bars, *s)).collect();
-    outln!("{:>12} {:>9} {:>9} {:>7} {:>7} {:>9} {:>9}", "regime bars", "balanced", "worst", "bull", "bear", "sideways", "high_vol");
+    outln!(
+        "{:>12} {:>9} {:>9} {:>7} {:>7} {:>9} {:>9} {:>14}",
+        "regime bars",
+        "balanced",
+        "worst",
+        "bull",
+        "bear",
+        "sideways",
+        "high_vol",
+        "after warm-up"
+    );
     for (i, d) in regime_bars.iter().enumerate() {
-        let rs: Vec<&regime::Accuracy> = results[i * seeds as usize..(i + 1) * seeds as usize]
+        let scores: Vec<&regime::SynthScore> = results[i * seeds as usize..(i + 1) * seeds as usize]
             .iter()
             .map(|r| r.as_ref().map_err(|e| anyhow::anyhow!("{e}")))
             .collect::<anyhow::Result<_>>()?;
+        let rs: Vec<&regime::Accuracy> = scores.iter().map(|s| &s.all).collect();
+        let after = scores.iter().map(|s| s.after_warmup.balanced).sum::<f64>() / scores.len().max(1) as f64;
         let mean = |f: &dyn Fn(&regime::Accuracy) -> f64| {
             let v: Vec<f64> = rs.iter().map(|a| f(a)).filter(|x| !x.is_nan()).collect();
             v.iter().sum::<f64>() / v.len().max(1) as f64
         };
         let worst = rs.iter().map(|a| a.balanced).fold(f64::INFINITY, f64::min);
         outln!(
-            "{:>12} {:>8}% {:>8}% {:>6}% {:>6}% {:>8}% {:>8}%",
+            "{:>12} {:>8}% {:>8}% {:>6}% {:>6}% {:>8}% {:>8}% {:>13}%",
             d,
             pct(mean(&|a| a.balanced)).trim(),
             pct(worst).trim(),
             pct(mean(&|a| a.recall[0])).trim(),
             pct(mean(&|a| a.recall[1])).trim(),
             pct(mean(&|a| a.recall[2])).trim(),
-            pct(mean(&|a| a.recall[3])).trim()
+            pct(mean(&|a| a.recall[3])).trim(),
+            pct(after).trim()
         );
     }
     Ok(())

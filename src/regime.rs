@@ -223,13 +223,25 @@ pub fn accuracy(truth: &[u8], pred: &[u8]) -> Accuracy {
     }
 }
 
+/// A detector's score on one synthetic market.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SynthScore {
+    /// Over every bar, warm-up included: what a run gets.
+    pub all: Accuracy,
+    /// Over the bars from `warmup` on, where the configured detector itself labels (before
+    /// that the HMM's labels are the rules detector's).
+    pub after_warmup: Accuracy,
+}
+
 /// Generate a market with `tradelab data synth`'s defaults but `bars` bars and regimes lasting
 /// `mean_bars` on average, label it, and score the labels against the generator's.
-pub fn evaluate_synth(cfg: &RegimeConfig, mean_bars: f64, bars: usize, seed: u64) -> Result<Accuracy> {
+pub fn evaluate_synth(cfg: &RegimeConfig, mean_bars: f64, bars: usize, seed: u64) -> Result<SynthScore> {
     let sc = crate::data::synth::SynthConfig { seed, bars, mean_regime_bars: mean_bars, ..Default::default() };
     let m = sc.generate()?;
     let md = crate::data::align(&m.series, sc.timeframe, crate::data::AlignPolicy::Inner)?;
-    Ok(accuracy(&m.regimes, &detect(cfg, &md)))
+    let pred = detect(cfg, &md);
+    let from = cfg.warmup.min(bars);
+    Ok(SynthScore { all: accuracy(&m.regimes, &pred), after_warmup: accuracy(&m.regimes[from..], &pred[from..]) })
 }
 
 /// The sections a regime may override.
