@@ -471,21 +471,25 @@ fn run(exp: &Experiment, prep: &Prepared, record: bool) -> RunResult {
                 // Summed as `Portfolio::equity` sums, so both paths agree to the last bit.
                 let equity_at = |u: usize| cash + (0..ns).fold(0.0, |pos, s| pos + qty[s] * md.bars[s].close[u]);
                 // The same calls whether or not the curve is recorded, so the statistics are too.
-                if qty.iter().all(|q| *q == 0.0) {
+                let flat = qty.iter().all(|q| *q == 0.0);
+                let bulk = flat || ns == 1;
+                if flat {
                     stream.push_flat(equity_at(t), next - t);
                 } else if ns == 1 {
                     stream.push_position(cash, qty[0], &md.bars[0].close[t..next]);
-                } else {
-                    for u in t..next {
-                        stream.push(equity_at(u));
-                    }
                 }
-                if record {
+                if record || !bulk {
                     for u in t..next {
-                        lp.res.equity.push(equity_at(u));
-                        lp.res.cash.push(cash);
-                        for s in 0..ns {
-                            lp.res.positions[s].push(qty[s]);
+                        let eq = equity_at(u);
+                        if !bulk {
+                            stream.push(eq);
+                        }
+                        if record {
+                            lp.res.equity.push(eq);
+                            lp.res.cash.push(cash);
+                            for s in 0..ns {
+                                lp.res.positions[s].push(qty[s]);
+                            }
                         }
                     }
                 }
