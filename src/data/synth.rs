@@ -99,6 +99,9 @@ pub struct SynthMarket {
     pub series: Vec<SymbolSeries>,
     /// True regime id (index into [`REGIMES`]) per bar.
     pub regimes: Vec<u8>,
+    /// The shared GARCH variance `h` per bar (mean 1): not written to files; for measuring what
+    /// a detector could do if it knew it (`cargo bench --bench regime_ceiling`).
+    pub variance: Vec<f64>,
 }
 
 /// One row of the simulated model's predictions (see [`predictions`]).
@@ -224,6 +227,7 @@ impl SynthConfig {
         let tick: Vec<f64> = self.symbols.iter().map(|s| ticks_per_unit(s.price)).collect();
         let mut log_p: Vec<f64> = self.symbols.iter().map(|s| s.price.ln()).collect();
         let mut regimes = Vec::with_capacity(self.bars);
+        let mut variance = Vec::with_capacity(self.bars);
         let mut reg = (g.uniform() * 4.0).floor().min(3.0) as usize;
         let mut h: f64 = 1.0;
         let mut path = vec![0.0; k + 1];
@@ -234,6 +238,7 @@ impl SynthConfig {
                 reg = (reg + 1 + (g.uniform() * 3.0).floor().min(2.0) as usize) % 4;
             }
             regimes.push(reg as u8);
+            variance.push(h);
             let f = g.student_t(self.tail_dof);
             let jump = if g.uniform() < self.jump_prob { Some(-0.01 + 0.04 * g.normal()) } else { None };
             for ei in e.iter_mut() {
@@ -277,7 +282,7 @@ impl SynthConfig {
             }
             h = (1.0 - a - b) + a * h * f * f + b * h;
         }
-        Ok(SynthMarket { series, regimes })
+        Ok(SynthMarket { series, regimes, variance })
     }
 }
 
