@@ -82,8 +82,11 @@ impl Backtest {
     fn new() -> Backtest {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
         let le = tradelab::experiment::Experiment::load(&root.join("experiments/quickstart.toml")).expect("quickstart loads");
-        let (md, _) = tradelab::data::load(&[root.join("data/synth")], &tradelab::data::LoadOptions { symbols: vec!["BTC".into()], ..Default::default() })
-            .expect("bundled data loads");
+        let (md, _) = tradelab::data::load(
+            &[root.join("data/synth")],
+            &tradelab::data::LoadOptions { symbols: vec!["BTC".into()], ..Default::default() },
+        )
+        .expect("bundled data loads");
         Backtest { le, md: std::sync::Arc::new(md), cache: Default::default() }
     }
 
