@@ -31,8 +31,11 @@ fn hartmann6(x: &[f64]) -> f64 {
     -(0..4).map(|i| a[i] * (-(0..6).map(|j| aa[i][j] * (x[j] - p[i][j]).powi(2)).sum::<f64>()).exp()).sum::<f64>()
 }
 
+/// An objective on the unit cube, minimized.
+type Objective<'a> = &'a (dyn Fn(&[f64]) -> f64 + Sync);
+
 /// Values of f in evaluation order for one method and seed.
-fn trace(method: &str, f: &(dyn Fn(&[f64]) -> f64 + Sync), d: usize, budget: usize, seed: u64) -> Vec<f64> {
+fn trace(method: &str, f: Objective, d: usize, budget: usize, seed: u64) -> Vec<f64> {
     let mut vals = Vec::new();
     match method {
         "random" => {
@@ -124,7 +127,7 @@ fn main() {
         grid.par_iter().map(|u| bt.eval(u)).reduce(|| f64::INFINITY, f64::min)
     };
     let backtest = |u: &[f64]| bt.eval(u);
-    let problems: [(String, &(dyn Fn(&[f64]) -> f64 + Sync), usize); 3] = [
+    let problems: [(String, Objective, usize); 3] = [
         ("branin (optimum 0.397887)".into(), &branin, 2),
         ("hartmann6 (optimum -3.32237)".into(), &hartmann6, 6),
         (format!("backtest: minus the Sharpe ratio, 3-D (best of a 73,500-point grid {grid_best:.4})"), &backtest, 3),
