@@ -184,11 +184,16 @@ impl EquityStream {
     /// Per-block (sum of returns, sum of squares, count); zero counts without blocks.
     pub fn blocks(&self) -> [[f64; 3]; BLOCKS] {
         let mut b = self.blocks;
-        let c = &mut b[self.block];
+        b[self.block] = self.with_current(b[self.block]);
+        b
+    }
+
+    /// A block's sums with the current block's added.
+    fn with_current(&self, mut c: [f64; 3]) -> [f64; 3] {
         c[0] += self.cur[0];
         c[1] += self.cur[1];
         c[2] += self.cur_n as f64;
-        b
+        c
     }
 
     /// Sums of returns and of squared returns over every bar.
@@ -199,10 +204,7 @@ impl EquityStream {
 
     #[cold]
     fn close_block(&mut self) {
-        let c = &mut self.blocks[self.block];
-        c[0] += self.cur[0];
-        c[1] += self.cur[1];
-        c[2] += self.cur_n as f64;
+        self.blocks[self.block] = self.with_current(self.blocks[self.block]);
         (self.cur, self.cur_n) = ([0.0; 2], 0);
         self.block = (self.block + 1).min(BLOCKS - 1);
         self.left = self.block_len;

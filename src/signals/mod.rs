@@ -118,18 +118,13 @@ fn cross_lines(spec: &Spec, sym: usize, bars: &Bars, cache: &IndicatorCache) -> 
 }
 
 /// Strict crosses of `a` over `b`: the same as [`events`] of the state `sign(a - b)`, without
-/// the state series.
+/// the state series; and the bars where a cross fires, in order.
 ///
 /// Bar i fires up when `a > b` at i and `a < b` at i-1 (down the other way round); a NaN
 /// compares neither way, as a tie does, so warm-up needs no test of its own. The comparisons
 /// are gathered 64 bars at a time into bit masks, where a cross is two shifted ANDs: a sweep
 /// calls this once per candidate over every bar, and most 64-bar words hold no cross at all.
-pub fn cross_events(a: &[f64], b: &[f64]) -> Vec<i8> {
-    cross_events_listed(a, b).0
-}
-
-/// [`cross_events`], and the bars where a cross fires, in order.
-pub fn cross_events_listed(a: &[f64], b: &[f64]) -> (Vec<i8>, Vec<u32>) {
+pub fn cross_events(a: &[f64], b: &[f64]) -> (Vec<i8>, Vec<u32>) {
     let n = a.len().min(b.len());
     let mut out = vec![NONE; a.len()];
     let mut fired_at = Vec::new();
@@ -462,7 +457,7 @@ pub fn technical_stream(cfg: &TechnicalSignal, sym: usize, bars: &Bars, cache: &
     let (dir, acts) = match (cfg.mode, cross_lines(&spec, sym, bars, cache)) {
         // Crosses straight from the two lines, in one pass (the hot path of a crossover sweep).
         (SignalMode::Event, Some((a, b))) => {
-            let (dir, acts) = cross_events_listed(&a, &b);
+            let (dir, acts) = cross_events(&a, &b);
             (dir, Some(acts))
         }
         (SignalMode::State, _) => (state(&spec, sym, bars, cache), None),
@@ -511,8 +506,8 @@ mod tests {
         let b = [f64::NAN, 2.0, 1.0, 2.0, 2.0, 2.0, 1.0, 1.0, 1.0, 1.0, 2.0, 2.0, 1.0];
         let st: Vec<i8> = a.iter().zip(&b).map(|(x, y)| sign_or_none(*x, *y)).collect();
         let spec = Spec::SmaCross { fast: 1, slow: 2 };
-        assert_eq!(cross_events(&a, &b), events(&spec, &st));
-        assert_eq!(cross_events(&a, &b), vec![NONE, NONE, 1, NONE, NONE, -1, NONE, NONE, 1, NONE, NONE, 1, -1]);
+        assert_eq!(cross_events(&a, &b).0, events(&spec, &st));
+        assert_eq!(cross_events(&a, &b).0, vec![NONE, NONE, 1, NONE, NONE, -1, NONE, NONE, 1, NONE, NONE, 1, -1]);
     }
 
     #[test]
@@ -533,7 +528,7 @@ mod tests {
         b[127] = a[127] + 1.0;
         b[128] = a[128] - 1.0;
         let st: Vec<i8> = a.iter().zip(&b).map(|(x, y)| sign_or_none(*x, *y)).collect();
-        let (ev, fired) = cross_events_listed(&a, &b);
+        let (ev, fired) = cross_events(&a, &b);
         assert_eq!(ev, events(&Spec::SmaCross { fast: 1, slow: 2 }, &st));
         assert_eq!(fired, (0..300u32).filter(|&i| ev[i as usize] != NONE).collect::<Vec<_>>());
         assert_eq!((ev[64], ev[128]), (-1, 1));
