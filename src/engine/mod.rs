@@ -176,7 +176,8 @@ fn run(exp: &Experiment, prep: &Prepared, record: bool) -> RunResult {
 
     // Bars where nothing can happen but marking to market are skipped in bulk: with no order
     // waiting, no stop or account-level limit to watch and no re-evaluation owed, the state can
-    // only change at the next bar where some symbol's combined signal changes.
+    // only change at the next act of some symbol's combined signal (a bar where a present signal
+    // differs from the bar before: see `Combined::acts`).
     let can_skip = !has_stops
         && !calendar
         && borrow_per_bar == 0.0
