@@ -17,13 +17,16 @@
 //!   more volatile, in crypto as in equities);
 //! - hysteresis: a new raw label is adopted after it has held `confirm_bars` bars in a row.
 //!
-//! The HMM detector (`detector = "hmm"`, the default; more accurate): see [`hmm`].
+//! The HMM detector (`detector = "hmm"`, the default; more accurate): see [`hmm`]. The
+//! Markov-switching GARCH detector (`detector = "ms_garch"`; more accurate still on markets with
+//! a shared GARCH variance, and slower): see [`msgarch`].
 //!
 //! Mapping to `tradelab data synth`: its regimes are the same four names; its bull and bear
 //! differ in drift (+100% vs -90% a year, small next to hourly noise) and in volatility (50% vs
 //! 60%), its sideways has 30% volatility and no drift, its high_vol 120%.
 
 pub mod hmm;
+pub mod msgarch;
 
 use crate::data::synth::REGIMES;
 use crate::data::MarketData;
@@ -50,12 +53,17 @@ pub struct Features {
     pub var: Vec<f64>,
 }
 
-/// The features of `symbol` (by name) or of the equal-weight index of all symbols.
-pub fn features(md: &MarketData, symbol: Option<&str>) -> Features {
-    let ids: Vec<usize> = match symbol.and_then(|s| md.symbol_id(s)) {
+/// The symbols classified: `symbol` (by name), or all of them.
+fn index_symbols(md: &MarketData, symbol: Option<&str>) -> Vec<usize> {
+    match symbol.and_then(|s| md.symbol_id(s)) {
         Some(i) => vec![i],
         None => (0..md.symbols.len()).collect(),
-    };
+    }
+}
+
+/// The features of `symbol` (by name) or of the equal-weight index of all symbols.
+pub fn features(md: &MarketData, symbol: Option<&str>) -> Features {
+    let ids = index_symbols(md, symbol);
     let n = md.len();
     let k = ids.len().max(1) as f64;
     let mut f = Features { ret: vec![0.0; n], var: vec![0.0; n] };
@@ -182,6 +190,7 @@ pub fn detect(cfg: &RegimeConfig, md: &MarketData) -> Vec<u8> {
     match cfg.detector {
         Detector::Rules => rules,
         Detector::Hmm => hmm::detect(cfg, &f, &rules),
+        Detector::MsGarch => msgarch::detect(cfg, md, &index_symbols(md, cfg.symbol.as_deref()), &rules),
     }
 }
 

@@ -145,6 +145,42 @@ fn detector_beats_a_floor_on_a_seeded_synthetic_market() {
 }
 
 #[test]
+fn ms_garch_detector_beats_a_floor_and_labels_from_the_past_only() {
+    let cfg = tradelab::experiment::RegimeConfig { detector: tradelab::experiment::Detector::MsGarch, ..Default::default() };
+    let a = tradelab::regime::evaluate_synth(&cfg, 300.0, 17_520, 7).unwrap().all;
+    // Chance is 25%; the measured figures are in the README.
+    assert!(a.balanced > 0.55, "{a:?}");
+    assert!(a.recall[tradelab::regime::HIGH_VOL as usize] > 0.7, "{a:?}");
+    // A bar's label depends on bars up to it only: cutting the data after bar 4,500 (past two
+    // refits) leaves every earlier label as it was.
+    let sc = tradelab::data::synth::SynthConfig { seed: 3, bars: 6_000, mean_regime_bars: 200.0, ..Default::default() };
+    let m = sc.generate().unwrap();
+    let full = tradelab::data::align(&m.series, sc.timeframe, tradelab::data::AlignPolicy::Inner).unwrap();
+    let cut: Vec<_> = m
+        .series
+        .iter()
+        .map(|s| {
+            let mut c = s.clone();
+            c.ts.truncate(4_500);
+            c.bars = tradelab::data::Bars {
+                open: s.bars.open[..4_500].to_vec(),
+                high: s.bars.high[..4_500].to_vec(),
+                low: s.bars.low[..4_500].to_vec(),
+                close: s.bars.close[..4_500].to_vec(),
+                volume: s.bars.volume[..4_500].to_vec(),
+                tradable: s.bars.tradable[..4_500].to_vec(),
+            };
+            c
+        })
+        .collect();
+    let cut = tradelab::data::align(&cut, sc.timeframe, tradelab::data::AlignPolicy::Inner).unwrap();
+    let (lf, lc) = (tradelab::regime::detect(&cfg, &full), tradelab::regime::detect(&cfg, &cut));
+    assert_eq!(lc.len(), 4_500);
+    assert_eq!(&lf[..4_500], &lc[..]);
+    assert!(lc[2_000..].iter().any(|l| *l != lc[2_000]), "the fitted labels move");
+}
+
+#[test]
 fn bad_rebalance_and_regime_settings_name_their_key() {
     let bad = |body: &str| {
         let text = format!("[experiment]\nname = \"t\"\n[data]\npath = \"x\"\n{body}");

@@ -636,6 +636,9 @@ pub enum Detector {
     /// refitted on past bars only and forward-filtered (see `regime::hmm`).
     #[default]
     Hmm,
+    /// A 4-state Markov-switching GARCH filter on every symbol's high-low range, its parameters
+    /// fitted by maximum likelihood on past bars only (see `regime::msgarch`).
+    MsGarch,
 }
 
 /// `[regime]`: label each bar bull / bear / sideways / high_vol from data up to its close, and

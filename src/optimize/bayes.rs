@@ -207,7 +207,7 @@ impl CostFunction for Cost<'_> {
 
 /// Minimize `f` with argmin's Nelder-Mead from `x0` (initial simplex: steps of `step` along
 /// each axis); returns the best point (x0 when the solver fails).
-fn nelder_mead(f: &dyn Fn(&[f64]) -> f64, x0: Vec<f64>, step: f64, iters: u64) -> Vec<f64> {
+pub(crate) fn nelder_mead(f: &dyn Fn(&[f64]) -> f64, x0: Vec<f64>, step: f64, iters: u64) -> Vec<f64> {
     let mut simplex = vec![x0.clone()];
     for i in 0..x0.len() {
         let mut v = x0.clone();
