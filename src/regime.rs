@@ -190,7 +190,7 @@ pub fn detect(cfg: &RegimeConfig, md: &MarketData) -> Vec<u8> {
     match cfg.detector {
         Detector::Rules => rules,
         Detector::Hmm => hmm::detect(cfg, &f, &rules),
-        Detector::MsGarch => msgarch::detect(cfg, md, &index_symbols(md, cfg.symbol.as_deref()), &rules),
+        Detector::MsGarch => confirm(&msgarch::detect(cfg, md, &index_symbols(md, cfg.symbol.as_deref()), &rules), msgarch::CONFIRM),
     }
 }
 

@@ -22,6 +22,10 @@
 //! filter runs on over the refit with the new parameters.
 //!
 //! States are named by `v`, low to high: `sideways`, `bull`, `bear`, `high_vol`, as the HMM's.
+//! A new label is adopted once it has held [`CONFIRM`] bars in a row: the filter alone flips
+//! often on short-lived range bursts (834 parameter switches on the bundled synthetic market,
+//! whose truth has 54 regime changes; 229 with the confirmation), and three bars cost no
+//! accuracy where regimes last 200 bars or more.
 //! It costs a few seconds per 17,520 bars, several times the HMM; `cargo bench --bench
 //! regime_ceiling` and `tradelab regime eval --set detector="ms_garch"` measure it.
 
@@ -31,6 +35,8 @@ use crate::experiment::RegimeConfig;
 
 /// Most bars a fit looks at.
 pub const FIT_WINDOW: usize = 4000;
+/// Bars a new label must hold in a row before it is adopted.
+pub const CONFIRM: usize = 3;
 
 /// Per bar and symbol (row-major, `n * ns`): log of the high-low range (floored at 1% of the
 /// symbol's mean range so far) and log return.
