@@ -67,12 +67,26 @@ impl Obs {
 }
 
 /// A fit: the likelihood's parameters `th = [ln v0..3, mu, a, b, ln sd]`, and the window's
-/// multipliers' logs and correlation.
+/// multipliers' logs and correlation; with the exponentials the filter needs every bar, taken
+/// once here rather than per bar.
 #[derive(Debug, Clone)]
 struct Fit {
     th: Vec<f64>,
     log_m: Vec<f64>,
     rho: f64,
+    v: [f64; 4],
+    sd: f64,
+    ln_sd: f64,
+    m: Vec<f64>,
+}
+
+impl Fit {
+    fn new(th: Vec<f64>, log_m: Vec<f64>, rho: f64) -> Fit {
+        let v = std::array::from_fn(|k| th.get(k).map_or(1.0, |x| x.exp()));
+        let sd = th.get(7).map_or(1.0, |x| x.exp());
+        let m = log_m.iter().map(|x| x.exp()).collect();
+        Fit { th, log_m, rho, v, sd, ln_sd: sd.ln(), m }
+    }
 }
 
 /// The filter's state: regime probabilities and each regime's `h`.
@@ -89,9 +103,8 @@ impl State {
 
     /// One bar: update the state, return the bar's log likelihood (up to a constant).
     fn step(&mut self, f: &Fit, o: &Obs, t: usize, stay: f64) -> f64 {
-        let th = &f.th;
-        let v = [th[0].exp(), th[1].exp(), th[2].exp(), th[3].exp()];
-        let (mu, a, b, sd) = (th[4], th[5], th[6], th[7].exp());
+        let (v, sd, ln_sd) = (f.v, f.sd, f.ln_sd);
+        let (mu, a, b) = (f.th[4], f.th[5], f.th[6]);
         let ns = o.ns;
         let switch = (1.0 - stay) / 3.0;
         let mut h_in = [1.0; 4];
@@ -105,13 +118,13 @@ impl State {
         let mut ll = [0.0; 4];
         for k in 0..4 {
             let mean = (v[k] * h_in[k].sqrt()).ln() + mu;
-            ll[k] = xs.iter().zip(&f.log_m).map(|(x, lm)| -0.5 * ((x - lm - mean) / sd).powi(2) - sd.ln()).sum();
+            ll[k] = xs.iter().zip(&f.log_m).map(|(x, lm)| -0.5 * ((x - lm - mean) / sd).powi(2) - ln_sd).sum();
         }
         let top = ll.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let next: [f64; 4] = std::array::from_fn(|j| prior[j] * (ll[j] - top).exp());
         let s: f64 = next.iter().sum::<f64>().max(1e-300);
         self.alpha = next.map(|x| x / s);
-        let c = o.ret[t * ns..(t + 1) * ns].iter().zip(&f.log_m).map(|(r, lm)| r / lm.exp()).sum::<f64>() / ns as f64;
+        let c = o.ret[t * ns..(t + 1) * ns].iter().zip(&f.m).map(|(r, m)| r / m).sum::<f64>() / ns as f64;
         // One symbol: its whole shock stands for the factor's.
         let (rho, idio) = if ns > 1 { (f.rho, (1.0 - f.rho) / ns as f64) } else { (1.0, 0.0) };
         for k in 0..4 {
@@ -128,7 +141,7 @@ fn loglik(th: &[f64], base: &Fit, o: &Obs, lo: usize, hi: usize, stay: f64) -> f
     if !(a > 0.0 && b >= 0.0 && a + b < 0.999 && th.iter().all(|x| x.is_finite())) {
         return f64::NEG_INFINITY;
     }
-    let f = Fit { th: th.to_vec(), ..base.clone() };
+    let f = Fit::new(th.to_vec(), base.log_m.clone(), base.rho);
     let mut st = State::new();
     (lo..hi).map(|t| st.step(&f, o, t, stay)).sum()
 }
@@ -148,7 +161,7 @@ fn fit(o: &Obs, lo: usize, hi: usize, stay: f64, prev: Option<&Fit>) -> Fit {
         }
     }
     let rho = if corr.is_empty() { 1.0 } else { (corr.iter().sum::<f64>() / corr.len() as f64).clamp(0.05, 1.0) };
-    let base = Fit { th: Vec::new(), log_m, rho };
+    let base = Fit::new(Vec::new(), log_m, rho);
     let cost = |th: &[f64]| -loglik(th, &base, o, lo, hi, stay);
     let starts: Vec<Vec<f64>> = match prev {
         Some(p) => vec![p.th.clone()],
@@ -176,7 +189,7 @@ fn fit(o: &Obs, lo: usize, hi: usize, stay: f64, prev: Option<&Fit>) -> Fit {
         })
         .min_by(|a, b| a.1.total_cmp(&b.1))
         .expect("at least one start");
-    Fit { th: best.0, ..base }
+    Fit::new(best.0, base.log_m, base.rho)
 }
 
 /// Regime names of the fit's states (by volatility level, low to high).
