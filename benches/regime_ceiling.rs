@@ -11,6 +11,12 @@
 //! The last column is the same oracle without `h`, following it from the returns as a
 //! Markov-switching GARCH filter would (see [`oracle`]): nearer what a detector could do. The
 //! `ms_garch` detector is that filter with nothing from the generator but the model's form.
+//!
+//! Printed: the default market over regime lengths; the same without the shared GARCH variance
+//! (`--garch 0,0`), where volatility level alone tells the regimes apart; a particle filter with
+//! the true parameters (the Bayes filter itself, see [`oracle_pf`]) on the default market, which
+//! lands where the tracking oracle does; and 200-bar regimes as the GARCH's persistence
+//! `alpha + beta` grows, which is what takes the ceiling down.
 //! Run: cargo bench --bench regime_ceiling
 
 use tradelab::data::synth::SynthConfig;
@@ -19,6 +25,8 @@ use tradelab::regime::{accuracy, evaluate_synth};
 
 const BARS: usize = 17_520;
 const SEEDS: u64 = 10;
+/// Particles of [`oracle_pf`] (500 / 5,000 / 20,000 gave 77.6 / 76.9 / 77.3% at 200 bars).
+const PARTICLES: usize = 5_000;
 
 /// Balanced accuracy of the oracle filter on one market. With `track_h` the oracle is not given
 /// `h`: it follows it with the generator's own recursion, `h' = (1-a-b) + a*h*f^2 + b*h`, one
@@ -26,9 +34,9 @@ const SEEDS: u64 = 10;
 /// from the bar's mean multiplier-scaled return at that regime's volatility), mixed through the
 /// transition probabilities at every bar (Gray's collapse of a Markov-switching GARCH). Still
 /// with the true `a`, `b`, correlation, volatilities and switching rate.
-fn oracle(mean_bars: f64, seed: u64, track_h: bool) -> f64 {
-    let sc = SynthConfig { seed, bars: BARS, mean_regime_bars: mean_bars, ..Default::default() };
+fn oracle(sc: &SynthConfig, track_h: bool) -> f64 {
     let m = sc.generate().expect("valid defaults");
+    let mean_bars = sc.mean_regime_bars;
     let per_year = sc.timeframe.bars_per_year();
     let ns = sc.symbols.len();
     // ln(range) - ln(bar sd) under the true regime: its mean and spread.
@@ -89,32 +97,150 @@ fn oracle(mean_bars: f64, seed: u64, track_h: bool) -> f64 {
     accuracy(&m.regimes, &pred).balanced
 }
 
-fn main() {
+/// The default market with `mean_bars` regimes, `seed` and the shared GARCH `garch`.
+fn market(mean_bars: f64, seed: u64, garch: (f64, f64)) -> SynthConfig {
+    SynthConfig { seed, bars: BARS, mean_regime_bars: mean_bars, garch, ..Default::default() }
+}
+
+/// Means over the seeds of: HMM, HMM after warm-up, MS-GARCH, MS-GARCH after warm-up, oracle
+/// told h, oracle tracking h (percent).
+fn row(mean_bars: f64, garch: (f64, f64)) -> Vec<f64> {
     use rayon::prelude::*;
     let hmm = RegimeConfig::default();
     let msg = RegimeConfig { detector: Detector::MsGarch, ..Default::default() };
+    let per_seed: Vec<[f64; 6]> = (1..=SEEDS)
+        .into_par_iter()
+        .map(|seed| {
+            let sc = market(mean_bars, seed, garch);
+            let h = evaluate_synth(&hmm, &sc).expect("valid defaults");
+            let g = evaluate_synth(&msg, &sc).expect("valid defaults");
+            [h.all.balanced, h.after_warmup.balanced, g.all.balanced, g.after_warmup.balanced, oracle(&sc, false), oracle(&sc, true)]
+        })
+        .collect();
+    (0..6).map(|c| 100.0 * per_seed.iter().map(|r| r[c]).sum::<f64>() / SEEDS as f64).collect()
+}
+
+/// Balanced accuracy of a particle filter over (regime, `h`) with the generator's true
+/// parameters: the Bayes forward filter itself as the particles grow, with no collapse of `h`
+/// across regimes. Each particle moves regime as the generator does; its weight is the bars'
+/// ranges' likelihood (the oracles' Gaussian log-range model); after resampling its `h` steps on
+/// with the factor shock `f` drawn from its posterior given the bar's returns (Gaussian
+/// idiosyncratic shocks, the true correlation). A bar's label is the regime with the most weight.
+fn oracle_pf(sc: &SynthConfig, particles: usize) -> f64 {
+    use rand::{Rng, SeedableRng};
+    let m = sc.generate().expect("valid defaults");
+    let mean_bars = sc.mean_regime_bars;
+    let per_year = sc.timeframe.bars_per_year();
+    let ns = sc.symbols.len();
+    let lr = |t: usize, i: usize| {
+        let b = &m.series[i].bars;
+        (b.high[t] / b.low[t]).ln().max(1e-12).ln() - (sc.symbols[i].vol_mult / per_year.sqrt()).ln()
+    };
+    let xs: Vec<f64> = (0..BARS)
+        .flat_map(|t| (0..ns).map(move |i| (t, i)))
+        .map(|(t, i)| lr(t, i) - (sc.vol[m.regimes[t] as usize] * m.variance[t].sqrt()).ln())
+        .collect();
+    let mu = xs.iter().sum::<f64>() / xs.len() as f64;
+    let sd = (xs.iter().map(|x| (x - mu).powi(2)).sum::<f64>() / xs.len() as f64).sqrt();
+    let (a, b) = sc.garch;
+    let rho = sc.correlation;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(sc.seed ^ 0xF1);
+    let mut reg: Vec<u8> = (0..particles).map(|i| (i % 4) as u8).collect();
+    let mut h: Vec<f64> = vec![1.0; particles];
+    let mut w = vec![0.0f64; particles];
+    let (mut reg2, mut h2) = (reg.clone(), h.clone());
+    let lv: [f64; 4] = std::array::from_fn(|k| sc.vol[k].ln());
+    let prec = 1.0 + ns as f64 * rho / (1.0 - rho);
+    let mut pred = Vec::with_capacity(BARS);
+    let normal = |rng: &mut rand_chacha::ChaCha8Rng| {
+        let (u1, u2): (f64, f64) = (1.0 - rng.gen::<f64>(), rng.gen::<f64>());
+        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+    };
+    for t in 0..BARS {
+        // Regimes move as the generator's do.
+        for r in reg.iter_mut() {
+            if rng.gen::<f64>() < 1.0 / mean_bars {
+                *r = ((*r as usize + 1 + rng.gen_range(0..3)) % 4) as u8;
+            }
+        }
+        // Weights from the ranges.
+        let y: Vec<f64> = (0..ns).map(|i| lr(t, i)).collect();
+        for p in 0..particles {
+            let mean = lv[reg[p] as usize] + 0.5 * h[p].ln() + mu;
+            w[p] = y.iter().map(|yi| -0.5 * ((yi - mean) / sd).powi(2)).sum();
+        }
+        let top = w.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let mut tot = 0.0;
+        let mut by = [0.0; 4];
+        for p in 0..particles {
+            w[p] = (w[p] - top).exp();
+            tot += w[p];
+            by[reg[p] as usize] += w[p];
+        }
+        pred.push((0..4).max_by(|x, y| by[*x].total_cmp(&by[*y])).unwrap_or(0) as u8);
+        // Systematic resampling.
+        let step = tot / particles as f64;
+        let mut u = rng.gen::<f64>() * step;
+        let (mut c, mut j) = (w[0], 0usize);
+        for p in 0..particles {
+            while u > c && j + 1 < particles {
+                j += 1;
+                c += w[j];
+            }
+            reg2[p] = reg[j];
+            h2[p] = h[j];
+            u += step;
+        }
+        std::mem::swap(&mut reg, &mut reg2);
+        std::mem::swap(&mut h, &mut h2);
+        // h steps on, with f drawn given this bar's returns (sum of scaled returns over the
+        // particle's bar sd: sqrt(rho)*f*n plus idiosyncratic noise).
+        if t > 0 {
+            let zs: Vec<f64> = (0..ns)
+                .map(|i| (m.series[i].bars.close[t] / m.series[i].bars.close[t - 1]).ln() / sc.symbols[i].vol_mult * per_year.sqrt())
+                .collect();
+            let zsum: f64 = zs.iter().sum();
+            for p in 0..particles {
+                let k = reg[p] as usize;
+                let s = zsum / (sc.vol[k] * h[p].sqrt());
+                let fm = rho.sqrt() / (1.0 - rho) * s / prec;
+                let f = fm + normal(&mut rng) / prec.sqrt();
+                h[p] = (1.0 - a - b) + a * h[p] * f * f + b * h[p];
+            }
+        } else {
+            for hp in h.iter_mut() {
+                *hp = (1.0 - a - b) + a * *hp * normal(&mut rng).powi(2) + b * *hp;
+            }
+        }
+    }
+    accuracy(&m.regimes, &pred).balanced
+}
+
+fn main() {
+    let default = SynthConfig::default().garch;
     println!("balanced accuracy, mean of {SEEDS} seeds, {BARS} hourly bars (\"after\": bars after the 2,000-bar warm-up)");
-    println!(
-        "{:>12} {:>8} {:>10} {:>10} {:>10} {:>8} {:>15}",
-        "regime bars", "HMM", "after", "MS-GARCH", "after", "oracle", "oracle, h est."
-    );
-    for mean_bars in [25.0, 50.0, 100.0, 200.0, 300.0, 500.0] {
-        let per_seed: Vec<[f64; 6]> = (1..=SEEDS)
-            .into_par_iter()
-            .map(|seed| {
-                let h = evaluate_synth(&hmm, mean_bars, BARS, seed).expect("valid defaults");
-                let g = evaluate_synth(&msg, mean_bars, BARS, seed).expect("valid defaults");
-                [
-                    h.all.balanced,
-                    h.after_warmup.balanced,
-                    g.all.balanced,
-                    g.after_warmup.balanced,
-                    oracle(mean_bars, seed, false),
-                    oracle(mean_bars, seed, true),
-                ]
-            })
-            .collect();
-        let m: Vec<f64> = (0..6).map(|c| 100.0 * per_seed.iter().map(|r| r[c]).sum::<f64>() / SEEDS as f64).collect();
-        println!("{mean_bars:>12} {:>7.1}% {:>9.1}% {:>9.1}% {:>9.1}% {:>7.1}% {:>14.1}%", m[0], m[1], m[2], m[3], m[4], m[5]);
+    let head = |first: &str| {
+        println!("{first:>12} {:>8} {:>10} {:>10} {:>10} {:>8} {:>15}", "HMM", "after", "MS-GARCH", "after", "oracle", "oracle, h est.")
+    };
+    let print = |label: String, m: &[f64]| {
+        println!("{label:>12} {:>7.1}% {:>9.1}% {:>9.1}% {:>9.1}% {:>7.1}% {:>14.1}%", m[0], m[1], m[2], m[3], m[4], m[5])
+    };
+    for (title, garch) in [("default market (GARCH 0.05, 0.93)", default), ("without the shared GARCH (--garch 0,0)", (0.0, 0.0))] {
+        println!("\n{title}");
+        head("regime bars");
+        for mean_bars in [25.0, 50.0, 100.0, 200.0, 300.0, 500.0] {
+            print(format!("{mean_bars}"), &row(mean_bars, garch));
+        }
+    }
+    println!("\nthe Bayes filter itself (particles, true parameters, no collapse), default market");
+    for mean_bars in [200.0, 500.0] {
+        use rayon::prelude::*;
+        let pf: f64 = (1..=SEEDS).into_par_iter().map(|seed| oracle_pf(&market(mean_bars, seed, default), PARTICLES)).sum::<f64>();
+        println!("{mean_bars:>12} {:>7.1}%  ({PARTICLES} particles)", 100.0 * pf / SEEDS as f64);
+    }
+    println!("\n200-bar regimes, GARCH alpha = 0.05, by persistence alpha + beta");
+    head("persistence");
+    for beta in [0.0, 0.75, 0.85, 0.9, 0.93] {
+        print(format!("{:.2}", 0.05 + beta), &row(200.0, (0.05, beta)));
     }
 }

@@ -144,6 +144,13 @@ enum RegimeCmd {
         /// Synthetic markets (seeds 1..=N) per regime length.
         #[arg(long, default_value_t = 5)]
         seeds: u64,
+        /// The synthetic markets' shared GARCH(1,1) as ALPHA,BETA (default 0.05,0.93, as
+        /// `data synth`); `0,0` for none.
+        #[arg(long, value_delimiter = ',', value_name = "ALPHA,BETA")]
+        garch: Vec<f64>,
+        /// Synthetic markets without market-wide jumps.
+        #[arg(long)]
+        no_jumps: bool,
     },
 }
 
@@ -212,6 +219,9 @@ struct SynthArgs {
     /// Turn market-wide jumps off.
     #[arg(long)]
     no_jumps: bool,
+    /// Shared GARCH(1,1) of the volatility as ALPHA,BETA (default 0.05,0.93); `0,0` for none.
+    #[arg(long, value_delimiter = ',', value_name = "ALPHA,BETA")]
+    garch: Vec<f64>,
     /// Output format.
     #[arg(long, value_enum, default_value = "parquet")]
     format: OutFormat,
@@ -393,6 +403,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             if a.no_jumps {
                 cfg.jump_prob = 0.0;
             }
+            if let Some(g) = garch_arg(&a.garch)? {
+                cfg.garch = g;
+            }
             if !a.symbols.is_empty() {
                 cfg.symbols = a.symbols.iter().map(|s| parse_synth_symbol(s)).collect::<anyhow::Result<_>>()?;
             }
@@ -431,8 +444,15 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 outln!("wrote {}", out.join("index.html").display());
             }
         }
-        Cmd::Regime(RegimeCmd::Eval { paths, experiment, sets, regime_bars, bars, seeds }) => {
-            regime_eval(&paths, experiment.as_deref(), &sets, &regime_bars, bars, seeds)?;
+        Cmd::Regime(RegimeCmd::Eval { paths, experiment, sets, regime_bars, bars, seeds, garch, no_jumps }) => {
+            let mut market = SynthConfig { bars, ..SynthConfig::default() };
+            if let Some(g) = garch_arg(&garch)? {
+                market.garch = g;
+            }
+            if no_jumps {
+                market.jump_prob = 0.0;
+            }
+            regime_eval(&paths, experiment.as_deref(), &sets, &regime_bars, &market, seeds)?;
         }
         Cmd::Stats { file, periods_per_year } => {
             let stats = tradelab::metrics::stats_from_equity_file(&file, periods_per_year)?;
@@ -440,6 +460,15 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `--garch ALPHA,BETA`: none given is the generator's default.
+fn garch_arg(v: &[f64]) -> anyhow::Result<Option<(f64, f64)>> {
+    match v {
+        [] => Ok(None),
+        [a, b] => Ok(Some((*a, *b))),
+        _ => Err(tradelab::Error::Input(format!("--garch: expected ALPHA,BETA (two numbers), got {} value(s)", v.len())).into()),
+    }
 }
 
 fn parse_synth_symbol(s: &str) -> anyhow::Result<SynthSymbol> {
@@ -487,7 +516,7 @@ fn regime_eval(
     experiment: Option<&std::path::Path>,
     sets: &[String],
     regime_bars: &[f64],
-    bars: usize,
+    market: &SynthConfig,
     seeds: u64,
 ) -> anyhow::Result<()> {
     use rayon::prelude::*;
@@ -526,8 +555,10 @@ fn regime_eval(
         return Ok(());
     }
     let jobs: Vec<(f64, u64)> = regime_bars.iter().flat_map(|d| (1..=seeds).map(move |s| (*d, s))).collect();
-    let results: Vec<tradelab::Result<regime::SynthScore>> =
-        jobs.par_iter().map(|(d, s)| regime::evaluate_synth(&cfg, *d, bars, *s)).collect();
+    let results: Vec<tradelab::Result<regime::SynthScore>> = jobs
+        .par_iter()
+        .map(|(d, s)| regime::evaluate_synth(&cfg, &SynthConfig { seed: *s, mean_regime_bars: *d, ..market.clone() }))
+        .collect();
     outln!(
         "{:>12} {:>9} {:>9} {:>7} {:>7} {:>9} {:>9} {:>14}",
         "regime bars",

@@ -18,12 +18,14 @@
 //! - hysteresis: a new raw label is adopted after it has held `confirm_bars` bars in a row.
 //!
 //! The HMM detector (`detector = "hmm"`, the default; more accurate): see [`hmm`]. The
-//! Markov-switching GARCH detector (`detector = "ms_garch"`; more accurate still on markets with
-//! a shared GARCH variance, and slower): see [`msgarch`].
+//! Markov-switching GARCH detector (`detector = "ms_garch"`; more accurate on markets with a
+//! persistent shared GARCH variance, less without one, and slower): see [`msgarch`].
 //!
 //! Mapping to `tradelab data synth`: its regimes are the same four names; its bull and bear
 //! differ in drift (+100% vs -90% a year, small next to hourly noise) and in volatility (50% vs
-//! 60%), its sideways has 30% volatility and no drift, its high_vol 120%.
+//! 60%), its sideways has 30% volatility and no drift, its high_vol 120%. A shared GARCH variance
+//! (persistence 0.98 by default, `--garch` to change) multiplies all four volatilities, and caps
+//! what any causal detector can reach there: see `cargo bench --bench regime_ceiling`.
 
 pub mod hmm;
 pub mod msgarch;
@@ -242,14 +244,14 @@ pub struct SynthScore {
     pub after_warmup: Accuracy,
 }
 
-/// Generate a market with `tradelab data synth`'s defaults but `bars` bars and regimes lasting
-/// `mean_bars` on average, label it, and score the labels against the generator's.
-pub fn evaluate_synth(cfg: &RegimeConfig, mean_bars: f64, bars: usize, seed: u64) -> Result<SynthScore> {
-    let sc = crate::data::synth::SynthConfig { seed, bars, mean_regime_bars: mean_bars, ..Default::default() };
-    let m = sc.generate()?;
-    let md = crate::data::align(&m.series, sc.timeframe, crate::data::AlignPolicy::Inner)?;
+/// Generate the market `market` describes (`tradelab data synth`'s defaults with its own seed,
+/// length, mean regime length, GARCH and jumps), label it, and score the labels against the
+/// generator's.
+pub fn evaluate_synth(cfg: &RegimeConfig, market: &crate::data::synth::SynthConfig) -> Result<SynthScore> {
+    let m = market.generate()?;
+    let md = crate::data::align(&m.series, market.timeframe, crate::data::AlignPolicy::Inner)?;
     let pred = detect(cfg, &md);
-    let from = cfg.warmup.min(bars);
+    let from = cfg.warmup.min(market.bars);
     Ok(SynthScore { all: accuracy(&m.regimes, &pred), after_warmup: accuracy(&m.regimes[from..], &pred[from..]) })
 }
 

@@ -21,8 +21,13 @@
 //! `refit_every` bars (or a fortieth of the bars so far, when that is longer), `c`, `a` and the
 //! deviation are refitted by EM on the most recent bars (at most [`FIT_WINDOW`]) *before* the
 //! refit bar, from the previous fit and (the first eight fits, then every other one) from fresh
-//! starts (volatility quantiles, `a` on a grid); the best likelihood wins. The forward filter carries the
-//! state probabilities bar by bar; a bar's label is its most probable state.
+//! starts (volatility quantiles, `a` on a grid from 0); the best likelihood wins. The start at
+//! `a = 0` matters where the market has little shared GARCH variance: there the covariate is
+//! only a short average of recent volatility, and fits from `a > 0` could drive one state's `c`
+//! to zero (a state that is "whatever the recent bars were") and merge two regimes into another;
+//! on synthetic markets without GARCH that cost 12 points of balanced accuracy at 200-bar
+//! regimes. The forward filter carries the state probabilities bar by bar; a bar's label is its
+//! most probable state.
 //!
 //! States are named by `c[k]`, low to high: `sideways`, `bull`, `bear`, `high_vol` (bear markets
 //! are the more volatile; drift is too small next to hourly noise to name them by).
@@ -167,6 +172,25 @@ pub fn fit(x: &[(f64, f64)], mut p: Params) -> (Params, f64) {
             }
             p.c[k] = lc.exp();
         }
+        // a: one Newton step per EM round on the same weighted least squares, kept >= 0 (the
+        // rounds iterate it; four steps a round cost a fifth more time for no better accuracy).
+        let (mut g, mut h) = (0.0, 0.0);
+        for t in 0..n {
+            for k in 0..K {
+                let w = gamma[t][k];
+                if w < 1e-6 {
+                    continue;
+                }
+                let v = p.c[k] + p.a * x[t].1;
+                let r = x[t].0 - v.ln();
+                let d = x[t].1 / v;
+                g += w * r * d;
+                h += w * d * d;
+            }
+        }
+        if h > 0.0 {
+            p.a = (p.a + g / h).clamp(0.0, p.a + 0.5);
+        }
         let mut sse = 0.0;
         for t in 0..n {
             for k in 0..K {
@@ -214,7 +238,7 @@ pub fn detect(cfg: &RegimeConfig, f: &Features, before: &[u8]) -> Vec<u8> {
             // After the first eight fits, every other one tries the fresh starts again.
             let data = &x[lo..t];
             let mut starts: Vec<Params> = if fits < 8 || fits.is_multiple_of(2) || p.is_none() {
-                [0.1, 0.2, 0.3, 0.4].iter().map(|a| initial(data, *a, stay)).collect()
+                [0.0, 0.1, 0.2, 0.3, 0.4].iter().map(|a| initial(data, *a, stay)).collect()
             } else {
                 Vec::new()
             };

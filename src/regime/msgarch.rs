@@ -8,11 +8,14 @@
 //! is `sqrt(rho)*f` plus the symbols' own shocks, whose share `(1-rho)/n` is taken out of its
 //! square). Every regime stays with probability `1 - 1/mean_bars`.
 //!
-//! Why: in crypto (and in `tradelab data synth`) the shared variance is driven by shocks scaled
-//! by the regime's own volatility, so a regime's level is only told apart from `h` by how `h`
-//! would have moved; the filter keeps one `h` per regime (what it would be had that regime held),
-//! mixed through the transition probabilities every bar (Gray's collapse), and a label is the
-//! most probable regime given bars up to it.
+//! Why: in `tradelab data synth` (and, it seems, in crypto) a shared variance multiplies every
+//! regime's volatility, so a bar's volatility level alone does not name its regime; what does is
+//! how `h` would have moved under each regime. The filter keeps one `h` per regime (what it
+//! would be had that regime held), mixed through the transition probabilities every bar (Gray's
+//! collapse), and a label is the most probable regime given bars up to it. How far this can go is
+//! bounded by the market: a wrong regime with `h` rescaled to match explains the bars almost as
+//! well (the factor shocks read from the returns are the same under both), except for `h`'s pull
+//! back to its mean, `1 - a - b` a bar; `cargo bench --bench regime_ceiling` measures that bound.
 //!
 //! Fitting: until `warmup` bars exist, labels are the rules detector's. Then, on the schedule of
 //! the HMM (every `refit_every` bars, or a fortieth of the bars so far when longer), on at most
