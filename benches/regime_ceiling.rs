@@ -19,7 +19,7 @@
 //! `alpha + beta` grows, which is what takes the ceiling down.
 //! Run: cargo bench --bench regime_ceiling
 
-use tradelab::data::synth::SynthConfig;
+use tradelab::data::synth::{SynthConfig, SynthMarket};
 use tradelab::experiment::{Detector, RegimeConfig};
 use tradelab::regime::{accuracy, evaluate_synth};
 
@@ -27,6 +27,14 @@ const BARS: usize = 17_520;
 const SEEDS: u64 = 10;
 /// Particles of [`oracle_pf`] (500 / 5,000 / 20,000 gave 77.6 / 76.9 / 77.3% at 200 bars).
 const PARTICLES: usize = 5_000;
+
+/// Mean and spread over every bar and symbol of `resid(t, i)`, ln(range) - ln(bar sd) under the
+/// true regime and `h`: the oracles' Gaussian log-range model, calibrated with the truth.
+fn range_model(m: &SynthMarket, ns: usize, resid: impl Fn(usize, usize) -> f64) -> (f64, f64) {
+    let xs: Vec<f64> = (0..m.regimes.len()).flat_map(|t| (0..ns).map(move |i| (t, i))).map(|(t, i)| resid(t, i)).collect();
+    let mu = xs.iter().sum::<f64>() / xs.len() as f64;
+    (mu, (xs.iter().map(|x| (x - mu).powi(2)).sum::<f64>() / xs.len() as f64).sqrt())
+}
 
 /// Balanced accuracy of the oracle filter on one market. With `track_h` the oracle is not given
 /// `h`: it follows it with the generator's own recursion, `h' = (1-a-b) + a*h*f^2 + b*h`, one
@@ -39,16 +47,13 @@ fn oracle(sc: &SynthConfig, track_h: bool) -> f64 {
     let mean_bars = sc.mean_regime_bars;
     let per_year = sc.timeframe.bars_per_year();
     let ns = sc.symbols.len();
-    // ln(range) - ln(bar sd) under the true regime: its mean and spread.
+    // ln(range) - ln(bar sd) in regime k with variance h.
     let resid_h = |t: usize, i: usize, k: usize, h: f64| {
         let b = &m.series[i].bars;
         let sd = sc.vol[k] * sc.symbols[i].vol_mult * (h / per_year).sqrt();
         (b.high[t] / b.low[t]).ln().max(1e-12).ln() - sd.ln()
     };
-    let resid = |t: usize, i: usize, k: usize| resid_h(t, i, k, m.variance[t]);
-    let xs: Vec<f64> = (0..BARS).flat_map(|t| (0..ns).map(move |i| (t, i))).map(|(t, i)| resid(t, i, m.regimes[t] as usize)).collect();
-    let mu = xs.iter().sum::<f64>() / xs.len() as f64;
-    let sd = (xs.iter().map(|x| (x - mu).powi(2)).sum::<f64>() / xs.len() as f64).sqrt();
+    let (mu, sd) = range_model(&m, ns, |t, i| resid_h(t, i, m.regimes[t] as usize, m.variance[t]));
     let (stay, switch) = (1.0 - 1.0 / mean_bars, 1.0 / (3.0 * mean_bars));
     let mut alpha = [0.25; 4];
     let mut pred = Vec::with_capacity(BARS);
@@ -136,12 +141,7 @@ fn oracle_pf(sc: &SynthConfig, particles: usize) -> f64 {
         let b = &m.series[i].bars;
         (b.high[t] / b.low[t]).ln().max(1e-12).ln() - (sc.symbols[i].vol_mult / per_year.sqrt()).ln()
     };
-    let xs: Vec<f64> = (0..BARS)
-        .flat_map(|t| (0..ns).map(move |i| (t, i)))
-        .map(|(t, i)| lr(t, i) - (sc.vol[m.regimes[t] as usize] * m.variance[t].sqrt()).ln())
-        .collect();
-    let mu = xs.iter().sum::<f64>() / xs.len() as f64;
-    let sd = (xs.iter().map(|x| (x - mu).powi(2)).sum::<f64>() / xs.len() as f64).sqrt();
+    let (mu, sd) = range_model(&m, ns, |t, i| lr(t, i) - (sc.vol[m.regimes[t] as usize] * m.variance[t].sqrt()).ln());
     let (a, b) = sc.garch;
     let rho = sc.correlation;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(sc.seed ^ 0xF1);
