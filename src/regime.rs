@@ -18,8 +18,8 @@
 //! - hysteresis: a new raw label is adopted after it has held `confirm_bars` bars in a row.
 //!
 //! The HMM detector (`detector = "hmm"`, the default; more accurate): see [`hmm`]. The
-//! Markov-switching GARCH detector (`detector = "ms_garch"`; more accurate on markets with a
-//! persistent shared GARCH variance, less without one, and slower): see [`msgarch`].
+//! Markov-switching GARCH detector (`detector = "ms_garch"`; more accurate than the HMM only
+//! where regimes are short on markets with a persistent shared GARCH variance): see [`msgarch`].
 //!
 //! Mapping to `tradelab data synth`: its regimes are the same four names; its bull and bear
 //! differ in drift (+100% vs -90% a year, small next to hourly noise) and in volatility (50% vs

@@ -29,7 +29,7 @@
 //! often on short-lived range bursts (834 parameter switches on the bundled synthetic market,
 //! whose truth has 54 regime changes; 229 with the confirmation), and three bars cost no
 //! accuracy where regimes last 200 bars or more.
-//! It costs a few seconds per 17,520 bars, several times the HMM; `cargo bench --bench
+//! It costs about 2 s per 17,520 bars of four symbols (the HMM about 3 s); `cargo bench --bench
 //! regime_ceiling` and `tradelab regime eval --set detector="ms_garch"` measure it.
 
 use super::{BEAR, BULL, HIGH_VOL, SIDEWAYS};
