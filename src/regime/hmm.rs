@@ -60,7 +60,7 @@ pub struct Params {
     pub c: [f64; K],
     /// Weight of the past-shock covariate.
     pub a: f64,
-    /// Standard deviation of the log variance around its expectation.
+    /// Scale of the Student-t spread of the log variance around its expectation.
     pub sd: f64,
 }
 
@@ -77,16 +77,19 @@ fn obs(f: &Features) -> Vec<(f64, f64)> {
     out
 }
 
-fn loglik(p: &Params, x: &(f64, f64), out: &mut [f64; K]) {
+/// Log densities per state (up to a constant) into `out`, and each `NU + z^2` (z the
+/// standardized residual) into `den` for the M step's Student-t weights.
+fn loglik(p: &Params, x: &(f64, f64), out: &mut [f64; K], den: &mut [f64; K]) {
     for k in 0..K {
         let z = (x.0 - (p.c[k] + p.a * x.1).ln()) / p.sd;
         out[k] = -0.5 * (NU + 1.0) * (z * z / NU).ln_1p();
+        den[k] = NU + z * z;
     }
 }
 
 /// Likelihoods scaled by the largest (so the forward pass never underflows).
 fn density(p: &Params, x: &(f64, f64), out: &mut [f64; K]) {
-    loglik(p, x, out);
+    loglik(p, x, out, &mut [0.0; K]);
     let m = out.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     for v in out.iter_mut() {
         *v = (*v - m).exp();
@@ -123,7 +126,7 @@ pub fn fit(x: &[(f64, f64)], mut p: Params) -> (Params, f64) {
         let mut logsum = 0.0;
         for t in 0..n {
             let mut l = [0.0; K];
-            loglik(&p, &x[t], &mut l);
+            loglik(&p, &x[t], &mut l, &mut uw[t]);
             let m = l.iter().copied().fold(f64::NEG_INFINITY, f64::max);
             for k in 0..K {
                 b[t][k] = (l[k] - m).exp();
@@ -158,10 +161,10 @@ pub fn fit(x: &[(f64, f64)], mut p: Params) -> (Params, f64) {
         }
         // Each bar's weight in the M step: its state probability times its Student-t weight
         // (nu + 1) / (nu + z^2), so an outlier counts less (EM for a t spread with nu fixed).
+        // `uw` holds nu + z^2 from the E step until here.
         for t in 0..n {
             for k in 0..K {
-                let z = (x[t].0 - (p.c[k] + p.a * x[t].1).ln()) / p.sd;
-                uw[t][k] = gamma[t][k] * (NU + 1.0) / (NU + z * z);
+                uw[t][k] = gamma[t][k] * (NU + 1.0) / uw[t][k];
             }
         }
         for k in 0..K {
