@@ -29,6 +29,7 @@
 
 pub mod hmm;
 pub mod msgarch;
+pub mod pf;
 
 use crate::data::synth::REGIMES;
 use crate::data::MarketData;
@@ -193,6 +194,7 @@ pub fn detect(cfg: &RegimeConfig, md: &MarketData) -> Vec<u8> {
         Detector::Rules => rules,
         Detector::Hmm => hmm::detect(cfg, &f, &rules),
         Detector::MsGarch => confirm(&msgarch::detect(cfg, md, &index_symbols(md, cfg.symbol.as_deref()), &rules), msgarch::CONFIRM),
+        Detector::Pf => pf::detect(cfg, md, &index_symbols(md, cfg.symbol.as_deref()), &rules),
     }
 }
 

@@ -639,6 +639,9 @@ pub enum Detector {
     /// A 4-state Markov-switching GARCH filter on every symbol's high-low range, its parameters
     /// fitted by maximum likelihood on past bars only (see `regime::msgarch`).
     MsGarch,
+    /// A particle filter over (regime, shared variance) reading every symbol's range given its
+    /// return, its parameters fitted on past bars only (see `regime::pf`).
+    Pf,
 }
 
 /// `[regime]`: label each bar bull / bear / sideways / high_vol from data up to its close, and

@@ -149,12 +149,9 @@ fn loglik(th: &[f64], base: &Fit, o: &Obs, lo: usize, hi: usize, stay: f64) -> f
     (lo..hi).map(|t| st.step(&f, o, t, stay)).sum()
 }
 
-/// Fit on bars `lo..hi`, from `prev` when there is one, else from three starts.
-fn fit(o: &Obs, lo: usize, hi: usize, stay: f64, prev: Option<&Fit>) -> Fit {
-    let (ns, w) = (o.ns, hi - lo);
-    let mean_lr: Vec<f64> = (0..ns).map(|j| (lo..hi).map(|t| o.lr[t * ns + j]).sum::<f64>() / w as f64).collect();
-    let log_m: Vec<f64> = mean_lr.iter().map(|x| x - mean_lr[0]).collect();
-    let ret = |t: usize, j: usize| o.ret[t * ns + j];
+/// Mean pairwise correlation (about zero) of the `ns` symbols' returns `ret(t, j)` over bars
+/// `lo..hi`, kept in [0.05, 1]; 1 for one symbol.
+pub(super) fn mean_correlation(ns: usize, lo: usize, hi: usize, ret: impl Fn(usize, usize) -> f64) -> f64 {
     let mut corr = Vec::new();
     for i in 0..ns {
         for j in i + 1..ns {
@@ -163,7 +160,19 @@ fn fit(o: &Obs, lo: usize, hi: usize, stay: f64, prev: Option<&Fit>) -> Fit {
             corr.push(sxy / (sxx * syy).sqrt().max(1e-300));
         }
     }
-    let rho = if corr.is_empty() { 1.0 } else { (corr.iter().sum::<f64>() / corr.len() as f64).clamp(0.05, 1.0) };
+    if corr.is_empty() {
+        1.0
+    } else {
+        (corr.iter().sum::<f64>() / corr.len() as f64).clamp(0.05, 1.0)
+    }
+}
+
+/// Fit on bars `lo..hi`, from `prev` when there is one, else from three starts.
+fn fit(o: &Obs, lo: usize, hi: usize, stay: f64, prev: Option<&Fit>) -> Fit {
+    let (ns, w) = (o.ns, hi - lo);
+    let mean_lr: Vec<f64> = (0..ns).map(|j| (lo..hi).map(|t| o.lr[t * ns + j]).sum::<f64>() / w as f64).collect();
+    let log_m: Vec<f64> = mean_lr.iter().map(|x| x - mean_lr[0]).collect();
+    let rho = mean_correlation(ns, lo, hi, |t, j| o.ret[t * ns + j]);
     let base = Fit::new(Vec::new(), log_m, rho);
     let cost = |th: &[f64]| -loglik(th, &base, o, lo, hi, stay);
     let starts: Vec<Vec<f64>> = match prev {
