@@ -166,6 +166,39 @@ fn detector_beats_a_floor_on_a_seeded_synthetic_market() {
     assert!(a.recall[tradelab::regime::HIGH_VOL as usize] > 0.7, "{a:?}");
 }
 
+/// Cutting market `m` after bar 4,500 (past two refits) leaves every earlier label of `cfg`'s
+/// detector as it was, and the fitted labels move.
+fn assert_labels_from_the_past_only(
+    cfg: &tradelab::experiment::RegimeConfig,
+    m: &tradelab::data::synth::SynthMarket,
+    tf: tradelab::data::Timeframe,
+) {
+    let full = tradelab::data::align(&m.series, tf, tradelab::data::AlignPolicy::Inner).unwrap();
+    let cut: Vec<_> = m
+        .series
+        .iter()
+        .map(|s| {
+            let mut c = s.clone();
+            c.ts.truncate(4_500);
+            let b = &s.bars;
+            c.bars = tradelab::data::Bars {
+                open: b.open[..4_500].to_vec(),
+                high: b.high[..4_500].to_vec(),
+                low: b.low[..4_500].to_vec(),
+                close: b.close[..4_500].to_vec(),
+                volume: b.volume[..4_500].to_vec(),
+                tradable: b.tradable[..4_500].to_vec(),
+            };
+            c
+        })
+        .collect();
+    let cut = tradelab::data::align(&cut, tf, tradelab::data::AlignPolicy::Inner).unwrap();
+    let (lf, lc) = (tradelab::regime::detect(cfg, &full), tradelab::regime::detect(cfg, &cut));
+    assert_eq!(lc.len(), 4_500);
+    assert_eq!(&lf[..4_500], &lc[..]);
+    assert!(lc[2_000..].iter().any(|l| *l != lc[2_000]), "the fitted labels move");
+}
+
 #[test]
 fn ms_garch_detector_beats_a_floor_and_labels_from_the_past_only() {
     let cfg = tradelab::experiment::RegimeConfig { detector: tradelab::experiment::Detector::MsGarch, ..Default::default() };
@@ -173,33 +206,10 @@ fn ms_garch_detector_beats_a_floor_and_labels_from_the_past_only() {
     // Chance is 25%; the measured figures are in the README.
     assert!(a.balanced > 0.55, "{a:?}");
     assert!(a.recall[tradelab::regime::HIGH_VOL as usize] > 0.7, "{a:?}");
-    // A bar's label depends on bars up to it only: cutting the data after bar 4,500 (past two
-    // refits) leaves every earlier label as it was.
+    // A bar's label depends on bars up to it only.
     let sc = tradelab::data::synth::SynthConfig { seed: 3, bars: 6_000, mean_regime_bars: 200.0, ..Default::default() };
     let m = sc.generate().unwrap();
-    let full = tradelab::data::align(&m.series, sc.timeframe, tradelab::data::AlignPolicy::Inner).unwrap();
-    let cut: Vec<_> = m
-        .series
-        .iter()
-        .map(|s| {
-            let mut c = s.clone();
-            c.ts.truncate(4_500);
-            c.bars = tradelab::data::Bars {
-                open: s.bars.open[..4_500].to_vec(),
-                high: s.bars.high[..4_500].to_vec(),
-                low: s.bars.low[..4_500].to_vec(),
-                close: s.bars.close[..4_500].to_vec(),
-                volume: s.bars.volume[..4_500].to_vec(),
-                tradable: s.bars.tradable[..4_500].to_vec(),
-            };
-            c
-        })
-        .collect();
-    let cut = tradelab::data::align(&cut, sc.timeframe, tradelab::data::AlignPolicy::Inner).unwrap();
-    let (lf, lc) = (tradelab::regime::detect(&cfg, &full), tradelab::regime::detect(&cfg, &cut));
-    assert_eq!(lc.len(), 4_500);
-    assert_eq!(&lf[..4_500], &lc[..]);
-    assert!(lc[2_000..].iter().any(|l| *l != lc[2_000]), "the fitted labels move");
+    assert_labels_from_the_past_only(&cfg, &m, sc.timeframe);
 }
 
 #[test]
@@ -228,4 +238,17 @@ fn bad_rebalance_and_regime_settings_name_their_key() {
     let le = LoadedExperiment { exp: e, file: "t.toml".into() };
     let err = prepare(&le, Arc::new(two_assets()), &IndicatorCache::default()).unwrap_err().to_string();
     assert!(err.contains("rebalance.targets.XYZ") && err.contains("not in the data"), "{err}");
+}
+
+#[test]
+fn particle_filter_detector_beats_a_floor_and_labels_from_the_past_only() {
+    let cfg = tradelab::experiment::RegimeConfig { detector: tradelab::experiment::Detector::Pf, ..Default::default() };
+    let sc = tradelab::data::synth::SynthConfig { seed: 3, bars: 8_000, mean_regime_bars: 200.0, ..Default::default() };
+    let a = tradelab::regime::evaluate_synth(&cfg, &sc).unwrap().after_warmup;
+    // Chance is 25%; every regime found more often than by chance (a merged one would not be).
+    assert!(a.balanced > 0.6, "{a:?}");
+    assert!(a.recall.iter().all(|r| *r > 0.25), "{a:?}");
+    // A bar's label depends on bars up to it only.
+    let m = tradelab::data::synth::SynthConfig { bars: 6_000, ..sc.clone() }.generate().unwrap();
+    assert_labels_from_the_past_only(&cfg, &m, sc.timeframe);
 }

@@ -377,7 +377,7 @@ struct Particles {
 }
 
 impl Particles {
-    fn new(n_bars: usize) -> Particles {
+    fn new() -> Particles {
         Particles {
             reg: (0..PARTICLES).map(|p| (p % 4) as u8).collect(),
             h: vec![1.0; PARTICLES],
@@ -389,7 +389,7 @@ impl Particles {
             jump_w: vec![0.0; GRID],
             c0: vec![0.0; GRID],
             dc: vec![0.0; GRID],
-            rng: ChaCha8Rng::seed_from_u64(0x9F17E2 ^ n_bars as u64),
+            rng: ChaCha8Rng::seed_from_u64(0x9F17E2),
         }
     }
 
@@ -498,7 +498,7 @@ pub fn detect(cfg: &RegimeConfig, md: &MarketData, ids: &[usize], before: &[u8])
     let stay = 1.0 - 1.0 / cfg.mean_bars.max(2.0);
     let mut law: Option<RangeLaw> = None;
     let mut cur: Option<Fit> = None;
-    let mut parts = Particles::new(n);
+    let mut parts = Particles::new();
     let mut parts_fresh = true;
     let mut lab = [SIDEWAYS; 4];
     let mut next_fit = start;
@@ -513,22 +513,12 @@ pub fn detect(cfg: &RegimeConfig, md: &MarketData, ids: &[usize], before: &[u8])
                 let base = Fit::new(Vec::new(), f0.log_m.clone(), f0.rho);
                 let score = |k: usize| loglik(&f0.th, &base, &RangeLaw::build(k, 20_000), &o, lo, t, stay);
                 let k = STEPS.iter().copied().map(|k| (k, score(k))).max_by(|x, y| x.1.total_cmp(&y.1)).map_or(k0, |b| b.0);
-                if std::env::var("TL_PFDBG").is_ok() {
-                    eprintln!("steps {k0} -> {k}");
-                }
-                law = Some(RangeLaw::build(if std::env::var("TL_PFTRUE").is_ok() { 12 } else { k }, 40_000));
+                tracing::debug!(first_guess = k0, steps = k, "pf: intrabar steps");
+                law = Some(RangeLaw::build(k, 40_000));
                 cur = Some(f0);
             }
             let rl = law.as_ref().expect("built above");
-            let t0 = std::time::Instant::now();
-            let mut f = fit(&o, rl, lo, t, stay, cur.as_ref());
-            if std::env::var("TL_PFDBG").is_ok() {
-                eprintln!("fit {:.2}s", t0.elapsed().as_secs_f64());
-            }
-            if std::env::var("TL_PFTRUE").is_ok() {
-                let lv = [0.5f64, 0.6, 0.3, 1.2].map(|x| (x / 8760f64.sqrt()).ln());
-                f = Fit::new(vec![lv[0], lv[1], lv[2], lv[3], 0.05, 0.93], vec![0.0, 1.25f64.ln(), 1.8f64.ln(), 1.1f64.ln()], 0.7);
-            }
+            let f = fit(&o, rl, lo, t, stay, cur.as_ref());
             if std::mem::replace(&mut parts_fresh, false) {
                 // Run the filter over the window so its particles are current.
                 for u in lo..t {
@@ -536,16 +526,7 @@ pub fn detect(cfg: &RegimeConfig, md: &MarketData, ids: &[usize], before: &[u8])
                 }
             }
             lab = names(&f);
-            if std::env::var("TL_PFDBG").is_ok() {
-                eprintln!(
-                    "t {t} v {:?} a {:.3} b {:.3} rho {:.2} m {:?}",
-                    f.v.map(|x| (x * 8760f64.sqrt() * 1000.0).round() / 1000.0),
-                    f.th[4],
-                    f.th[5],
-                    f.rho,
-                    f.m
-                );
-            }
+            tracing::debug!(bar = t, v = ?f.v, a = f.th[4], b = f.th[5], rho = f.rho, "pf: refit");
             cur = Some(f);
             next_fit = t + every.max(t / 40);
         }
@@ -554,4 +535,40 @@ pub fn detect(cfg: &RegimeConfig, md: &MarketData, ids: &[usize], before: &[u8])
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use statrs::distribution::{Continuous, ContinuousCDF, Normal};
+
+    #[test]
+    fn a_two_step_bridge_stays_in_its_body_as_a_normal_law_says() {
+        // Two steps: the one inner point is u/2 + N(0, 1/4), and the range is the body exactly
+        // when that point lies in [0, u]: probability 2*Phi(u) - 1.
+        let law = RangeLaw::build(2, 40_000);
+        let n = Normal::new(0.0, 1.0).unwrap();
+        for u in [0.5, 1.0, 2.0] {
+            let p = law.ll(u, u, 1.0, true).exp();
+            assert!((p - (2.0 * n.cdf(u) - 1.0)).abs() < 0.01, "u {u}: {p}");
+        }
+        // One step: the path is the body.
+        assert!(RangeLaw::build(1, 1000).ll(1.0, 1.0, 1.0, true).exp() > 0.99);
+    }
+
+    #[test]
+    fn a_flat_two_step_bridge_ranges_as_a_half_normal() {
+        // Body 0: the range is |N(0, 1/4)|, so ln(range) = y has density 2 * phi(e^y / 0.5) / 0.5 * e^y.
+        let law = RangeLaw::build(2, 40_000);
+        let n = Normal::new(0.0, 0.5).unwrap();
+        for y in [-1.5f64, -0.7, 0.0] {
+            let want = 2.0 * n.pdf(y.exp()) * y.exp();
+            let got = law.ll(y.exp(), 0.0, 1.0, false).exp();
+            assert!((got / want - 1.0).abs() < 0.06, "y {y}: {got} vs {want}");
+        }
+        // Twice the sd, the same law at half the scale: the density of ln(range) moves by ln 2.
+        let got = law.ll((-0.7f64).exp() * 2.0, 0.0, 2.0, false).exp();
+        let want = 2.0 * n.pdf((-0.7f64).exp()) * (-0.7f64).exp();
+        assert!((got / want - 1.0).abs() < 0.06, "{got} vs {want}");
+    }
 }
