@@ -1,25 +1,32 @@
 //! How accurate could a regime detector be on `tradelab data synth` markets? The balanced
 //! accuracy of the HMM and MS-GARCH detectors against that of *oracle* filters that are given
 //! what no detector has: the generator's true volatilities per regime, its symbols' volatility
-//! multipliers, its switching probability, GARCH parameters and correlation. They read each
-//! bar's high-low ranges (Gaussian-driven, the most informative part of a bar: `ln(range)` is
-//! `ln(bar sd)` plus a spread calibrated on the same market with the true labels, see
-//! [`spread`]) and forward-filter the regimes with the true transition matrix, labelling each
-//! bar from bars up to it only. They ignore the close-to-close returns' size (fat-tailed, and
-//! their drift is tiny next to hourly noise), so none is the exact Bayes bound.
-//! - "oracle" is also told the shared GARCH variance `h` of every bar: worth far more than
-//!   anything it leaves out, so what it cannot reach a causal detector is unlikely to.
+//! multipliers, its switching probability, GARCH parameters and correlation. All forward-filter
+//! the regimes with the true switching rate, labelling each bar from bars up to it only.
+//! - "oracle" is told the shared GARCH variance `h` of every bar and reads each bar's log range
+//!   (`ln(range)` is `ln(bar sd)` plus a Student-t spread calibrated with the truth, [`spread`]).
 //! - "oracle, h est." follows `h` from the returns as a Markov-switching GARCH filter would (see
 //!   [`oracle`]); the `ms_garch` detector is that filter with nothing from the generator but the
 //!   model's form.
-//! - A particle filter over (regime, `h`) with the true parameters and no collapse of `h` across
-//!   regimes ([`oracle_pf`]): the nearest to the Bayes filter here.
+//! - [`oracle_pf`]: a particle filter over (regime, `h`) on the same log ranges, with no collapse
+//!   of `h` across regimes.
+//! - [`oracle_bayes`]: a particle filter with every bar's *exact* likelihood: the returns (their
+//!   fat-tailed factor and own shocks, drift and jumps) and each range *given its return*
+//!   ([`RangeTable`]: the law of a Brownian bridge pinned at the return). This is the nearest to
+//!   the Bayes filter here, and it shows where the information is: the fat-tailed open-to-close
+//!   move blurs a range read alone, while the path inside the bar given its end is Gaussian. Rows
+//!   take out the exact-body events (ranges equal to the body, an artifact of a coarse intrabar
+//!   path), the ranges, the coarse path itself (200 intrabar steps) or the true parameters. The
+//!   `pf` detector is this filter with fitted parameters.
+//! - [`oracle_gray_obs`]: the "h est." filter reading each bar exactly, or by its log
+//!   Rogers-Satchell variance, or by its log range.
 //!
-//! Printed: the default market over regime lengths; the same without the shared GARCH variance
-//! (`--garch 0,0`), where volatility level alone tells the regimes apart; the particle filter on
-//! the default market; and 200-bar regimes as the GARCH's persistence `alpha + beta` grows,
-//! which is what takes the ceiling down.
-//! Run: cargo bench --bench regime_ceiling
+//! Printed: the default market over regime lengths and the same without the shared GARCH variance
+//! (`--garch 0,0`), where volatility level alone tells the regimes apart (section `table`); the
+//! log-range particle filter (`pf`); the exact-likelihood particle filter (`bayes`); the "h est."
+//! filter by how it reads a bar (`gray`); and 200-bar regimes as the GARCH's persistence
+//! `alpha + beta` grows (`persistence`).
+//! Run: cargo bench --bench regime_ceiling [-- SECTION...]
 
 use tradelab::data::synth::{SynthConfig, SynthMarket};
 use tradelab::experiment::{Detector, RegimeConfig};

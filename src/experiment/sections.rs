@@ -666,12 +666,12 @@ pub struct RegimeConfig {
     pub low_vol_ratio: f64,
     /// Rules: a new label must hold this many bars in a row before it is adopted (12).
     pub confirm_bars: usize,
-    /// HMM: expected regime length in bars; each state persists with probability
+    /// HMM, MS-GARCH, PF: expected regime length in bars; each state persists with probability
     /// `1 - 1/mean_bars` (200).
     pub mean_bars: f64,
-    /// HMM: bars before the first fit (labels come from the rules until then) (2000).
+    /// HMM, MS-GARCH, PF: bars before the first fit (labels come from the rules until then) (2000).
     pub warmup: usize,
-    /// HMM: refit every this many bars, or a fortieth of the bars so far when that is longer
+    /// HMM, MS-GARCH, PF: refit every this many bars, or a fortieth of the bars so far when that is longer
     /// (2000).
     pub refit_every: usize,
     /// Parameters per regime (`bull`, `bear`, `sideways`, `high_vol`): tables of `signals`,
