@@ -652,7 +652,7 @@ fn main() {
             (200.0, "no atoms", Uses::NoAtoms, sub, false),
             (200.0, "returns only", Uses::Returns, sub, false),
             (200.0, "true parameters, 200-step intrabar path", Uses::All, FINE_SUBSTEPS, false),
-            (200.0, "wrong parameters (see WRONG)", Uses::All, sub, true),
+            (200.0, "wrong parameters (see wrong_params)", Uses::All, sub, true),
         ];
         for (mean_bars, label, uses, substeps, wrong) in rows {
             let tab = if substeps == sub { &table } else { &fine };
