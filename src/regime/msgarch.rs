@@ -189,25 +189,37 @@ fn fit(o: &Obs, lo: usize, hi: usize, stay: f64, prev: Option<&Fit>) -> Fit {
         }
     };
     let rounds = if prev.is_some() { 1 } else { 2 };
-    let best = starts
+    let best = best_minimum(&cost, starts.into_iter().map(|x| (x, rounds)).collect());
+    Fit::new(best, base.log_m, base.rho)
+}
+
+/// The lowest of `cost`'s minima found by Nelder-Mead from each start, restarted `rounds` times.
+pub(super) fn best_minimum(cost: &dyn Fn(&[f64]) -> f64, starts: Vec<(Vec<f64>, usize)>) -> Vec<f64> {
+    starts
         .into_iter()
-        .map(|x0| {
+        .map(|(x0, rounds)| {
             let mut x = x0;
             for _ in 0..rounds {
-                x = crate::optimize::bayes::nelder_mead(&cost, x, 0.1, 300);
+                x = crate::optimize::bayes::nelder_mead(cost, x, 0.1, 300);
             }
             let c = cost(&x);
             (x, c)
         })
         .min_by(|a, b| a.1.total_cmp(&b.1))
-        .expect("at least one start");
-    Fit::new(best.0, base.log_m, base.rho)
+        .expect("at least one start")
+        .0
 }
 
 /// Regime names of the fit's states (by volatility level, low to high).
 fn names(f: &Fit) -> [u8; 4] {
+    names_by_level(&f.th[..4])
+}
+
+/// Regime names of four states by their volatility levels `lv`, low to high: `sideways`, `bull`,
+/// `bear`, `high_vol`.
+pub(super) fn names_by_level(lv: &[f64]) -> [u8; 4] {
     let mut order = [0usize, 1, 2, 3];
-    order.sort_by(|x, y| f.th[*x].total_cmp(&f.th[*y]));
+    order.sort_by(|x, y| lv[*x].total_cmp(&lv[*y]));
     let mut out = [SIDEWAYS; 4];
     for (rank, &k) in order.iter().enumerate() {
         out[k] = [SIDEWAYS, BULL, BEAR, HIGH_VOL][rank];

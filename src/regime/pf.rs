@@ -39,7 +39,7 @@
 //! States are named by `v`, low to high: `sideways`, `bull`, `bear`, `high_vol`, as the other
 //! detectors'.
 
-use super::{BEAR, BULL, HIGH_VOL, SIDEWAYS};
+use super::SIDEWAYS;
 use crate::data::MarketData;
 use crate::experiment::RegimeConfig;
 use rand::{Rng, SeedableRng};
@@ -333,30 +333,7 @@ fn fit(o: &Obs, law: &RangeLaw, lo: usize, hi: usize, stay: f64, prev: Option<&F
     if let Some(p) = prev {
         starts.push((p.th.clone(), 1));
     }
-    let best = starts
-        .into_iter()
-        .map(|(x0, rounds)| {
-            let mut x = x0;
-            for _ in 0..rounds {
-                x = crate::optimize::bayes::nelder_mead(&cost, x, 0.1, 300);
-            }
-            let c = cost(&x);
-            (x, c)
-        })
-        .min_by(|a, b| a.1.total_cmp(&b.1))
-        .expect("at least one start");
-    Fit::new(best.0, base.log_m, base.rho)
-}
-
-/// Regime names of the fit's states (by volatility level, low to high).
-fn names(f: &Fit) -> [u8; 4] {
-    let mut order = [0usize, 1, 2, 3];
-    order.sort_by(|x, y| f.th[*x].total_cmp(&f.th[*y]));
-    let mut out = [SIDEWAYS; 4];
-    for (rank, &k) in order.iter().enumerate() {
-        out[k] = [SIDEWAYS, BULL, BEAR, HIGH_VOL][rank];
-    }
-    out
+    Fit::new(super::msgarch::best_minimum(&cost, starts), base.log_m, base.rho)
 }
 
 /// The particles and their buffers.
@@ -525,7 +502,7 @@ pub fn detect(cfg: &RegimeConfig, md: &MarketData, ids: &[usize], before: &[u8])
                     parts.step(rl, &o, &f, u, stay);
                 }
             }
-            lab = names(&f);
+            lab = super::msgarch::names_by_level(&f.th[..4]);
             tracing::debug!(bar = t, v = ?f.v, a = f.th[4], b = f.th[5], rho = f.rho, "pf: refit");
             cur = Some(f);
             next_fit = t + every.max(t / 40);
