@@ -212,19 +212,8 @@ fn oracle_pf(sc: &SynthConfig, particles: usize) -> f64 {
             by[reg[p] as usize] += w[p];
         }
         pred.push((0..4).max_by(|x, y| by[*x].total_cmp(&by[*y])).unwrap_or(0) as u8);
-        // Systematic resampling.
-        let step = tot / particles as f64;
-        let mut u = rng.gen::<f64>() * step;
-        let (mut c, mut j) = (w[0], 0usize);
-        for p in 0..particles {
-            while u > c && j + 1 < particles {
-                j += 1;
-                c += w[j];
-            }
-            reg2[p] = reg[j];
-            h2[p] = h[j];
-            u += step;
-        }
+        let u0 = rng.gen::<f64>();
+        tradelab::regime::pf::systematic_resample(&w, tot, u0, (&reg, &h), (&mut reg2, &mut h2));
         std::mem::swap(&mut reg, &mut reg2);
         std::mem::swap(&mut h, &mut h2);
         // h steps on, with f drawn given this bar's returns (sum of scaled returns over the
@@ -479,19 +468,8 @@ fn oracle_bayes(sc: &SynthConfig, fc: &SynthConfig, table: &RangeTable, uses: Us
             by[reg[p] as usize] += w[p];
         }
         pred.push((0..4).max_by(|x, y| by[*x].total_cmp(&by[*y])).unwrap_or(0) as u8);
-        // Systematic resampling.
-        let step = tot / particles as f64;
-        let mut u = rng.gen::<f64>() * step;
-        let (mut c, mut j) = (w[0], 0usize);
-        for p in 0..particles {
-            while u > c && j + 1 < particles {
-                j += 1;
-                c += w[j];
-            }
-            reg2[p] = reg[j];
-            h2[p] = h[j];
-            u += step;
-        }
+        let u0 = rng.gen::<f64>();
+        tradelab::regime::pf::systematic_resample(&w, tot, u0, (&reg, &h), (&mut reg2, &mut h2));
         std::mem::swap(&mut reg, &mut reg2);
         std::mem::swap(&mut h, &mut h2);
         // h steps on with this bar's factor shock drawn from its posterior; then the regime moves.

@@ -336,6 +336,25 @@ fn fit(o: &Obs, law: &RangeLaw, lo: usize, hi: usize, stay: f64, prev: Option<&F
     Fit::new(super::msgarch::best_minimum(&cost, starts), base.log_m, base.rho)
 }
 
+/// Systematic resampling of particles `from` (regime, `h`) with weights `w` summing to `tot`
+/// into `to`, from one uniform draw `u0` in [0, 1): particle j is copied about `w[j]/tot` times
+/// the count, with the least variance of any unbiased scheme that takes one draw.
+pub fn systematic_resample(w: &[f64], tot: f64, u0: f64, from: (&[u8], &[f64]), to: (&mut [u8], &mut [f64])) {
+    let n = w.len();
+    let step = tot / n as f64;
+    let mut u = u0 * step;
+    let (mut c, mut j) = (w[0], 0usize);
+    for p in 0..n {
+        while u > c && j + 1 < n {
+            j += 1;
+            c += w[j];
+        }
+        to.0[p] = from.0[j];
+        to.1[p] = from.1[j];
+        u += step;
+    }
+}
+
 /// The particles and their buffers.
 struct Particles {
     reg: Vec<u8>,
@@ -420,19 +439,8 @@ impl Particles {
             by[self.reg[p] as usize] += self.w[p];
         }
         let label = (0..4).max_by(|x, y| by[*x].total_cmp(&by[*y])).unwrap_or(0);
-        // Systematic resampling.
-        let step = tot / PARTICLES as f64;
-        let mut u = self.rng.gen::<f64>() * step;
-        let (mut c, mut j) = (self.w[0], 0usize);
-        for p in 0..PARTICLES {
-            while u > c && j + 1 < PARTICLES {
-                j += 1;
-                c += self.w[j];
-            }
-            self.reg2[p] = self.reg[j];
-            self.h2[p] = self.h[j];
-            u += step;
-        }
+        let u0 = self.rng.gen::<f64>();
+        systematic_resample(&self.w, tot, u0, (&self.reg, &self.h), (&mut self.reg2, &mut self.h2));
         std::mem::swap(&mut self.reg, &mut self.reg2);
         std::mem::swap(&mut self.h, &mut self.h2);
         // Move: h on with the factor shock drawn from its posterior at the particle's sd (its
