@@ -17,24 +17,34 @@
 //! `steps` Gaussian steps pinned at the return ([`RangeLaw`], tabulated by simulation): the
 //! chance that the range is exactly the body (the path never left it, more likely the coarser
 //! the path) and otherwise the density of the shadows' total. `steps` is the intrabar resolution,
-//! chosen on the first fit window as the one whose predicted share of bars whose range is their
-//! body matches the share seen ([`estimate_steps`]).
+//! chosen once, on the first fit window: a first guess whose predicted share of bars whose range
+//! is their body matches the share seen (`estimate_steps`), then of [`STEPS`] the one under
+//! which the first fit's bars are likeliest. Returns: the multiplier-scaled returns are a common
+//! factor return plus each symbol's own shock, both Student-t with 4 degrees of freedom, and
+//! with a small chance (`JUMP_RATE`) a market-wide jump instead of the factor.
 //!
 //! Filtering: [`PARTICLES`] particles over (regime, `h`), each weighted by the bar's likelihood
-//! at its own standard deviation (computed on a grid of `ln sd` and interpolated), resampled
-//! systematically, then moved: `h` steps on with `f` drawn from its posterior given the bar's
-//! multiplier-scaled returns (Gaussian, the fitted correlation; `|f|` capped at [`F_CAP`] so a
-//! market-wide jump is not read as a factor shock that would triple `h`), then the regime may
-//! switch. A bar's label is the regime with the most weight. The random stream is seeded from
-//! the bar count, so a run is reproducible.
+//! (ranges given returns, and the returns with the factor integrated out on `NODES` nodes) at
+//! its own standard deviation, computed on a grid of `ln sd` and interpolated; resampled
+//! systematically; then moved: `h` steps on with `f` drawn from its posterior given the returns
+//! (from its prior when the bar's move was more likely a jump, which says nothing of `f`;
+//! `|f|` capped at [`F_CAP`]), then the regime may switch. A bar's label is the regime with the
+//! most weight. The random stream has a fixed seed, so a run is reproducible and a bar's label
+//! does not depend on later bars.
 //!
 //! Fitting: until `warmup` bars exist, labels are the rules detector's. Then, on the schedule of
 //! the HMM (every `refit_every` bars, or a fortieth of the bars so far when longer), on at most
 //! [`FIT_WINDOW`] bars before the refit bar: multipliers from each symbol's mean log range,
 //! correlation from the returns, and `v`, `a`, `b` by maximum likelihood of a Markov-switching
-//! GARCH filter with the same bar likelihood (one `h` per regime mixed every bar, Gray's
-//! collapse: deterministic and cheap, where a particle likelihood is neither; argmin's
-//! Nelder-Mead, three starts the first time, then from the last fit).
+//! GARCH filter with the same range likelihood (one `h` per regime mixed every bar, Gray's
+//! collapse, its `f^2` read from the returns and capped at 16 so jumps do not inflate `h`:
+//! deterministic and cheap, where a particle likelihood is neither); Nelder-Mead from the best of
+//! three starts at quantiles of the bars' volatility and from the last fit.
+//!
+//! Measured on synthetic markets (10 seeds, 17,520 hourly bars; README): 81-86% balanced
+//! accuracy from 25- to 100-bar regimes, 82% at 200, 75% at 500; with the generator's true
+//! parameters the same filter reaches 96% at 200, so what it loses is fitting (levels 5-10% off,
+//! or a state locked onto the wrong level). About 25-35 s per 17,520 bars of four symbols.
 //!
 //! States are named by `v`, low to high: `sideways`, `bull`, `bear`, `high_vol`, as the other
 //! detectors'.
@@ -51,7 +61,7 @@ pub const FIT_WINDOW: usize = 4000;
 pub const PARTICLES: usize = 5000;
 /// Largest factor shock (in standard deviations) a bar may pass on to `h`.
 pub const F_CAP: f64 = 8.0;
-/// Intrabar resolutions [`estimate_steps`] chooses from.
+/// Intrabar resolutions `estimate_steps` chooses from.
 pub const STEPS: [usize; 8] = [2, 4, 6, 8, 12, 16, 24, 48];
 /// Points of the grid of `ln sd` the bar likelihood is computed on.
 const GRID: usize = 160;
@@ -363,7 +373,7 @@ struct Particles {
     reg2: Vec<u8>,
     h2: Vec<f64>,
     grid: Vec<f64>,
-    /// Per grid point: cumulative posterior weight of the factor return over [`NODES`] nodes
+    /// Per grid point: cumulative posterior weight of the factor return over `NODES` nodes
     /// (no jump), then the jump's weight, the first node and the node spacing.
     cdf: Vec<f64>,
     jump_w: Vec<f64>,
