@@ -203,15 +203,8 @@ fn oracle_pf(sc: &SynthConfig, particles: usize) -> f64 {
             let mean = lv[reg[p] as usize] + 0.5 * h[p].ln() + mu;
             w[p] = y.iter().map(|yi| spread((yi - mean) / sd)).sum();
         }
-        let top = w.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let mut tot = 0.0;
-        let mut by = [0.0; 4];
-        for p in 0..particles {
-            w[p] = (w[p] - top).exp();
-            tot += w[p];
-            by[reg[p] as usize] += w[p];
-        }
-        pred.push((0..4).max_by(|x, y| by[*x].total_cmp(&by[*y])).unwrap_or(0) as u8);
+        let (tot, label) = tradelab::regime::pf::weigh(&mut w, &reg);
+        pred.push(label as u8);
         let u0 = rng.gen::<f64>();
         tradelab::regime::pf::systematic_resample(&w, tot, u0, (&reg, &h), (&mut reg2, &mut h2));
         std::mem::swap(&mut reg, &mut reg2);
@@ -452,22 +445,14 @@ fn oracle_bayes(sc: &SynthConfig, fc: &SynthConfig, table: &RangeTable, uses: Us
             }
         }
         // Weights: each particle's log likelihood interpolated on the grid of ln S.
-        let mut top = f64::NEG_INFINITY;
         for p in 0..particles {
             let k = reg[p] as usize;
             let y = ((lvol[k] + 0.5 * h[p].ln() - ls0) / dg).clamp(0.0, G as f64 - 1.000001);
             let (j0, fr) = (y.floor() as usize, y - y.floor());
             w[p] = (1.0 - fr) * loglik[k * G + j0] + fr * loglik[k * G + j0 + 1];
-            top = top.max(w[p]);
         }
-        let mut tot = 0.0;
-        let mut by = [0.0; 4];
-        for p in 0..particles {
-            w[p] = (w[p] - top).exp();
-            tot += w[p];
-            by[reg[p] as usize] += w[p];
-        }
-        pred.push((0..4).max_by(|x, y| by[*x].total_cmp(&by[*y])).unwrap_or(0) as u8);
+        let (tot, label) = tradelab::regime::pf::weigh(&mut w, &reg);
+        pred.push(label as u8);
         let u0 = rng.gen::<f64>();
         tradelab::regime::pf::systematic_resample(&w, tot, u0, (&reg, &h), (&mut reg2, &mut h2));
         std::mem::swap(&mut reg, &mut reg2);

@@ -346,6 +346,19 @@ fn fit(o: &Obs, law: &RangeLaw, lo: usize, hi: usize, stay: f64, prev: Option<&F
     Fit::new(super::msgarch::best_minimum(&cost, starts), base.log_m, base.rho)
 }
 
+/// Turn particles' log weights `w` into weights relative to the largest (in place); return their
+/// total and the regime (0..4, as in `reg`) with the most weight.
+pub fn weigh(w: &mut [f64], reg: &[u8]) -> (f64, usize) {
+    let top = w.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let (mut tot, mut by) = (0.0, [0.0; 4]);
+    for (wp, r) in w.iter_mut().zip(reg) {
+        *wp = (*wp - top).exp();
+        tot += *wp;
+        by[*r as usize] += *wp;
+    }
+    (tot, (0..4).max_by(|x, y| by[*x].total_cmp(&by[*y])).unwrap_or(0))
+}
+
 /// Systematic resampling of particles `from` (regime, `h`) with weights `w` summing to `tot`
 /// into `to`, from one uniform draw `u0` in [0, 1): particle j is copied about `w[j]/tot` times
 /// the count, with the least variance of any unbiased scheme that takes one draw.
@@ -373,6 +386,8 @@ struct Particles {
     reg2: Vec<u8>,
     h2: Vec<f64>,
     grid: Vec<f64>,
+    /// The bar's multiplier-scaled returns.
+    x: Vec<f64>,
     /// Per grid point: cumulative posterior weight of the factor return over `NODES` nodes
     /// (no jump), then the jump's weight, the first node and the node spacing.
     cdf: Vec<f64>,
@@ -391,6 +406,7 @@ impl Particles {
             reg2: vec![0; PARTICLES],
             h2: vec![0.0; PARTICLES],
             grid: vec![0.0; GRID],
+            x: Vec::new(),
             cdf: vec![0.0; GRID * NODES],
             jump_w: vec![0.0; GRID],
             c0: vec![0.0; GRID],
@@ -408,7 +424,9 @@ impl Particles {
         let hi = lv.iter().copied().fold(f64::NEG_INFINITY, f64::max) + 0.5 * 40f64.ln();
         let dg = (hi - lo) / (GRID - 1) as f64;
         let ns = o.ns;
-        let x: Vec<f64> = (0..ns).map(|j| o.ret[t * ns + j] / f.m[j]).collect();
+        self.x.clear();
+        self.x.extend((0..ns).map(|j| o.ret[t * ns + j] / f.m[j]));
+        let x = &self.x;
         let (xmin, xmax) = x.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| (l.min(*v), h.max(*v)));
         let (sr, se) = if ns > 1 { (f.rho.sqrt(), (1.0 - f.rho).sqrt()) } else { (1.0, 0.3) };
         for g in 0..GRID {
@@ -435,20 +453,12 @@ impl Particles {
             self.dc[g] = dc;
             self.grid[g] = bar_ll(law, o, f, t, s) + (acc + acc_j).max(1e-300).ln();
         }
-        let mut top = f64::NEG_INFINITY;
         for p in 0..PARTICLES {
             let y = ((lv[self.reg[p] as usize] + 0.5 * self.h[p].ln() - lo) / dg).clamp(0.0, GRID as f64 - 1.000001);
             let (g, fr) = (y as usize, y.fract());
             self.w[p] = (1.0 - fr) * self.grid[g] + fr * self.grid[g + 1];
-            top = top.max(self.w[p]);
         }
-        let (mut tot, mut by) = (0.0, [0.0; 4]);
-        for p in 0..PARTICLES {
-            self.w[p] = (self.w[p] - top).exp();
-            tot += self.w[p];
-            by[self.reg[p] as usize] += self.w[p];
-        }
-        let label = (0..4).max_by(|x, y| by[*x].total_cmp(&by[*y])).unwrap_or(0);
+        let (tot, label) = weigh(&mut self.w, &self.reg);
         let u0 = self.rng.gen::<f64>();
         systematic_resample(&self.w, tot, u0, (&self.reg, &self.h), (&mut self.reg2, &mut self.h2));
         std::mem::swap(&mut self.reg, &mut self.reg2);
