@@ -557,7 +557,13 @@ fn regime_eval(
     let jobs: Vec<(f64, u64)> = regime_bars.iter().flat_map(|d| (1..=seeds).map(move |s| (*d, s))).collect();
     let results: Vec<tradelab::Result<regime::SynthScore>> = jobs
         .par_iter()
-        .map(|(d, s)| regime::evaluate_synth(&cfg, &SynthConfig { seed: *s, mean_regime_bars: *d, ..market.clone() }))
+        .map(|(d, s)| {
+            let r = regime::evaluate_synth(&cfg, &SynthConfig { seed: *s, mean_regime_bars: *d, ..market.clone() });
+            if let Ok(sc) = &r {
+                tracing::info!(regime_bars = d, seed = s, balanced = sc.all.balanced, after_warmup = sc.after_warmup.balanced, "regime eval");
+            }
+            r
+        })
         .collect();
     outln!(
         "{:>12} {:>9} {:>9} {:>7} {:>7} {:>9} {:>9} {:>14}",

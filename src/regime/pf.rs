@@ -343,7 +343,43 @@ fn fit(o: &Obs, law: &RangeLaw, lo: usize, hi: usize, stay: f64, prev: Option<&F
     if let Some(p) = prev {
         starts.push((p.th.clone(), 1));
     }
-    Fit::new(super::msgarch::best_minimum(&cost, starts), base.log_m, base.rho)
+    let x = super::msgarch::best_minimum(&cost, starts);
+    Fit::new(escape_by_scans(&cost, x, (q(0.01), q(0.99))), base.log_m, base.rho)
+}
+
+/// From a minimum `x` of `cost` (levels first), scan each of the four levels alone over `span`
+/// and move it to the best scanned value when that is lower, then polish with Nelder-Mead; until
+/// no scan helps. A local minimum where two states share one level while a regime has none is
+/// common (levels 0.2 apart in `ln` are hard to tell from the starts), and one level moved
+/// across another's gets out of it.
+fn escape_by_scans(cost: &dyn Fn(&[f64]) -> f64, mut x: Vec<f64>, span: (f64, f64)) -> Vec<f64> {
+    const SCAN_POINTS: usize = 40;
+    const ROUNDS: usize = 3;
+    let mut c = cost(&x);
+    for _ in 0..ROUNDS {
+        let mut moved = false;
+        for k in 0..4 {
+            let mut y = x.clone();
+            let best = (0..SCAN_POINTS)
+                .map(|i| span.0 + (span.1 - span.0) * i as f64 / (SCAN_POINTS - 1) as f64)
+                .map(|v| {
+                    y[k] = v;
+                    (cost(&y), v)
+                })
+                .min_by(|a, b| a.0.total_cmp(&b.0));
+            if let Some((cb, v)) = best.filter(|(cb, _)| *cb < c - 0.5) {
+                x[k] = v;
+                c = cb;
+                moved = true;
+            }
+        }
+        if !moved {
+            break;
+        }
+        x = super::msgarch::best_minimum(cost, vec![(x, 1)]);
+        c = cost(&x);
+    }
+    x
 }
 
 /// Turn particles' log weights `w` into weights relative to the largest (in place); return their
