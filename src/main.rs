@@ -560,7 +560,13 @@ fn regime_eval(
         .map(|(d, s)| {
             let r = regime::evaluate_synth(&cfg, &SynthConfig { seed: *s, mean_regime_bars: *d, ..market.clone() });
             if let Ok(sc) = &r {
-                tracing::info!(regime_bars = d, seed = s, balanced = sc.all.balanced, after_warmup = sc.after_warmup.balanced, "regime eval");
+                tracing::info!(
+                    regime_bars = d,
+                    seed = s,
+                    balanced = sc.all.balanced,
+                    after_warmup = sc.after_warmup.balanced,
+                    "regime eval"
+                );
             }
             r
         })
