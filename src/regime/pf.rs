@@ -310,8 +310,10 @@ fn loglik(th: &[f64], base: &Fit, law: &RangeLaw, o: &Obs, lo: usize, hi: usize,
     total
 }
 
-/// Fit on bars `lo..hi`, from `prev` when there is one, else from three starts.
-fn fit(o: &Obs, law: &RangeLaw, lo: usize, hi: usize, stay: f64, prev: Option<&Fit>) -> Fit {
+/// Candidate fits on bars `lo..hi`, each a distinct local maximum of the Gray-collapse
+/// likelihood, the likeliest first: from the best of three fresh starts, from `prev` when there
+/// is one, and the likeliest of those moved on by [`escape_by_scans`].
+fn fit(o: &Obs, law: &RangeLaw, lo: usize, hi: usize, stay: f64, prev: Option<&Fit>) -> Vec<Fit> {
     let (ns, w) = (o.ns, hi - lo);
     let mean_lr: Vec<f64> = (0..ns).map(|j| (lo..hi).map(|t| o.range[t * ns + j].max(1e-12).ln()).sum::<f64>() / w as f64).collect();
     let log_m: Vec<f64> = mean_lr.iter().map(|x| x - mean_lr[0]).collect();
@@ -339,12 +341,39 @@ fn fit(o: &Obs, law: &RangeLaw, lo: usize, hi: usize, stay: f64, prev: Option<&F
         .min_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, x)| x)
         .expect("three starts");
+    let mut found: Vec<(f64, Vec<f64>)> = Vec::new();
     let mut starts = vec![(fresh, 2)];
     if let Some(p) = prev {
         starts.push((p.th.clone(), 1));
     }
-    let x = super::msgarch::best_minimum(&cost, starts);
-    Fit::new(escape_by_scans(&cost, x, (q(0.01), q(0.99))), base.log_m, base.rho)
+    for (x0, rounds) in starts {
+        let x = super::msgarch::best_minimum(&cost, vec![(x0, rounds)]);
+        found.push((cost(&x), x));
+    }
+    found.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let x = escape_by_scans(&cost, found[0].1.clone(), (q(0.01), q(0.99)));
+    found.push((cost(&x), x));
+    found.sort_by(|a, b| a.0.total_cmp(&b.0));
+    // Distinct: sorted levels more than 0.05 apart (in ln) somewhere.
+    let sorted = |x: &[f64]| {
+        let mut l = x[..4].to_vec();
+        l.sort_by(f64::total_cmp);
+        l
+    };
+    let mut out: Vec<Fit> = Vec::new();
+    for (_, x) in found {
+        if out.iter().all(|f| sorted(&f.th).iter().zip(sorted(&x)).any(|(a, b)| (a - b).abs() > 0.05)) {
+            out.push(Fit::new(x, base.log_m.clone(), base.rho));
+        }
+    }
+    out
+}
+
+/// The particle filter's log likelihood of bars `lo..hi` under `f`, from fresh particles (the
+/// same random stream for every `f`, so that fits are compared on common random numbers).
+fn pf_loglik(law: &RangeLaw, o: &Obs, f: &Fit, lo: usize, hi: usize, stay: f64) -> f64 {
+    let mut parts = Particles::new();
+    (lo..hi).map(|t| parts.step(law, o, f, t, stay).1).sum()
 }
 
 /// From a minimum `x` of `cost` (levels first), scan each of the four levels alone over `span`
@@ -451,8 +480,9 @@ impl Particles {
         }
     }
 
-    /// One bar: weigh, label (the state with the most weight), resample, move.
-    fn step(&mut self, law: &RangeLaw, o: &Obs, f: &Fit, t: usize, stay: f64) -> usize {
+    /// One bar: weigh, label (the state with the most weight), resample, move. Returns the label
+    /// and the bar's log likelihood given the bars before it.
+    fn step(&mut self, law: &RangeLaw, o: &Obs, f: &Fit, t: usize, stay: f64) -> (usize, f64) {
         let (a, b) = (f.th[4], f.th[5]);
         // The grid of ln sd spans every state's level with h from 1/20 to 40.
         let lv: [f64; 4] = std::array::from_fn(|k| f.th[k]);
@@ -494,7 +524,9 @@ impl Particles {
             let (g, fr) = (y as usize, y.fract());
             self.w[p] = (1.0 - fr) * self.grid[g] + fr * self.grid[g + 1];
         }
+        let top = self.w.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let (tot, label) = weigh(&mut self.w, &self.reg);
+        let ll = top + (tot / PARTICLES as f64).ln();
         let u0 = self.rng.gen::<f64>();
         systematic_resample(&self.w, tot, u0, (&self.reg, &self.h), (&mut self.reg2, &mut self.h2));
         std::mem::swap(&mut self.reg, &mut self.reg2);
@@ -522,7 +554,7 @@ impl Particles {
                 self.reg[p] = ((k + 1 + self.rng.gen_range(0..3)) % 4) as u8;
             }
         }
-        label
+        (label, ll)
     }
 }
 
@@ -550,7 +582,7 @@ pub fn detect(cfg: &RegimeConfig, md: &MarketData, ids: &[usize], before: &[u8])
                 // Intrabar resolution: a first guess from the share of bars whose range is
                 // their body, then the one under which the first fit's bars are likeliest.
                 let k0 = estimate_steps(&o, lo, t);
-                let f0 = fit(&o, &RangeLaw::build(k0, 20_000), lo, t, stay, None);
+                let f0 = fit(&o, &RangeLaw::build(k0, 20_000), lo, t, stay, None).swap_remove(0);
                 let base = Fit::new(Vec::new(), f0.log_m.clone(), f0.rho);
                 let score = |k: usize| loglik(&f0.th, &base, &RangeLaw::build(k, 20_000), &o, lo, t, stay);
                 let k = STEPS.iter().copied().map(|k| (k, score(k))).max_by(|x, y| x.1.total_cmp(&y.1)).map_or(k0, |b| b.0);
@@ -559,7 +591,17 @@ pub fn detect(cfg: &RegimeConfig, md: &MarketData, ids: &[usize], before: &[u8])
                 cur = Some(f0);
             }
             let rl = law.as_ref().expect("built above");
-            let f = fit(&o, rl, lo, t, stay, cur.as_ref());
+            let mut cands = fit(&o, rl, lo, t, stay, cur.as_ref());
+            // The Gray-collapse likelihood can prefer a wrong configuration (two states on one
+            // regime's level, one between two others): among its distinct optima the filter's
+            // own likelihood on the window decides.
+            if cands.len() > 1 {
+                let scores: Vec<f64> = cands.iter().map(|f| pf_loglik(rl, &o, f, lo, t, stay)).collect();
+                tracing::debug!(bar = t, candidates = ?cands.iter().map(|f| f.v).collect::<Vec<_>>(), pf_ll = ?scores, "pf: candidate fits");
+                let best = (0..cands.len()).max_by(|x, y| scores[*x].total_cmp(&scores[*y])).unwrap_or(0);
+                cands.swap(0, best);
+            }
+            let f = cands.swap_remove(0);
             if std::mem::replace(&mut parts_fresh, false) {
                 // Run the filter over the window so its particles are current.
                 for u in lo..t {
@@ -569,10 +611,11 @@ pub fn detect(cfg: &RegimeConfig, md: &MarketData, ids: &[usize], before: &[u8])
             lab = super::msgarch::names_by_level(&f.th[..4]);
             tracing::debug!(bar = t, v = ?f.v, a = f.th[4], b = f.th[5], rho = f.rho, "pf: refit");
             cur = Some(f);
-            next_fit = t + every.max(t / 40);
+            // Early fits come on short histories: refit as soon as the history doubles.
+            next_fit = t + every.max(t / 40).min(t);
         }
         if let (Some(f), Some(rl)) = (&cur, &law) {
-            *label = lab[parts.step(rl, &o, f, t, stay)];
+            *label = lab[parts.step(rl, &o, f, t, stay).0];
         }
     }
     out
