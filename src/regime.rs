@@ -256,7 +256,7 @@ pub fn evaluate_synth(cfg: &RegimeConfig, market: &crate::data::synth::SynthConf
     let m = market.generate()?;
     let md = crate::data::align(&m.series, market.timeframe, crate::data::AlignPolicy::Inner)?;
     let pred = detect(cfg, &md);
-    let from = cfg.warmup.min(market.bars);
+    let from = cfg.warmup_bars().min(market.bars);
     Ok(SynthScore { all: accuracy(&m.regimes, &pred), after_warmup: accuracy(&m.regimes[from..], &pred[from..]) })
 }
 

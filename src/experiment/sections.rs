@@ -669,8 +669,11 @@ pub struct RegimeConfig {
     /// HMM, MS-GARCH, PF: expected regime length in bars; each state persists with probability
     /// `1 - 1/mean_bars` (200).
     pub mean_bars: f64,
-    /// HMM, MS-GARCH, PF: bars before the first fit (labels come from the rules until then) (2000).
-    pub warmup: usize,
+    /// HMM, MS-GARCH, PF: bars before the first fit (labels come from the rules until then)
+    /// (2000; 500 for the PF, whose fits are sound on fewer bars and which refits as its history
+    /// doubles).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warmup: Option<usize>,
     /// HMM, MS-GARCH, PF: refit every this many bars, or a fortieth of the bars so far when that is longer
     /// (2000).
     pub refit_every: usize,
@@ -692,9 +695,19 @@ impl Default for RegimeConfig {
             low_vol_ratio: 0.75,
             confirm_bars: 12,
             mean_bars: 200.0,
-            warmup: 2000,
+            warmup: None,
             refit_every: 2000,
             overrides: BTreeMap::new(),
         }
+    }
+}
+
+impl RegimeConfig {
+    /// Bars before the first fit: `warmup` when set, else 500 for the PF and 2000 otherwise.
+    pub fn warmup_bars(&self) -> usize {
+        self.warmup.unwrap_or(match self.detector {
+            Detector::Pf => 500,
+            _ => 2000,
+        })
     }
 }

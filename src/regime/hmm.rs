@@ -238,7 +238,7 @@ pub fn detect(cfg: &RegimeConfig, f: &Features, before: &[u8]) -> Vec<u8> {
     let x = obs(f);
     let n = x.len();
     let mut out = before.to_vec();
-    let start = cfg.warmup.max(100);
+    let start = cfg.warmup_bars().max(100);
     if n <= start {
         return out;
     }

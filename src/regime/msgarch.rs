@@ -232,7 +232,7 @@ pub fn detect(cfg: &RegimeConfig, md: &MarketData, ids: &[usize], before: &[u8])
     let o = Obs::new(md, ids);
     let n = md.len();
     let mut out = before.to_vec();
-    let start = cfg.warmup.max(100);
+    let start = cfg.warmup_bars().max(100);
     if n <= start || ids.is_empty() {
         return out;
     }

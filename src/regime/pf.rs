@@ -360,6 +360,11 @@ fn fit(o: &Obs, law: &RangeLaw, lo: usize, hi: usize, stay: f64, prev: Option<&F
         l.sort_by(f64::total_cmp);
         l
     };
+    // The last fit as it was: the filter's likelihood chose it before, and the Gray fit can
+    // drift from it to a worse configuration.
+    if let Some(p) = prev {
+        found.push((f64::INFINITY, p.th.clone()));
+    }
     let mut out: Vec<Fit> = Vec::new();
     for (_, x) in found {
         if out.iter().all(|f| sorted(&f.th).iter().zip(sorted(&x)).any(|(a, b)| (a - b).abs() > 0.05)) {
@@ -563,7 +568,7 @@ pub fn detect(cfg: &RegimeConfig, md: &MarketData, ids: &[usize], before: &[u8])
     let o = Obs::new(md, ids);
     let n = md.len();
     let mut out = before.to_vec();
-    let start = cfg.warmup.max(100);
+    let start = cfg.warmup_bars().max(100);
     if n <= start || ids.is_empty() {
         return out;
     }
@@ -575,14 +580,19 @@ pub fn detect(cfg: &RegimeConfig, md: &MarketData, ids: &[usize], before: &[u8])
     let mut parts_fresh = true;
     let mut lab = [SIDEWAYS; 4];
     let mut next_fit = start;
+    let mut steps_on_full_window = false;
     for (t, label) in out.iter_mut().enumerate() {
         if t == next_fit {
             let lo = t.saturating_sub(FIT_WINDOW);
-            if law.is_none() {
+            let full = t - lo >= FIT_WINDOW;
+            if law.is_none() || (full && !steps_on_full_window) {
                 // Intrabar resolution: a first guess from the share of bars whose range is
-                // their body, then the one under which the first fit's bars are likeliest.
+                // their body, then the one under which the first fit's bars are likeliest;
+                // chosen again once a whole fit window exists, as a few hundred bars can
+                // mistake 12 steps for 16.
+                steps_on_full_window = full;
                 let k0 = estimate_steps(&o, lo, t);
-                let f0 = fit(&o, &RangeLaw::build(k0, 20_000), lo, t, stay, None).swap_remove(0);
+                let f0 = fit(&o, &RangeLaw::build(k0, 20_000), lo, t, stay, cur.as_ref()).swap_remove(0);
                 let base = Fit::new(Vec::new(), f0.log_m.clone(), f0.rho);
                 let score = |k: usize| loglik(&f0.th, &base, &RangeLaw::build(k, 20_000), &o, lo, t, stay);
                 let k = STEPS.iter().copied().map(|k| (k, score(k))).max_by(|x, y| x.1.total_cmp(&y.1)).map_or(k0, |b| b.0);
