@@ -675,7 +675,7 @@ pub struct RegimeConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub warmup: Option<usize>,
     /// HMM, MS-GARCH, PF: refit every this many bars, or a fortieth of the bars so far when that is longer
-    /// (2000).
+    /// (2000); the PF also refits as its history doubles before then.
     pub refit_every: usize,
     /// Parameters per regime (`bull`, `bear`, `sideways`, `high_vol`): tables of `signals`,
     /// `decision`, `risk` and `rebalance` fields, e.g. `[regime.overrides.high_vol]

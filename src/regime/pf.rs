@@ -32,19 +32,28 @@
 //! most weight. The random stream has a fixed seed, so a run is reproducible and a bar's label
 //! does not depend on later bars.
 //!
-//! Fitting: until `warmup` bars exist, labels are the rules detector's. Then, on the schedule of
-//! the HMM (every `refit_every` bars, or a fortieth of the bars so far when longer), on at most
+//! Fitting: until `warmup` bars exist (500 by default for this detector), labels are the rules
+//! detector's. Then, as the history doubles and from `refit_every` bars on, on the HMM's
+//! schedule (every `refit_every` bars, or a fortieth of the bars so far when longer), on at most
 //! [`FIT_WINDOW`] bars before the refit bar: multipliers from each symbol's mean log range,
 //! correlation from the returns, and `v`, `a`, `b` by maximum likelihood of a Markov-switching
 //! GARCH filter with the same range likelihood (one `h` per regime mixed every bar, Gray's
 //! collapse, its `f^2` read from the returns and capped at 16 so jumps do not inflate `h`:
-//! deterministic and cheap, where a particle likelihood is neither); Nelder-Mead from the best of
-//! three starts at quantiles of the bars' volatility and from the last fit.
+//! deterministic and cheap, where a particle likelihood is neither). That likelihood has local
+//! maxima where two states share one regime's level while another regime has none (bull and
+//! bear differ by 20% in volatility), and on some windows it prefers a wrong configuration
+//! outright. So: Nelder-Mead from the best of three starts at quantiles of the bars' volatility
+//! and from the last fit; from the better of those, each level alone is scanned across the
+//! range and moved where the likelihood is higher (`escape_by_scans`); and among the distinct
+//! results, plus the last fit unchanged, the particle filter's own likelihood of the window
+//! (fresh particles, common random numbers) chooses. The intrabar resolution is chosen on the
+//! first fit window and again once a whole [`FIT_WINDOW`] exists.
 //!
-//! Measured on synthetic markets (10 seeds, 17,520 hourly bars; README): 81-86% balanced
-//! accuracy from 25- to 100-bar regimes, 82% at 200, 75% at 500; with the generator's true
-//! parameters the same filter reaches 96% at 200, so what it loses is fitting (levels 5-10% off,
-//! or a state locked onto the wrong level). About 25-35 s per 17,520 bars of four symbols.
+//! Measured on synthetic markets (10 seeds, 17,520 hourly bars; README): 86-88% balanced
+//! accuracy from 25- to 100-bar regimes, 89.1% at 200 (90.6% after the warm-up), 82.4% at 300
+//! and 80.8% at 500; with the generator's true parameters the same filter reaches 96% at 200, so
+//! what it still loses is fitting. About 100 s of CPU per 17,520 bars of four symbols, most of it
+//! scoring candidate fits.
 //!
 //! States are named by `v`, low to high: `sideways`, `bull`, `bear`, `high_vol`, as the other
 //! detectors'.
@@ -664,5 +673,19 @@ mod tests {
         let got = law.ll((-0.7f64).exp() * 2.0, 0.0, 2.0, false).exp();
         let want = 2.0 * n.pdf((-0.7f64).exp()) * (-0.7f64).exp();
         assert!((got / want - 1.0).abs() < 0.06, "{got} vs {want}");
+    }
+
+    #[test]
+    fn level_scans_leave_a_local_minimum_for_a_deeper_one() {
+        // Each level alone has two wells, (y-1)^2 at 1 and (y-3)^2 - 2 at 3 (the deeper); the
+        // last two coordinates have one, at 0.5. From every level in the shallow well, Nelder-Mead
+        // stays there; the scans must move each level to 3, a cost of -8 in all.
+        let well = |y: f64| ((y - 1.0).powi(2)).min((y - 3.0).powi(2) - 2.0);
+        let cost = |x: &[f64]| x[..4].iter().map(|y| well(*y)).sum::<f64>() + x[4..].iter().map(|y| (y - 0.5).powi(2)).sum::<f64>();
+        let stuck = crate::optimize::bayes::nelder_mead(&cost, vec![1.0, 1.0, 1.0, 1.0, 0.5, 0.5], 0.1, 300);
+        assert!(stuck[..4].iter().all(|y| (y - 1.0).abs() < 0.05), "{stuck:?}");
+        let x = escape_by_scans(&cost, stuck, (0.0, 4.0));
+        assert!(x[..4].iter().all(|y| (y - 3.0).abs() < 0.02), "{x:?}");
+        assert!((cost(&x) + 8.0).abs() < 1e-3, "{}", cost(&x));
     }
 }
