@@ -319,9 +319,9 @@ fn loglik(th: &[f64], base: &Fit, law: &RangeLaw, o: &Obs, lo: usize, hi: usize,
     total
 }
 
-/// Candidate fits on bars `lo..hi`, each a distinct local maximum of the Gray-collapse
-/// likelihood, the likeliest first: from the best of three fresh starts, from `prev` when there
-/// is one, and the likeliest of those moved on by [`escape_by_scans`].
+/// Candidate fits on bars `lo..hi`, distinct in their levels: local maxima of the Gray-collapse
+/// likelihood, the likeliest first (from the best of three fresh starts, from `prev` when there
+/// is one, and the likelier of those moved on by [`escape_by_scans`]), then `prev` unchanged.
 fn fit(o: &Obs, law: &RangeLaw, lo: usize, hi: usize, stay: f64, prev: Option<&Fit>) -> Vec<Fit> {
     let (ns, w) = (o.ns, hi - lo);
     let mean_lr: Vec<f64> = (0..ns).map(|j| (lo..hi).map(|t| o.range[t * ns + j].max(1e-12).ln()).sum::<f64>() / w as f64).collect();
