@@ -426,8 +426,9 @@ fn escape_by_scans(cost: &dyn Fn(&[f64]) -> f64, mut x: Vec<f64>, span: (f64, f6
 }
 
 /// Turn particles' log weights `w` into weights relative to the largest (in place); return their
-/// total and the regime (0..4, as in `reg`) with the most weight.
-pub fn weigh(w: &mut [f64], reg: &[u8]) -> (f64, usize) {
+/// total, the regime (0..4, as in `reg`) with the most weight, and the log of the mean weight
+/// (the bar's log likelihood given the bars before it).
+pub fn weigh(w: &mut [f64], reg: &[u8]) -> (f64, usize, f64) {
     let top = w.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let (mut tot, mut by) = (0.0, [0.0; 4]);
     for (wp, r) in w.iter_mut().zip(reg) {
@@ -435,7 +436,8 @@ pub fn weigh(w: &mut [f64], reg: &[u8]) -> (f64, usize) {
         tot += *wp;
         by[*r as usize] += *wp;
     }
-    (tot, (0..4).max_by(|x, y| by[*x].total_cmp(&by[*y])).unwrap_or(0))
+    let label = (0..4).max_by(|x, y| by[*x].total_cmp(&by[*y])).unwrap_or(0);
+    (tot, label, top + (tot / w.len() as f64).ln())
 }
 
 /// Systematic resampling of particles `from` (regime, `h`) with weights `w` summing to `tot`
@@ -538,9 +540,7 @@ impl Particles {
             let (g, fr) = (y as usize, y.fract());
             self.w[p] = (1.0 - fr) * self.grid[g] + fr * self.grid[g + 1];
         }
-        let top = self.w.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let (tot, label) = weigh(&mut self.w, &self.reg);
-        let ll = top + (tot / PARTICLES as f64).ln();
+        let (tot, label, ll) = weigh(&mut self.w, &self.reg);
         let u0 = self.rng.gen::<f64>();
         systematic_resample(&self.w, tot, u0, (&self.reg, &self.h), (&mut self.reg2, &mut self.h2));
         std::mem::swap(&mut self.reg, &mut self.reg2);
