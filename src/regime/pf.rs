@@ -16,38 +16,40 @@
 //! probability `1 - 1/mean_bars`. A bar's range given its return is that of a Brownian bridge of
 //! `steps` Gaussian steps pinned at the return ([`RangeLaw`], tabulated by simulation): the
 //! chance that the range is exactly the body (the path never left it, more likely the coarser
-//! the path) and otherwise the density of the shadows' total. `steps` is the intrabar resolution,
-//! chosen once, on the first fit window: a first guess whose predicted share of bars whose range
-//! is their body matches the share seen (`estimate_steps`), then of [`STEPS`] the one under
-//! which the first fit's bars are likeliest. Returns: the multiplier-scaled returns are a common
-//! factor return plus each symbol's own shock, both Student-t with 4 degrees of freedom, and
-//! with a small chance (`JUMP_RATE`) a market-wide jump instead of the factor.
+//! the path) and otherwise the density of the shadows' total. `steps` is the intrabar
+//! resolution, chosen at the first fit and again at `STEPS_AGAIN_AT` bars: a first guess whose
+//! predicted share of bars whose range is their body matches the share seen (`estimate_steps`),
+//! then of [`STEPS`] the one under which a fit's bars are likeliest. Returns: the
+//! multiplier-scaled returns are a common factor return plus each symbol's own shock, both
+//! Student-t with 4 degrees of freedom, and with a small chance (`JUMP_RATE`) a market-wide jump
+//! instead of the factor.
 //!
 //! Filtering: [`PARTICLES`] particles over (regime, `h`), each weighted by the bar's likelihood
 //! (ranges given returns, and the returns with the factor integrated out on `NODES` nodes) at
-//! its own standard deviation, computed on a grid of `ln sd` and interpolated; resampled
-//! systematically; then moved: `h` steps on with `f` drawn from its posterior given the returns
-//! (from its prior when the bar's move was more likely a jump, which says nothing of `f`;
-//! `|f|` capped at [`F_CAP`]), then the regime may switch. A bar's label is the regime with the
-//! most weight. The random stream has a fixed seed, so a run is reproducible and a bar's label
-//! does not depend on later bars.
+//! its own standard deviation, computed on a grid of `ln sd` (`BarGrid`) and interpolated;
+//! resampled systematically; then moved: `h` steps on with `f` drawn from its posterior given
+//! the returns (from its prior when the bar's move was more likely a jump, which says nothing of
+//! `f`; `|f|` capped at [`F_CAP`]), then the regime may switch. A bar's label is the regime with
+//! the most weight. The random stream has a fixed seed, so a run is reproducible and a bar's
+//! label does not depend on later bars.
 //!
 //! Fitting: until `warmup` bars exist (500 by default for this detector), labels are the rules
 //! detector's. Then, as the history doubles and from `refit_every` bars on, on the HMM's
-//! schedule (every `refit_every` bars, or a fortieth of the bars so far when longer), on at most
-//! [`FIT_WINDOW`] bars before the refit bar: multipliers from each symbol's mean log range,
-//! correlation from the returns, and `v`, `a`, `b` by maximum likelihood of a Markov-switching
-//! GARCH filter with the same range likelihood (one `h` per regime mixed every bar, Gray's
-//! collapse, its `f^2` read from the returns and capped at 16 so jumps do not inflate `h`:
-//! deterministic and cheap, where a particle likelihood is neither). That likelihood has local
-//! maxima where two states share one regime's level while another regime has none (bull and
-//! bear differ by 20% in volatility), and on some windows it prefers a wrong configuration
-//! outright. So: Nelder-Mead from the best of three starts at quantiles of the bars' volatility
-//! and from the last fit; from the better of those, each level alone is scanned across the
-//! range and moved where the likelihood is higher (`escape_by_scans`); and among the distinct
-//! results, plus the last fit unchanged, the particle filter's own likelihood of the window
-//! (fresh particles, common random numbers) chooses. The intrabar resolution is chosen on the
-//! first fit window and again once a whole [`FIT_WINDOW`] exists.
+//! schedule (every `refit_every` bars, or a fortieth of the bars so far when longer), on the
+//! whole history before the refit bar (at most [`FIT_WINDOW`] bars; a 4,000-bar window lost the
+//! regimes it happened not to hold): multipliers from each symbol's mean log range, correlation
+//! from the returns, and `v`, `a`, `b` by maximum likelihood of a Markov-switching GARCH filter
+//! with the same range likelihood (one `h` per regime mixed every bar, Gray's collapse, its
+//! `f^2` read from the returns and capped at 16 so jumps do not inflate `h`: deterministic and
+//! cheap, where a particle likelihood is neither). That likelihood has local maxima where two
+//! states share one regime's level while another regime has none (bull and bear differ by 20% in
+//! volatility), and on some histories it prefers a wrong configuration outright. So:
+//! Nelder-Mead from the best of three starts at quantiles of the bars' volatility and from the
+//! last fit; from the better of those, each level alone is scanned across the range and moved
+//! where the likelihood is higher (`escape_by_scans`); and among the distinct results, plus the
+//! last fit unchanged, the particle filter's own likelihood of the history chooses (`pf_scores`:
+//! fresh particles and the same random stream for each, on one grid per bar), and the filter
+//! goes on from the chosen fit's particles.
 //!
 //! Measured on synthetic markets (10 seeds, 17,520 hourly bars; README): 86-88% balanced
 //! accuracy from 25- to 100-bar regimes, 89.1% at 200 (90.6% after the warm-up), 82.4% at 300
@@ -65,7 +67,9 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 /// Most bars a fit looks at.
-pub const FIT_WINDOW: usize = 4000;
+pub const FIT_WINDOW: usize = 20_000;
+/// History length at which the intrabar resolution is chosen again.
+const STEPS_AGAIN_AT: usize = 4000;
 /// Particles of the filter.
 pub const PARTICLES: usize = 5000;
 /// Largest factor shock (in standard deviations) a bar may pass on to `h`.
@@ -383,11 +387,22 @@ fn fit(o: &Obs, law: &RangeLaw, lo: usize, hi: usize, stay: f64, prev: Option<&F
     out
 }
 
-/// The particle filter's log likelihood of bars `lo..hi` under `f`, from fresh particles (the
-/// same random stream for every `f`, so that fits are compared on common random numbers).
-fn pf_loglik(law: &RangeLaw, o: &Obs, f: &Fit, lo: usize, hi: usize, stay: f64) -> f64 {
-    let mut parts = Particles::new();
-    (lo..hi).map(|t| parts.step(law, o, f, t, stay).1).sum()
+/// The particle filter's log likelihood of bars `lo..hi` under each of `cands` (which share
+/// multipliers and correlation), and its particles after them: every fit from fresh particles
+/// with the same random stream, so that fits are compared on common random numbers, and all on
+/// one grid per bar.
+fn pf_scores(law: &RangeLaw, o: &Obs, cands: &[Fit], lo: usize, hi: usize, stay: f64) -> Vec<(f64, Particles)> {
+    let Some(first) = cands.first() else { return Vec::new() };
+    let bounds = cands.iter().map(|f| span(&f.th[..4])).fold((f64::INFINITY, f64::NEG_INFINITY), |a, b| (a.0.min(b.0), a.1.max(b.1)));
+    let mut grid = BarGrid::new();
+    let mut out: Vec<(f64, Particles)> = cands.iter().map(|_| (0.0, Particles::new())).collect();
+    for t in lo..hi {
+        grid.fill(law, o, first, t, bounds);
+        for ((ll, parts), f) in out.iter_mut().zip(cands) {
+            *ll += parts.step(&grid, f, stay).1;
+        }
+    }
+    out
 }
 
 /// From a minimum `x` of `cost` (levels first), scan each of the four levels alone over `span`
@@ -459,14 +474,22 @@ pub fn systematic_resample(w: &[f64], tot: f64, u0: f64, from: (&[u8], &[f64]), 
     }
 }
 
-/// The particles and their buffers.
-struct Particles {
-    reg: Vec<u8>,
-    h: Vec<f64>,
-    w: Vec<f64>,
-    reg2: Vec<u8>,
-    h2: Vec<f64>,
-    grid: Vec<f64>,
+/// Bounds of the `ln sd` grid for levels `lv`: every level with `h` from 1/20 to 40.
+fn span(lv: &[f64]) -> (f64, f64) {
+    let lo = lv.iter().copied().fold(f64::INFINITY, f64::min) + 0.5 * (0.05f64).ln();
+    let hi = lv.iter().copied().fold(f64::NEG_INFINITY, f64::max) + 0.5 * 40f64.ln();
+    (lo, hi)
+}
+
+/// One bar's likelihood on a grid of `ln sd`, and per grid point the posterior of its factor
+/// return: all a set of particles needs for the bar, and the same for every fit that shares the
+/// multipliers and correlation, so candidate fits are scored on one grid.
+struct BarGrid {
+    lo: f64,
+    dg: f64,
+    /// `sqrt(rho)`: the factor's share of a return's sd.
+    sr: f64,
+    ll: Vec<f64>,
     /// The bar's multiplier-scaled returns.
     x: Vec<f64>,
     /// Per grid point: cumulative posterior weight of the factor return over `NODES` nodes
@@ -475,35 +498,26 @@ struct Particles {
     jump_w: Vec<f64>,
     c0: Vec<f64>,
     dc: Vec<f64>,
-    rng: ChaCha8Rng,
 }
 
-impl Particles {
-    fn new() -> Particles {
-        Particles {
-            reg: (0..PARTICLES).map(|p| (p % 4) as u8).collect(),
-            h: vec![1.0; PARTICLES],
-            w: vec![0.0; PARTICLES],
-            reg2: vec![0; PARTICLES],
-            h2: vec![0.0; PARTICLES],
-            grid: vec![0.0; GRID],
+impl BarGrid {
+    fn new() -> BarGrid {
+        BarGrid {
+            lo: 0.0,
+            dg: 1.0,
+            sr: 1.0,
+            ll: vec![0.0; GRID],
             x: Vec::new(),
             cdf: vec![0.0; GRID * NODES],
             jump_w: vec![0.0; GRID],
             c0: vec![0.0; GRID],
             dc: vec![0.0; GRID],
-            rng: ChaCha8Rng::seed_from_u64(0x9F17E2),
         }
     }
 
-    /// One bar: weigh, label (the state with the most weight), resample, move. Returns the label
-    /// and the bar's log likelihood given the bars before it.
-    fn step(&mut self, law: &RangeLaw, o: &Obs, f: &Fit, t: usize, stay: f64) -> (usize, f64) {
-        let (a, b) = (f.th[4], f.th[5]);
-        // The grid of ln sd spans every state's level with h from 1/20 to 40.
-        let lv: [f64; 4] = std::array::from_fn(|k| f.th[k]);
-        let lo = lv.iter().copied().fold(f64::INFINITY, f64::min) + 0.5 * (0.05f64).ln();
-        let hi = lv.iter().copied().fold(f64::NEG_INFINITY, f64::max) + 0.5 * 40f64.ln();
+    /// Fill for bar t under `f`'s multipliers and correlation, over `ln sd` in `bounds`.
+    fn fill(&mut self, law: &RangeLaw, o: &Obs, f: &Fit, t: usize, bounds: (f64, f64)) {
+        let (lo, hi) = bounds;
         let dg = (hi - lo) / (GRID - 1) as f64;
         let ns = o.ns;
         self.x.clear();
@@ -526,19 +540,52 @@ impl Particles {
                 let q: f64 = x.iter().map(|xj| 1.0 + 0.5 * ((xj - c) / sig_e).powi(2)).product();
                 let e = norm_e / (q * q * q.sqrt());
                 let fv = c / (s * sr);
-                acc += (1.0 - JUMP_RATE) * T4 / (s * sr) / (1.0 + 0.5 * fv * fv).powf(2.5) * e * dc;
+                let qf = 1.0 + 0.5 * fv * fv;
+                acc += (1.0 - JUMP_RATE) * T4 / (s * sr) / (qf * qf * qf.sqrt()) * e * dc;
                 acc_j += JUMP_RATE * (-0.5 * (c / jump_sd).powi(2)).exp() / (jump_sd * std::f64::consts::TAU.sqrt()) * e * dc;
                 *cell = acc;
             }
             self.jump_w[g] = acc_j;
             self.c0[g] = c_lo;
             self.dc[g] = dc;
-            self.grid[g] = bar_ll(law, o, f, t, s) + (acc + acc_j).max(1e-300).ln();
+            self.ll[g] = bar_ll(law, o, f, t, s) + (acc + acc_j).max(1e-300).ln();
         }
+        (self.lo, self.dg, self.sr) = (lo, dg, sr);
+    }
+}
+
+/// The particles and their buffers.
+struct Particles {
+    reg: Vec<u8>,
+    h: Vec<f64>,
+    w: Vec<f64>,
+    reg2: Vec<u8>,
+    h2: Vec<f64>,
+    rng: ChaCha8Rng,
+}
+
+impl Particles {
+    fn new() -> Particles {
+        Particles {
+            reg: (0..PARTICLES).map(|p| (p % 4) as u8).collect(),
+            h: vec![1.0; PARTICLES],
+            w: vec![0.0; PARTICLES],
+            reg2: vec![0; PARTICLES],
+            h2: vec![0.0; PARTICLES],
+            rng: ChaCha8Rng::seed_from_u64(0x9F17E2),
+        }
+    }
+
+    /// One bar, its grid filled: weigh, label (the state with the most weight), resample, move
+    /// under `f`. Returns the label and the bar's log likelihood given the bars before it.
+    fn step(&mut self, g: &BarGrid, f: &Fit, stay: f64) -> (usize, f64) {
+        let (a, b) = (f.th[4], f.th[5]);
+        let lv: [f64; 4] = std::array::from_fn(|k| f.th[k]);
+        let (lo, dg) = (g.lo, g.dg);
         for p in 0..PARTICLES {
             let y = ((lv[self.reg[p] as usize] + 0.5 * self.h[p].ln() - lo) / dg).clamp(0.0, GRID as f64 - 1.000001);
-            let (g, fr) = (y as usize, y.fract());
-            self.w[p] = (1.0 - fr) * self.grid[g] + fr * self.grid[g + 1];
+            let (i, fr) = (y as usize, y.fract());
+            self.w[p] = (1.0 - fr) * g.ll[i] + fr * g.ll[i + 1];
         }
         let (tot, label, ll) = weigh(&mut self.w, &self.reg);
         let u0 = self.rng.gen::<f64>();
@@ -550,17 +597,17 @@ impl Particles {
         for p in 0..PARTICLES {
             let k = self.reg[p] as usize;
             let ls = lv[k] + 0.5 * self.h[p].ln();
-            let g = ((ls - lo) / dg).round().clamp(0.0, GRID as f64 - 1.0) as usize;
-            let row = &self.cdf[g * NODES..(g + 1) * NODES];
-            let total = row[NODES - 1] + self.jump_w[g];
+            let i = ((ls - lo) / dg).round().clamp(0.0, GRID as f64 - 1.0) as usize;
+            let row = &g.cdf[i * NODES..(i + 1) * NODES];
+            let total = row[NODES - 1] + g.jump_w[i];
             let v = self.rng.gen::<f64>() * total;
             let fs = if v >= row[NODES - 1] || total <= 0.0 {
                 let chi: f64 = (0..4).map(|_| normal(&mut self.rng).powi(2)).sum();
                 normal(&mut self.rng) / (chi / 4.0).sqrt() * 0.5f64.sqrt()
             } else {
                 let node = row.partition_point(|cv| *cv < v).min(NODES - 1);
-                let c = self.c0[g] + (node as f64 + self.rng.gen::<f64>() - 0.5) * self.dc[g];
-                c / (ls.exp() * sr)
+                let c = g.c0[i] + (node as f64 + self.rng.gen::<f64>() - 0.5) * g.dc[i];
+                c / (ls.exp() * g.sr)
             }
             .clamp(-F_CAP, F_CAP);
             self.h[p] = (1.0 - a - b) + (a * fs * fs + b) * self.h[p];
@@ -586,20 +633,19 @@ pub fn detect(cfg: &RegimeConfig, md: &MarketData, ids: &[usize], before: &[u8])
     let mut law: Option<RangeLaw> = None;
     let mut cur: Option<Fit> = None;
     let mut parts = Particles::new();
-    let mut parts_fresh = true;
+    let mut grid = BarGrid::new();
+    let mut bounds = (0.0, 0.0);
     let mut lab = [SIDEWAYS; 4];
     let mut next_fit = start;
-    let mut steps_on_full_window = false;
+    let mut steps_again = true;
     for (t, label) in out.iter_mut().enumerate() {
         if t == next_fit {
             let lo = t.saturating_sub(FIT_WINDOW);
-            let full = t - lo >= FIT_WINDOW;
-            if law.is_none() || (full && !steps_on_full_window) {
+            if law.is_none() || (steps_again && t - lo >= STEPS_AGAIN_AT) {
                 // Intrabar resolution: a first guess from the share of bars whose range is
-                // their body, then the one under which the first fit's bars are likeliest;
-                // chosen again once a whole fit window exists, as a few hundred bars can
-                // mistake 12 steps for 16.
-                steps_on_full_window = full;
+                // their body, then the one under which a fit's bars are likeliest; chosen again
+                // on a longer history, as a few hundred bars can mistake 12 steps for 16.
+                steps_again = law.is_none();
                 let k0 = estimate_steps(&o, lo, t);
                 let f0 = fit(&o, &RangeLaw::build(k0, 20_000), lo, t, stay, cur.as_ref()).swap_remove(0);
                 let base = Fit::new(Vec::new(), f0.log_m.clone(), f0.rho);
@@ -607,34 +653,29 @@ pub fn detect(cfg: &RegimeConfig, md: &MarketData, ids: &[usize], before: &[u8])
                 let k = STEPS.iter().copied().map(|k| (k, score(k))).max_by(|x, y| x.1.total_cmp(&y.1)).map_or(k0, |b| b.0);
                 tracing::debug!(first_guess = k0, steps = k, "pf: intrabar steps");
                 law = Some(RangeLaw::build(k, 40_000));
-                cur = Some(f0);
+                cur.get_or_insert(f0);
             }
             let rl = law.as_ref().expect("built above");
-            let mut cands = fit(&o, rl, lo, t, stay, cur.as_ref());
             // The Gray-collapse likelihood can prefer a wrong configuration (two states on one
             // regime's level, one between two others): among its distinct optima the filter's
-            // own likelihood on the window decides.
-            if cands.len() > 1 {
-                let scores: Vec<f64> = cands.iter().map(|f| pf_loglik(rl, &o, f, lo, t, stay)).collect();
-                tracing::debug!(bar = t, candidates = ?cands.iter().map(|f| f.v).collect::<Vec<_>>(), pf_ll = ?scores, "pf: candidate fits");
-                let best = (0..cands.len()).max_by(|x, y| scores[*x].total_cmp(&scores[*y])).unwrap_or(0);
-                cands.swap(0, best);
-            }
-            let f = cands.swap_remove(0);
-            if std::mem::replace(&mut parts_fresh, false) {
-                // Run the filter over the window so its particles are current.
-                for u in lo..t {
-                    parts.step(rl, &o, &f, u, stay);
-                }
-            }
+            // own likelihood on the window decides, and the filter goes on from the particles
+            // that scored it.
+            let mut cands = fit(&o, rl, lo, t, stay, cur.as_ref());
+            let mut scored = pf_scores(rl, &o, &cands, lo, t, stay);
+            tracing::debug!(bar = t, candidates = ?cands.iter().map(|f| f.v).collect::<Vec<_>>(), pf_ll = ?scored.iter().map(|s| s.0).collect::<Vec<_>>(), "pf: candidate fits");
+            let best = (0..cands.len()).max_by(|x, y| scored[*x].0.total_cmp(&scored[*y].0)).unwrap_or(0);
+            let f = cands.swap_remove(best);
+            parts = scored.swap_remove(best).1;
             lab = super::msgarch::names_by_level(&f.th[..4]);
+            bounds = span(&f.th[..4]);
             tracing::debug!(bar = t, v = ?f.v, a = f.th[4], b = f.th[5], rho = f.rho, "pf: refit");
             cur = Some(f);
             // Early fits come on short histories: refit as soon as the history doubles.
             next_fit = t + every.max(t / 40).min(t);
         }
         if let (Some(f), Some(rl)) = (&cur, &law) {
-            *label = lab[parts.step(rl, &o, f, t, stay).0];
+            grid.fill(rl, &o, f, t, bounds);
+            *label = lab[parts.step(&grid, f, stay).0];
         }
     }
     out
