@@ -21,7 +21,7 @@
 //! GARCH detector (`detector = "ms_garch"`; more accurate than the HMM only where regimes are
 //! short on markets with a persistent shared GARCH variance): see [`msgarch`]. The particle
 //! filter (`detector = "pf"`; the most accurate at every regime length on synthetic markets, some
-//! 35 times slower than the HMM): see [`pf`].
+//! 40 times slower than the HMM): see [`pf`].
 //!
 //! Mapping to `tradelab data synth`: its regimes are the same four names; its bull and bear
 //! differ in drift (+100% vs -90% a year, small next to hourly noise) and in volatility (50% vs

@@ -52,10 +52,11 @@
 //! goes on from the chosen fit's particles.
 //!
 //! Measured on synthetic markets (10 seeds, 17,520 hourly bars; README): 86-88% balanced
-//! accuracy from 25- to 100-bar regimes, 89.1% at 200 (90.6% after the warm-up), 82.4% at 300
-//! and 80.8% at 500; with the generator's true parameters the same filter reaches 96% at 200, so
-//! what it still loses is fitting. About 100 s of CPU per 17,520 bars of four symbols, most of it
-//! scoring candidate fits.
+//! accuracy from 25- to 100-bar regimes, 89.2% at 200 (90.7% after the warm-up), 85.9% at 300
+//! and 86.6% at 500; with the generator's true parameters the same filter reaches 96% at 200, so
+//! what it still loses is fitting: the first few thousand bars, before every regime has been seen
+//! often, and the level of a regime seen rarely. About 120 s of CPU per 17,520 bars of four
+//! symbols.
 //!
 //! States are named by `v`, low to high: `sideways`, `bull`, `bear`, `high_vol`, as the other
 //! detectors'.
