@@ -51,9 +51,9 @@
 //! fresh particles and the same random stream for each, on one grid per bar), and the filter
 //! goes on from the chosen fit's particles.
 //!
-//! Measured on synthetic markets (10 seeds, 17,520 hourly bars; README): 86-88% balanced
-//! accuracy from 25- to 100-bar regimes, 89.2% at 200 (90.7% after the warm-up), 85.9% at 300
-//! and 86.6% at 500; with the generator's true parameters the same filter reaches 96% at 200, so
+//! Measured on synthetic markets (10 seeds, 17,520 hourly bars; README): 86.1, 86.3 and 87.5%
+//! balanced accuracy at 25-, 50- and 100-bar regimes, 89.2% at 200 (90.7% after the warm-up),
+//! 85.9% at 300 and 86.6% at 500; with the generator's true parameters the same filter reaches 96% at 200, so
 //! what it still loses is fitting: the first few thousand bars, before every regime has been seen
 //! often, and the level of a regime seen rarely. About 120 s of CPU per 17,520 bars of four
 //! symbols.
