@@ -203,7 +203,8 @@ fn oracle_pf(sc: &SynthConfig, particles: usize) -> f64 {
             let mean = lv[reg[p] as usize] + 0.5 * h[p].ln() + mu;
             w[p] = y.iter().map(|yi| spread((yi - mean) / sd)).sum();
         }
-        let (tot, label, _) = tradelab::regime::pf::weigh(&mut w, &reg);
+        let (tot, by, _) = tradelab::regime::pf::weigh(&mut w, &reg);
+        let label = tradelab::regime::pf::likeliest(&by);
         pred.push(label as u8);
         let u0 = rng.gen::<f64>();
         tradelab::regime::pf::systematic_resample(&w, tot, u0, (&reg, &h), (&mut reg2, &mut h2));
@@ -451,7 +452,8 @@ fn oracle_bayes(sc: &SynthConfig, fc: &SynthConfig, table: &RangeTable, uses: Us
             let (j0, fr) = (y.floor() as usize, y - y.floor());
             w[p] = (1.0 - fr) * loglik[k * G + j0] + fr * loglik[k * G + j0 + 1];
         }
-        let (tot, label, _) = tradelab::regime::pf::weigh(&mut w, &reg);
+        let (tot, by, _) = tradelab::regime::pf::weigh(&mut w, &reg);
+        let label = tradelab::regime::pf::likeliest(&by);
         pred.push(label as u8);
         let u0 = rng.gen::<f64>();
         tradelab::regime::pf::systematic_resample(&w, tot, u0, (&reg, &h), (&mut reg2, &mut h2));

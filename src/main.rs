@@ -535,6 +535,9 @@ fn regime_eval(
         tradelab::experiment::set_path(&mut root, k.trim(), value).map_err(|m| tradelab::Error::Input(format!("--set {s}: {m}")))?;
         cfg = root.try_into().map_err(|e| tradelab::Error::Input(format!("--set {s}: {e}")))?;
     }
+    if !(0.0..1.0).contains(&cfg.switch_margin) {
+        return Err(tradelab::Error::Input(format!("--set switch_margin: must be in [0, 1), not {}", cfg.switch_margin)).into());
+    }
     let names = tradelab::data::synth::REGIMES;
     let pct = |x: f64| if x.is_nan() { "     -".to_string() } else { format!("{:>6.1}", 100.0 * x) };
     if !paths.is_empty() {

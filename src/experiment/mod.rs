@@ -367,6 +367,9 @@ impl Experiment {
                     "trend_window and mean_bars must be >= 2, confirm_bars and refit_every >= 1".into(),
                 );
             }
+            if !(0.0..1.0).contains(&rg.switch_margin) {
+                return err("regime.switch_margin".into(), format!("must be in [0, 1), not {}", rg.switch_margin));
+            }
             if !(rg.vol_halflife > 0.0 && rg.low_vol_ratio > 0.0 && rg.low_vol_ratio < 1.0 && rg.high_vol_ratio > 1.0 && rg.trend_t >= 0.0)
             {
                 return err(

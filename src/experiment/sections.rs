@@ -669,6 +669,9 @@ pub struct RegimeConfig {
     /// HMM, MS-GARCH, PF: expected regime length in bars; each state persists with probability
     /// `1 - 1/mean_bars` (200).
     pub mean_bars: f64,
+    /// PF: hysteresis; a new label must have a posterior share this much above the held
+    /// label's before it replaces it, in [0, 1) (0.5; 0 takes the likeliest regime every bar).
+    pub switch_margin: f64,
     /// HMM, MS-GARCH, PF: bars before the first fit (labels come from the rules until then)
     /// (2000; 500 for the PF, whose fits are sound on fewer bars and which refits as its history
     /// doubles).
@@ -695,6 +698,7 @@ impl Default for RegimeConfig {
             low_vol_ratio: 0.75,
             confirm_bars: 12,
             mean_bars: 200.0,
+            switch_margin: 0.5,
             warmup: None,
             refit_every: 2000,
             overrides: BTreeMap::new(),
