@@ -5,6 +5,13 @@
 //! The market classified is one symbol (`regime.symbol`) or an equal-weight index of all: per
 //! bar the mean log return and the mean Parkinson variance `ln(high/low)^2 / (4 ln 2)`.
 //!
+//! Seasonality (`regime.deseasonalize`, on by default): every detector sees each bar's returns
+//! and ranges divided by its hour-of-day and day-of-week volatility factor, estimated from the
+//! bars before it ([`seasonal`]). On the bundled hourly Binance data volatility is lowest at
+//! 02:00-07:00 UTC and highest at 00:00 and 12:00-16:00 (about 0.4 apart in log range) and
+//! 0.15-0.2 lower at weekends; without the correction the particle filter labelled 37% of 05:00
+//! bars `sideways` and 12% of 16:00 ones, with it 25-29% at every hour.
+//!
 //! Rules detector, per bar t, using bars 0..=t only:
 //! - volatility: exponentially weighted mean of the log Parkinson variance (half-life
 //!   `vol_halflife`; a geometric mean, so single jump bars do not dominate), against its own
@@ -67,23 +74,164 @@ fn index_symbols(md: &MarketData, symbol: Option<&str>) -> Vec<usize> {
     }
 }
 
-/// The features of `symbol` (by name) or of the equal-weight index of all symbols.
-pub fn features(md: &MarketData, symbol: Option<&str>) -> Features {
-    let ids = index_symbols(md, symbol);
+/// The features of the equal-weight index of symbols `ids`, each bar's volatility divided by its
+/// seasonal factor `exp(season[t])` (see [`seasonal`]).
+pub fn features(md: &MarketData, ids: &[usize], season: &[f64]) -> Features {
     let n = md.len();
     let k = ids.len().max(1) as f64;
     let mut f = Features { ret: vec![0.0; n], var: vec![0.0; n] };
     let c = 1.0 / (4.0 * std::f64::consts::LN_2);
-    for &s in &ids {
+    for &s in ids {
         let b = &md.bars[s];
-        for t in 0..n {
+        for (t, z) in season.iter().enumerate().take(n) {
+            let scale = (-z).exp();
             if t > 0 {
-                f.ret[t] += (b.close[t] / b.close[t - 1]).ln() / k;
+                f.ret[t] += scale * (b.close[t] / b.close[t - 1]).ln() / k;
             }
-            f.var[t] += c * (b.high[t] / b.low[t]).ln().powi(2) / k;
+            f.var[t] += c * (scale * (b.high[t] / b.low[t]).ln()).powi(2) / k;
         }
     }
     f
+}
+
+/// Samples every slot needs before a profile is applied.
+const SEASON_MIN_SAMPLES: usize = 10;
+
+/// A seasonal profile over `k` slots from deviations of log volatility from its trailing
+/// level: per slot the mean deviation, centered over the slots and shrunk towards 0 by the
+/// positive-part James-Stein factor `1 - (k-3) * mean(se^2) / sum((d - mean d)^2)`, so a
+/// profile no larger than its own noise (as on a market that has none) is mostly dropped while a
+/// strong one is kept nearly whole. The sums over slots are kept up to date one sample at a time.
+struct Profile {
+    n: Vec<usize>,
+    sum: Vec<f64>,
+    sq: Vec<f64>,
+    /// Per slot, the mean and its squared standard error as last counted in the totals.
+    d: Vec<f64>,
+    se2: Vec<f64>,
+    s1: f64,
+    s2: f64,
+    se: f64,
+    ready: usize,
+}
+
+impl Profile {
+    fn new(k: usize) -> Profile {
+        Profile {
+            n: vec![0; k],
+            sum: vec![0.0; k],
+            sq: vec![0.0; k],
+            d: vec![0.0; k],
+            se2: vec![0.0; k],
+            s1: 0.0,
+            s2: 0.0,
+            se: 0.0,
+            ready: 0,
+        }
+    }
+
+    fn add(&mut self, slot: usize, dev: f64) {
+        self.n[slot] += 1;
+        self.sum[slot] += dev;
+        self.sq[slot] += dev * dev;
+        let n = self.n[slot] as f64;
+        if self.n[slot] == SEASON_MIN_SAMPLES {
+            self.ready += 1;
+        }
+        let d = self.sum[slot] / n;
+        let se2 = if n > 1.0 { ((self.sq[slot] - self.sum[slot] * d) / (n - 1.0)).max(0.0) / n } else { 0.0 };
+        self.s1 += d - self.d[slot];
+        self.s2 += d * d - self.d[slot] * self.d[slot];
+        self.se += se2 - self.se2[slot];
+        (self.d[slot], self.se2[slot]) = (d, se2);
+    }
+
+    /// The slot's shrunk, centered effect; 0 until every slot has its minimum of samples.
+    fn effect(&self, slot: usize) -> f64 {
+        let k = self.n.len();
+        if k < 4 || self.ready < k {
+            return 0.0;
+        }
+        let kf = k as f64;
+        let spread = self.s2 - self.s1 * self.s1 / kf;
+        let g = if spread > 0.0 { (1.0 - (kf - 3.0) * (self.se / kf) / spread).max(0.0) } else { 0.0 };
+        g * (self.d[slot] - self.s1 / kf)
+    }
+}
+
+/// Per bar, the log of its volatility's seasonal factor, from bars before it only: the
+/// slot-of-day effect (for bars shorter than a day that divide it; slots in UTC) plus the
+/// day-of-week effect (for bars up to a day). The input is the log high-low range averaged over
+/// the symbols `ids` (bars where a symbol's range is zero are left out). A slot-of-day sample is
+/// a bar's deviation from the mean of the day of bars before it; a day-of-week sample is a day's
+/// mean deviation of its bars from the mean of the week of bars before each. Deviations from a
+/// trailing level leave out the regimes' and the variance's slow swings, which would otherwise
+/// pass for seasonality, and each profile is shrunk by its own noise ([`Profile`]). Crypto's
+/// hourly volatility is highest around 00:00 and 12:00-16:00 UTC and lowest at 02:00-07:00
+/// (about 0.4 apart in log range on the bundled Binance data), and 0.15-0.2 lower at weekends;
+/// a detector that reads raw ranges calls the quiet hours `sideways`.
+pub fn seasonal(md: &MarketData, ids: &[usize]) -> Vec<f64> {
+    use crate::data::time::DAY_MS;
+    let (n, tf) = (md.len(), md.timeframe.ms);
+    let mut out = vec![0.0; n];
+    if ids.is_empty() || tf <= 0 || tf > DAY_MS {
+        return out;
+    }
+    let per_day = if tf < DAY_MS && DAY_MS % tf == 0 { (DAY_MS / tf) as usize } else { 1 };
+    let x: Vec<f64> =
+        (0..n).map(|t| ids.iter().map(|&i| (md.bars[i].high[t] / md.bars[i].low[t]).ln().ln()).sum::<f64>() / ids.len() as f64).collect();
+    // Trailing means over a day and a week of bars (NaN while a window holds a missing bar).
+    let trailing = |w: usize| -> Vec<f64> {
+        let mut m = vec![f64::NAN; n];
+        let (mut sum, mut bad) = (0.0, 0usize);
+        for t in 0..n {
+            if t >= w {
+                m[t] = if bad == 0 { sum / w as f64 } else { f64::NAN };
+                let old = x[t - w];
+                if old.is_finite() {
+                    sum -= old
+                } else {
+                    bad -= 1
+                }
+            }
+            if x[t].is_finite() {
+                sum += x[t]
+            } else {
+                bad += 1
+            }
+        }
+        m
+    };
+    let (day_mean, week_mean) = (trailing(per_day), trailing(7 * per_day));
+    let mut hours = Profile::new(if per_day >= 4 { per_day } else { 0 });
+    let mut weekdays = Profile::new(7);
+    // The day being summed: (day number, sum of deviations, bars).
+    let mut today: Option<(i64, f64, usize)> = None;
+    for (t, o) in out.iter_mut().enumerate() {
+        let ts = md.timestamps[t];
+        let day = ts.div_euclid(DAY_MS);
+        // A day is one sample once it is over (bars before t only).
+        if let Some((d, sum, c)) = today.filter(|(d, _, _)| *d != day) {
+            if 2 * c >= per_day {
+                // Monday is 0; 1970-01-01 was a Thursday.
+                weekdays.add((d + 3).rem_euclid(7) as usize, sum / c as f64);
+            }
+            today = None;
+        }
+        let slot = (ts.rem_euclid(DAY_MS) / tf) as usize;
+        let wd = (day + 3).rem_euclid(7) as usize;
+        *o = if per_day >= 4 { hours.effect(slot) } else { 0.0 } + weekdays.effect(wd);
+        if per_day >= 4 && (x[t] - day_mean[t]).is_finite() {
+            hours.add(slot, x[t] - day_mean[t]);
+        }
+        let dev = x[t] - week_mean[t];
+        let e = today.get_or_insert((day, 0.0, 0));
+        if dev.is_finite() {
+            e.1 += dev;
+            e.2 += 1;
+        }
+    }
+    out
 }
 
 /// Expanding median of positive numbers, one push at a time (two heaps; positive f64 order as
@@ -191,13 +339,15 @@ pub fn confirm(raw: &[u8], confirm: usize) -> Vec<u8> {
 
 /// Label every bar with the configured detector.
 pub fn detect(cfg: &RegimeConfig, md: &MarketData) -> Vec<u8> {
-    let f = features(md, cfg.symbol.as_deref());
+    let ids = index_symbols(md, cfg.symbol.as_deref());
+    let season = if cfg.deseasonalize { seasonal(md, &ids) } else { vec![0.0; md.len()] };
+    let f = features(md, &ids, &season);
     let rules = confirm(&rules_raw(cfg, &f).0, cfg.confirm_bars);
     match cfg.detector {
         Detector::Rules => rules,
         Detector::Hmm => hmm::detect(cfg, &f, &rules),
-        Detector::MsGarch => confirm(&msgarch::detect(cfg, md, &index_symbols(md, cfg.symbol.as_deref()), &rules), msgarch::CONFIRM),
-        Detector::Pf => pf::detect(cfg, md, &index_symbols(md, cfg.symbol.as_deref()), &rules),
+        Detector::MsGarch => confirm(&msgarch::detect(cfg, md, &ids, &season, &rules), msgarch::CONFIRM),
+        Detector::Pf => pf::detect(cfg, md, &ids, &season, &rules),
     }
 }
 
@@ -331,6 +481,85 @@ mod tests {
         let raw = [0, 0, 1, 0, 1, 1, 1, 0];
         assert_eq!(confirm(&raw, 2), vec![0, 0, 0, 0, 0, 1, 1, 1]);
         assert_eq!(confirm(&raw, 1), raw.to_vec());
+    }
+
+    /// Hourly bars of one symbol from Monday 2024-01-01 00:00 UTC, bar t's log range `range(t)`.
+    fn hourly(n: usize, range: impl Fn(usize) -> f64) -> MarketData {
+        let mut b = crate::data::Bars::default();
+        for t in 0..n {
+            let r = range(t);
+            b.open.push(100.0);
+            b.close.push(100.0);
+            b.high.push(100.0 * (r / 2.0).exp());
+            b.low.push(100.0 * (-r / 2.0).exp());
+            b.volume.push(1.0);
+            b.tradable.push(true);
+        }
+        MarketData {
+            timeframe: crate::data::time::Timeframe::from_ms(crate::data::time::HOUR_MS),
+            timestamps: (0..n as i64).map(|t| 1_704_067_200_000 + t * crate::data::time::HOUR_MS).collect(),
+            symbols: vec!["X".into()],
+            bars: vec![b],
+        }
+    }
+
+    #[test]
+    fn seasonal_factor_is_the_profile_of_deviations_from_the_trailing_level() {
+        // Hourly ranges 1.5x at 12:00-16:00 UTC (5 hours a day), otherwise equal; L = ln 1.5. A
+        // bar's deviation from the day before it is L - 5L/24 in those hours and -5L/24 in the
+        // others, every day alike (no noise, so no shrinking), and every day's deviation from the
+        // week before it is 0 (no weekday effect).
+        let l = 1.5f64.ln();
+        let md = hourly(24 * 30, |t| if (12..17).contains(&(t % 24)) { 0.015 } else { 0.01 });
+        let s = seasonal(&md, &[0]);
+        let (at12, at0) = (s[24 * 20 + 12], s[24 * 20]);
+        assert!((at12 - 19.0 * l / 24.0).abs() < 1e-9, "{at12}");
+        assert!((at0 + 5.0 * l / 24.0).abs() < 1e-9, "{at0}");
+        // Before every slot has 10 samples (bars 24.. are the first with a day before them).
+        assert_eq!(s[24 * 10 + 12], 0.0);
+
+        // Daily bars with weekends at 0.8x; w = ln 0.8. A week before any day holds two weekend
+        // days, so its mean is 2w/7: a weekend day deviates by 5w/7, a weekday by -2w/7.
+        let w = 0.8f64.ln();
+        let mut md = hourly(100, |t| if t % 7 >= 5 { 0.008 } else { 0.01 });
+        md.timeframe = crate::data::time::Timeframe::from_ms(crate::data::time::DAY_MS);
+        md.timestamps = (0..100).map(|t| 1_704_067_200_000 + t * crate::data::time::DAY_MS).collect();
+        let s = seasonal(&md, &[0]);
+        assert!((s[7 * 12 + 5] - 5.0 * w / 7.0).abs() < 1e-9, "Saturday: {}", s[89]);
+        assert!((s[7 * 12] + 2.0 * w / 7.0).abs() < 1e-9, "Monday: {}", s[84]);
+    }
+
+    #[test]
+    fn a_profile_no_larger_than_its_noise_is_mostly_shrunk_away() {
+        // Log ranges with independent noise (sd about 0.3) and no profile: each slot's raw mean
+        // deviation over ~200 days has a standard error near 0.3 * sqrt(1 + 1/24) / sqrt(200), about
+        // 0.022, so raw estimates would be off by that much; shrunk, the factor is near 0.
+        let mut state = 12345u64;
+        let mut noise = || {
+            // Sum of 12 uniforms less 6: about normal, sd 1.
+            (0..12)
+                .map(|_| {
+                    state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    (state >> 11) as f64 / (1u64 << 53) as f64
+                })
+                .sum::<f64>()
+                - 6.0
+        };
+        let ranges: Vec<f64> = (0..24 * 220).map(|_| 0.01 * (0.3 * noise()).exp()).collect();
+        let s = seasonal(&hourly(ranges.len(), |t| ranges[t]), &[0]);
+        let tail = &s[24 * 150..];
+        let rms = (tail.iter().map(|v| v * v).sum::<f64>() / tail.len() as f64).sqrt();
+        assert!(rms < 0.011, "rms {rms}");
+    }
+
+    #[test]
+    fn seasonal_factor_reads_only_earlier_bars() {
+        // A strong hour profile with some noise, then bar 300 made ten times wider.
+        let base = |t: usize| 0.01 * if (12..17).contains(&(t % 24)) { 1.5 } else { 1.0 } * (1.0 + 0.2 * ((t * 7919) % 13) as f64 / 13.0);
+        let a = seasonal(&hourly(600, base), &[0]);
+        let b = seasonal(&hourly(600, |t| if t == 300 { 0.1 } else { base(t) }), &[0]);
+        assert_eq!(a[..=300], b[..=300]);
+        assert!(a[301..].iter().zip(&b[301..]).any(|(x, y)| x != y));
     }
 
     #[test]

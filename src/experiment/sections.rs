@@ -672,6 +672,11 @@ pub struct RegimeConfig {
     /// PF: hysteresis; a new label must have a posterior share this much above the held
     /// label's before it replaces it, in [0, 1) (0.5; 0 takes the likeliest regime every bar).
     pub switch_margin: f64,
+    /// Every detector: divide each bar's volatility by its hour-of-day and day-of-week factor,
+    /// estimated from the bars before it, before labelling (true). Intraday crypto volatility
+    /// swings by about 1.5x between the quietest and busiest hours, which otherwise reads as
+    /// regime changes.
+    pub deseasonalize: bool,
     /// HMM, MS-GARCH, PF: bars before the first fit (labels come from the rules until then)
     /// (2000; 500 for the PF, whose fits are sound on fewer bars and which refits as its history
     /// doubles).
@@ -699,6 +704,7 @@ impl Default for RegimeConfig {
             confirm_bars: 12,
             mean_bars: 200.0,
             switch_margin: 0.5,
+            deseasonalize: true,
             warmup: None,
             refit_every: 2000,
             overrides: BTreeMap::new(),

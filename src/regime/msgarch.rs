@@ -50,7 +50,7 @@ struct Obs {
 }
 
 impl Obs {
-    fn new(md: &MarketData, ids: &[usize]) -> Obs {
+    fn new(md: &MarketData, ids: &[usize], season: &[f64]) -> Obs {
         let (n, ns) = (md.len(), ids.len());
         let (mut lr, mut ret) = (vec![0.0; n * ns], vec![0.0; n * ns]);
         for (j, &s) in ids.iter().enumerate() {
@@ -59,9 +59,9 @@ impl Obs {
             for t in 0..n {
                 let range = (b.high[t] / b.low[t]).ln().max(0.0);
                 sum += range;
-                lr[t * ns + j] = range.max(0.01 * sum / (t + 1) as f64).max(f64::MIN_POSITIVE).ln();
+                lr[t * ns + j] = range.max(0.01 * sum / (t + 1) as f64).max(f64::MIN_POSITIVE).ln() - season[t];
                 if t > 0 {
-                    ret[t * ns + j] = (b.close[t] / b.close[t - 1]).ln();
+                    ret[t * ns + j] = (b.close[t] / b.close[t - 1]).ln() * (-season[t]).exp();
                 }
             }
         }
@@ -228,8 +228,8 @@ pub(super) fn names_by_level(lv: &[f64]) -> [u8; 4] {
 }
 
 /// Labels for every bar of `md` (symbols `ids`); `before` gives the labels until the first fit.
-pub fn detect(cfg: &RegimeConfig, md: &MarketData, ids: &[usize], before: &[u8]) -> Vec<u8> {
-    let o = Obs::new(md, ids);
+pub fn detect(cfg: &RegimeConfig, md: &MarketData, ids: &[usize], season: &[f64], before: &[u8]) -> Vec<u8> {
+    let o = Obs::new(md, ids, season);
     let n = md.len();
     let mut out = before.to_vec();
     let start = cfg.warmup_bars().max(100);

@@ -106,19 +106,21 @@ struct Obs {
 }
 
 impl Obs {
-    fn new(md: &MarketData, ids: &[usize]) -> Obs {
+    fn new(md: &MarketData, ids: &[usize], season: &[f64]) -> Obs {
         let (n, ns) = (md.len(), ids.len());
         let mut o = Obs { ns, range: vec![0.0; n * ns], body: vec![0.0; n * ns], atom: vec![false; n * ns], ret: vec![0.0; n * ns] };
         for (j, &s) in ids.iter().enumerate() {
             let b = &md.bars[s];
-            for t in 0..n {
+            for (t, z) in season.iter().enumerate().take(n) {
                 let q = t * ns + j;
                 let r = (b.close[t] / b.open[t]).ln();
-                o.range[q] = (b.high[t] / b.low[t]).ln().max(r.abs());
-                o.body[q] = r.abs();
-                o.ret[q] = r;
+                let range = (b.high[t] / b.low[t]).ln().max(r.abs());
                 // The body to within price rounding (a few parts in a million).
-                o.atom[q] = o.range[q] - o.body[q] <= 3e-5;
+                o.atom[q] = range - r.abs() <= 3e-5;
+                let scale = (-z).exp();
+                o.range[q] = scale * range;
+                o.body[q] = scale * r.abs();
+                o.ret[q] = scale * r;
             }
         }
         o
@@ -547,8 +549,8 @@ impl Particles {
 }
 
 /// Labels for every bar of `md` (symbols `ids`); `before` gives the labels until the first fit.
-pub fn detect(cfg: &RegimeConfig, md: &MarketData, ids: &[usize], before: &[u8]) -> Vec<u8> {
-    let o = Obs::new(md, ids);
+pub fn detect(cfg: &RegimeConfig, md: &MarketData, ids: &[usize], season: &[f64], before: &[u8]) -> Vec<u8> {
+    let o = Obs::new(md, ids, season);
     let n = md.len();
     let mut out = before.to_vec();
     let start = cfg.warmup_bars().max(100);
