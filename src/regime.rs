@@ -10,7 +10,8 @@
 //! bars before it ([`seasonal`]). On the bundled hourly Binance data volatility is lowest at
 //! 02:00-07:00 UTC and highest at 00:00 and 12:00-16:00 (about 0.4 apart in log range) and
 //! 0.15-0.2 lower at weekends; without the correction the particle filter labelled 37% of 05:00
-//! bars `sideways` and 12% of 16:00 ones, with it 25-29% at every hour.
+//! bars `sideways` and 12% of 16:00 ones, with it 24-29% at every hour (its labels still
+//! flicker there: the median lasts 2 bars; see the README).
 //!
 //! Rules detector, per bar t, using bars 0..=t only:
 //! - volatility: exponentially weighted mean of the log Parkinson variance (half-life
@@ -166,7 +167,7 @@ impl Profile {
 /// a bar's deviation from the mean of the day of bars before it; a day-of-week sample is a day's
 /// mean deviation of its bars from the mean of the week of bars before each. Deviations from a
 /// trailing level leave out the regimes' and the variance's slow swings, which would otherwise
-/// pass for seasonality, and each profile is shrunk by its own noise ([`Profile`]). Crypto's
+/// pass for seasonality, and each profile is shrunk by its own noise (`Profile`). Crypto's
 /// hourly volatility is highest around 00:00 and 12:00-16:00 UTC and lowest at 02:00-07:00
 /// (about 0.4 apart in log range on the bundled Binance data), and 0.15-0.2 lower at weekends;
 /// a detector that reads raw ranges calls the quiet hours `sideways`.

@@ -42,7 +42,8 @@ pub const FIT_WINDOW: usize = 4000;
 pub const CONFIRM: usize = 3;
 
 /// Per bar and symbol (row-major, `n * ns`): log of the high-low range (floored at 1% of the
-/// symbol's mean range so far) and log return.
+/// symbol's mean range so far) and log return, both net of the bar's seasonal factor
+/// ([`super::seasonal`]).
 struct Obs {
     ns: usize,
     lr: Vec<f64>,

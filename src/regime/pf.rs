@@ -96,7 +96,8 @@ const JUMP_RATE: f64 = 1e-3;
 const JUMP_SDS: f64 = 10.0;
 
 /// Per bar and symbol (row-major, `n * ns`): log range, log return size, whether the range is
-/// the body, and the log return.
+/// the body, and the log return; all but the flag divided by the bar's seasonal factor
+/// ([`super::seasonal`]).
 struct Obs {
     ns: usize,
     range: Vec<f64>,
