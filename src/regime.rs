@@ -147,7 +147,8 @@ impl Profile {
         (self.d[slot], self.se2[slot]) = (d, se2);
     }
 
-    /// The slot's shrunk, centered effect; 0 until every slot has its minimum of samples.
+    /// The slot's shrunk, centered effect; 0 until every slot has its minimum of samples, and
+    /// always for fewer than 4 slots.
     fn effect(&self, slot: usize) -> f64 {
         let k = self.n.len();
         if k < 4 || self.ready < k {
@@ -221,7 +222,7 @@ pub fn seasonal(md: &MarketData, ids: &[usize]) -> Vec<f64> {
         }
         let slot = (ts.rem_euclid(DAY_MS) / tf) as usize;
         let wd = (day + 3).rem_euclid(7) as usize;
-        *o = if per_day >= 4 { hours.effect(slot) } else { 0.0 } + weekdays.effect(wd);
+        *o = hours.effect(slot) + weekdays.effect(wd);
         if per_day >= 4 && (x[t] - day_mean[t]).is_finite() {
             hours.add(slot, x[t] - day_mean[t]);
         }
