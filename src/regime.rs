@@ -173,7 +173,7 @@ impl Profile {
 /// (about 0.4 apart in log range on the bundled Binance data), and 0.15-0.2 lower at weekends;
 /// a detector that reads raw ranges calls the quiet hours `sideways`.
 pub fn seasonal(md: &MarketData, ids: &[usize]) -> Vec<f64> {
-    use crate::data::time::DAY_MS;
+    use crate::data::time::{weekday, DAY_MS};
     let (n, tf) = (md.len(), md.timeframe.ms);
     let mut out = vec![0.0; n];
     if ids.is_empty() || tf <= 0 || tf > DAY_MS {
@@ -215,14 +215,12 @@ pub fn seasonal(md: &MarketData, ids: &[usize]) -> Vec<f64> {
         // A day is one sample once it is over (bars before t only).
         if let Some((d, sum, c)) = today.filter(|(d, _, _)| *d != day) {
             if 2 * c >= per_day {
-                // Monday is 0; 1970-01-01 was a Thursday.
-                weekdays.add((d + 3).rem_euclid(7) as usize, sum / c as f64);
+                weekdays.add(weekday(d), sum / c as f64);
             }
             today = None;
         }
         let slot = (ts.rem_euclid(DAY_MS) / tf) as usize;
-        let wd = (day + 3).rem_euclid(7) as usize;
-        *o = hours.effect(slot) + weekdays.effect(wd);
+        *o = hours.effect(slot) + weekdays.effect(weekday(day));
         if per_day >= 4 && (x[t] - day_mean[t]).is_finite() {
             hours.add(slot, x[t] - day_mean[t]);
         }

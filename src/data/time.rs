@@ -11,6 +11,12 @@ pub const HOUR_MS: i64 = 3_600_000;
 /// Milliseconds in one day.
 pub const DAY_MS: i64 = 24 * HOUR_MS;
 
+/// Day of the week of day number `day` (days since 1970-01-01, UTC): Monday is 0, Sunday 6.
+pub fn weekday(day: i64) -> usize {
+    // 1970-01-01 was a Thursday.
+    (day + 3).rem_euclid(7) as usize
+}
+
 /// A bar length such as `1m`, `5m`, `1h`, `4h`, `1d`, `1w`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timeframe {
