@@ -16,8 +16,8 @@
 //!   the Bayes filter here, and it shows where the information is: the fat-tailed open-to-close
 //!   move blurs a range read alone, while the path inside the bar given its end is Gaussian. Rows
 //!   take out the exact-body events (ranges equal to the body, an artifact of a coarse intrabar
-//!   path), the ranges, the coarse path itself (200 intrabar steps) or the true parameters. The
-//!   `pf` detector is this filter with fitted parameters.
+//!   path), the ranges, the coarse path itself (200 intrabar steps), the true parameters or just
+//!   the drift. The `pf` detector is this filter with fitted parameters.
 //! - [`oracle_gray_obs`]: the "h est." filter reading each bar exactly, or by its log
 //!   Rogers-Satchell variance, or by its log range.
 //!
@@ -575,6 +575,9 @@ fn oracle_gray_obs(sc: &SynthConfig, table: &RangeTable, obs_model: Obs) -> f64 
     oracle_gray(sc, &m, &ll)
 }
 
+/// The parameters an oracle filter is given, from the market's.
+type FilterParams = fn(&SynthConfig) -> SynthConfig;
+
 fn main() {
     // Sections to print (`cargo bench --bench regime_ceiling -- bayes`): all when none named.
     let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
@@ -611,21 +614,24 @@ fn main() {
         let fine = RangeTable::build(FINE_SUBSTEPS, 40_000, 7);
         println!("\nparticle filter with every bar's exact likelihood, default market ({PARTICLES} particles)");
         println!("{:>12} {:>8} {:>12}  filter", "regime bars", "mean", "worst seed");
-        let rows: [(f64, &str, Uses, usize, bool); 6] = [
-            (200.0, "true parameters", Uses::All, sub, false),
-            (500.0, "true parameters", Uses::All, sub, false),
-            (200.0, "no atoms", Uses::NoAtoms, sub, false),
-            (200.0, "returns only", Uses::Returns, sub, false),
-            (200.0, "true parameters, 200-step intrabar path", Uses::All, FINE_SUBSTEPS, false),
-            (200.0, "wrong parameters (see wrong_params)", Uses::All, sub, true),
+        let truth: FilterParams = SynthConfig::clone;
+        let no_drift: FilterParams = |sc| SynthConfig { drift: [0.0; 4], ..sc.clone() };
+        let rows: [(f64, &str, Uses, usize, FilterParams); 7] = [
+            (200.0, "true parameters", Uses::All, sub, truth),
+            (500.0, "true parameters", Uses::All, sub, truth),
+            (200.0, "no atoms", Uses::NoAtoms, sub, truth),
+            (200.0, "returns only", Uses::Returns, sub, truth),
+            (200.0, "true parameters, 200-step intrabar path", Uses::All, FINE_SUBSTEPS, truth),
+            (200.0, "wrong parameters (see wrong_params)", Uses::All, sub, wrong_params),
+            (200.0, "true parameters but no drift", Uses::All, sub, no_drift),
         ];
-        for (mean_bars, label, uses, substeps, wrong) in rows {
+        for (mean_bars, label, uses, substeps, filter_params) in rows {
             let tab = if substeps == sub { &table } else { &fine };
             let per: Vec<f64> = (1..=SEEDS)
                 .into_par_iter()
                 .map(|seed| {
                     let sc = SynthConfig { substeps, ..market(mean_bars, seed, default) };
-                    let fc = if wrong { wrong_params(&sc) } else { sc.clone() };
+                    let fc = filter_params(&sc);
                     oracle_bayes(&sc, &fc, tab, uses, PARTICLES)
                 })
                 .collect();

@@ -157,8 +157,7 @@ pub fn period_of(cal: Calendar, ts: i64) -> i64 {
     match cal {
         Calendar::None => 0,
         Calendar::Daily => day,
-        // 1970-01-01 was a Thursday: day + 3 counts from the Monday before it.
-        Calendar::Weekly => (day + 3).div_euclid(7),
+        Calendar::Weekly => crate::data::time::week(day),
         Calendar::Monthly => {
             use chrono::Datelike;
             let d = chrono::DateTime::from_timestamp_millis(ts).map(|d| d.date_naive()).unwrap_or_default();

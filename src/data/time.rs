@@ -11,10 +11,17 @@ pub const HOUR_MS: i64 = 3_600_000;
 /// Milliseconds in one day.
 pub const DAY_MS: i64 = 24 * HOUR_MS;
 
+/// 1970-01-01 was a Thursday: day number + 3 counts days from the Monday before it.
+const FROM_MONDAY: i64 = 3;
+
 /// Day of the week of day number `day` (days since 1970-01-01, UTC): Monday is 0, Sunday 6.
 pub fn weekday(day: i64) -> usize {
-    // 1970-01-01 was a Thursday.
-    (day + 3).rem_euclid(7) as usize
+    (day + FROM_MONDAY).rem_euclid(7) as usize
+}
+
+/// Week number of day number `day`: weeks run Monday to Sunday, week 0 holds 1970-01-01.
+pub fn week(day: i64) -> i64 {
+    (day + FROM_MONDAY).div_euclid(7)
 }
 
 /// A bar length such as `1m`, `5m`, `1h`, `4h`, `1d`, `1w`.
@@ -38,8 +45,8 @@ impl Timeframe {
     /// Start of the bucket of this timeframe that holds `ts`. Weeks start on Monday 00:00 UTC;
     /// every other timeframe is aligned to the epoch (so days start at 00:00 UTC).
     pub fn bucket(&self, ts: i64) -> i64 {
-        // 1970-01-01 was a Thursday; Monday 1970-01-05 is 4 days later.
-        let offset = if self.ms % (7 * DAY_MS) == 0 { 4 * DAY_MS } else { 0 };
+        // Multiples of a week start on Monday 1970-01-05.
+        let offset = if self.ms % (7 * DAY_MS) == 0 { (7 - FROM_MONDAY) * DAY_MS } else { 0 };
         (ts - offset).div_euclid(self.ms) * self.ms + offset
     }
 }
@@ -198,6 +205,20 @@ mod tests {
         // 2024-01-10 (Wednesday) belongs to the week of Monday 2024-01-08.
         let wed = parse_timestamp("2024-01-10T13:00:00Z", TimestampUnit::Auto).unwrap();
         assert_eq!(format_ts(w.bucket(wed)), "2024-01-08T00:00:00Z");
+    }
+
+    #[test]
+    fn weekdays_and_weeks_agree_with_the_calendar() {
+        use chrono::Datelike;
+        // Every day from 1969-12-01 to 1970-02-28 and around 2024-01-01, against chrono's
+        // weekday; a week number changes exactly on Mondays.
+        for day in (-31..59).chain(19_700..19_760) {
+            let date = DateTime::from_timestamp(day * 86_400, 0).unwrap().date_naive();
+            assert_eq!(weekday(day), date.weekday().num_days_from_monday() as usize, "{date}");
+            assert_eq!(week(day) != week(day - 1), weekday(day) == 0, "{date}");
+        }
+        // 1970-01-01 (a Thursday) is in week 0, and Monday 1970-01-05 starts week 1.
+        assert_eq!((week(-4), week(-3), week(0), week(3), week(4)), (-1, 0, 0, 0, 1));
     }
 
     #[test]
