@@ -5,8 +5,10 @@
 //! Relative paths in an experiment (data, signal files) are resolved against the experiment
 //! file's folder first, then against the working directory.
 
+mod rebalance_regime;
 mod sections;
 
+pub use rebalance_regime::*;
 pub use sections::*;
 
 use crate::error::{Error, Result};
