@@ -568,6 +568,7 @@ fn regime_eval(
                     seed = s,
                     balanced = sc.all.balanced,
                     after_warmup = sc.after_warmup.balanced,
+                    second_half = sc.second_half.balanced,
                     "regime eval"
                 );
             }
@@ -575,7 +576,7 @@ fn regime_eval(
         })
         .collect();
     outln!(
-        "{:>12} {:>9} {:>9} {:>7} {:>7} {:>9} {:>9} {:>14}",
+        "{:>12} {:>9} {:>9} {:>7} {:>7} {:>9} {:>9} {:>14} {:>12}",
         "regime bars",
         "balanced",
         "worst",
@@ -583,7 +584,8 @@ fn regime_eval(
         "bear",
         "sideways",
         "high_vol",
-        "after warm-up"
+        "after warm-up",
+        "second half"
     );
     for (i, d) in regime_bars.iter().enumerate() {
         let scores: Vec<&regime::SynthScore> = results[i * seeds as usize..(i + 1) * seeds as usize]
@@ -591,14 +593,14 @@ fn regime_eval(
             .map(|r| r.as_ref().map_err(|e| anyhow::anyhow!("{e}")))
             .collect::<anyhow::Result<_>>()?;
         let rs: Vec<&regime::Accuracy> = scores.iter().map(|s| &s.all).collect();
-        let after = scores.iter().map(|s| s.after_warmup.balanced).sum::<f64>() / scores.len().max(1) as f64;
+        let avg = |f: fn(&regime::SynthScore) -> f64| scores.iter().map(|s| f(s)).sum::<f64>() / scores.len().max(1) as f64;
         let mean = |f: &dyn Fn(&regime::Accuracy) -> f64| {
             let v: Vec<f64> = rs.iter().map(|a| f(a)).filter(|x| !x.is_nan()).collect();
             v.iter().sum::<f64>() / v.len().max(1) as f64
         };
         let worst = rs.iter().map(|a| a.balanced).fold(f64::INFINITY, f64::min);
         outln!(
-            "{:>12} {:>8}% {:>8}% {:>6}% {:>6}% {:>8}% {:>8}% {:>13}%",
+            "{:>12} {:>8}% {:>8}% {:>6}% {:>6}% {:>8}% {:>8}% {:>13}% {:>11}%",
             d,
             pct(mean(&|a| a.balanced)).trim(),
             pct(worst).trim(),
@@ -606,7 +608,8 @@ fn regime_eval(
             pct(mean(&|a| a.recall[1])).trim(),
             pct(mean(&|a| a.recall[2])).trim(),
             pct(mean(&|a| a.recall[3])).trim(),
-            pct(after).trim()
+            pct(avg(|s| s.after_warmup.balanced)).trim(),
+            pct(avg(|s| s.second_half.balanced)).trim()
         );
     }
     Ok(())

@@ -397,6 +397,10 @@ pub struct SynthScore {
     /// Over the bars from `warmup` on, where the configured detector itself labels (before
     /// that the HMM's labels are the rules detector's).
     pub after_warmup: Accuracy,
+    /// Over the second half of the bars: how the detector does once it has seen each regime
+    /// several times, which a detector fitted on past bars cannot have done early on (a regime
+    /// not yet seen has no level to be told by).
+    pub second_half: Accuracy,
 }
 
 /// Generate the market `market` describes (`tradelab data synth`'s defaults with its own seed,
@@ -407,7 +411,12 @@ pub fn evaluate_synth(cfg: &RegimeConfig, market: &crate::data::synth::SynthConf
     let md = crate::data::align(&m.series, market.timeframe, crate::data::AlignPolicy::Inner)?;
     let pred = detect(cfg, &md);
     let from = cfg.warmup_bars().min(market.bars);
-    Ok(SynthScore { all: accuracy(&m.regimes, &pred), after_warmup: accuracy(&m.regimes[from..], &pred[from..]) })
+    let half = pred.len() / 2;
+    Ok(SynthScore {
+        all: accuracy(&m.regimes, &pred),
+        after_warmup: accuracy(&m.regimes[from..], &pred[from..]),
+        second_half: accuracy(&m.regimes[half..], &pred[half..]),
+    })
 }
 
 /// The sections a regime may override.
