@@ -12,7 +12,7 @@
 //!   of `h` across regimes.
 //! - [`oracle_bayes`]: a particle filter with every bar's *exact* likelihood: the returns (their
 //!   fat-tailed factor and own shocks, drift and jumps) and each range *given its return*
-//!   ([`RangeTable`]: the law of a Brownian bridge pinned at the return). This is the nearest to
+//!   ([`RangeLaw`], the `pf` detector's: the law of a Brownian bridge pinned at the return). This is the nearest to
 //!   the Bayes filter here, and it shows where the information is: the fat-tailed open-to-close
 //!   move blurs a range read alone, while the path inside the bar given its end is Gaussian. Rows
 //!   take out the exact-body events (ranges equal to the body, an artifact of a coarse intrabar
@@ -30,6 +30,7 @@
 
 use tradelab::data::synth::{SynthConfig, SynthMarket};
 use tradelab::experiment::{Detector, RegimeConfig};
+use tradelab::regime::pf::RangeLaw;
 use tradelab::regime::{accuracy, evaluate_synth};
 
 const BARS: usize = 17_520;
@@ -233,106 +234,6 @@ fn oracle_pf(sc: &SynthConfig, particles: usize) -> f64 {
     accuracy(&m.regimes, &pred).balanced
 }
 
-/// Range of a unit-variance discrete Brownian bridge (the generator's `substeps` steps) pinned at
-/// `u`, tabulated by simulation over `u >= 0`: the probability that the bar's range is exactly
-/// `|u|` (the path never leaves [0, u]: high and low are then the open and close) and, otherwise,
-/// the log density of `ln(range - |u|)`. With the return known this is the exact law of the
-/// range, up to sampling and smoothing.
-struct RangeTable {
-    du: f64,
-    ld0: f64,
-    dld: f64,
-    cols: usize,
-    /// ln P(range == |u|) per row.
-    atom: Vec<f64>,
-    /// ln density of ln(range - |u|), rows x cols.
-    dens: Vec<f64>,
-}
-
-impl RangeTable {
-    fn build(substeps: usize, samples: usize, seed: u64) -> RangeTable {
-        use rand::{Rng, SeedableRng};
-        use rayon::prelude::*;
-        let (du, u_max, ld0, dld, cols) = (0.05, 30.0, -10.0, 0.02, 700);
-        let rows = (u_max / du) as usize + 1;
-        let k = substeps;
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-        // Bridge deviations from the straight line, one row of k+1 points per sample.
-        let mut bridges = vec![0.0f64; samples * (k + 1)];
-        for b in bridges.chunks_mut(k + 1) {
-            let mut w = 0.0;
-            for p in b.iter_mut().skip(1) {
-                let (u1, u2): (f64, f64) = (1.0 - rng.gen::<f64>(), rng.gen::<f64>());
-                w += (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos() / (k as f64).sqrt();
-                *p = w;
-            }
-            let end = b[k];
-            for (j, p) in b.iter_mut().enumerate() {
-                *p -= j as f64 / k as f64 * end;
-            }
-        }
-        let per_row: Vec<(f64, Vec<f64>)> = (0..rows)
-            .into_par_iter()
-            .map(|row| {
-                let u = row as f64 * du;
-                let mut hist = vec![0.0f64; cols];
-                let mut atoms = 0usize;
-                for b in bridges.chunks(k + 1) {
-                    let (mut hi, mut lo) = (0.0f64, 0.0f64);
-                    for (j, p) in b.iter().enumerate() {
-                        let x = p + j as f64 / k as f64 * u;
-                        hi = hi.max(x);
-                        lo = lo.min(x);
-                    }
-                    let d = (hi - lo) - u;
-                    if d <= 1e-12 {
-                        atoms += 1;
-                    } else {
-                        let c = ((d.ln() - ld0) / dld).floor().clamp(0.0, cols as f64 - 1.0) as usize;
-                        hist[c] += 1.0;
-                    }
-                }
-                // Gaussian smoothing (sd 3 bins), then density per unit of ln(delta).
-                let bw = 3.0f64;
-                let ker: Vec<f64> = (-12..=12).map(|o: i32| (-0.5 * (o as f64 / bw).powi(2)).exp()).collect();
-                let ks: f64 = ker.iter().sum();
-                let dens: Vec<f64> = (0..cols)
-                    .map(|c| {
-                        let s: f64 = ker
-                            .iter()
-                            .enumerate()
-                            .filter_map(|(o, kv)| {
-                                let cc = c as i64 + o as i64 - 12;
-                                (0..cols as i64).contains(&cc).then(|| kv * hist[cc as usize])
-                            })
-                            .sum();
-                        (s / ks / samples as f64 / dld).max(1e-9).ln()
-                    })
-                    .collect();
-                (((atoms as f64).max(0.5) / samples as f64).ln(), dens)
-            })
-            .collect();
-        let atom = per_row.iter().map(|r| r.0).collect();
-        let dens = per_row.into_iter().flat_map(|r| r.1).collect();
-        RangeTable { du, ld0, dld, cols, atom, dens }
-    }
-
-    /// Log likelihood of a bar's log range `big_r` given its log return's size `r_abs` and a bar
-    /// sd `s` (`is_atom`: the range equals the return's size).
-    fn ll(&self, big_r: f64, r_abs: f64, s: f64, is_atom: bool) -> f64 {
-        let rows = self.atom.len();
-        let x = (r_abs / s / self.du).min(rows as f64 - 1.000001);
-        let (r0, fr) = (x.floor() as usize, x - x.floor());
-        if is_atom {
-            return (1.0 - fr) * self.atom[r0] + fr * self.atom[r0 + 1];
-        }
-        let y = (((big_r - r_abs).max(1e-300).ln() - s.ln() - self.ld0) / self.dld - 0.5).clamp(0.0, self.cols as f64 - 1.000001);
-        let (c0, fc) = (y.floor() as usize, y - y.floor());
-        let at = |r: usize, c: usize| self.dens[r * self.cols + c];
-        (1.0 - fr) * ((1.0 - fc) * at(r0, c0) + fc * at(r0, c0 + 1)) + fr * ((1.0 - fc) * at(r0 + 1, c0) + fc * at(r0 + 1, c0 + 1))
-    }
-}
-
 /// What [`oracle_bayes`] weighs particles by.
 #[derive(Clone, Copy, PartialEq)]
 enum Uses {
@@ -349,11 +250,12 @@ enum Uses {
 /// (regime, `h`) with the generator's true parameters and every bar's exact likelihood, up to
 /// quadrature and tabulation: the four symbols' open-to-close returns jointly (Student-t factor and
 /// idiosyncratic shocks, the true correlation, drift per regime and market-wide jumps, the factor
-/// integrated out numerically) and their ranges given those returns ([`RangeTable`]). After
+/// integrated out numerically) and their ranges given those returns ([`RangeLaw`] for the
+/// generator's intrabar steps). After
 /// resampling, each particle's `h` steps on with the factor shock drawn from its posterior.
 /// The likelihood is computed on a grid of the common bar scale `S = vol[k]*sqrt(h/N)` and
 /// interpolated for each particle.
-fn oracle_bayes(sc: &SynthConfig, fc: &SynthConfig, table: &RangeTable, uses: Uses, particles: usize) -> f64 {
+fn oracle_bayes(sc: &SynthConfig, fc: &SynthConfig, table: &RangeLaw, uses: Uses, particles: usize) -> f64 {
     use rand::{Rng, SeedableRng};
     const G: usize = 160;
     const NC: usize = 80;
@@ -528,7 +430,7 @@ fn oracle_gray(sc: &SynthConfig, m: &SynthMarket, ll_of: &dyn Fn(usize, f64) -> 
 /// How [`oracle_gray_obs`] reads a bar.
 #[derive(Clone, Copy, PartialEq)]
 enum Obs {
-    /// The range given the return, exactly ([`RangeTable`]).
+    /// The range given the return, exactly ([`RangeLaw`]).
     Exact,
     /// ln(Rogers-Satchell variance), floored, with the Student-t [`spread`].
     LnRs,
@@ -537,7 +439,7 @@ enum Obs {
 }
 
 /// [`oracle_gray`] reading each symbol's bar by `obs` (spreads calibrated with the truth).
-fn oracle_gray_obs(sc: &SynthConfig, table: &RangeTable, obs_model: Obs) -> f64 {
+fn oracle_gray_obs(sc: &SynthConfig, table: &RangeLaw, obs_model: Obs) -> f64 {
     let m = sc.generate().expect("valid defaults");
     let ns = sc.symbols.len();
     let per_year = sc.timeframe.bars_per_year();
@@ -610,8 +512,8 @@ fn main() {
     if want("bayes") {
         use rayon::prelude::*;
         let sub = SynthConfig::default().substeps;
-        let table = RangeTable::build(sub, 200_000, 7);
-        let fine = RangeTable::build(FINE_SUBSTEPS, 40_000, 7);
+        let table = RangeLaw::build(sub, 200_000);
+        let fine = RangeLaw::build(FINE_SUBSTEPS, 40_000);
         println!("\nparticle filter with every bar's exact likelihood, default market ({PARTICLES} particles)");
         println!("{:>12} {:>8} {:>12}  filter", "regime bars", "mean", "worst seed");
         let truth: FilterParams = SynthConfig::clone;
@@ -643,7 +545,7 @@ fn main() {
         use rayon::prelude::*;
         println!("\ntracking oracle (Gray's collapse, true parameters), 200-bar regimes, by how it reads a bar");
         for substeps in [SynthConfig::default().substeps, FINE_SUBSTEPS] {
-            let table = RangeTable::build(substeps, if substeps > 50 { 40_000 } else { 200_000 }, 7);
+            let table = RangeLaw::build(substeps, if substeps > 50 { 40_000 } else { 200_000 });
             for (label, obs) in [("exact", Obs::Exact), ("ln Rogers-Satchell", Obs::LnRs), ("ln range", Obs::LnRange)] {
                 let per: Vec<f64> = (1..=SEEDS)
                     .into_par_iter()
