@@ -592,24 +592,23 @@ fn regime_eval(
             .iter()
             .map(|r| r.as_ref().map_err(|e| anyhow::anyhow!("{e}")))
             .collect::<anyhow::Result<_>>()?;
-        let rs: Vec<&regime::Accuracy> = scores.iter().map(|s| &s.all).collect();
-        let avg = |f: fn(&regime::SynthScore) -> f64| scores.iter().map(|s| f(s)).sum::<f64>() / scores.len().max(1) as f64;
-        let mean = |f: &dyn Fn(&regime::Accuracy) -> f64| {
-            let v: Vec<f64> = rs.iter().map(|a| f(a)).filter(|x| !x.is_nan()).collect();
+        // Means over the seeds, of the seeds where the figure exists (a regime may never occur).
+        let mean = |f: &dyn Fn(&regime::SynthScore) -> f64| {
+            let v: Vec<f64> = scores.iter().map(|s| f(s)).filter(|x| !x.is_nan()).collect();
             v.iter().sum::<f64>() / v.len().max(1) as f64
         };
-        let worst = rs.iter().map(|a| a.balanced).fold(f64::INFINITY, f64::min);
+        let worst = scores.iter().map(|s| s.all.balanced).fold(f64::INFINITY, f64::min);
         outln!(
             "{:>12} {:>8}% {:>8}% {:>6}% {:>6}% {:>8}% {:>8}% {:>13}% {:>11}%",
             d,
-            pct(mean(&|a| a.balanced)).trim(),
+            pct(mean(&|s| s.all.balanced)).trim(),
             pct(worst).trim(),
-            pct(mean(&|a| a.recall[0])).trim(),
-            pct(mean(&|a| a.recall[1])).trim(),
-            pct(mean(&|a| a.recall[2])).trim(),
-            pct(mean(&|a| a.recall[3])).trim(),
-            pct(avg(|s| s.after_warmup.balanced)).trim(),
-            pct(avg(|s| s.second_half.balanced)).trim()
+            pct(mean(&|s| s.all.recall[0])).trim(),
+            pct(mean(&|s| s.all.recall[1])).trim(),
+            pct(mean(&|s| s.all.recall[2])).trim(),
+            pct(mean(&|s| s.all.recall[3])).trim(),
+            pct(mean(&|s| s.after_warmup.balanced)).trim(),
+            pct(mean(&|s| s.second_half.balanced)).trim()
         );
     }
     Ok(())
