@@ -12,9 +12,10 @@
 //!   of `h` across regimes.
 //! - [`oracle_bayes`]: a particle filter with every bar's *exact* likelihood: the returns (their
 //!   fat-tailed factor and own shocks, drift and jumps) and each range *given its return*
-//!   ([`RangeLaw`], the `pf` detector's: the law of a Brownian bridge pinned at the return). This is the nearest to
-//!   the Bayes filter here, and it shows where the information is: the fat-tailed open-to-close
-//!   move blurs a range read alone, while the path inside the bar given its end is Gaussian. Rows
+//!   ([`RangeLaw`], the `pf` detector's: the law of a Brownian bridge pinned at the return).
+//!   This is the nearest to the Bayes filter here, and it shows where the information is: the
+//!   fat-tailed open-to-close move blurs a range read alone, while the path inside the bar given
+//!   its end is Gaussian. Rows
 //!   take out the exact-body events (ranges equal to the body, an artifact of a coarse intrabar
 //!   path), the ranges, the coarse path itself (200 intrabar steps), the true parameters or just
 //!   the drift. The `pf` detector is this filter with fitted parameters.
