@@ -206,7 +206,7 @@ fn oracle_pf(sc: &SynthConfig, particles: usize) -> f64 {
             w[p] = y.iter().map(|yi| spread((yi - mean) / sd)).sum();
         }
         let (tot, by, _) = tradelab::regime::pf::weigh(&mut w, &reg);
-        let label = tradelab::regime::pf::likeliest(&by);
+        let label = tradelab::regime::likeliest(&by);
         pred.push(label as u8);
         let u0 = rng.gen::<f64>();
         tradelab::regime::pf::systematic_resample(&w, tot, u0, (&reg, &h), (&mut reg2, &mut h2));
@@ -356,7 +356,7 @@ fn oracle_bayes(sc: &SynthConfig, fc: &SynthConfig, table: &RangeLaw, uses: Uses
             w[p] = (1.0 - fr) * loglik[k * G + j0] + fr * loglik[k * G + j0 + 1];
         }
         let (tot, by, _) = tradelab::regime::pf::weigh(&mut w, &reg);
-        let label = tradelab::regime::pf::likeliest(&by);
+        let label = tradelab::regime::likeliest(&by);
         pred.push(label as u8);
         let u0 = rng.gen::<f64>();
         tradelab::regime::pf::systematic_resample(&w, tot, u0, (&reg, &h), (&mut reg2, &mut h2));

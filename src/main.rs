@@ -125,9 +125,10 @@ impl LoadArgs {
 #[derive(Subcommand)]
 enum RegimeCmd {
     /// Score the detector against true labels: on bar files with a `_regimes.csv` beside them, or
-    /// (without PATH) on fresh synthetic markets for each mean regime length.
+    /// (without PATH) on fresh synthetic markets for each mean regime length. On bar files
+    /// without true labels, report how steady the labels are (changes, run lengths).
     Eval {
-        /// Bar files or a folder holding `_regimes.csv` (as written by `data synth`).
+        /// Bar files or a folder, with a `_regimes.csv` beside them (as `data synth` writes) or not.
         paths: Vec<PathBuf>,
         /// Take the detector settings from this experiment's [regime].
         #[arg(long, value_name = "FILE")]
@@ -544,12 +545,31 @@ fn regime_eval(
         let (md, _) = data::load(paths, &LoadOptions::default())?;
         let dir = if paths[0].is_dir() { paths[0].clone() } else { paths[0].parent().map(PathBuf::from).unwrap_or_default() };
         let file = dir.join("_regimes.csv");
+        let labels = regime::detect(&cfg, &md);
+        let steady = |what: &str, s: &regime::Stability| {
+            format!(
+                "{what}: {} label changes over {} bars, median label {} bars, longest {}; {}",
+                s.changes,
+                labels.len(),
+                s.median_run,
+                s.longest_run,
+                names.iter().zip(s.share).map(|(n, x)| format!("{n} {}%", pct(x).trim())).collect::<Vec<_>>().join("  ")
+            )
+        };
+        if !file.exists() {
+            // Real data has no true labels: how steady the labels are is what can be judged.
+            outln!("no {} beside the bars, so no true labels to score against", file.display());
+            outln!("{}", steady("detected", &regime::stability(&labels)));
+            return Ok(());
+        }
         let (ts, truth) = data::synth::read_regimes(&file)?;
         if ts != md.timestamps {
             return Err(tradelab::Error::Input(format!("{}: its timestamps are not the bars' timestamps", file.display())).into());
         }
-        let a = regime::accuracy(&truth, &regime::detect(&cfg, &md));
+        let a = regime::accuracy(&truth, &labels);
         outln!("balanced accuracy {:.1}%  (plain {:.1}%)", 100.0 * a.balanced, 100.0 * a.plain);
+        outln!("{}", steady("detected", &regime::stability(&labels)));
+        outln!("{}", steady("truth   ", &regime::stability(&truth)));
         outln!("recall  {}", names.iter().zip(a.recall).map(|(n, r)| format!("{n} {}%", pct(r).trim())).collect::<Vec<_>>().join("  "));
         outln!("confusion (rows: truth, columns: detected, in {} order)", names.join("/"));
         for (n, row) in names.iter().zip(a.confusion) {
@@ -576,7 +596,7 @@ fn regime_eval(
         })
         .collect();
     outln!(
-        "{:>12} {:>9} {:>9} {:>7} {:>7} {:>9} {:>9} {:>14} {:>12}",
+        "{:>12} {:>9} {:>9} {:>7} {:>7} {:>9} {:>9} {:>14} {:>12} {:>8}",
         "regime bars",
         "balanced",
         "worst",
@@ -585,7 +605,8 @@ fn regime_eval(
         "sideways",
         "high_vol",
         "after warm-up",
-        "second half"
+        "second half",
+        "changes"
     );
     for (i, d) in regime_bars.iter().enumerate() {
         let scores: Vec<&regime::SynthScore> = results[i * seeds as usize..(i + 1) * seeds as usize]
@@ -599,7 +620,7 @@ fn regime_eval(
         };
         let worst = scores.iter().map(|s| s.all.balanced).fold(f64::INFINITY, f64::min);
         outln!(
-            "{:>12} {:>8}% {:>8}% {:>6}% {:>6}% {:>8}% {:>8}% {:>13}% {:>11}%",
+            "{:>12} {:>8}% {:>8}% {:>6}% {:>6}% {:>8}% {:>8}% {:>13}% {:>11}% {:>7.1}x",
             d,
             pct(mean(&|s| s.all.balanced)).trim(),
             pct(worst).trim(),
@@ -608,7 +629,8 @@ fn regime_eval(
             pct(mean(&|s| s.all.recall[2])).trim(),
             pct(mean(&|s| s.all.recall[3])).trim(),
             pct(mean(&|s| s.after_warmup.balanced)).trim(),
-            pct(mean(&|s| s.second_half.balanced)).trim()
+            pct(mean(&|s| s.second_half.balanced)).trim(),
+            mean(&|s| if s.truth.changes == 0 { f64::NAN } else { s.stability.changes as f64 / s.truth.changes as f64 })
         );
     }
     Ok(())

@@ -31,6 +31,10 @@
 //! filter (`detector = "pf"`; the most accurate at every regime length on synthetic markets, some
 //! 40 times slower than the HMM): see [`pf`].
 //!
+//! The HMM and the pf hold a label against a wavering posterior ([`hold`], `switch_margin`).
+//! [`stability`] counts label changes and run lengths: flicker, the one thing that can be judged
+//! on data without true labels (`tradelab regime eval DATA`).
+//!
 //! Mapping to `tradelab data synth`: its regimes are the same four names; its bull and bear
 //! differ in drift (+100% vs -90% a year, small next to hourly noise) and in volatility (50% vs
 //! 60%), its sideways has 30% volatility and no drift, its high_vol 120%. A shared GARCH variance
@@ -337,6 +341,23 @@ pub fn confirm(raw: &[u8], confirm: usize) -> Vec<u8> {
     out
 }
 
+/// The regime with the most weight.
+pub fn likeliest(by: &[f64; 4]) -> usize {
+    (0..4).max_by(|x, y| by[*x].total_cmp(&by[*y])).unwrap_or(0)
+}
+
+/// Hysteresis of the statistical detectors (HMM, pf): the label after a bar whose regimes (by
+/// id) have posterior shares `share`, when `held` was the label before it. The likeliest regime
+/// takes over only when its share exceeds the held label's by more than `margin`, so a posterior
+/// wavering between two regimes does not flip the label back and forth.
+pub fn hold(held: Option<u8>, share: &[f64; 4], margin: f64) -> u8 {
+    let top = likeliest(share) as u8;
+    match held {
+        Some(h) if share[top as usize] <= share[h as usize] + margin => h,
+        _ => top,
+    }
+}
+
 /// Label every bar with the configured detector.
 pub fn detect(cfg: &RegimeConfig, md: &MarketData) -> Vec<u8> {
     let ids = index_symbols(md, cfg.symbol.as_deref());
@@ -389,6 +410,52 @@ pub fn accuracy(truth: &[u8], pred: &[u8]) -> Accuracy {
     }
 }
 
+/// How steady a sequence of labels is: flicker shows as many changes and short runs. For data
+/// without true labels it is all there is to judge a detector by.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stability {
+    /// Label changes (bars whose label differs from the bar before's).
+    pub changes: usize,
+    /// Median length in bars of a run of one label (the mean of the middle two for an even
+    /// count of runs; the first and last runs count as they are).
+    pub median_run: f64,
+    /// Longest run in bars.
+    pub longest_run: usize,
+    /// Share of bars per label, in [`REGIMES`] order.
+    pub share: [f64; 4],
+}
+
+/// Label changes, run lengths and shares of `labels` (NaN median and shares when empty).
+pub fn stability(labels: &[u8]) -> Stability {
+    let mut runs = Vec::new();
+    let mut count = [0usize; 4];
+    let mut run = 0;
+    for (t, l) in labels.iter().enumerate() {
+        count[*l as usize] += 1;
+        if t > 0 && labels[t - 1] != *l {
+            runs.push(run);
+            run = 0;
+        }
+        run += 1;
+    }
+    if run > 0 {
+        runs.push(run);
+    }
+    runs.sort_unstable();
+    let m = runs.len();
+    let median_run = match m {
+        0 => f64::NAN,
+        _ if m % 2 == 1 => runs[m / 2] as f64,
+        _ => (runs[m / 2 - 1] + runs[m / 2]) as f64 / 2.0,
+    };
+    Stability {
+        changes: m.saturating_sub(1),
+        median_run,
+        longest_run: runs.last().copied().unwrap_or(0),
+        share: count.map(|c| c as f64 / labels.len() as f64),
+    }
+}
+
 /// A detector's score on one synthetic market.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SynthScore {
@@ -401,6 +468,10 @@ pub struct SynthScore {
     /// several times, which a detector fitted on past bars cannot have done early on (a regime
     /// not yet seen has no level to be told by).
     pub second_half: Accuracy,
+    /// The detector's labels over every bar.
+    pub stability: Stability,
+    /// The true labels over every bar.
+    pub truth: Stability,
 }
 
 /// Generate the market `market` describes (`tradelab data synth`'s defaults with its own seed,
@@ -416,6 +487,8 @@ pub fn evaluate_synth(cfg: &RegimeConfig, market: &crate::data::synth::SynthConf
         all: accuracy(&m.regimes, &pred),
         after_warmup: accuracy(&m.regimes[from..], &pred[from..]),
         second_half: accuracy(&m.regimes[half..], &pred[half..]),
+        stability: stability(&pred),
+        truth: stability(&m.regimes),
     })
 }
 
@@ -569,6 +642,36 @@ mod tests {
         let b = seasonal(&hourly(600, |t| if t == 300 { 0.1 } else { base(t) }), &[0]);
         assert_eq!(a[..=300], b[..=300]);
         assert!(a[301..].iter().zip(&b[301..]).any(|(x, y)| x != y));
+    }
+
+    #[test]
+    fn a_new_label_needs_more_than_the_margin_over_the_held_one() {
+        // Shares by regime id; bull (0) is likeliest by 0.2 over bear (1).
+        let share = [0.5, 0.3, 0.15, 0.05];
+        assert_eq!(hold(Some(1), &share, 0.3), 1, "0.5 is not above 0.3 + 0.3");
+        assert_eq!(hold(Some(1), &share, 0.1), 0, "0.5 is above 0.3 + 0.1");
+        assert_eq!(hold(Some(1), &share, 0.0), 0);
+        // Against a held label with little weight the likeliest wins at a wide margin too.
+        assert_eq!(hold(Some(3), &share, 0.4), 0, "0.5 is above 0.05 + 0.4");
+        // Nothing held yet: the likeliest.
+        assert_eq!(hold(None, &share, 0.9), 0);
+        // Equal shares at margin 0 do not switch.
+        assert_eq!(hold(Some(1), &[0.4, 0.4, 0.1, 0.1], 0.0), 1);
+    }
+
+    #[test]
+    fn stability_counts_changes_and_runs() {
+        // Runs 2 (bull), 3 (bear), 1 (sideways), 2 (bull): three changes; sorted runs 1, 2, 2, 3
+        // have median 2; shares 4/8 bull, 3/8 bear, 1/8 sideways.
+        let s = stability(&[BULL, BULL, BEAR, BEAR, BEAR, SIDEWAYS, BULL, BULL]);
+        assert_eq!((s.changes, s.longest_run), (3, 3));
+        assert_eq!(s.median_run, 2.0);
+        assert_eq!(s.share, [0.5, 0.375, 0.125, 0.0]);
+        // Odd count: runs 1, 1, 4 -> median 1; one label throughout: no change, one run.
+        assert_eq!(stability(&[HIGH_VOL, BULL, BULL, BULL, BULL, BEAR]).median_run, 1.0);
+        let one = stability(&[SIDEWAYS; 5]);
+        assert_eq!((one.changes, one.median_run, one.longest_run), (0, 5.0, 5));
+        assert!(stability(&[]).median_run.is_nan());
     }
 
     #[test]

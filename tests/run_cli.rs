@@ -314,3 +314,35 @@ fn skipping_idle_bars_changes_no_result() {
         assert!(sa.sharpe.is_finite() && sa.max_drawdown > 0.0, "{f}");
     }
 }
+
+#[test]
+fn regime_eval_reports_label_steadiness_with_or_without_true_labels() {
+    // The truth's changes and runs, counted here from the generator's file.
+    let truth: Vec<String> =
+        read(&root().join("data/synth/_regimes.csv")).lines().skip(1).map(|l| l.split(',').nth(1).unwrap().to_string()).collect();
+    let changes = truth.windows(2).filter(|w| w[0] != w[1]).count();
+    let mut runs = vec![1usize];
+    for w in truth.windows(2) {
+        if w[0] == w[1] {
+            *runs.last_mut().unwrap() += 1;
+        } else {
+            runs.push(1);
+        }
+    }
+    let longest = runs.iter().max().unwrap();
+    let set = ["--set", "detector=\"rules\""];
+    let (code, with, stderr) = tradelab(&["regime", "eval", set[0], set[1], "data/synth/BTC.parquet"]);
+    assert_eq!(code, 0, "{stderr}");
+    let want = format!("truth   : {changes} label changes over {} bars,", truth.len());
+    assert!(with.contains(&want) && with.contains(&format!("longest {longest};")), "{want}\n{with}");
+    // The same bars without the true labels beside them: steadiness only, the same figures.
+    let dir = tmp_dir("no_truth");
+    std::fs::copy(root().join("data/synth/BTC.parquet"), dir.join("BTC.parquet")).unwrap();
+    let (code, without, stderr) = tradelab(&["regime", "eval", set[0], set[1], dir.join("BTC.parquet").to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(without.contains("no true labels to score against"), "{without}");
+    let detected = |s: &str| s.lines().find(|l| l.starts_with("detected:")).map(String::from);
+    assert!(detected(&with).is_some());
+    assert_eq!(detected(&with), detected(&without));
+    assert!(!without.contains("balanced accuracy"), "{without}");
+}

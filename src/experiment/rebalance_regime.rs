@@ -158,7 +158,7 @@ pub struct RegimeConfig {
     /// HMM, MS-GARCH, PF: expected regime length in bars; each state persists with probability
     /// `1 - 1/mean_bars` (200).
     pub mean_bars: f64,
-    /// PF: hysteresis; a new label must have a posterior share this much above the held
+    /// HMM, PF: hysteresis; a new label must have a posterior share this much above the held
     /// label's before it replaces it, in [0, 1) (0.5; 0 takes the likeliest regime every bar).
     pub switch_margin: f64,
     /// Every detector: divide each bar's volatility by its hour-of-day and day-of-week factor,

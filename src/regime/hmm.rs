@@ -32,7 +32,11 @@
 //! to zero (a state that is "whatever the recent bars were") and merge two regimes into another;
 //! on synthetic markets without GARCH that cost 12 points of balanced accuracy at 200-bar
 //! regimes. The forward filter carries the state probabilities bar by bar; a bar's label is its
-//! most probable state.
+//! most probable state, with hysteresis ([`super::hold`]): a new label replaces the held one only
+//! when its probability exceeds the held label's by more than `switch_margin` (0.5). On the
+//! bundled hourly Binance data (BTC and ETH, 45,024 bars) that takes the label changes from
+//! 2,422 to 855 and the median label from 3 bars to 24; on synthetic markets it moves balanced
+//! accuracy by -0.9 points at 25-bar regimes, -0.2 at 200 and at most 0.1 at 300 and 500.
 //!
 //! States are named by `c[k]`, low to high: `sideways`, `bull`, `bear`, `high_vol` (bear markets
 //! are the more volatile; drift is too small next to hourly noise to name them by).
@@ -249,6 +253,7 @@ pub fn detect(cfg: &RegimeConfig, f: &Features, before: &[u8]) -> Vec<u8> {
     let mut b = [0.0; K];
     let mut lab = [SIDEWAYS; K];
     let (mut next_fit, mut fits) = (start, 0usize);
+    let mut held = None;
     for t in 0..n {
         if t == next_fit {
             let lo = t.saturating_sub(FIT_WINDOW);
@@ -280,8 +285,13 @@ pub fn detect(cfg: &RegimeConfig, f: &Features, before: &[u8]) -> Vec<u8> {
         }
         if let Some(pp) = &p {
             step(pp, &x[t], &mut alpha, &mut b);
-            let best = (0..K).max_by(|i, j| alpha[*i].total_cmp(&alpha[*j])).unwrap_or(0);
-            out[t] = lab[best];
+            let mut share = [0.0; 4];
+            for k in 0..K {
+                share[lab[k] as usize] += alpha[k];
+            }
+            let l = super::hold(held, &share, cfg.switch_margin);
+            held = Some(l);
+            out[t] = l;
         }
     }
     out

@@ -369,23 +369,6 @@ pub fn weigh(w: &mut [f64], reg: &[u8]) -> (f64, [f64; 4], f64) {
     (tot, by, top + (tot / w.len() as f64).ln())
 }
 
-/// The regime with the most weight.
-pub fn likeliest(by: &[f64; 4]) -> usize {
-    (0..4).max_by(|x, y| by[*x].total_cmp(&by[*y])).unwrap_or(0)
-}
-
-/// Hysteresis: the label after a bar whose regimes (by id) have posterior shares `share`, when
-/// `held` was the label before it. The likeliest regime takes over only when its share exceeds
-/// the held label's by more than `margin`, so a posterior wavering between two regimes does not
-/// flip the label back and forth.
-pub fn hold(held: Option<u8>, share: &[f64; 4], margin: f64) -> u8 {
-    let top = likeliest(share) as u8;
-    match held {
-        Some(h) if share[top as usize] <= share[h as usize] + margin => h,
-        _ => top,
-    }
-}
-
 /// Systematic resampling of particles `from` (regime, `h`) with weights `w` summing to `tot`
 /// into `to`, from one uniform draw `u0` in [0, 1): particle j is copied about `w[j]/tot` times
 /// the count, with the least variance of any unbiased scheme that takes one draw.
@@ -612,7 +595,7 @@ pub fn detect(cfg: &RegimeConfig, md: &MarketData, ids: &[usize], season: &[f64]
             for (k, b) in by.iter().enumerate() {
                 share[lab[k] as usize] += b;
             }
-            let l = hold(held, &share, cfg.switch_margin);
+            let l = super::hold(held, &share, cfg.switch_margin);
             held = Some(l);
             *label = l;
         }
@@ -623,21 +606,6 @@ pub fn detect(cfg: &RegimeConfig, md: &MarketData, ids: &[usize], season: &[f64]
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_new_label_needs_more_than_the_margin_over_the_held_one() {
-        // Shares by regime id; bull (0) is likeliest by 0.2 over bear (1).
-        let share = [0.5, 0.3, 0.15, 0.05];
-        assert_eq!(hold(Some(1), &share, 0.3), 1, "0.5 is not above 0.3 + 0.3");
-        assert_eq!(hold(Some(1), &share, 0.1), 0, "0.5 is above 0.3 + 0.1");
-        assert_eq!(hold(Some(1), &share, 0.0), 0);
-        // Against a held label with little weight the likeliest wins at a wide margin too.
-        assert_eq!(hold(Some(3), &share, 0.4), 0, "0.5 is above 0.05 + 0.4");
-        // Nothing held yet: the likeliest.
-        assert_eq!(hold(None, &share, 0.9), 0);
-        // Equal shares at margin 0 do not switch.
-        assert_eq!(hold(Some(1), &[0.4, 0.4, 0.1, 0.1], 0.0), 1);
-    }
 
     #[test]
     fn level_scans_leave_a_local_minimum_for_a_deeper_one() {
