@@ -111,6 +111,10 @@ pub struct RegimeStats {
     pub regime_switches: usize,
     /// Share of bars labelled bull, bear, sideways, high_vol.
     pub regime_shares: [f64; 4],
+    /// Times the label changed (a label may change without changing the parameter set).
+    pub regime_label_changes: usize,
+    /// Median run of one label, in bars: short runs are flicker.
+    pub regime_median_label_bars: f64,
     /// Balanced accuracy of the labels against `_regimes.csv` beside the data, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub regime_balanced_accuracy: Option<f64>,
@@ -484,12 +488,14 @@ pub fn summarize(prep: &Prepared, res: &RunResult) -> Stats {
         });
     }
     if let Some(rg) = &prep.regime {
-        let n = rg.labels.len().max(1) as f64;
-        let mut shares = [0.0; 4];
-        for l in rg.labels.iter() {
-            shares[*l as usize] += 1.0 / n;
-        }
-        s.regime = Some(RegimeStats { regime_switches: res.regime_switches, regime_shares: shares, regime_balanced_accuracy: None });
+        let steady = crate::regime::stability(&rg.labels);
+        s.regime = Some(RegimeStats {
+            regime_switches: res.regime_switches,
+            regime_shares: steady.share,
+            regime_label_changes: steady.changes,
+            regime_median_label_bars: steady.median_run,
+            regime_balanced_accuracy: None,
+        });
     }
     s
 }
@@ -521,6 +527,7 @@ pub fn table(s: &Stats) -> String {
     }
     if let Some(r) = &s.regime {
         rows.push(("regime switch", format!("{:>11}", r.regime_switches)));
+        rows.push(("median label", format!("{:>7.0} bars", r.regime_median_label_bars)));
         if let Some(a) = r.regime_balanced_accuracy {
             rows.push(("regime accur.", pct(a)));
         }

@@ -135,6 +135,27 @@ fn regime_override_takes_effect_on_the_bar_after_the_label_changes() {
     assert_eq!(r.regime_switches, 1);
 }
 
+#[test]
+fn stats_count_label_changes_apart_from_parameter_switches() {
+    let e = exp("[execution]\nfee_bps = 0\n[regime]\n[regime.overrides.high_vol]\ndecision.fraction = 0.25\n");
+    let variants = tradelab::regime::variants(&e, "test.toml".as_ref()).unwrap();
+    let hv = variants[tradelab::regime::HIGH_VOL as usize].clone().unwrap();
+    let dirs = vec![Some(1); 10];
+    let mut p = prepared(market(&vec![flat(100.0); 10]), vec![signal(&dirs)]);
+    let pv = prepared(market(&vec![flat(100.0); 10]), vec![signal(&dirs)]);
+    // bull x3, bear x2, bull x2, high_vol x3: three label changes, but only the last one moves
+    // to another parameter set (bull and bear both run the base); runs 2, 2, 3, 3 have median
+    // 2.5.
+    use tradelab::regime::{BEAR, BULL, HIGH_VOL};
+    let labels = vec![BULL, BULL, BULL, BEAR, BEAR, BULL, BULL, HIGH_VOL, HIGH_VOL, HIGH_VOL];
+    p.regime = Some(RegimePrep { labels: Arc::new(labels), variants: vec![(hv, pv)], which: [None, None, None, Some(0)] });
+    let r = backtest(&e, &p);
+    let st = tradelab::metrics::summarize(&p, &r).regime.unwrap();
+    assert_eq!((st.regime_switches, st.regime_label_changes), (1, 3));
+    assert_eq!(st.regime_median_label_bars, 2.5);
+    assert_eq!(st.regime_shares, [0.5, 0.2, 0.0, 0.3]);
+}
+
 /// `tradelab data synth`'s defaults with `mean_bars` regimes and `seed`.
 fn synth_market(mean_bars: f64, seed: u64) -> tradelab::data::synth::SynthConfig {
     tradelab::data::synth::SynthConfig { seed, bars: 17_520, mean_regime_bars: mean_bars, ..Default::default() }

@@ -269,6 +269,8 @@ pub fn key_figures(stats: &serde_json::Value) -> Vec<(String, String)> {
     add("tracking error", "tracking_error", true);
     add("rebalancing cost", "rebalance_cost", false);
     add("regime switches", "regime_switches", false);
+    add("regime label changes", "regime_label_changes", false);
+    add("median regime label (bars)", "regime_median_label_bars", false);
     add("regime balanced accuracy", "regime_balanced_accuracy", true);
     out
 }
