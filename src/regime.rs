@@ -31,7 +31,7 @@
 //! filter (`detector = "pf"`; the most accurate at every regime length on synthetic markets, some
 //! 40 times slower than the HMM): see [`pf`].
 //!
-//! The HMM and the pf hold a label against a wavering posterior ([`hold`], `switch_margin`).
+//! The HMM and the pf hold a label against a wavering posterior ([`hold_states`], `switch_margin`).
 //! [`stability`] counts label changes and run lengths: flicker, the one thing that can be judged
 //! on data without true labels (`tradelab regime eval DATA`).
 //!
@@ -356,6 +356,18 @@ pub fn hold(held: Option<u8>, share: &[f64; 4], margin: f64) -> u8 {
         Some(h) if share[top as usize] <= share[h as usize] + margin => h,
         _ => top,
     }
+}
+
+/// [`hold`] on weights per fitted state, state k named `names[k]` (several states may share a
+/// name): the label after this bar, which also becomes `held`.
+pub fn hold_states(held: &mut Option<u8>, by_state: &[f64; 4], names: &[u8; 4], margin: f64) -> u8 {
+    let mut share = [0.0; 4];
+    for (w, n) in by_state.iter().zip(names) {
+        share[*n as usize] += w;
+    }
+    let l = hold(*held, &share, margin);
+    *held = Some(l);
+    l
 }
 
 /// Label every bar with the configured detector.

@@ -32,7 +32,7 @@
 //! to zero (a state that is "whatever the recent bars were") and merge two regimes into another;
 //! on synthetic markets without GARCH that cost 12 points of balanced accuracy at 200-bar
 //! regimes. The forward filter carries the state probabilities bar by bar; a bar's label is its
-//! most probable state, with hysteresis ([`super::hold`]): a new label replaces the held one only
+//! most probable state, with hysteresis ([`super::hold_states`]): a new label replaces the held one only
 //! when its probability exceeds the held label's by more than `switch_margin` (0.5). On the
 //! bundled hourly Binance data (BTC and ETH, 45,024 bars) that takes the label changes from
 //! 2,422 to 855 and the median label from 3 bars to 24; on synthetic markets it moves balanced
@@ -285,13 +285,7 @@ pub fn detect(cfg: &RegimeConfig, f: &Features, before: &[u8]) -> Vec<u8> {
         }
         if let Some(pp) = &p {
             step(pp, &x[t], &mut alpha, &mut b);
-            let mut share = [0.0; 4];
-            for k in 0..K {
-                share[lab[k] as usize] += alpha[k];
-            }
-            let l = super::hold(held, &share, cfg.switch_margin);
-            held = Some(l);
-            out[t] = l;
+            out[t] = super::hold_states(&mut held, &alpha, &lab, cfg.switch_margin);
         }
     }
     out

@@ -591,13 +591,7 @@ pub fn detect(cfg: &RegimeConfig, md: &MarketData, ids: &[usize], season: &[f64]
         if let (Some(f), Some(rl)) = (&cur, &law) {
             grid.fill(rl, &o, f, t, bounds);
             let by = parts.step(&grid, f, stay).0;
-            let mut share = [0.0; 4];
-            for (k, b) in by.iter().enumerate() {
-                share[lab[k] as usize] += b;
-            }
-            let l = super::hold(held, &share, cfg.switch_margin);
-            held = Some(l);
-            *label = l;
+            *label = super::hold_states(&mut held, &by, &lab, cfg.switch_margin);
         }
     }
     out
