@@ -92,6 +92,12 @@ const NODES: usize = 80;
 /// The factor and the symbols' own shocks: Student-t with 4 degrees of freedom, unit variance,
 /// `T4 * (1 + z^2/2)^-2.5`.
 const T4: f64 = 0.75 / std::f64::consts::SQRT_2;
+/// Bursts: largest chance per bar, and bounds of their size (sd of the `ln sd` offset); the
+/// fits start from `BURST_START` (logit of the chance, `ln` of the size).
+const MAX_BURST_RATE: f64 = 0.5;
+const MIN_BURST: f64 = 0.05;
+const MAX_BURST: f64 = 2.0;
+const BURST_START: (f64, f64) = (-2.944, -0.357);
 /// Prior chance of a market-wide jump on a bar, and its size in bar standard deviations.
 const JUMP_RATE: f64 = 1e-3;
 const JUMP_SDS: f64 = 10.0;
@@ -176,13 +182,16 @@ struct Fit {
     m: Vec<f64>,
     rho: f64,
     v: [f64; 4],
+    /// Chance of a burst bar and the sd of its `ln sd` offset.
+    burst: (f64, f64),
 }
 
 impl Fit {
     fn new(th: Vec<f64>, log_m: Vec<f64>, rho: f64) -> Fit {
         let v = std::array::from_fn(|k| th.get(k).map_or(1.0, |x| x.exp()));
         let m = log_m.iter().map(|x| x.exp()).collect();
-        Fit { th, log_m, m, rho, v }
+        let burst = burst_of(&th);
+        Fit { th, log_m, m, rho, v, burst }
     }
 
     /// Square of the bar's factor shock at common sd `s`, from the multiplier-scaled mean
@@ -190,6 +199,47 @@ impl Fit {
     fn f2(&self, c: f64, s: f64, ns: usize) -> f64 {
         let (rho, idio) = if ns > 1 { (self.rho, (1.0 - self.rho) / ns as f64) } else { (1.0, 0.0) };
         ((c * c / (s * s) - idio) / rho).clamp(0.0, 16.0)
+    }
+}
+
+/// A fit's burst chance and size from `th[6]` (logit of the chance) and `th[7]` (`ln` of the
+/// size); none when `th` has no such entries.
+fn burst_of(th: &[f64]) -> (f64, f64) {
+    match th {
+        [_, _, _, _, _, _, lp, ls, ..] => (1.0 / (1.0 + (-lp).exp()), ls.exp()),
+        _ => (0.0, 0.5),
+    }
+}
+
+/// Every bar's range log likelihood (summed over symbols, multipliers fixed) on one grid of
+/// `ln sd`, for the fits: a likelihood evaluation then reads it off, and a burst's shifted sd
+/// costs one more lookup rather than a pass over the symbols.
+struct FitGrid {
+    first: usize,
+    lo: f64,
+    dg: f64,
+    ll: Vec<f64>,
+}
+
+/// Points per bar of a [`FitGrid`].
+const FIT_GRID: usize = 240;
+
+impl FitGrid {
+    fn new(law: &RangeLaw, o: &Obs, base: &Fit, lo: usize, hi: usize, bounds: (f64, f64)) -> FitGrid {
+        let dg = (bounds.1 - bounds.0) / (FIT_GRID - 1) as f64;
+        let mut ll = Vec::with_capacity((hi - lo) * FIT_GRID);
+        for t in lo..hi {
+            ll.extend((0..FIT_GRID).map(|g| bar_ll(law, o, base, t, (bounds.0 + g as f64 * dg).exp())));
+        }
+        FitGrid { first: lo, lo: bounds.0, dg, ll }
+    }
+
+    /// Bar t's range log likelihood at `ln sd` `ls` (held at the grid's ends beyond them).
+    fn at(&self, t: usize, ls: f64) -> f64 {
+        let y = ((ls - self.lo) / self.dg).clamp(0.0, FIT_GRID as f64 - 1.000001);
+        let (i, fr) = (y as usize, y.fract());
+        let row = &self.ll[(t - self.first) * FIT_GRID..];
+        (1.0 - fr) * row[i] + fr * row[i + 1]
     }
 }
 
@@ -205,36 +255,69 @@ fn bar_ll(law: &RangeLaw, o: &Obs, f: &Fit, t: usize, s: f64) -> f64 {
     (0..ns).map(|j| law.ll(o.range[t * ns + j], o.body[t * ns + j], s * f.m[j], o.atom[t * ns + j])).sum()
 }
 
-/// Log likelihood of `th` on bars `lo..hi` under the Gray-collapse filter; -inf outside bounds.
-fn loglik(th: &[f64], base: &Fit, law: &RangeLaw, o: &Obs, lo: usize, hi: usize, stay: f64) -> f64 {
+/// Log likelihood of `th` on bars `lo..hi` under the Gray-collapse filter, the bars' range
+/// likelihood read off `grid`; -inf outside bounds.
+fn loglik(th: &[f64], base: &Fit, grid: &FitGrid, o: &Obs, lo: usize, hi: usize, stay: f64) -> f64 {
     let (a, b) = (th[4], th[5]);
     if !(a > 0.0 && b >= 0.0 && a + b < 0.999 && th.iter().all(|x| x.is_finite())) {
         return f64::NEG_INFINITY;
     }
     let f = Fit::new(th.to_vec(), base.log_m.clone(), base.rho);
+    let (pi, size) = f.burst;
+    if pi > MAX_BURST_RATE || !(MIN_BURST..=MAX_BURST).contains(&size) {
+        return f64::NEG_INFINITY;
+    }
     let switch = (1.0 - stay) / 3.0;
     let (mut alpha, mut h) = ([0.25f64; 4], [1.0f64; 4]);
     let mut total = 0.0;
+    let mut comp = [0.0f64; BURST_Z.len()];
     for t in lo..hi {
+        let c = scaled_mean(o, &f, t);
         let mut h_in = [1.0; 4];
         let mut prior = [0.0; 4];
+        let mut ll = [0.0; 4];
+        let mut f2 = [0.0; 4];
         for j in 0..4 {
             let w = |i: usize| alpha[i] * if i == j { stay } else { switch };
             prior[j] = (0..4).map(w).sum::<f64>();
             h_in[j] = (0..4).map(|i| w(i) * h[i]).sum::<f64>() / prior[j].max(1e-300);
+            let s = f.v[j] * h_in[j].sqrt();
+            let l0 = grid.at(t, s.ln());
+            if pi == 0.0 {
+                (ll[j], f2[j]) = (l0, f.f2(c, s, o.ns));
+                continue;
+            }
+            // Bursts mixed in; the factor shock read at each component's sd, weighted by how
+            // likely the bar makes it.
+            let mut top = l0;
+            for (q, (z, _)) in BURST_Z.iter().enumerate() {
+                comp[q] = grid.at(t, s.ln() + z * size);
+                top = top.max(comp[q]);
+            }
+            let e0 = (1.0 - pi) * (l0 - top).exp();
+            let (mut mix, mut acc) = (e0, e0 * f.f2(c, s, o.ns));
+            for ((z, wq), lq) in BURST_Z.iter().zip(&comp) {
+                let e = pi * wq * (lq - top).exp();
+                mix += e;
+                acc += e * f.f2(c, s * (z * size).exp(), o.ns);
+            }
+            (ll[j], f2[j]) = (top + mix.max(1e-300).ln(), acc / mix.max(1e-300));
         }
-        let ll: [f64; 4] = std::array::from_fn(|k| bar_ll(law, o, &f, t, f.v[k] * h_in[k].sqrt()));
         let top = ll.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let next: [f64; 4] = std::array::from_fn(|j| prior[j] * (ll[j] - top).exp());
         let s: f64 = next.iter().sum::<f64>().max(1e-300);
         alpha = next.map(|x| x / s);
         total += top + s.ln();
-        let c = scaled_mean(o, &f, t);
         for k in 0..4 {
-            h[k] = (1.0 - a - b) + (a * f.f2(c, f.v[k] * h_in[k].sqrt(), o.ns) + b) * h_in[k];
+            h[k] = (1.0 - a - b) + (a * f2[k] + b) * h_in[k];
         }
     }
     total
+}
+
+/// Bounds of a [`FitGrid`] for levels spanning `levels`: `h` from 1/20 to 40 and bursts.
+fn fit_bounds(levels: (f64, f64)) -> (f64, f64) {
+    (levels.0 + 0.5 * (0.05f64).ln() - 1.5, levels.1 + 0.5 * 40f64.ln() + 1.5)
 }
 
 /// Candidate fits on bars `lo..hi`, distinct in their levels: local maxima of the Gray-collapse
@@ -246,7 +329,6 @@ fn fit(o: &Obs, law: &RangeLaw, lo: usize, hi: usize, stay: f64, prev: Option<&F
     let log_m: Vec<f64> = mean_lr.iter().map(|x| x - mean_lr[0]).collect();
     let rho = super::msgarch::mean_correlation(ns, lo, hi, |t, j| o.ret[t * ns + j]);
     let base = Fit::new(Vec::new(), log_m, rho);
-    let cost = |th: &[f64]| -loglik(th, &base, law, o, lo, hi, stay);
     // Starts: volatility levels from quantiles of a day's average of the bars' mean
     // multiplier-scaled log range (a range is about 1.3 sd); the best of three by likelihood,
     // then from the last fit as well. A fit from the last one alone can stay in a local optimum
@@ -261,9 +343,11 @@ fn fit(o: &Obs, law: &RangeLaw, lo: usize, hi: usize, stay: f64, prev: Option<&F
     }
     lv.sort_by(f64::total_cmp);
     let q = |p: f64| lv[((lv.len() - 1) as f64 * p) as usize];
+    let grid = FitGrid::new(law, o, &base, lo, hi, fit_bounds((q(0.01), q(0.99))));
+    let cost = |th: &[f64]| -loglik(th, &base, &grid, o, lo, hi, stay);
     let fresh = [([0.1, 0.4, 0.6, 0.9], (0.05, 0.9)), ([0.15, 0.45, 0.65, 0.95], (0.1, 0.8)), ([0.05, 0.3, 0.5, 0.85], (0.03, 0.95))]
         .iter()
-        .map(|(qs, ab)| vec![q(qs[0]), q(qs[1]), q(qs[2]), q(qs[3]), ab.0, ab.1])
+        .map(|(qs, ab)| vec![q(qs[0]), q(qs[1]), q(qs[2]), q(qs[3]), ab.0, ab.1, BURST_START.0, BURST_START.1])
         .map(|x| (cost(&x), x))
         .min_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, x)| x)
@@ -412,7 +496,24 @@ struct BarGrid {
     jump_w: Vec<f64>,
     c0: Vec<f64>,
     dc: Vec<f64>,
+    /// The bar's likelihood with bursts mixed in, and per grid point the cumulative posterior of
+    /// the burst components (no burst first, then each of `BURST_Z`).
+    llm: Vec<f64>,
+    comp: Vec<f64>,
+    /// Grid points each burst component shifts the sd by (rounded) and its `ln sd` offset.
+    shift: Vec<(isize, f64)>,
 }
+
+/// Standard-normal Gauss-Hermite nodes and weights (7 points).
+const BURST_Z: [(f64, f64); 7] = [
+    (-3.750439717725742, 0.000548268855972),
+    (-2.366759410734541, 0.030757123967586),
+    (-1.154405394739968, 0.240123178605013),
+    (0.0, 0.457142857142857),
+    (1.154405394739968, 0.240123178605013),
+    (2.366759410734541, 0.030757123967586),
+    (3.750439717725742, 0.000548268855972),
+];
 
 impl BarGrid {
     fn new() -> BarGrid {
@@ -426,6 +527,9 @@ impl BarGrid {
             jump_w: vec![0.0; GRID],
             c0: vec![0.0; GRID],
             dc: vec![0.0; GRID],
+            llm: vec![0.0; GRID],
+            comp: vec![0.0; GRID * (BURST_Z.len() + 1)],
+            shift: Vec::new(),
         }
     }
 
@@ -465,6 +569,27 @@ impl BarGrid {
             self.ll[g] = bar_ll(law, o, f, t, s) + (acc + acc_j).max(1e-300).ln();
         }
         (self.lo, self.dg, self.sr) = (lo, dg, sr);
+        self.mix_bursts(f.burst);
+    }
+
+    /// Mix in bursts: with chance `pi` the bar's sd is `e^eta` times the state's, `eta` normal
+    /// with sd `size` (on the nodes of `BURST_Z`, read off the grid).
+    fn mix_bursts(&mut self, (pi, size): (f64, f64)) {
+        let nc = BURST_Z.len() + 1;
+        self.shift.clear();
+        self.shift.extend(BURST_Z.iter().map(|(z, _)| ((z * size / self.dg).round() as isize, z * size)));
+        for g in 0..GRID {
+            let top = self.ll[g];
+            let row = &mut self.comp[g * nc..(g + 1) * nc];
+            let mut acc = (1.0 - pi).max(0.0);
+            row[0] = acc;
+            for (q, ((_, w), (sh, _))) in BURST_Z.iter().zip(&self.shift).enumerate() {
+                let i = (g as isize + sh).clamp(0, GRID as isize - 1) as usize;
+                acc += pi * w * (self.ll[i] - top).exp();
+                row[q + 1] = acc;
+            }
+            self.llm[g] = top + acc.max(1e-300).ln();
+        }
     }
 }
 
@@ -499,7 +624,7 @@ impl Particles {
         for p in 0..PARTICLES {
             let y = ((lv[self.reg[p] as usize] + 0.5 * self.h[p].ln() - lo) / dg).clamp(0.0, GRID as f64 - 1.000001);
             let (i, fr) = (y as usize, y.fract());
-            self.w[p] = (1.0 - fr) * g.ll[i] + fr * g.ll[i + 1];
+            self.w[p] = (1.0 - fr) * g.llm[i] + fr * g.llm[i + 1];
         }
         let (tot, by, ll) = weigh(&mut self.w, &self.reg);
         let u0 = self.rng.gen::<f64>();
@@ -511,7 +636,22 @@ impl Particles {
         for p in 0..PARTICLES {
             let k = self.reg[p] as usize;
             let ls = lv[k] + 0.5 * self.h[p].ln();
-            let i = ((ls - lo) / dg).round().clamp(0.0, GRID as f64 - 1.0) as usize;
+            let i0 = ((ls - lo) / dg).round().clamp(0.0, GRID as f64 - 1.0) as usize;
+            // Was the bar a burst? Then its factor shock is read at the burst's sd.
+            let nc = BURST_Z.len() + 1;
+            let crow = &g.comp[i0 * nc..(i0 + 1) * nc];
+            let (i, ls) = if crow[nc - 1] > crow[0] {
+                let v = self.rng.gen::<f64>() * crow[nc - 1];
+                match crow.partition_point(|c| *c < v) {
+                    0 => (i0, ls),
+                    q => {
+                        let (sh, eta) = g.shift[(q - 1).min(nc - 2)];
+                        ((i0 as isize + sh).clamp(0, GRID as isize - 1) as usize, ls + eta)
+                    }
+                }
+            } else {
+                (i0, ls)
+            };
             let row = &g.cdf[i * NODES..(i + 1) * NODES];
             let total = row[NODES - 1] + g.jump_w[i];
             let v = self.rng.gen::<f64>() * total;
@@ -564,7 +704,11 @@ pub fn detect(cfg: &RegimeConfig, md: &MarketData, ids: &[usize], season: &[f64]
                 let k0 = estimate_steps(&o, lo, t);
                 let f0 = fit(&o, &RangeLaw::build(k0, 20_000), lo, t, stay, cur.as_ref()).swap_remove(0);
                 let base = Fit::new(Vec::new(), f0.log_m.clone(), f0.rho);
-                let score = |k: usize| loglik(&f0.th, &base, &RangeLaw::build(k, 20_000), &o, lo, t, stay);
+                let (l0, l1) = f0.th[..4].iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), x| (l.min(*x), h.max(*x)));
+                let score = |k: usize| {
+                    let grid = FitGrid::new(&RangeLaw::build(k, 20_000), &o, &base, lo, t, fit_bounds((l0, l1)));
+                    loglik(&f0.th, &base, &grid, &o, lo, t, stay)
+                };
                 let k = STEPS.iter().copied().map(|k| (k, score(k))).max_by(|x, y| x.1.total_cmp(&y.1)).map_or(k0, |b| b.0);
                 tracing::debug!(first_guess = k0, steps = k, "pf: intrabar steps");
                 law = Some(RangeLaw::build(k, 40_000));
@@ -583,7 +727,7 @@ pub fn detect(cfg: &RegimeConfig, md: &MarketData, ids: &[usize], season: &[f64]
             parts = scored.swap_remove(best).1;
             lab = super::msgarch::names_by_level(&f.th[..4]);
             bounds = span(&f.th[..4]);
-            tracing::debug!(bar = t, v = ?f.v, a = f.th[4], b = f.th[5], rho = f.rho, "pf: refit");
+            tracing::debug!(bar = t, v = ?f.v, a = f.th[4], b = f.th[5], rho = f.rho, burst = ?f.burst, "pf: refit");
             cur = Some(f);
             // Early fits come on short histories: refit as soon as the history doubles.
             next_fit = t + every.max(t / 40).min(t);
@@ -613,5 +757,37 @@ mod tests {
         let x = escape_by_scans(&cost, stuck, (0.0, 4.0));
         assert!(x[..4].iter().all(|y| (y - 3.0).abs() < 0.02), "{x:?}");
         assert!((cost(&x) + 8.0).abs() < 1e-3, "{}", cost(&x));
+    }
+
+    #[test]
+    fn bursts_mix_the_likelihood_as_a_normal_offset_of_ln_sd_would() {
+        // A bar whose likelihood is Gaussian in `ln sd` (mean 0, sd 0.4). With chance pi its sd
+        // is e^eta times the state's, eta ~ N(0, 0.3^2): the mixture is (1 - pi) L(x) + pi times
+        // L convolved with that normal, a Gaussian of sd 0.5 and peak 0.4 / 0.5 of L's.
+        let mut g = BarGrid::new();
+        let dg = 8.0 / (GRID - 1) as f64;
+        (g.lo, g.dg) = (-4.0, dg);
+        let x = |i: usize| -4.0 + i as f64 * dg;
+        for i in 0..GRID {
+            g.ll[i] = -0.5 * (x(i) / 0.4).powi(2);
+        }
+        let pi = 0.2;
+        g.mix_bursts((pi, 0.3));
+        for i in (60..=100).step_by(5) {
+            let want = ((1.0 - pi) * g.ll[i].exp() + pi * 0.8 * (-0.5 * (x(i) / 0.5).powi(2)).exp()).ln();
+            assert!((g.llm[i] - want).abs() < 0.02, "ln sd {}: {} against {want}", x(i), g.llm[i]);
+        }
+        // The posterior of the burst components: at the peak the bar is no burst with chance
+        // (1 - pi) / ((1 - pi) + pi * 0.8); far out in the tail it was almost surely a burst.
+        let nc = BURST_Z.len() + 1;
+        let mid = (GRID - 1) / 2 + 1;
+        let row = &g.comp[mid * nc..(mid + 1) * nc];
+        let p_none = (1.0 - pi) / ((1.0 - pi) + pi * 0.8 * (-0.5 * (x(mid) / 0.5).powi(2) + 0.5 * (x(mid) / 0.4).powi(2)).exp());
+        assert!((row[0] / row[nc - 1] - p_none).abs() < 0.01, "{} against {p_none}", row[0] / row[nc - 1]);
+        let far = mid + 40;
+        assert!(g.comp[far * nc] / g.comp[far * nc + nc - 1] < 0.3);
+        // No bursts: the likelihood unchanged.
+        g.mix_bursts((0.0, 0.3));
+        assert!((0..GRID).all(|i| g.llm[i] == g.ll[i]));
     }
 }
