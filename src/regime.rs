@@ -10,8 +10,9 @@
 //! bars before it ([`seasonal`]). On the bundled hourly Binance data volatility is lowest at
 //! 02:00-07:00 UTC and highest at 00:00 and 12:00-16:00 (about 0.4 apart in log range) and
 //! 0.15-0.2 lower at weekends; without the correction the particle filter labelled 37% of 05:00
-//! bars `sideways` and 12% of 16:00 ones, with it 24-29% at every hour (its labels still
-//! flicker there: the median lasts 2 bars; see the README).
+//! bars `sideways` and 12% of 16:00 ones, with it 24-29% at every hour (its labels flickered
+//! there all the same, a median label of 2 bars, until it modelled burst bars: 9 bars; see
+//! [`pf`]).
 //!
 //! Rules detector, per bar t, using bars 0..=t only:
 //! - volatility: exponentially weighted mean of the log Parkinson variance (half-life

@@ -65,12 +65,12 @@
 //! goes on from the chosen fit's particles.
 //!
 //! Measured on synthetic markets (10 seeds, 17,520 hourly bars; README): 86.1, 86.3 and 87.5%
-//! balanced accuracy at 25-, 50- and 100-bar regimes, 89.4% at 200 (90.9% after the warm-up),
-//! 87.4% at 300 and 86.5% at 500; with the generator's true parameters the same filter reaches
-//! 96% at 200, so what it still loses is fitting, and mostly early: on each market's second half
-//! it gets 95.3, 94.3 and 95.4% at 200, 300 and 500. Before every regime has been seen a few
-//! times, states are named by rank among the levels seen so far, and a regime seen rarely shares
-//! another's state. About 120 s of CPU per 17,520 bars of four symbols.
+//! balanced accuracy at 25-, 50- and 100-bar regimes (before the bursts), 90.2% at 200 (91.7%
+//! after the warm-up), 87.1% at 300 and 87.7% at 500; with the generator's true parameters the
+//! same filter reaches 96% at 200, so what it still loses is fitting, and mostly early: on each
+//! market's second half it gets 95.0, 93.9 and 95.5% at 200, 300 and 500. Before every regime has
+//! been seen a few times, states are named by rank among the levels seen so far, and a regime
+//! seen rarely shares another's state. About 3 min of CPU per 17,520 bars of four symbols.
 //!
 //! States are named by `v`, low to high: `sideways`, `bull`, `bear`, `high_vol`, as the other
 //! detectors'.
