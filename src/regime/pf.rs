@@ -38,8 +38,8 @@
 //! its own standard deviation, computed on a grid of `ln sd` (`BarGrid`) and interpolated;
 //! bursts mixed in on that grid; resampled systematically; then moved: whether the bar was a
 //! burst drawn from its posterior, `h` steps on with `f` drawn from its posterior given
-//! the returns at the bar's sd (from its prior when the bar's move was more likely a jump, which says nothing of
-//! `f`; `|f|` capped at [`F_CAP`]), then the regime may switch. A bar's label is the regime with
+//! the returns at the bar's sd (from its prior when the bar's move was more likely a jump, which
+//! says nothing of `f`; `|f|` capped at [`F_CAP`]), then the regime may switch. A bar's label is the regime with
 //! the most weight, with hysteresis: it replaces the label held before only when its share of the
 //! weight exceeds that label's by more than `switch_margin` (0.5). On synthetic markets that
 //! halves the label changes and moves accuracy by -0.2 to +0.1 points at 200-500-bar regimes
@@ -52,8 +52,8 @@
 //! whole history before the refit bar (at most [`FIT_WINDOW`] bars; a 4,000-bar window lost the
 //! regimes it happened not to hold): multipliers from each symbol's mean log range, correlation
 //! from the returns, and `v`, `a`, `b` and the bursts by maximum likelihood of a Markov-switching
-//! GARCH filter with the same range likelihood (each bar's read off a grid of `ln sd`, [`FitGrid`]) (one `h` per regime mixed every bar, Gray's collapse, its
-//! `f^2` read from the returns and capped at 16 so jumps do not inflate `h`: deterministic and
+//! GARCH filter with the same range likelihood, read off a grid of `ln sd` per bar ([`FitGrid`])
+//! (one `h` per regime mixed every bar, Gray's collapse, its `f^2` read from the returns and capped at 16 so jumps do not inflate `h`: deterministic and
 //! cheap, where a particle likelihood is neither). That likelihood has local maxima where two
 //! states share one regime's level while another regime has none (bull and bear differ by 20% in
 //! volatility), and on some histories it prefers a wrong configuration outright. So:
