@@ -252,6 +252,10 @@ fn bad_rebalance_and_regime_settings_name_their_key() {
     assert!(e.contains("regime.overrides.bear.risk.stop_loss"), "{e}");
     let e = bad("[regime]\ndetector = \"pf\"\nswitch_margin = 1.0\n");
     assert!(e.contains("regime.switch_margin") && e.contains("[0, 1)"), "{e}");
+    let e = bad("[regime]\nrefit_every = 0\n");
+    assert!(e.contains("regime.refit_every") && e.contains(">= 1"), "{e}");
+    let e = bad("[regime]\nmean_bars = 1.5\n");
+    assert!(e.contains("regime.mean_bars") && e.contains("not 1.5"), "{e}");
     // A weight for a source no signal has (the default source is the kind: sma_cross).
     let e = exp("[[signals.technical]]\nkind = \"sma_cross\"\nfast = 2\nslow = 3\n[signals.weights]\nsma_cros = 0.0\n");
     let le = LoadedExperiment { exp: e, file: "t.toml".into() };

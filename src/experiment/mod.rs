@@ -363,11 +363,14 @@ impl Experiment {
             }
         }
         if let Some(rg) = &self.regime {
-            if rg.trend_window < 2 || rg.confirm_bars < 1 || rg.refit_every < 1 || rg.mean_bars.is_nan() || rg.mean_bars < 2.0 {
-                return err(
-                    "regime.trend_window".into(),
-                    "trend_window and mean_bars must be >= 2, confirm_bars and refit_every >= 1".into(),
-                );
+            let counts = [
+                ("trend_window", rg.trend_window >= 2, format!("must be >= 2, not {}", rg.trend_window)),
+                ("mean_bars", rg.mean_bars >= 2.0, format!("must be >= 2, not {}", rg.mean_bars)),
+                ("confirm_bars", rg.confirm_bars >= 1, format!("must be >= 1, not {}", rg.confirm_bars)),
+                ("refit_every", rg.refit_every >= 1, "must be >= 1, not 0".to_string()),
+            ];
+            if let Some((key, _, msg)) = counts.into_iter().find(|c| !c.1) {
+                return err(format!("regime.{key}"), msg);
             }
             if !(0.0..1.0).contains(&rg.switch_margin) {
                 return err("regime.switch_margin".into(), format!("must be in [0, 1), not {}", rg.switch_margin));
