@@ -44,10 +44,9 @@
 //! nothing of `f`; `|f|` capped at [`F_CAP`]), then the regime may switch. A bar's label is the
 //! regime with the most weight, with hysteresis: it replaces the label held before only when its
 //! share of the weight exceeds that label's by more than `switch_margin` (0.5). On synthetic
-//! markets that
-//! halves the label changes and moves accuracy by -0.2 to +0.1 points at 200-500-bar regimes
-//! (about -2 at 25-bar ones). The random stream has a fixed seed, so a run is reproducible and a
-//! bar's label does not depend on later bars.
+//! markets that halves the label changes and moves accuracy by -0.2 to +0.1 points at
+//! 200-500-bar regimes (about -2 at 25-bar ones). The random stream has a fixed seed, so a run
+//! is reproducible and a bar's label does not depend on later bars.
 //!
 //! Fitting: until `warmup` bars exist (500 by default for this detector), labels are the rules
 //! detector's. Then, as the history doubles and from `refit_every` bars on, on the HMM's
@@ -55,15 +54,14 @@
 //! bars instead of 2,000 left 500-bar regimes at 87.7% over 10 markets, second halves 95.5 ->
 //! 96.6%, single markets moving by -5.6 to +3.1 points, at over twice the cost), on the whole
 //! history before the refit bar (at most [`FIT_WINDOW`] bars; a 4,000-bar window lost the
-//! regimes it happened not to hold):
-//! multipliers from each symbol's mean log range, correlation from the returns, and `v`, `a`, `b`
-//! and the bursts by maximum likelihood of a Markov-switching GARCH filter with the same range
-//! likelihood, read off a grid of `ln sd` per bar ([`fit::FitGrid`]; one `h` per regime mixed
-//! every bar, Gray's collapse, its `f^2` read from the returns and capped at 16 so jumps do not
-//! inflate `h`: deterministic and cheap, where a particle likelihood is neither; in `fit`). That
-//! likelihood has local maxima where two states share one regime's level while another regime
-//! has none (bull and bear differ by 20% in volatility), and on some histories it prefers a wrong
-//! configuration outright. So:
+//! regimes it happened not to hold): multipliers from each symbol's mean log range, correlation
+//! from the returns, and `v`, `a`, `b` and the bursts by maximum likelihood of a Markov-switching
+//! GARCH filter with the same range likelihood, read off a grid of `ln sd` per bar
+//! ([`fit::FitGrid`]; one `h` per regime mixed every bar, Gray's collapse, its `f^2` read from the
+//! returns and capped at 16 so jumps do not inflate `h`: deterministic and cheap, where a particle
+//! likelihood is neither; in `fit`). That likelihood has local maxima where two states share one
+//! regime's level while another regime has none (bull and bear differ by 20% in volatility), and on
+//! some histories it prefers a wrong configuration outright. So:
 //! Nelder-Mead from the best of three starts at quantiles of the bars' volatility and from the
 //! last fit; from the better of those, each level alone is scanned across the range and moved
 //! where the likelihood is higher (`escape_by_scans`); and among the distinct results, plus the
@@ -148,7 +146,8 @@ impl Obs {
     }
 }
 
-/// A fit: `th = [ln v0..3, a, b]`, the multipliers and the correlation.
+/// A fit: `th = [ln v0..3, a, b, logit of the burst chance, ln of the burst size]`, the
+/// multipliers and the correlation.
 #[derive(Debug, Clone)]
 struct Fit {
     th: Vec<f64>,
