@@ -8,7 +8,7 @@ use crate::regime::msgarch;
 
 /// Bursts: largest chance per bar, and bounds of their size (sd of the `ln sd` offset); the
 /// fits start from `BURST_START` (logit of the chance, `ln` of the size). Real hourly bars want
-/// most bars noisy (BTC+ETH: chance 0.67-0.78, which a bound of 0.5 had held at 0.5), so the
+/// most bars noisy (BTC+ETH: chance 0.64-0.78, which a bound of 0.5 had held at 0.5), so the
 /// chance may go up to 0.95: a log-normal noise on nearly every bar's sd.
 const MAX_BURST_RATE: f64 = 0.95;
 const MIN_BURST: f64 = 0.05;
