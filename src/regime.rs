@@ -11,7 +11,7 @@
 //! 02:00-07:00 UTC and highest at 00:00 and 12:00-16:00 (about 0.4 apart in log range) and
 //! 0.15-0.2 lower at weekends; without the correction the particle filter labelled 37% of 05:00
 //! bars `sideways` and 12% of 16:00 ones, with it 24-29% at every hour (its labels flickered
-//! there all the same, a median label of 2 bars, until it modelled burst bars: 9 bars; see
+//! there all the same, a median label of 2 bars, until it modelled burst bars: 12 bars; see
 //! [`pf`]).
 //!
 //! Rules detector, per bar t, using bars 0..=t only:

@@ -136,10 +136,6 @@ fn loglik(th: &[f64], base: &Fit, grid: &FitGrid, o: &Obs, lo: usize, hi: usize,
             h_in[j] = (0..4).map(|i| w(i) * h[i]).sum::<f64>() / prior[j].max(1e-300);
             let s = f.v[j] * h_in[j].sqrt();
             let l0 = grid.at(t, s.ln());
-            if pi == 0.0 {
-                (ll[j], f2[j]) = (l0, f.f2(c, s, o.ns));
-                continue;
-            }
             // Bursts mixed in; the factor shock read at each component's sd, weighted by how
             // likely the bar makes it.
             let lq = std::array::from_fn(|q| grid.at(t, s.ln() + BURST_Z[q].0 * size));
