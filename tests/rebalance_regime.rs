@@ -252,6 +252,8 @@ fn bad_rebalance_and_regime_settings_name_their_key() {
     assert!(e.contains("regime.overrides.bear.risk.stop_loss"), "{e}");
     let e = bad("[regime]\ndetector = \"pf\"\nswitch_margin = 1.0\n");
     assert!(e.contains("regime.switch_margin") && e.contains("[0, 1)"), "{e}");
+    let e = bad("[regime]\ndetector = \"pf\"\nlevel_prior_sd = -0.1\n");
+    assert!(e.contains("regime.level_prior_sd") && e.contains("not -0.1"), "{e}");
     let e = bad("[regime]\nrefit_every = 0\n");
     assert!(e.contains("regime.refit_every") && e.contains(">= 1"), "{e}");
     let e = bad("[regime]\nmean_bars = 1.5\n");

@@ -22,6 +22,10 @@ use std::path::{Path, PathBuf};
 /// Regime names in label order (ids 0..4).
 pub const REGIMES: [&str; 4] = ["bull", "bear", "sideways", "high_vol"];
 
+/// Default annual volatility per regime, in [`REGIMES`] order; the pf detector's prior on the
+/// regimes' relative levels (`regime.level_prior_sd`) is taken from it.
+pub const DEFAULT_VOL: [f64; 4] = [0.5, 0.6, 0.3, 1.2];
+
 /// One synthetic symbol.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SynthSymbol {
@@ -83,7 +87,7 @@ impl Default for SynthConfig {
             mean_regime_bars: 300.0,
             correlation: 0.7,
             drift: [1.0, -0.9, 0.0, -0.2],
-            vol: [0.5, 0.6, 0.3, 1.2],
+            vol: DEFAULT_VOL,
             tail_dof: 4,
             garch: (0.05, 0.93),
             jump_prob: 1.0 / 1500.0,

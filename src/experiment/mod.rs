@@ -375,6 +375,9 @@ impl Experiment {
             if !(0.0..1.0).contains(&rg.switch_margin) {
                 return err("regime.switch_margin".into(), format!("must be in [0, 1), not {}", rg.switch_margin));
             }
+            if !(rg.level_prior_sd >= 0.0 && rg.level_prior_sd.is_finite()) {
+                return err("regime.level_prior_sd".into(), format!("must be >= 0 (0 for no prior), not {}", rg.level_prior_sd));
+            }
             if !(rg.vol_halflife > 0.0 && rg.low_vol_ratio > 0.0 && rg.low_vol_ratio < 1.0 && rg.high_vol_ratio > 1.0 && rg.trend_t >= 0.0)
             {
                 return err(
