@@ -52,7 +52,7 @@
 //! Fitting: until `warmup` bars exist (500 by default for this detector), labels are the rules
 //! detector's. Then, as the history doubles and from `refit_every` bars on, on the HMM's
 //! schedule (every `refit_every` bars, or a fortieth of the bars so far when longer; every 1,000
-//! bars instead of 2,000 left 500-bar regimes at 87.7% over 10 markets, second halves 95.5 ->
+//! bars instead of 2,000 left 500-bar regimes at 87.7% over 10 markets (before the level prior), second halves 95.5 ->
 //! 96.6%, single markets moving by -5.6 to +3.1 points, at over twice the cost), on the whole
 //! history before the refit bar (at most [`FIT_WINDOW`] bars; a 4,000-bar window lost the
 //! regimes it happened not to hold): multipliers from each symbol's mean log range, correlation
