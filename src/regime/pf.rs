@@ -31,8 +31,7 @@
 //! tight a gauge of its sd that, without them, one such bar is far likelier as a switch to
 //! `high_vol` and back than under the state it is in: on 12,000 hourly BTC and ETH bars the
 //! labels changed 1,233 times (median label 4 bars), with bursts 306 (15 bars; 345 and 14 with the
-//! level prior below; the fitted chance
-//! there is 0.67-0.78). On synthetic markets, which have no bursts, the fits make them small or
+//! level prior below; the fitted chance there is 0.67-0.78). On synthetic markets, which have no bursts, the fits make them small or
 //! negligible (the bundled market: chance 0.06-0.20 and size 0.08-0.17 from bar 2,000 on; on
 //! others `size` sits at its floor, 0.05).
 //!
@@ -52,8 +51,8 @@
 //! Fitting: until `warmup` bars exist (500 by default for this detector), labels are the rules
 //! detector's. Then, as the history doubles and from `refit_every` bars on, on the HMM's
 //! schedule (every `refit_every` bars, or a fortieth of the bars so far when longer; every 1,000
-//! bars instead of 2,000 left 500-bar regimes at 87.7% over 10 markets (before the level prior), second halves 95.5 ->
-//! 96.6%, single markets moving by -5.6 to +3.1 points, at over twice the cost), on the whole
+//! bars instead of 2,000 left 500-bar regimes at 87.7% over 10 markets (before the level
+//! prior), second halves 95.5 -> 96.6%, single markets moving by -5.6 to +3.1 points, at over twice the cost), on the whole
 //! history before the refit bar (at most [`FIT_WINDOW`] bars; a 4,000-bar window lost the
 //! regimes it happened not to hold): multipliers from each symbol's mean log range, correlation
 //! from the returns, and `v`, `a`, `b` and the bursts by maximum likelihood of a Markov-switching
@@ -81,8 +80,8 @@
 //! balanced accuracy at 25-, 50- and 100-bar regimes (before the bursts and the prior), 90.3% at
 //! 200 (91.9% after the warm-up), 88.8% at 300 and 89.0% at 500; with the generator's true
 //! parameters the same filter reaches 96% at 200, so what it still loses is fitting, and mostly
-//! early: on each market's second half it gets 95.1, 93.8 and 96.2% at 200, 300 and 500. Before every regime has
-//! been seen a few times, states are named by rank among the levels seen so far, and a regime
+//! early: on each market's second half it gets 95.1, 93.8 and 96.2% at 200, 300 and 500. Before
+//! every regime has been seen a few times, states are named by rank among the levels seen so far, and a regime
 //! seen rarely shares another's state. About 3 min of CPU per 17,520 bars of four symbols.
 //!
 //! States are named by `v`, low to high: `sideways`, `bull`, `bear`, `high_vol`, as the other
@@ -513,7 +512,7 @@ pub fn detect(cfg: &RegimeConfig, md: &MarketData, ids: &[usize], season: &[f64]
             let rl = law.as_ref().expect("built above");
             // The Gray-collapse likelihood can prefer a wrong configuration (two states on one
             // regime's level, one between two others): among its distinct optima the filter's
-            // own likelihood on the window decides, and the filter goes on from the particles
+            // own likelihood on the window, with the level prior, decides, and the filter goes on from the particles
             // that scored it.
             let mut cands = fit(&o, rl, lo, t, stay, cur.as_ref(), cfg.level_prior_sd);
             let mut scored = pf_scores(rl, &o, &cands, lo, t, stay);
