@@ -163,7 +163,7 @@ pub struct RegimeConfig {
     pub switch_margin: f64,
     /// PF: how far, in `ln`, the fitted regimes' volatilities may stray from the relative
     /// levels of `tradelab data synth`'s regimes (sideways 0.3 : bull 0.5 : bear 0.6 :
-    /// high_vol 1.2), as the sd of a normal prior on each; 0 for no prior (0.1). Short histories
+    /// high_vol 1.2), as the sd of a normal prior on each; 0 for no prior (0.05). Short histories
     /// cannot tell which regime a level belongs to; the prior keeps the four states apart as the
     /// regimes are, and a long history outweighs it.
     pub level_prior_sd: f64,
@@ -173,12 +173,12 @@ pub struct RegimeConfig {
     /// regime changes.
     pub deseasonalize: bool,
     /// HMM, MS-GARCH, PF: bars before the first fit (labels come from the rules until then)
-    /// (2000; 500 for the PF, whose fits are sound on fewer bars and which refits as its history
-    /// doubles).
+    /// (2000; 500 for the PF, whose fits are sound on fewer bars and which refits every warm-up's
+    /// worth of bars until it has 4,000).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub warmup: Option<usize>,
     /// HMM, MS-GARCH, PF: refit every this many bars, or a fortieth of the bars so far when that is longer
-    /// (2000); the PF also refits as its history doubles before then.
+    /// (2000); the PF also refits every `warmup` bars until its history is 4,000 bars long.
     pub refit_every: usize,
     /// Parameters per regime (`bull`, `bear`, `sideways`, `high_vol`): tables of `signals`,
     /// `decision`, `risk` and `rebalance` fields, e.g. `[regime.overrides.high_vol]
@@ -199,7 +199,7 @@ impl Default for RegimeConfig {
             confirm_bars: 12,
             mean_bars: 200.0,
             switch_margin: 0.5,
-            level_prior_sd: 0.1,
+            level_prior_sd: 0.05,
             deseasonalize: true,
             warmup: None,
             refit_every: 2000,
