@@ -30,8 +30,8 @@
 //! their neighbours', the bars on either side quiet), and a bar's range given its return is so
 //! tight a gauge of its sd that, without them, one such bar is far likelier as a switch to
 //! `high_vol` and back than under the state it is in: on 12,000 hourly BTC and ETH bars the
-//! labels changed 1,233 times (median label 4 bars), with bursts 306 (15 bars; 345 and 14 with the
-//! level prior below; the fitted chance there is 0.67-0.78). On synthetic markets, which have no bursts, the fits make them small or
+//! labels changed 1,233 times (median label 4 bars), with bursts 306 (15 bars; 348 and 17 with the
+//! level prior and early refits below; the fitted chance there is 0.67-0.78). On synthetic markets, which have no bursts, the fits make them small or
 //! negligible (the bundled market: chance 0.06-0.20 and size 0.08-0.17 from bar 2,000 on; on
 //! others `size` sits at its floor, 0.05).
 //!
@@ -52,7 +52,7 @@
 //! detector's. Then every `warmup` bars until the history is 4,000 bars long (`next_refit`: early
 //! fits come on short histories, and each regime seen for the first time moves them; refits at
 //! 1,500, 2,500, 3,000 and 3,500 besides the doublings took seed 1 at 500-bar regimes from 78.7 to
-//! 90.9%, whose fit at bar 2,000 had put bull in bear's state until bar 4,000), then on the HMM's
+//! 90.9%; at sd 0.1 its fit at bar 2,000 had put bull in bear's state until bar 4,000), then on the HMM's
 //! schedule (every `refit_every` bars, or a fortieth of the bars so far when longer; every 1,000
 //! bars instead of 2,000 throughout left 500-bar regimes at 87.7% over 10 markets (before the
 //! level prior), second halves 95.5 -> 96.6%, single markets moving by -5.6 to +3.1 points, at
@@ -72,21 +72,23 @@
 //! last fit unchanged, the particle filter's own likelihood of the history chooses (`pf_scores`:
 //! fresh particles and the same random stream for each, on one grid per bar), and the filter
 //! goes on from the chosen fit's particles. Both the fit and that choice include a prior on the
-//! levels (`level_prior`, sd `regime.level_prior_sd`, 0.1): sorted, they are `tradelab data
+//! levels (`level_prior`, sd `regime.level_prior_sd`, 0.05): sorted, they are `tradelab data
 //! synth`'s regime volatilities ([`DEFAULT_VOL`]: 0.3 : 0.5 : 0.6 : 1.2) times one common factor,
 //! each off by a normal error in `ln`. A short history cannot tell a regime's level from a split
 //! of another's; the prior keeps the states spaced as the regimes are, and a long history
-//! outweighs it. Paired on 10 markets it took 500-bar regimes from 87.1 to 89.0% and 300-bar ones
-//! from 87.1 to 88.8%; on BTC+ETH's last 12,000 hourly bars the labels change 345
-//! times instead of 306.
+//! outweighs it. Paired on 10 markets, sd 0.1 took 500-bar regimes from 87.1 to 89.0% and 300-bar
+//! ones from 87.1 to 88.8%, and sd 0.05 to 89.4% and 90.5% (before the early refits, which then
+//! took them to 91.3% and 91.2%); on BTC+ETH's last 12,000 hourly bars the labels change 348
+//! times, median label 17 bars (345 and 14 at sd 0.1; 306 and 15 without the prior).
 //!
 //! Measured on synthetic markets (10 seeds, 17,520 hourly bars; README): 86.1, 86.3 and 87.5%
-//! balanced accuracy at 25-, 50- and 100-bar regimes (before the bursts and the prior), 90.3% at
-//! 200 (91.9% after the warm-up), 88.8% at 300 and 89.0% at 500; with the generator's true
-//! parameters the same filter reaches 96% at 200, so what it still loses is fitting, and mostly
-//! early: on each market's second half it gets 95.1, 93.8 and 96.2% at 200, 300 and 500. Before
-//! every regime has been seen a few times, states are named by rank among the levels seen so far, and a regime
-//! seen rarely shares another's state. About 3 min of CPU per 17,520 bars of four symbols.
+//! balanced accuracy at 25-, 50- and 100-bar regimes (before the bursts, the prior and the early
+//! refits), 91.7% at 200 (93.3% after the warm-up), 91.2% at 300 and 91.3% at 500; with the
+//! generator's true parameters the same filter reaches 96% at 200, so what it still loses is
+//! fitting, and mostly early: on each market's second half it gets 95.2%, 94.1 and 96.6% at 200,
+//! 300 and 500. Before every regime has been seen a few times, states are named by rank among the
+//! levels seen so far, and a regime seen rarely shares another's state. About 3 min of CPU per
+//! 17,520 bars of four symbols.
 //!
 //! States are named by `v`, low to high: `sideways`, `bull`, `bear`, `high_vol`, as the other
 //! detectors'.
