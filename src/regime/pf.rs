@@ -85,7 +85,7 @@
 //! balanced accuracy at 25-, 50- and 100-bar regimes (before the bursts, the prior and the early
 //! refits), 91.7% at 200 (93.3% after the warm-up), 91.2% at 300 and 91.3% at 500; with the
 //! generator's true parameters the same filter reaches 96% at 200, so what it still loses is
-//! fitting, and mostly early: on each market's second half it gets 95.2%, 94.1 and 96.6% at 200,
+//! fitting, and mostly early: on each market's second half it gets 95.2, 94.1 and 96.6% at 200,
 //! 300 and 500. Before every regime has been seen a few times, states are named by rank among the
 //! levels seen so far, and a regime seen rarely shares another's state. About 3 min of CPU per
 //! 17,520 bars of four symbols.
