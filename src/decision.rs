@@ -2,12 +2,14 @@
 //! of equity: `direction * strength_multiplier * confidence * base`, where `base` is
 //! `fraction` (fixed fraction), `notional / equity` (fixed notional), or
 //! `min(fraction, target_vol / realized_vol)` (volatility-scaled, realized volatility of log
-//! returns over `vol_window` bars, annualized). Signals below `min_confidence` are ignored (the
+//! returns over `vol_window` bars, annualized); with `fixed_quantity` the same product with
+//! `base = quantity` is a signed number of units, not a fraction. Signals below `min_confidence` are ignored (the
 //! position is held); short targets become flat unless shorts are allowed.
 
 use crate::experiment::{DecisionConfig, Sizing};
 
-/// Target fraction for one symbol at one bar, or None to hold the current target.
+/// Target fraction (units with `fixed_quantity`) for one symbol at one bar, or None to hold the
+/// current target.
 /// `vol` is the annualized realized volatility at this bar (NaN while warming up).
 pub fn target(cfg: &DecisionConfig, allow_short: bool, dir: i8, strength: u8, conf: f64, equity: f64, vol: f64) -> Option<f64> {
     if dir == crate::signals::NONE || conf < cfg.min_confidence {
@@ -31,6 +33,7 @@ pub fn target(cfg: &DecisionConfig, allow_short: bool, dir: i8, strength: u8, co
             }
             (cfg.target_vol / vol).min(cfg.fraction)
         }
+        Sizing::FixedQuantity => cfg.quantity,
     };
     Some(dir as f64 * cfg.strength_multipliers[strength as usize - 1] * conf * base)
 }

@@ -6,9 +6,20 @@
 //! Prices: a market order fills at the timing's price (open or close) moved against the trader
 //! by `slippage_bps + impact_bps * min(qty / bar volume, 1)`. A buy limit fills when the bar's
 //! low reaches the limit, at the limit or the open if lower (sells mirrored), with the maker
-//! fee and no slippage. A target-fraction order becomes a quantity only when it fills: against
-//! the fill price and the equity at that moment, leaving room for its own fee, so an all-in buy
-//! never overdraws cash (a buy of all cash `c` with fee rate `f` gets `c / (1 + f) / price`).
+//! fee and no slippage.
+//!
+//! Sizing, one rule for both sides. A target fraction `f` of equity becomes a quantity only when
+//! it fills, at the fill price `p` (slippage included), fee rate `r` and fixed fee `F`: the
+//! target position `q` is the largest (in absolute value) whose notional plus the fee of the
+//! order fits in `|f| * E`, i.e. `|q| p + r p |q - cur| + F <= |f| E`, where `E` is the equity
+//! at the fill (cash plus every position at its mark). On a reversal (`f` and the current
+//! position `cur` of opposite signs) the closing leg comes first: `E` is the equity after it,
+//! less its fee and slippage, and `q` is sized from flat. From flat this is
+//! `|q| = (|f| E - F) / (p (1 + r))`. Lots round the target position toward zero, then the order
+//! is the difference `q - cur`; longs and shorts mirror each other exactly. A target quantity
+//! (`sizing = "fixed_quantity"`) is rounded to the lot the same way. A buy is never larger than
+//! cash allows after its fee (with several symbols, cash may be held elsewhere); `|f| > 1` would
+//! need margin, which is not modelled, so validation refuses it.
 
 use crate::experiment::ExecutionConfig;
 use crate::portfolio::Reason;
@@ -18,6 +29,8 @@ use crate::portfolio::Reason;
 pub enum Size {
     /// Hold this signed fraction of equity in the symbol after the fill.
     TargetFraction(f64),
+    /// Hold this signed quantity after the fill.
+    TargetQty(f64),
     /// Trade this signed quantity.
     Qty(f64),
 }
@@ -149,12 +162,36 @@ pub enum Outcome {
 
 /// Size and price one fill. `raw` is the reference price (open, close or limit level), `maker`
 /// whether the fill provides liquidity (limit, take-profit), `equity` and `cash` the book at
-/// this moment, `volume` the bar's volume.
+/// this moment (positions at their marks), `volume` the bar's volume. See the module doc for
+/// the sizing rule.
 #[allow(clippy::too_many_arguments)]
 pub fn fill(size: Size, cur: f64, raw: f64, maker: bool, equity: f64, cash: f64, volume: f64, c: &Costs) -> Outcome {
-    let mut delta = match size {
+    // The side and the participation come from the order's size at the raw price; the price
+    // they give then sizes the order.
+    let rough = match size {
         Size::TargetFraction(f) => f * equity.max(0.0) / raw - cur,
+        Size::TargetQty(q) => q - cur,
         Size::Qty(q) => q,
+    };
+    if rough.abs() <= crate::portfolio::QTY_EPS * (1.0 + cur.abs()) {
+        return Outcome::Done;
+    }
+    let capped = c.max_part.map_or(rough.abs(), |p| rough.abs().min(p * volume));
+    let (fee_rate, slip) = if maker {
+        (c.maker, 0.0)
+    } else {
+        let part = if volume > 0.0 { (capped / volume).min(1.0) } else { 1.0 };
+        (c.taker, c.slip + c.impact * part)
+    };
+    let side = rough.signum();
+    let price = raw * (1.0 + slip * side);
+    let lot_floor = |x: f64| if c.lot > 0.0 { x.signum() * (x.abs() / c.lot + 1e-9).floor() * c.lot } else { x };
+    let mut delta = match size {
+        Size::TargetFraction(f) => {
+            lot_floor(f.signum() * target_abs(f.abs(), cur * f.signum(), raw, price, fee_rate, c.fixed, equity)) - cur
+        }
+        Size::TargetQty(q) => lot_floor(q) - cur,
+        Size::Qty(q) => lot_floor(q),
     };
     if delta.abs() <= crate::portfolio::QTY_EPS * (1.0 + cur.abs()) {
         return Outcome::Done;
@@ -164,25 +201,15 @@ pub fn fill(size: Size, cur: f64, raw: f64, maker: bool, equity: f64, cash: f64,
         let cap = p * volume;
         if delta.abs() > cap {
             rest = delta - cap * delta.signum();
-            delta = cap * delta.signum();
+            delta = lot_floor(cap * delta.signum());
         }
     }
-    let (fee_rate, slip) = if maker {
-        (c.maker, 0.0)
-    } else {
-        let part = if volume > 0.0 { (delta.abs() / volume).min(1.0) } else { 1.0 };
-        (c.taker, c.slip + c.impact * part)
-    };
-    let price = raw * (1.0 + slip * delta.signum());
     if delta > 0.0 {
         let affordable = ((cash - c.fixed) / (price * (1.0 + fee_rate))).max(0.0);
         if delta > affordable {
-            delta = affordable;
+            delta = lot_floor(affordable);
             rest = 0.0;
         }
-    }
-    if c.lot > 0.0 {
-        delta = delta.signum() * (delta.abs() / c.lot + 1e-9).floor() * c.lot;
     }
     if delta.abs() < c.min_qty || delta.abs() == 0.0 {
         return Outcome::Reject("below min_qty or lot size");
@@ -192,6 +219,30 @@ pub fn fill(size: Size, cur: f64, raw: f64, maker: bool, equity: f64, cash: f64,
     }
     let fee = delta.abs() * price * fee_rate + c.fixed;
     Outcome::Fill { qty: delta, price, fee, rest }
+}
+
+/// The size `|q|` of a target fraction `frac` (> 0 or 0) of equity, before lots. `held` is the
+/// current position signed relative to the target's side (negative on a reversal), `raw` the
+/// mark it is valued at in `equity`, `price` the fill price, `r` the fee rate, `fixed` the fixed
+/// fee: the largest `|q|` with `|q| price + r price ||q| - held| + fixed <= frac * E`.
+fn target_abs(frac: f64, held: f64, raw: f64, price: f64, r: f64, fixed: f64, equity: f64) -> f64 {
+    if frac == 0.0 {
+        return 0.0;
+    }
+    let (e, held) = if held < 0.0 {
+        // The closing leg first: its fee and the slippage against the mark leave the book.
+        (equity - held.abs() * (price * r + (raw - price).abs()), 0.0)
+    } else {
+        (equity, held)
+    };
+    let budget = frac * e.max(0.0) - fixed;
+    if budget >= held * price {
+        ((budget + r * price * held) / (price * (1.0 + r))).max(0.0)
+    } else if r < 1.0 {
+        ((budget - r * price * held) / (price * (1.0 - r))).max(0.0)
+    } else {
+        0.0
+    }
 }
 
 #[cfg(test)]
@@ -219,6 +270,60 @@ mod tests {
         };
         assert!((qty - 100.0 / 1.001 / 50.0).abs() < 1e-12);
         assert!((qty * 50.0 + fee - 100.0).abs() < 1e-9);
+    }
+
+    fn fill_qty(size: Size, cur: f64, raw: f64, equity: f64, cash: f64, c: &Costs) -> f64 {
+        match fill(size, cur, raw, false, equity, cash, 1e9, c) {
+            Outcome::Fill { qty, .. } => qty,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn shorts_and_longs_from_flat_mirror_each_other() {
+        let c = costs();
+        let long = fill_qty(Size::TargetFraction(1.0), 0.0, 50.0, 100.0, 100.0, &c);
+        let short = fill_qty(Size::TargetFraction(-1.0), 0.0, 50.0, 100.0, 100.0, &c);
+        assert_eq!(short, -long);
+        assert!((long - 100.0 / (50.0 * 1.001)).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_reversal_sizes_the_new_side_on_the_equity_left_after_the_closing_leg() {
+        // Long 10 at a mark of 100, no cash: equity 1000. Closing costs 10 * 100 * 0.001 = 1,
+        // leaving 999, of which the short takes 999 / (100 * 1.001) units.
+        let c = costs();
+        let q = fill_qty(Size::TargetFraction(-1.0), 10.0, 100.0, 1000.0, 0.0, &c);
+        assert!((q - (-10.0 - 999.0 / 100.1)).abs() < 1e-12);
+        // Whole units: the target rounds toward zero to -9, so the order is -19.
+        let q = fill_qty(Size::TargetFraction(-1.0), 10.0, 100.0, 1000.0, 0.0, &Costs { lot: 1.0, ..c });
+        assert_eq!(q, -19.0);
+    }
+
+    #[test]
+    fn lots_round_the_target_position_not_the_order() {
+        // From +52.5 to a target of -51.95 units (no fee: equity after closing is 5195 at 100):
+        // the position lands on -51, a whole lot; flooring the order (-104.45) would give -51.5.
+        let c = Costs { taker: 0.0, lot: 1.0, ..costs() };
+        let q = fill_qty(Size::TargetFraction(-1.0), 52.5, 100.0, 5195.0, 5195.0 - 5250.0, &c);
+        assert_eq!(52.5 + q, -51.0);
+        let q = fill_qty(Size::TargetQty(-2.7), 1.0, 10.0, 1e6, 1e6, &Costs { lot: 0.5, ..costs() });
+        assert_eq!(q, -3.5);
+    }
+
+    #[test]
+    fn reducing_a_position_keeps_its_value_and_fee_within_the_target() {
+        // Long 10 at 100, equity 1000, target half: |q| 100 + 0.001 * 100 * (10 - |q|) = 500.
+        let q = 10.0 + fill_qty(Size::TargetFraction(0.5), 10.0, 100.0, 1000.0, 0.0, &costs());
+        assert!((q - 499.0 / 99.9).abs() < 1e-12);
+        assert!((q * 100.0 + 0.1 * (10.0 - q) - 500.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_fixed_fee_comes_out_of_the_budget() {
+        let c = Costs { taker: 0.0, fixed: 1.0, ..costs() };
+        let q = fill_qty(Size::TargetFraction(1.0), 0.0, 100.0, 1000.0, 1000.0, &c);
+        assert!((q - 9.99).abs() < 1e-12);
     }
 
     #[test]

@@ -63,12 +63,14 @@ fn short_accounting() {
     let bars = [flat(100.0), flat(102.0), flat(95.0), flat(90.0)];
     let p = prepared(market(&bars), vec![signal(&[Some(-1), None, None, None])]);
     let r = backtest(&e, &p);
-    let q = 1000.0 / 102.0;
+    // Sized as a long would be: the short's notional plus its fee fits in equity.
+    let q = 1000.0 / (102.0 * 1.001);
     assert!(close(r.fills[0].qty, -q, 1e-12));
-    let fee = 1000.0 * 0.001;
+    let fee = q * 102.0 * 0.001;
+    assert!(close(q * 102.0 + fee, 1000.0, 1e-12));
     // cash = 1000 + proceeds - fee; equity = cash - q * price
-    assert!(close(r.cash[3], 2000.0 - fee, 1e-12));
-    assert!(close(r.equity[3], 2000.0 - fee - q * 90.0, 1e-12));
+    assert!(close(r.cash[3], 1000.0 + q * 102.0 - fee, 1e-12));
+    assert!(close(r.equity[3], 1000.0 + q * 102.0 - fee - q * 90.0, 1e-12));
 }
 
 #[test]

@@ -34,12 +34,13 @@ fn sixty_forty_with_fees_and_lot_sizes_by_hand() {
     let r = backtest(&e, &prep(&e, two_assets()));
     let f = 0.001;
     let lot = |q: f64, l: f64| q.signum() * (q.abs() / l + 1e-9).floor() * l;
-    // Bar 0 allocates; bar 1's open fills: S0 first (60 units fit the lot), then S1 with what
-    // cash is left after S0's fee, rounded down to whole units.
-    let q0 = lot(0.6 * 10_000.0 / 100.0, 0.1);
+    // Bar 0 allocates; bar 1's open fills: S0 first (60% of equity with room for its fee,
+    // 59.94 units, rounded down to the lot), then S1 on the equity then, in whole units.
+    let q0 = lot(0.6 * 10_000.0 / (100.0 * (1.0 + f)), 0.1);
+    assert!(close(q0, 59.9, 1e-12));
     let mut cash = 10_000.0 - q0 * 100.0 * (1.0 + f);
     let eq = cash + q0 * 100.0;
-    let q1 = lot((0.4 * eq / 50.0).min(cash / (50.0 * (1.0 + f))), 1.0);
+    let q1 = lot((0.4 * eq / (50.0 * (1.0 + f))).min(cash / (50.0 * (1.0 + f))), 1.0);
     cash -= q1 * 50.0 * (1.0 + f);
     assert_eq!(r.fills[0].reason, Reason::Rebalance);
     assert!(close(r.fills[0].qty, q0, 1e-12) && close(r.fills[1].qty, q1, 1e-12), "{:?}", &r.fills[..2]);
@@ -54,10 +55,12 @@ fn sixty_forty_with_fees_and_lot_sizes_by_hand() {
     // the sale first so its cash pays for the purchase.
     let eq = cash + q0 * 150.0 + q1 * 50.0;
     assert!((q0 * 150.0 / eq - 0.6) > 0.05);
-    let sell = lot(0.6 * eq / 150.0 - q0, 0.1);
+    // Reducing S0: the position left plus the sale's fee fits in 60% of equity; lots round the
+    // position, and the order is the difference.
+    let sell = lot((0.6 * eq - f * 150.0 * q0) / (150.0 * (1.0 - f)), 0.1) - q0;
     cash += -sell * 150.0 * (1.0 - f);
     let eq = cash + (q0 + sell) * 150.0 + q1 * 50.0;
-    let buy = lot((0.4 * eq / 50.0 - q1).min(cash / (50.0 * (1.0 + f))), 1.0);
+    let buy = (lot((0.4 * eq + f * 50.0 * q1) / (50.0 * (1.0 + f)), 1.0) - q1).min(lot(cash / (50.0 * (1.0 + f)), 1.0));
     cash -= buy * 50.0 * (1.0 + f);
     assert_eq!(r.rebalances.len(), 2);
     assert_eq!(r.rebalances[1].bar, 3);
@@ -68,6 +71,23 @@ fn sixty_forty_with_fees_and_lot_sizes_by_hand() {
     let paid: f64 = r.fills.iter().map(|x| x.fee).sum();
     assert!(close(r.rebalances.iter().map(|x| x.cost).sum::<f64>(), paid, 1e-12));
     assert!(r.cash.iter().all(|c| *c >= 0.0));
+}
+
+#[test]
+fn accuracy_is_judged_at_the_fill_prices_not_after_the_market_moves() {
+    // 50/50 from cash. S0's 50 units fill at bar 1's open (100); S1's 100 units at 50 fill 60 at
+    // bar 1 (its volume caps them) and 40 at bar 2, whose open has S0 at 200. At its fill prices
+    // the book is 5,000 + 5,000: on target. Valued at bar 2's prices S0 would be 2/3 of it.
+    let e = exp("[portfolio]\ninitial_cash = 10000\n[rebalance]\ntargets = { S0 = 0.5, S1 = 0.5 }\nband = 0.05\n[execution]\nfee_bps = 0\nmax_participation = 1.0\n");
+    let s0: Vec<Ohlcv> = (0..4).map(|t| flat(if t < 2 { 100.0 } else { 200.0 })).collect();
+    let mut s1: Vec<Ohlcv> = vec![flat(50.0); 4];
+    s1[1].4 = 60.0;
+    let r = backtest(&e, &prep(&e, multi(&[&s0, &s1])));
+    let fills: Vec<(usize, usize, f64)> = r.fills.iter().map(|f| (f.bar, f.sym, f.qty)).collect();
+    assert_eq!(fills[..3], [(1, 0, 50.0), (1, 1, 60.0), (2, 1, 40.0)]);
+    let rb = &r.rebalances[0];
+    assert_eq!(rb.settled, Some(2));
+    assert!(rb.accurate() && rb.max_dev < 1e-12, "{rb:?}");
 }
 
 #[test]

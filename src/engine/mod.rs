@@ -77,6 +77,8 @@ struct Loop<'a> {
     lots: &'a [f64],
     /// The rebalance whose orders are still working.
     rb_open: Option<usize>,
+    /// Price of each symbol's latest fill in the working rebalance (NaN: none yet).
+    rb_px: Vec<f64>,
     md: &'a MarketData,
     costs: Costs,
     pf: Portfolio,
@@ -90,6 +92,8 @@ struct Loop<'a> {
     entry_open_bar: Vec<usize>,
     entry_close_bar: Vec<usize>,
     targets: Vec<f64>,
+    /// Target quantity per symbol (`fixed_quantity` sizing).
+    target_qty: Vec<f64>,
     /// Whether fills and orders are logged (a recorded run) or only counted (a candidate).
     log: bool,
     order_count: u64,
@@ -116,6 +120,7 @@ fn run(exp: &Experiment, prep: &Prepared, record: bool) -> RunResult {
         exp,
         lots: &prep.lots,
         rb_open: None,
+        rb_px: vec![f64::NAN; ns],
         md,
         costs: Costs::from_config(&exp.execution),
         pf: Portfolio::new(exp.portfolio.initial_cash, ns),
@@ -134,6 +139,7 @@ fn run(exp: &Experiment, prep: &Prepared, record: bool) -> RunResult {
         entry_open_bar: vec![usize::MAX; ns],
         entry_close_bar: vec![usize::MAX; ns],
         targets: vec![0.0; ns],
+        target_qty: vec![0.0; ns],
         log: record,
         order_count: 0,
         scratch: OrderRecord {
@@ -159,7 +165,7 @@ fn run(exp: &Experiment, prep: &Prepared, record: bool) -> RunResult {
     // The base parameters and every regime's: what the loop must be ready for is their union.
     let all: Vec<(&Experiment, &Prepared)> =
         std::iter::once((exp, prep)).chain(prep.regime.iter().flat_map(|r| r.variants.iter().map(|(e, p)| (e, p)))).collect();
-    let dynamic_size = all.iter().any(|(e, _)| e.decision.sizing != Sizing::FixedFraction);
+    let dynamic_size = all.iter().any(|(e, _)| !matches!(e.decision.sizing, Sizing::FixedFraction | Sizing::FixedQuantity));
     let has_stops = all.iter().any(|(e, p)| {
         let rc = &e.risk;
         rc.stop_loss.is_some() || rc.take_profit.is_some() || rc.trailing_stop.is_some() || !p.atr.is_empty()
@@ -262,6 +268,7 @@ fn run(exp: &Experiment, prep: &Prepared, record: bool) -> RunResult {
                     allowed: lp.res.fills.last().map_or(level, |f| f.price),
                 });
                 lp.targets[s] = 0.0;
+                lp.target_qty[s] = 0.0;
                 stopped_dir[s] = dir as i8;
             } else if dir > 0.0 {
                 lp.best[s] = lp.best[s].max(b.high[t]);
@@ -363,9 +370,17 @@ fn run(exp: &Experiment, prep: &Prepared, record: bool) -> RunResult {
                 }
             }
             let vol = pv.vol.get(s).map_or(f64::NAN, |v| v[t]);
-            let Some(want) = decision::target(&ex.decision, exp.portfolio.allow_short, dir, c.strength_at(t), c.conf_at(t), eq, vol) else {
+            let Some(mut want) = decision::target(&ex.decision, exp.portfolio.allow_short, dir, c.strength_at(t), c.conf_at(t), eq, vol)
+            else {
                 continue;
             };
+            // A quantity target is judged by risk as the fraction it is worth at this close.
+            let units = ex.decision.sizing == Sizing::FixedQuantity;
+            let px = md.bars[s].close[t];
+            let want_qty = want;
+            if units {
+                want = if eq > 0.0 { want_qty * px / eq } else { 0.0 };
+            }
             let cur = lp.targets[s];
             let others: f64 = lp.targets.iter().enumerate().filter(|(i, _)| *i != s).map(|(_, x)| x.abs()).sum();
             let (mut tgt, rule) = risk::clip_target(rc, want, others);
@@ -375,10 +390,16 @@ fn run(exp: &Experiment, prep: &Prepared, record: bool) -> RunResult {
             if tgt.abs() < 1e-15 {
                 tgt = 0.0;
             }
-            if (tgt - cur).abs() < 1e-12 {
+            let tgt_qty = if want == 0.0 { 0.0 } else { want_qty * (tgt / want) };
+            if if units { (tgt_qty - lp.target_qty[s]).abs() <= 1e-12 * tgt_qty.abs().max(1.0) } else { (tgt - cur).abs() < 1e-12 } {
                 continue;
             }
-            let adds_risk = tgt.abs() > cur.abs() + 1e-12 || (tgt != 0.0 && cur != 0.0 && tgt.signum() != cur.signum());
+            let adds_risk = if units {
+                let held = lp.target_qty[s];
+                tgt_qty.abs() > held.abs() * (1.0 + 1e-12) || (tgt_qty != 0.0 && held != 0.0 && tgt_qty.signum() != held.signum())
+            } else {
+                tgt.abs() > cur.abs() + 1e-12 || (tgt != 0.0 && cur != 0.0 && tgt.signum() != cur.signum())
+            };
             let refused = if !adds_risk {
                 None
             } else if blocked {
@@ -406,6 +427,7 @@ fn run(exp: &Experiment, prep: &Prepared, record: bool) -> RunResult {
                 lp.res.risk_events.push(RiskEvent { bar: t, sym: Some(s), rule, requested: want, allowed: tgt });
             }
             lp.targets[s] = tgt;
+            lp.target_qty[s] = tgt_qty;
             let (bar, at_close) = lp.when(t);
             let x = &exp.execution;
             let price = match x.order_type {
@@ -426,7 +448,8 @@ fn run(exp: &Experiment, prep: &Prepared, record: bool) -> RunResult {
                 (a, b) => a.or(b),
             };
             let id = lp.next_id();
-            lp.submit(t, Order { id, sym: s, size: Size::TargetFraction(tgt), price, bar, at_close, expires, reason: Reason::Signal });
+            let size = if units { Size::TargetQty(tgt_qty) } else { Size::TargetFraction(tgt) };
+            lp.submit(t, Order { id, sym: s, size, price, bar, at_close, expires, reason: Reason::Signal });
         }
         if exp.execution.fill == FillTiming::Close {
             lp.process(t, true);

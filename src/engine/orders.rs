@@ -73,6 +73,7 @@ impl Loop<'_> {
                 let cur = self.pf.qty[o.sym];
                 let wants = match o.size {
                     Size::TargetFraction(f) => f * self.pf.equity() / self.pf.mark[o.sym] - cur,
+                    Size::TargetQty(q) => q - cur,
                     Size::Qty(q) => q,
                 };
                 let reducing = cur != 0.0 && wants.signum() != cur.signum();
@@ -135,6 +136,7 @@ impl Loop<'_> {
                     Outcome::Fill { qty, price, fee, rest } => {
                         self.book(t, o.sym, qty, price, fee, o.reason, o.id, at_close);
                         if let (Reason::Rebalance, Some(r)) = (o.reason, self.rb_open) {
+                            self.rb_px[o.sym] = price;
                             let rec = &mut self.res.rebalances[r];
                             rec.cost += fee + (qty * (price - raw)).abs();
                             rec.notional += (qty * price).abs();
@@ -162,6 +164,7 @@ impl Loop<'_> {
         let (bar, at_close) = self.when(t);
         for s in 0..self.md.symbols.len() {
             self.targets[s] = 0.0;
+            self.target_qty[s] = 0.0;
             if self.pf.qty[s] != 0.0 {
                 let id = self.next_id();
                 self.submit(

@@ -107,6 +107,7 @@ impl Loop<'_> {
             }
             if orders > 0 {
                 self.rb_open = Some(self.res.rebalances.len());
+                self.rb_px.fill(f64::NAN);
                 self.res.rebalances.push(RebalanceRecord {
                     bar: t,
                     trigger,
@@ -125,8 +126,10 @@ impl Loop<'_> {
         }
     }
 
-    /// Once no order of the working rebalance is left, check its weights against its targets
-    /// at the current marks (the fill prices' bar).
+    /// Once no order of the working rebalance is left, check its weights against its targets,
+    /// each symbol valued at its fill price in this rebalance (at its mark if it had no fill):
+    /// execution accuracy, apart from how the market moves after the fills (drift is measured
+    /// at the closes, in [`DriftStats`](crate::rebalance::DriftStats)).
     #[inline]
     pub(super) fn settle_rebalance(&mut self, t: usize) {
         let Some(r) = self.rb_open else { return };
@@ -135,13 +138,14 @@ impl Loop<'_> {
         }
         self.rb_open = None;
         let Some(rb) = &self.exp.rebalance else { return };
-        let eq = self.pf.equity();
+        let px = |s: usize| if self.rb_px[s].is_nan() { self.pf.mark[s] } else { self.rb_px[s] };
+        let eq = self.pf.cash + (0..self.pf.qty.len()).map(|s| self.pf.qty[s] * px(s)).sum::<f64>();
         let rec = &mut self.res.rebalances[r];
         rec.settled = Some(t);
         rec.checked = rec.targets.len();
         rec.within = 0;
         for s in 0..rec.targets.len() {
-            let w = self.pf.qty[s] * self.pf.mark[s] / eq;
+            let w = self.pf.qty[s] * px(s) / eq;
             let dev = (w - rec.targets[s]).abs();
             rec.max_dev = rec.max_dev.max(dev);
             rec.within += usize::from(rebalance::within(rb, w, rec.targets[s]));

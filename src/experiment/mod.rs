@@ -235,6 +235,25 @@ impl Experiment {
         if !(d.fraction.is_finite() && d.fraction > 0.0) {
             return err("decision.fraction".into(), format!("{} must be > 0", d.fraction));
         }
+        let most = d.strength_multipliers.iter().fold(0.0f64, |a, m| a.max(*m));
+        if matches!(d.sizing, Sizing::FixedFraction | Sizing::Volatility) && d.fraction * most > 1.0 + 1e-12 {
+            return err(
+                "decision.fraction".into(),
+                format!(
+                    "{} times the largest strength multiplier {most} asks for more than 100% of equity; leverage (margin) is not modelled, so the most is 1",
+                    d.fraction
+                ),
+            );
+        }
+        if !(d.quantity.is_finite() && d.quantity > 0.0) {
+            return err("decision.quantity".into(), format!("{} must be > 0", d.quantity));
+        }
+        if d.sizing == Sizing::FixedQuantity && self.rebalance.is_some() {
+            return err(
+                "decision.sizing".into(),
+                "fixed_quantity sets units, and [rebalance] needs fractions of equity; use fixed_fraction".into(),
+            );
+        }
         if !(d.notional > 0.0 && d.target_vol > 0.0) {
             return err("decision.notional".into(), "notional and target_vol must be > 0".into());
         }
@@ -293,6 +312,12 @@ impl Experiment {
             if !(v.is_finite() && v >= 0.0) {
                 return err(format!("execution.{k}"), format!("{v} must be >= 0"));
             }
+        }
+        if x.slippage_bps >= 10_000.0 {
+            return err(
+                "execution.slippage_bps".into(),
+                format!("{} bps is 100% or more: a sell would fill at a price <= 0", x.slippage_bps),
+            );
         }
         if x.fee_bps >= 10_000.0 {
             return err("execution.fee_bps".into(), format!("{} bps is 100% or more", x.fee_bps));

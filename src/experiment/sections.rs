@@ -293,6 +293,9 @@ pub enum Sizing {
     FixedNotional,
     /// `target_vol / realized annualized vol` of equity, capped at `fraction`.
     Volatility,
+    /// `quantity` units per entry, whatever the equity (backtesting.py's `size=N`,
+    /// backtrader's `FixedSize`); not with `[rebalance]`, which needs fractions.
+    FixedQuantity,
 }
 
 /// `[decision]`.
@@ -309,6 +312,8 @@ pub struct DecisionConfig {
     pub fraction: f64,
     /// Base notional for `fixed_notional`.
     pub notional: f64,
+    /// Units per entry for `fixed_quantity` (1).
+    pub quantity: f64,
     /// Annualized volatility aimed at by `volatility` sizing (0.5).
     pub target_vol: f64,
     /// Bars of realized volatility for `volatility` sizing (720).
@@ -323,6 +328,7 @@ impl Default for DecisionConfig {
             sizing: Sizing::FixedFraction,
             fraction: 1.0,
             notional: 1_000.0,
+            quantity: 1.0,
             target_vol: 0.5,
             vol_window: 720,
         }

@@ -142,6 +142,7 @@ pub fn write_run(dir: &Path, exp: &Experiment, prep: &Prepared, res: &RunResult,
             let o = &r.order;
             let (kind, size) = match o.size {
                 crate::execution::Size::TargetFraction(f) => ("target_fraction", f),
+                crate::execution::Size::TargetQty(q) => ("target_qty", q),
                 crate::execution::Size::Qty(q) => ("qty", q),
             };
             let (ty, lim) = match o.price {

@@ -1,0 +1,296 @@
+//! Parity with backtesting.py, backtrader and vectorbt: the numbers in `refs/` were made by the
+//! peers themselves (`make_refs.py`, versions in `refs/versions.txt`) on the fixtures in
+//! `tests/fixtures/`. Each case is replayed here through tradelab's own experiment file, data
+//! loader, signal-file reader and engine:
+//!
+//! - execution and accounting: the peer's own decisions (the bars where its strategy acted) are
+//!   fed to tradelab as a signal file; final equity must agree within 1e-6 relative, the trade
+//!   count exactly, every trade's entry and exit bar and size exactly (fractional sizes to
+//!   1e-9), prices to 1e-9 and fees to 1e-6;
+//! - indicators: the same case with tradelab's own `sma_cross` (mode `event`, strict crosses as
+//!   backtesting.py's `crossover`); where its cross bars are the peer's (they differ only when
+//!   the two lines tie or near-tie, which peers treat differently), the results must agree too.
+//!   backtesting.py's documented 75-pair grid must agree on every pair.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tradelab::engine::{backtest, prepare, RunResult};
+use tradelab::experiment::Experiment;
+use tradelab::signals::{IndicatorCache, NONE};
+
+fn here() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests")
+}
+
+/// Rows of a committed reference CSV (plain numbers and names: no quoting needed), by header.
+fn table(name: &str) -> Vec<BTreeMap<String, String>> {
+    let p = here().join("parity/refs").join(name);
+    let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    let mut lines = text.lines();
+    let head: Vec<String> = lines.next().expect("header").split(',').map(str::to_string).collect();
+    lines
+        .map(|l| {
+            let cells: Vec<&str> = l.split(',').collect();
+            assert_eq!(cells.len(), head.len(), "{name}: {l}");
+            head.iter().cloned().zip(cells.iter().map(|c| c.to_string())).collect()
+        })
+        .collect()
+}
+
+#[derive(Debug, Clone)]
+struct Case {
+    id: usize,
+    peer: String,
+    dataset: String,
+    fast: usize,
+    slow: usize,
+    variant: String,
+    long_short: bool,
+    fill: String,
+    fee: f64,
+    slippage: f64,
+    lot: f64,
+    stop_loss: f64,
+    take_profit: f64,
+    units: bool,
+    final_equity: f64,
+    trades: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct PeerTrade {
+    entry: usize,
+    exit: Option<usize>,
+    size: f64,
+    entry_price: f64,
+    exit_price: Option<f64>,
+    fees: Option<f64>,
+}
+
+fn num(r: &BTreeMap<String, String>, k: &str) -> f64 {
+    r[k].parse().unwrap_or_else(|_| panic!("{k}: {}", r[k]))
+}
+
+fn opt(s: &str) -> Option<f64> {
+    (!s.is_empty()).then(|| s.parse().unwrap())
+}
+
+struct Refs {
+    cases: Vec<Case>,
+    signals: Vec<Vec<(usize, i8)>>,
+    trades: Vec<Vec<PeerTrade>>,
+}
+
+fn refs() -> Refs {
+    let cases: Vec<Case> = table("cases.csv")
+        .iter()
+        .map(|r| Case {
+            id: num(r, "id") as usize,
+            peer: r["peer"].clone(),
+            dataset: r["dataset"].clone(),
+            fast: num(r, "fast") as usize,
+            slow: num(r, "slow") as usize,
+            variant: r["variant"].clone(),
+            long_short: r["long_short"] == "True",
+            fill: r["fill"].clone(),
+            fee: num(r, "fee"),
+            slippage: num(r, "slippage"),
+            lot: num(r, "lot"),
+            stop_loss: num(r, "stop_loss"),
+            take_profit: num(r, "take_profit"),
+            units: r["size"] == "units1",
+            final_equity: num(r, "final_equity"),
+            trades: num(r, "trades") as usize,
+        })
+        .collect();
+    let mut signals = vec![Vec::new(); cases.len()];
+    for r in table("signals.csv") {
+        signals[num(&r, "case") as usize].push((num(&r, "bar") as usize, num(&r, "dir") as i8));
+    }
+    let mut trades = vec![Vec::new(); cases.len()];
+    for r in table("trades.csv") {
+        let exit = num(&r, "exit_bar");
+        trades[num(&r, "case") as usize].push(PeerTrade {
+            entry: num(&r, "entry_bar") as usize,
+            exit: (exit >= 0.0).then_some(exit as usize),
+            size: num(&r, "size"),
+            entry_price: num(&r, "entry_price"),
+            exit_price: opt(&r["exit_price"]),
+            fees: opt(&r["fees"]),
+        });
+    }
+    Refs { cases, signals, trades }
+}
+
+/// The starting cash of each fixture (as in make_refs.py).
+fn cash(dataset: &str) -> f64 {
+    match dataset {
+        "BTCUSDT_1h" => 1_000_000.0,
+        _ => 10_000.0,
+    }
+}
+
+fn fixture(dataset: &str) -> PathBuf {
+    here().join("fixtures").join(match dataset {
+        "GOOG" => "GOOG.csv",
+        "BTCUSDT_1h" => "BTCUSDT_1h.csv",
+        "EURUSD_1h" => "EURUSD_1h.csv",
+        other => panic!("unknown dataset {other}"),
+    })
+}
+
+/// The experiment reproducing a case's conventions: `signals` is either a signal file's path
+/// (the peer's decisions) or tradelab's own SMA cross.
+fn experiment_toml(c: &Case, own_signals: bool, signal_file: &Path) -> String {
+    let mut t = String::new();
+    let data = fixture(&c.dataset);
+    writeln!(t, "[experiment]\nname = \"parity\"\n[data]\npath = {:?}", data.display().to_string()).unwrap();
+    writeln!(t, "[portfolio]\ninitial_cash = {}\nallow_short = {}", cash(&c.dataset), c.long_short).unwrap();
+    if own_signals {
+        writeln!(t, "[[signals.technical]]\nkind = \"sma_cross\"\nfast = {}\nslow = {}\nmode = \"event\"", c.fast, c.slow).unwrap();
+    } else {
+        writeln!(t, "[[signals.files]]\npath = {:?}", signal_file.display().to_string()).unwrap();
+    }
+    if c.units {
+        writeln!(t, "[decision]\nsizing = \"fixed_quantity\"\nquantity = 1").unwrap();
+    }
+    writeln!(t, "[risk]\nstop_on_entry_bar = false").unwrap();
+    if c.stop_loss > 0.0 {
+        writeln!(t, "stop_loss = {}", c.stop_loss).unwrap();
+    }
+    if c.take_profit > 0.0 {
+        writeln!(t, "take_profit = {}", c.take_profit).unwrap();
+    }
+    writeln!(t, "[execution]\nfill = {:?}\nfee_bps = {}\nslippage_bps = {}\nlot_size = {}", c.fill, c.fee * 1e4, c.slippage * 1e4, c.lot)
+        .unwrap();
+    t
+}
+
+/// Run one case through an experiment file written to `dir`.
+fn run_case(c: &Case, sig: &[(usize, i8)], own_signals: bool, dir: &Path, md_ts: &[i64]) -> (RunResult, Vec<usize>) {
+    let symbol = fixture(&c.dataset).file_stem().unwrap().to_string_lossy().to_string();
+    let sig_file = dir.join(format!("signals_{}.csv", c.id));
+    if !own_signals {
+        let mut s = String::from("timestamp,symbol,direction,strength,confidence,source\n");
+        for &(bar, d) in sig {
+            writeln!(s, "{},{symbol},{d},4,1,peer", tradelab::data::time::format_ts(md_ts[bar])).unwrap();
+        }
+        std::fs::write(&sig_file, s).unwrap();
+    }
+    let file = dir.join(format!("case_{}_{}.toml", c.id, if own_signals { "own" } else { "peer" }));
+    std::fs::write(&file, experiment_toml(c, own_signals, &sig_file)).unwrap();
+    let le = Experiment::load(&file).unwrap_or_else(|e| panic!("case {}: {e}", c.id));
+    let (md, _) = tradelab::data::load(&le.data_paths(), &le.exp.data).unwrap();
+    let prep = prepare(&le, Arc::new(md), &IndicatorCache::default()).unwrap();
+    let acted: Vec<usize> = prep.combined[0].dir.iter().enumerate().filter(|(_, d)| **d != NONE).map(|(i, _)| i).collect();
+    (backtest(&le.exp, &prep), acted)
+}
+
+fn rel(a: f64, b: f64) -> f64 {
+    (a - b).abs() / b.abs().max(1e-300)
+}
+
+/// Every difference between tradelab's run and the peer's numbers (empty when they agree).
+fn compare(c: &Case, peer: &[PeerTrade], r: &RunResult) -> Vec<String> {
+    let mut bad = Vec::new();
+    let fin = *r.equity.last().unwrap();
+    if rel(fin, c.final_equity) > 1e-6 {
+        bad.push(format!("final equity {fin} vs {} ({:.2e} relative)", c.final_equity, rel(fin, c.final_equity)));
+    }
+    if r.trades.len() != c.trades || peer.len() != c.trades {
+        bad.push(format!("{} trades vs {}", r.trades.len(), c.trades));
+    }
+    let size_tol = if c.lot == 1.0 { 0.0 } else { 1e-9 };
+    for (k, (t, p)) in r.trades.iter().zip(peer).enumerate() {
+        let size = t.dir as f64 * t.max_qty;
+        let mut why = Vec::new();
+        if t.entry_bar != p.entry || t.exit_bar != p.exit {
+            why.push(format!("bars {}..{:?} vs {}..{:?}", t.entry_bar, t.exit_bar, p.entry, p.exit));
+        }
+        if rel(size, p.size) > size_tol {
+            why.push(format!("size {size} vs {}", p.size));
+        }
+        if rel(t.entry_price, p.entry_price) > 1e-9 {
+            why.push(format!("entry price {} vs {}", t.entry_price, p.entry_price));
+        }
+        if let Some(x) = p.exit_price {
+            if rel(t.exit_price, x) > 1e-9 {
+                why.push(format!("exit price {} vs {x}", t.exit_price));
+            }
+        }
+        if let Some(f) = p.fees {
+            if (t.fees - f).abs() > 1e-6 * f.abs().max(1e-3) {
+                why.push(format!("fees {} vs {f}", t.fees));
+            }
+        }
+        if !why.is_empty() {
+            bad.push(format!("trade {k}: {}", why.join(", ")));
+        }
+        if bad.len() > 6 {
+            break;
+        }
+    }
+    bad
+}
+
+#[test]
+fn every_peer_case_matches_on_the_peers_own_decisions_and_on_tradelab_s_indicators() {
+    let refs = refs();
+    assert!(refs.cases.len() >= 300, "{} cases", refs.cases.len());
+    let dir = here().join("../target/parity");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut timestamps: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    let mut failures = Vec::new();
+    // peer -> (cases, largest relative deviation of final equity, own-indicator cases compared)
+    let mut summary: BTreeMap<String, (usize, f64, usize)> = BTreeMap::new();
+    let mut grid_own = 0;
+    for c in &refs.cases {
+        let ts = timestamps.entry(c.dataset.clone()).or_insert_with(|| {
+            let (md, _) = tradelab::data::load(&[fixture(&c.dataset)], &Default::default()).unwrap();
+            md.timestamps.clone()
+        });
+        let sig = &refs.signals[c.id];
+        let peer = &refs.trades[c.id];
+        let (r, _) = run_case(c, sig, false, &dir, ts);
+        let s = summary.entry(format!("{} {}", c.peer, c.variant)).or_default();
+        s.0 += 1;
+        s.1 = s.1.max(rel(*r.equity.last().unwrap(), c.final_equity));
+        for d in compare(c, peer, &r) {
+            failures.push(format!("case {} ({} {} {}/{}): {d}", c.id, c.peer, c.dataset, c.fast, c.slow));
+        }
+        let (own, acted) = run_case(c, sig, true, &dir, ts);
+        let peer_bars: Vec<usize> = sig.iter().map(|s| s.0).collect();
+        if acted == peer_bars {
+            s.2 += 1;
+            grid_own += usize::from(c.variant == "docgrid");
+            for d in compare(c, peer, &own) {
+                failures.push(format!("case {} own sma_cross ({} {} {}/{}): {d}", c.id, c.peer, c.dataset, c.fast, c.slow));
+            }
+        } else {
+            let first = acted.iter().zip(&peer_bars).position(|(a, b)| a != b).unwrap_or(acted.len().min(peer_bars.len()));
+            let at = |v: &[usize]| v.get(first).map_or("none".to_string(), |b| b.to_string());
+            let msg = format!(
+                "case {} ({} {} {}/{} {}): own SMA crosses differ from the peer's from bar {} (peer) / {} (tradelab)",
+                c.id,
+                c.peer,
+                c.dataset,
+                c.fast,
+                c.slow,
+                c.variant,
+                at(&peer_bars),
+                at(&acted)
+            );
+            eprintln!("{msg}");
+            if c.variant == "docgrid" {
+                failures.push(msg);
+            }
+        }
+    }
+    for (k, (n, dev, own)) in &summary {
+        eprintln!("{k:<40} {n:>3} cases, largest final-equity deviation {dev:.1e}, own indicators on {own}");
+    }
+    assert!(failures.is_empty(), "{} differences:\n{}", failures.len(), failures.join("\n"));
+    assert_eq!(grid_own, 75, "backtesting.py's 75-pair grid with tradelab's own SMA cross");
+}

@@ -1,0 +1,277 @@
+"""Reference numbers for tradelab's parity suite, made by the peers themselves.
+
+Runs SMA-cross strategies in backtesting.py, backtrader and vectorbt (versions pinned in
+requirements.txt) on the fixtures in tests/fixtures/ and writes, under refs/:
+
+  cases.csv    one row per case: its id, settings, the peer's final equity and trade count
+  signals.csv  the bars where the peer's strategy acted: case id, bar, dir (+1 long, -1 short,
+               0 flat), decided at that bar's close; tradelab replays them as a signal file
+  trades.csv   the peer's trades: case id, entry/exit bar (exit -1 while open at the end), size
+               (signed units), entry/exit price, fees
+
+Usage (see README.md): python make_refs.py [out_dir=refs]
+"""
+import csv
+import os
+import sys
+import warnings
+
+os.environ['TQDM_DISABLE'] = '1'  # backtesting.py's progress bars
+
+import numpy as np
+import pandas as pd
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+FIX = os.path.join(HERE, '..', 'fixtures')
+OUT = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, 'refs')
+warnings.filterwarnings('ignore')
+
+# file, starting cash (enough for whole units of each market)
+DATASETS = {
+    'GOOG': ('GOOG.csv', 10_000.0),
+    'BTCUSDT_1h': ('BTCUSDT_1h.csv', 1_000_000.0),
+    'EURUSD_1h': ('EURUSD_1h.csv', 10_000.0),
+}
+PAIRS = [(5, 20), (10, 30), (10, 50), (15, 40), (20, 50), (20, 100), (30, 80), (50, 150)]
+GRID = [(f, s) for f in range(5, 51, 5) for s in range(10, 101, 10) if f < s]  # backtesting.py docs
+
+
+def load(name):
+    df = pd.read_csv(os.path.join(FIX, DATASETS[name][0]))
+    df.index = pd.to_datetime(df['timestamp'])
+    df = df.drop(columns=['timestamp'])
+    df.columns = ['Open', 'High', 'Low', 'Close', 'Volume']
+    return df
+
+
+cases, signals, trades = [], [], []
+
+
+def add_case(peer, dataset, fast, slow, v, final_equity, sig, tr):
+    cid = len(cases)
+    row = dict(id=cid, peer=peer, dataset=dataset, fast=fast, slow=slow, **v,
+               final_equity=repr(float(final_equity)), trades=len(tr))
+    cases.append(row)
+    signals.extend((cid, b, d) for b, d in sig)
+    trades.extend((cid, *t) for t in tr)
+
+
+# ---------------------------------------------------------------- backtesting.py
+import backtesting
+from backtesting import Backtest, Strategy
+from backtesting.lib import FractionalBacktest, crossover
+
+
+def sma(x, n):
+    return pd.Series(x).rolling(n).mean()
+
+
+class SmaCross(Strategy):
+    fast = 10
+    slow = 20
+    long_short = True
+    sl = 0.0       # relative to the entry fill, set once the entry has filled
+    tp = 0.0       # relative to the entry fill, given with the order (trade_on_close only)
+    on_close = False
+
+    def init(self):
+        self.s1 = self.I(sma, self.data.Close, self.fast)
+        self.s2 = self.I(sma, self.data.Close, self.slow)
+        self.log = []
+
+    def next(self):
+        i = len(self.data) - 1
+        for t in self.trades:
+            if self.sl and t.sl is None:
+                t.sl = t.entry_price * (1 - self.sl) if t.is_long else t.entry_price * (1 + self.sl)
+        c = self.data.Close[-1]
+        if crossover(self.s1, self.s2):
+            self.log.append((i, 1))
+            self.position.close()
+            self.buy(tp=c * (1 + self.tp) if self.tp else None)
+        elif crossover(self.s2, self.s1):
+            if self.long_short:
+                self.log.append((i, -1))
+                self.position.close()
+                self.sell(tp=c * (1 - self.tp) if self.tp else None)
+            else:
+                self.log.append((i, 0))
+                self.position.close()
+
+
+def run_btpy(dataset, fast, slow, v, df, cash):
+    kw = dict(cash=cash, commission=v['fee'], trade_on_close=v['fill'] == 'close', finalize_trades=False)
+    if v['lot'] != 1:
+        bt = FractionalBacktest(df, SmaCross, fractional_unit=v['lot'], **kw)
+    else:
+        bt = Backtest(df, SmaCross, **kw)
+    st = bt.run(fast=fast, slow=slow, long_short=v['long_short'], sl=v['stop_loss'], tp=v['take_profit'])
+    strat = st['_strategy']
+    tr = []
+    for _, t in st['_trades'].iterrows():
+        tr.append((int(t.EntryBar), int(t.ExitBar), repr(float(t.Size)), repr(float(t.EntryPrice)),
+                   repr(float(t.ExitPrice)), repr(float(t.Commission))))
+    u = v['lot']
+    for t in strat._broker.trades:  # still open at the end: in equity, not in the trade table
+        tr.append((int(t.entry_bar), -1, repr(float(t.size * u)), repr(float(t.entry_price / u)), '', ''))
+    add_case('backtesting', dataset, fast, slow, v, st['Equity Final [$]'], strat.log, tr)
+
+
+def btpy_variant(name, long_short, fill, fee, lot=1, stop_loss=0.0, take_profit=0.0):
+    return dict(variant=name, long_short=long_short, fill=fill, fee=fee, lot=lot,
+                stop_loss=stop_loss, take_profit=take_profit, size='all')
+
+
+GRID_V = btpy_variant('docgrid', True, 'next_open', 0.002)
+BTPY_VARIANTS = [
+    btpy_variant('lo_open_fee10', False, 'next_open', 0.001),
+    btpy_variant('ls_close_nofee', True, 'close', 0.0),
+    btpy_variant('ls_open_sl3', True, 'next_open', 0.002, stop_loss=0.03),
+    btpy_variant('lo_close_tp5', False, 'close', 0.001, take_profit=0.05),
+    btpy_variant('ls_open_frac', True, 'next_open', 0.001, lot=0.001),
+]
+
+# ---------------------------------------------------------------- backtrader
+import backtrader as btr
+
+
+class BtrSmaCross(btr.Strategy):
+    params = dict(fast=10, slow=20, long_short=True)
+
+    def __init__(self):
+        self.cross = btr.ind.CrossOver(btr.ind.SMA(self.data.close, period=self.p.fast),
+                                       btr.ind.SMA(self.data.close, period=self.p.slow))
+        self.log, self.fills = [], []
+
+    def notify_order(self, o):
+        if o.status == o.Completed:
+            self.fills.append((len(self.data) - 1, o.executed.size, o.executed.price, o.executed.comm))
+
+    def next(self):
+        i = len(self.data) - 1
+        if self.cross[0] > 0:
+            self.log.append((i, 1))
+            self.order_target_size(target=1)
+        elif self.cross[0] < 0:
+            self.log.append((i, -1 if self.p.long_short else 0))
+            self.order_target_size(target=-1 if self.p.long_short else 0)
+
+
+def trades_from_fills(fills):
+    """Round trips from (bar, signed size, price, fee) fills: a reversal closes one and opens one."""
+    out, pos, cur = [], 0.0, None
+    for bar, q, px, fee in fills:
+        new = pos + q
+        if pos != 0 and (new == 0 or np.sign(new) != np.sign(pos)):
+            share = abs(pos) / abs(q)
+            cur['exit'], cur['exit_px'] = bar, px
+            cur['fees'] += fee * share
+            out.append(cur)
+            cur = None
+            fee *= 1 - share
+        if new != 0 and (pos == 0 or np.sign(new) != np.sign(pos)):
+            cur = dict(entry=bar, size=new, entry_px=px, fees=fee, exit=-1, exit_px=None)
+        pos = new
+    if cur:
+        out.append(cur)
+    return [(t['entry'], t['exit'], repr(float(t['size'])), repr(float(t['entry_px'])),
+             '' if t['exit_px'] is None else repr(float(t['exit_px'])), repr(float(t['fees'])) if t['exit'] >= 0 else '')
+            for t in out]
+
+
+def run_btr(dataset, fast, slow, v, df, cash):
+    c = btr.Cerebro(stdstats=False)
+    c.adddata(btr.feeds.PandasData(dataname=df))
+    c.addstrategy(BtrSmaCross, fast=fast, slow=slow, long_short=v['long_short'])
+    c.broker.setcash(cash)
+    c.broker.setcommission(commission=v['fee'])
+    s = c.run()[0]
+    add_case('backtrader', dataset, fast, slow, v, c.broker.getvalue(), s.log, trades_from_fills(s.fills))
+
+
+BTR_VARIANTS = [
+    dict(variant='ls_open_unit1_fee10', long_short=True, fill='next_open', fee=0.001, lot=1,
+         stop_loss=0.0, take_profit=0.0, size='units1'),
+    dict(variant='lo_open_unit1_nofee', long_short=False, fill='next_open', fee=0.0, lot=1,
+         stop_loss=0.0, take_profit=0.0, size='units1'),
+]
+
+# ---------------------------------------------------------------- vectorbt
+import vectorbt as vbt
+
+
+def run_vbt(dataset, fast, slow, v, df, cash):
+    close = df['Close']
+    s1 = pd.Series(vbt.MA.run(close, fast).ma.values, index=close.index)
+    s2 = pd.Series(vbt.MA.run(close, slow).ma.values, index=close.index)
+    up = s1.vbt.crossed_above(s2)
+    down = s1.vbt.crossed_below(s2)
+    kw = dict(init_cash=cash, fees=v['fee'], slippage=v['slippage'], freq='1h')
+    if v['fill'] == 'next_open':
+        kw['price'] = df['Open']
+        e, x = up.shift(1, fill_value=False), down.shift(1, fill_value=False)
+    else:
+        e, x = up, down
+    if v['long_short']:
+        pf = vbt.Portfolio.from_signals(close, entries=e, short_entries=x, **kw)
+    else:
+        pf = vbt.Portfolio.from_signals(close, entries=e, exits=x, **kw)
+    sig = [(int(i), 1 if up.iloc[i] else (-1 if v['long_short'] else 0))
+           for i in np.flatnonzero((up | down).values)]
+    tr = []
+    for r in pf.trades.records_arr:
+        is_open = r['status'] == 0
+        sign = 1 if r['direction'] == 0 else -1
+        tr.append((int(r['entry_idx']), -1 if is_open else int(r['exit_idx']), repr(float(sign * r['size'])),
+                   repr(float(r['entry_price'])), '' if is_open else repr(float(r['exit_price'])),
+                   '' if is_open else repr(float(r['entry_fees'] + r['exit_fees']))))
+    add_case('vectorbt', dataset, fast, slow, v, pf.final_value(), sig, tr)
+
+
+VBT_VARIANTS = [
+    dict(variant='lo_close_fee10', long_short=False, fill='close', fee=0.001, slippage=0.0),
+    dict(variant='ls_close_fee10', long_short=True, fill='close', fee=0.001, slippage=0.0),
+    dict(variant='ls_open_fee5_slip5', long_short=True, fill='next_open', fee=0.0005, slippage=0.0005),
+]
+VBT_PAIRS = PAIRS + [(3, 7), (7, 21)]
+
+
+def main():
+    for name in DATASETS:
+        df, cash = load(name), DATASETS[name][1]
+        if name == 'GOOG':
+            for f, s in GRID:
+                run_btpy(name, f, s, GRID_V, df, cash)
+        for v in BTPY_VARIANTS:
+            for f, s in PAIRS:
+                run_btpy(name, f, s, v, df, cash)
+        for v in BTR_VARIANTS:
+            for f, s in PAIRS[:5] + PAIRS[6:]:
+                run_btr(name, f, s, v, df, cash)
+        for v in VBT_VARIANTS:
+            for f, s in VBT_PAIRS:
+                vv = dict(v, lot=0, stop_loss=0.0, take_profit=0.0, size='all')
+                run_vbt(name, f, s, vv, df, cash)
+        print(name, len(cases), 'cases so far', file=sys.stderr)
+    os.makedirs(OUT, exist_ok=True)
+    cols = ['id', 'peer', 'dataset', 'fast', 'slow', 'variant', 'long_short', 'fill', 'fee', 'slippage', 'lot',
+            'stop_loss', 'take_profit', 'size', 'final_equity', 'trades']
+    with open(os.path.join(OUT, 'cases.csv'), 'w', newline='') as f:
+        w = csv.DictWriter(f, cols, restval='0')
+        w.writeheader()
+        w.writerows(cases)
+    with open(os.path.join(OUT, 'signals.csv'), 'w', newline='') as f:
+        w = csv.writer(f)
+        w.writerow(['case', 'bar', 'dir'])
+        w.writerows(signals)
+    with open(os.path.join(OUT, 'trades.csv'), 'w', newline='') as f:
+        w = csv.writer(f)
+        w.writerow(['case', 'entry_bar', 'exit_bar', 'size', 'entry_price', 'exit_price', 'fees'])
+        w.writerows(trades)
+    with open(os.path.join(OUT, 'versions.txt'), 'w') as f:
+        f.write(f'backtesting {backtesting.__version__}\nbacktrader {btr.__version__}\nvectorbt {vbt.__version__}\n'
+                f'pandas {pd.__version__}\nnumpy {np.__version__}\n')
+
+
+if __name__ == '__main__':
+    main()
