@@ -18,8 +18,9 @@
 //! `|q| = (|f| E - F) / (p (1 + r))`. Lots round the target position toward zero, then the order
 //! is the difference `q - cur`; longs and shorts mirror each other exactly. A target quantity
 //! (`sizing = "fixed_quantity"`) is rounded to the lot the same way. A buy is never larger than
-//! cash allows after its fee (with several symbols, cash may be held elsewhere); `|f| > 1` would
-//! need margin, which is not modelled, so validation refuses it.
+//! cash allows after its fee (with several symbols, cash may be held elsewhere): a fraction is
+//! trimmed to it, a target quantity is rejected whole (as backtesting.py and backtrader do).
+//! `|f| > 1` would need margin, which is not modelled, so validation refuses it.
 
 use crate::experiment::ExecutionConfig;
 use crate::portfolio::Reason;
@@ -207,6 +208,11 @@ pub fn fill(size: Size, cur: f64, raw: f64, maker: bool, equity: f64, cash: f64,
     if delta > 0.0 {
         let affordable = ((cash - c.fixed) / (price * (1.0 + fee_rate))).max(0.0);
         if delta > affordable {
+            // A quantity asked for in units is refused whole, as backtesting.py and backtrader
+            // refuse it; a fraction of equity is trimmed to what cash holds.
+            if matches!(size, Size::TargetQty(_)) {
+                return Outcome::Reject("insufficient cash for the quantity");
+            }
             delta = lot_floor(affordable);
             rest = 0.0;
         }
@@ -317,6 +323,14 @@ mod tests {
         let q = 10.0 + fill_qty(Size::TargetFraction(0.5), 10.0, 100.0, 1000.0, 0.0, &costs());
         assert!((q - 499.0 / 99.9).abs() < 1e-12);
         assert!((q * 100.0 + 0.1 * (10.0 - q) - 500.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_quantity_cash_cannot_pay_for_is_refused_whole() {
+        // 2 units at 50 with a 0.1% fee cost 100.1; 100 of cash is not enough.
+        let out = fill(Size::TargetQty(2.0), 0.0, 50.0, false, 100.0, 100.0, 1e9, &costs());
+        assert_eq!(out, Outcome::Reject("insufficient cash for the quantity"));
+        assert_eq!(fill_qty(Size::TargetQty(2.0), 0.0, 50.0, 100.1, 100.1, &costs()), 2.0);
     }
 
     #[test]

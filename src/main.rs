@@ -324,8 +324,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 }
                 outln!("{}", tradelab::metrics::table(&s.best_stats));
                 outln!(
-                    "deflated sharpe {:.3}, probability of backtest overfitting {}",
+                    "deflated sharpe {:.3} (over {} trials tried; about {} independent), probability of backtest overfitting {}",
                     s.deflated_sharpe,
+                    s.trials,
+                    s.effective_trials.map_or("n/a".to_string(), |e| format!("{:.0}", e.estimate)),
                     s.pbo.map_or("n/a".to_string(), |p| format!("{p:.3}"))
                 );
                 outln!("wrote {}", dir.display());

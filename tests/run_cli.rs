@@ -89,6 +89,48 @@ fn exit_codes_and_error_messages() {
     assert_eq!(code, 2);
     let (code, _, _) = tradelab(&["run", "no/such/file.toml"]);
     assert_eq!(code, 2);
+    // Settings that cannot take effect: leverage without a margin model, a slippage that sells
+    // at a price <= 0, fixed units where the rebalancer needs fractions.
+    for (body, key) in [
+        ("[decision]\nfraction = 2\n[risk]\nmax_position = 2\n", "decision.fraction"),
+        ("[decision]\nstrength_multipliers = [0.5, 1, 1.5, 2]\n", "decision.fraction"),
+        ("[execution]\nslippage_bps = 10000\n", "execution.slippage_bps"),
+        ("[decision]\nsizing = \"fixed_quantity\"\n[rebalance]\ntargets = { BTC = 1.0 }\n", "decision.sizing"),
+        ("[decision]\nsizing = \"fixed_quantity\"\nquantity = 0\n", "decision.quantity"),
+    ] {
+        let f = dir.join("setting.toml");
+        std::fs::write(&f, format!("[experiment]\nname = \"x\"\n[data]\npath = \"{}\"\n{body}", root().join("data/synth").display()))
+            .unwrap();
+        let (code, _, stderr) = tradelab(&["run", f.to_str().unwrap()]);
+        assert_eq!(code, 2, "{body}: {stderr}");
+        assert!(stderr.contains(&format!("setting.toml: {key}")), "{body}: {stderr}");
+    }
+}
+
+#[test]
+fn fixed_quantity_trades_whole_units_from_the_cli() {
+    // 0.05 BTC per entry on the bundled data (about 1,500 of the 10,000 starting cash),
+    // whatever the equity: every fill buys 0.05 or sells the 0.05 held.
+    let dir = tmp_dir("fixed_quantity");
+    let (code, _, stderr) = tradelab(&[
+        "-q",
+        "run",
+        "experiments/quickstart.toml",
+        "--set",
+        "decision.sizing=\"fixed_quantity\"",
+        "--set",
+        "decision.quantity=0.05",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let run = std::fs::read_dir(dir.join("quickstart")).unwrap().next().unwrap().unwrap().path();
+    let fills = read(&run.join("fills.csv"));
+    let mut head = fills.lines().next().unwrap().split(',');
+    let qcol = head.position(|h| h == "qty").expect("qty column");
+    let qty: Vec<f64> = fills.lines().skip(1).map(|l| l.split(',').nth(qcol).unwrap().parse().unwrap()).collect();
+    assert!(qty.len() >= 2);
+    assert!(qty.iter().all(|q| *q == 0.05), "{qty:?}");
 }
 
 fn quickstart_like(md: tradelab::data::MarketData) -> tradelab::engine::RunResult {

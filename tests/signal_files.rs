@@ -91,3 +91,36 @@ fn every_example_runs_on_the_bundled_data_within_its_limits() {
     }
     assert!(n >= 5);
 }
+
+#[test]
+fn signals_never_reach_back_in_time() {
+    let dir = tmp_dir("sigfiles_time");
+    // Six hourly bars from 00:00: the last ends at 06:00.
+    let md = market(&[(100.0, 100.0, 100.0, 100.0, 1e9); 6]);
+    let streams = |name: &str, body: &str| {
+        let p = dir.join(name);
+        std::fs::write(&p, format!("{HEAD}{body}")).unwrap();
+        let rows = read_signal_file(&p).unwrap();
+        file_streams(&p, &rows, &md).map(|v| v.into_iter().map(|(_, st)| st.dir).collect::<Vec<_>>())
+    };
+    // A row stamped after the last bar's end is dropped, not put on the last bar; 05:59 is in it.
+    let dirs = streams("future.csv", "2024-01-01T01:00:00Z,S0,long,strong,1,m\n2024-01-01T06:00:00Z,S0,short,strong,1,m\n").unwrap();
+    assert_eq!(dirs, vec![vec![NONE, 1, 1, 1, 1, 1]]);
+    let dirs = streams("last.csv", "2024-01-01T01:00:00Z,S0,long,strong,1,m\n2024-01-01T05:59:00Z,S0,short,strong,1,m\n").unwrap();
+    assert_eq!(dirs, vec![vec![NONE, 1, 1, 1, 1, -1]]);
+    // Within a bar the latest stamp wins, whatever the file's order.
+    let dirs = streams("order.csv", "2024-01-01T02:50:00Z,S0,short,strong,1,m\n2024-01-01T02:10:00Z,S0,long,strong,1,m\n").unwrap();
+    assert_eq!(dirs, vec![vec![NONE, NONE, -1, -1, -1, -1]]);
+    // The same stamp twice: the same values are fine, different ones are an error naming both.
+    let same = "2024-01-01T02:00:00Z,S0,long,strong,1,m\n";
+    assert!(streams("dup.csv", &format!("{same}{same}")).is_ok());
+    let e = streams("clash.csv", &format!("{same}2024-01-01T02:00:00Z,S0,short,strong,1,m\n")).unwrap_err().to_string();
+    assert!(e.contains("clash.csv") && e.contains("line 3") && e.contains("line 2") && e.contains("conflicting-signal"), "{e}");
+    // Nothing usable: header only, or every row outside the bars.
+    let e = streams("empty.csv", "").unwrap_err().to_string();
+    assert!(e.contains("empty.csv") && e.contains("no-rows"), "{e}");
+    let e = streams("outside.csv", "2023-01-01T00:00:00Z,S0,long,strong,1,m\n2025-01-01T00:00:00Z,S0,long,strong,1,m\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("outside.csv") && e.contains("no-signal-in-range"), "{e}");
+}

@@ -267,6 +267,22 @@ impl Study {
         Ok(self.run_candidate(exp)?.0)
     }
 
+    /// The per-bar returns of one candidate (from the starting cash to each bar's close).
+    pub fn returns_of(&self, exp: Experiment) -> Result<Vec<f64>> {
+        let le = LoadedExperiment { exp, file: self.le.file.clone() };
+        let prep = prepare(&le, self.md.clone(), &self.cache)?;
+        let eq = crate::engine::backtest(&le.exp, &prep).equity;
+        let mut prev = le.exp.portfolio.initial_cash;
+        Ok(eq
+            .iter()
+            .map(|e| {
+                let r = e / prev - 1.0;
+                prev = *e;
+                r
+            })
+            .collect())
+    }
+
     fn run_candidate(&self, exp: Experiment) -> Result<(Stats, [[f64; 3]; crate::metrics::BLOCKS])> {
         let le = LoadedExperiment { exp, file: self.le.file.clone() };
         let prep = prepare(&le, self.md.clone(), &self.cache)?;
@@ -526,8 +542,14 @@ pub struct Summary {
     pub best_objective: f64,
     /// Its full statistics (re-run).
     pub best_stats: Stats,
-    /// Deflated Sharpe ratio of the best trial given the number of trials.
+    /// Deflated Sharpe ratio of the best trial (the full formula, with its returns' skewness
+    /// and kurtosis, over every trial tried); `deflation` has its inputs.
     pub deflated_sharpe: f64,
+    /// What the deflated Sharpe ratio was computed from.
+    pub deflation: walk::Deflation,
+    /// How many of the trials were in effect independent (for reading the deflation: a grid of
+    /// neighbouring parameters is far fewer independent tries than trials).
+    pub effective_trials: Option<EffectiveTrials>,
     /// Probability of backtest overfitting by combinatorially symmetric cross-validation over
     /// the trials' returns in 10 blocks of bars (Sharpe ratio as the measure); absent for fewer
     /// than 4 trials or after a resume (block returns are not kept in `trials.csv`).
@@ -593,10 +615,23 @@ fn finish(study: &Study, r: &SearchResult, dir: &Path, start: std::time::Instant
     let exp = study.candidate(&best.params).map_err(|(_, m)| Error::Internal(format!("best trial cannot be rebuilt: {m}")))?;
     let path = dir.join("best.toml");
     std::fs::write(&path, exp.to_toml()).map_err(|e| Error::io(&path, e))?;
-    let best_stats = study.stats_of(exp)?;
-    let sharpes: Vec<f64> =
-        r.trials.iter().filter(|t| t.status == TrialStatus::Ok).map(|t| t.key_stats[1]).filter(|s| s.is_finite()).collect();
+    let best_stats = study.stats_of(exp.clone())?;
     let per_year = best_stats.periods_per_year;
+    let sharpes: Vec<f64> = r
+        .trials
+        .iter()
+        .filter(|t| t.status == TrialStatus::Ok)
+        .map(|t| t.key_stats[1] / per_year.sqrt())
+        .filter(|s| s.is_finite())
+        .collect();
+    let var = if sharpes.len() > 1 {
+        let m = sharpes.iter().sum::<f64>() / sharpes.len() as f64;
+        sharpes.iter().map(|s| (s - m).powi(2)).sum::<f64>() / (sharpes.len() - 1) as f64
+    } else {
+        f64::NAN
+    };
+    let (skew, kurt) = walk::skew_kurtosis(&study.returns_of(exp)?);
+    let deflation = walk::deflated_sharpe(best.key_stats[1] / per_year.sqrt(), skew, kurt, best_stats.bars, var, r.trials.len());
     let summary = Summary {
         method: format!("{:?}", study.cfg.method).to_lowercase(),
         objective: study.cfg.objective.clone(),
@@ -606,11 +641,9 @@ fn finish(study: &Study, r: &SearchResult, dir: &Path, start: std::time::Instant
         best_trial: best.index,
         best_params: study.space.paths.iter().cloned().zip(best.params.iter().cloned()).collect(),
         best_objective: best.objective,
-        deflated_sharpe: walk::deflated_sharpe(
-            best.key_stats[1] / per_year.sqrt(),
-            &sharpes.iter().map(|s| s / per_year.sqrt()).collect::<Vec<_>>(),
-            best_stats.bars,
-        ),
+        deflated_sharpe: deflation.deflated_sharpe,
+        deflation,
+        effective_trials: effective_trials(study, r)?,
         best_stats,
         pbo: {
             let blocks: Option<Vec<_>> = r.trials.iter().filter(|t| t.status == TrialStatus::Ok).map(|t| t.blocks).collect();
@@ -624,6 +657,80 @@ fn finish(study: &Study, r: &SearchResult, dir: &Path, start: std::time::Instant
     std::fs::write(&path, json + "\n").map_err(|e| Error::io(&path, e))?;
     write_top_equity(study, r, dir, 5)?;
     Ok(summary)
+}
+
+/// An estimate of how many independent trials a search amounted to.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct EffectiveTrials {
+    /// `rho + (1 - rho) * N`, between 1 and N: N when the trials are uncorrelated, 1 when they
+    /// are one trial repeated.
+    pub estimate: f64,
+    /// Mean pairwise correlation `rho` of the sampled trials' returns.
+    pub mean_correlation: f64,
+    /// Trials sampled (evenly by trial index, up to 64), re-run to get their returns.
+    pub sampled: usize,
+    /// Bars summed into each return before correlating (1 up to 20,000 bars; longer runs are
+    /// cut into 20,000 stretches so memory stays bounded).
+    pub bars_per_return: usize,
+}
+
+/// The effective number of independent trials, by the average-correlation approximation
+/// `N_eff = rho + (1 - rho) N` over the returns of up to 64 trials spread evenly over the
+/// search (trials whose returns never vary are left out). None with fewer than 2 such trials.
+fn effective_trials(study: &Study, r: &SearchResult) -> Result<Option<EffectiveTrials>> {
+    const SAMPLE: usize = 64;
+    const MAX_POINTS: usize = 20_000;
+    let ok: Vec<&Trial> = r.trials.iter().filter(|t| t.status == TrialStatus::Ok).collect();
+    let k = ok.len().min(SAMPLE);
+    if k < 2 {
+        return Ok(None);
+    }
+    let picked: Vec<&Trial> = (0..k).map(|i| ok[i * ok.len() / k]).collect();
+    let series: Vec<Result<Vec<f64>>> = picked
+        .par_iter()
+        .map(|t| {
+            let exp = study.candidate(&t.params).map_err(|(_, m)| Error::Internal(format!("trial {} cannot be rebuilt: {m}", t.index)))?;
+            study.returns_of(exp)
+        })
+        .collect();
+    let series = series.into_iter().collect::<Result<Vec<_>>>()?;
+    let per = study.md.len().div_ceil(MAX_POINTS).max(1);
+    let Some((rho, sampled)) = mean_correlation(&series, per) else { return Ok(None) };
+    let big_n = r.trials.len() as f64;
+    Ok(Some(EffectiveTrials {
+        estimate: (rho + (1.0 - rho) * big_n).clamp(1.0, big_n),
+        mean_correlation: rho,
+        sampled,
+        bars_per_return: per,
+    }))
+}
+
+/// Mean pairwise Pearson correlation of return series, each first summed in stretches of `per`
+/// values; series that never vary are left out. Returns (mean, series used), None below 2.
+fn mean_correlation(series: &[Vec<f64>], per: usize) -> Option<(f64, usize)> {
+    let mut cols: Vec<Vec<f64>> = Vec::with_capacity(series.len());
+    for s in series {
+        // Summed in stretches, then centred and scaled to unit length.
+        let mut x: Vec<f64> = s.chunks(per).map(|c| c.iter().sum()).collect();
+        let m = x.iter().sum::<f64>() / x.len().max(1) as f64;
+        x.iter_mut().for_each(|v| *v -= m);
+        let norm = x.iter().map(|v| v * v).sum::<f64>().sqrt();
+        if norm > 0.0 && norm.is_finite() {
+            x.iter_mut().for_each(|v| *v /= norm);
+            cols.push(x);
+        }
+    }
+    if cols.len() < 2 {
+        return None;
+    }
+    let (mut sum, mut pairs) = (0.0, 0usize);
+    for i in 0..cols.len() {
+        for j in i + 1..cols.len() {
+            sum += cols[i].iter().zip(&cols[j]).map(|(a, b)| a * b).sum::<f64>();
+            pairs += 1;
+        }
+    }
+    Some((sum / pairs as f64, cols.len()))
 }
 
 /// `top_equity.csv`: the equity curves of the `k` best feasible trials, re-run with every bar
@@ -656,4 +763,28 @@ fn write_top_equity(study: &Study, r: &SearchResult, dir: &Path, k: usize) -> Re
         writeln!(w).map_err(io)?;
     }
     w.flush().map_err(io)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round(x: f64) -> f64 {
+        (x * 1e12).round() / 1e12
+    }
+
+    #[test]
+    fn mean_correlation_of_series_worked_by_hand() {
+        // a = (1, -1, 2, -2) and b = (1, 1, -1, -1) have mean 0 and sum of products
+        // 1 - 1 - 2 + 2 = 0: uncorrelated. a with itself 1, with -a -1.
+        let a = vec![1.0, -1.0, 2.0, -2.0];
+        let neg: Vec<f64> = a.iter().map(|v| -v).collect();
+        let b = vec![1.0, 1.0, -1.0, -1.0];
+        assert_eq!(mean_correlation(&[a.clone(), a.clone()], 1).map(|(r, n)| (round(r), n)), Some((1.0, 2)));
+        assert_eq!(mean_correlation(&[a.clone(), neg.clone(), a.clone()], 1).map(|(r, n)| (round(r), n)), Some((round(-1.0 / 3.0), 3)));
+        assert_eq!(mean_correlation(&[a.clone(), b.clone()], 1).map(|(r, _)| r), Some(0.0));
+        // A flat series is left out; summed in pairs of bars, a becomes (0, 0): flat too.
+        assert_eq!(mean_correlation(&[a.clone(), vec![0.0; 4]], 1), None);
+        assert_eq!(mean_correlation(&[a, b], 2), None);
+    }
 }

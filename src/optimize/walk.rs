@@ -20,25 +20,81 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// Deflated Sharpe ratio: the probability that the best trial's true Sharpe is above zero after
-/// allowing for having picked it out of `trials` tries. Sharpes are per period (not annualized);
-/// `bars` is the number of returns. Returns are taken as normal (skew 0, kurtosis 3), so the
-/// standard error of a Sharpe `s` is `sqrt((1 + s^2/2) / (bars - 1))`. The expected maximum of
-/// N trial Sharpes under the null is `sqrt(var) * ((1-g) * z(1-1/N) + g * z(1-1/(N e)))`, g the
-/// Euler-Mascheroni constant, var the variance of the trial Sharpes.
-pub fn deflated_sharpe(best: f64, trials: &[f64], bars: usize) -> f64 {
-    let n = trials.len();
-    if n < 2 || bars < 3 || !best.is_finite() {
-        return f64::NAN;
+/// The deflated Sharpe ratio of a search's best trial and what went into it.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Deflation {
+    /// The probability that the best trial's true Sharpe is above zero, allowing for having
+    /// picked it out of `trials_tried` and for its returns' skewness and kurtosis.
+    pub deflated_sharpe: f64,
+    /// The best trial's Sharpe per bar (mean excess return over standard deviation, not
+    /// annualized).
+    pub sharpe_per_bar: f64,
+    /// Skewness of the best trial's per-bar returns.
+    pub skewness: f64,
+    /// Kurtosis (not excess: 3 for normal returns) of the best trial's per-bar returns.
+    pub kurtosis: f64,
+    /// Number of returns `T`.
+    pub returns: usize,
+    /// Number of trials tried `N` (every trial run, whatever its outcome).
+    pub trials_tried: usize,
+    /// Variance of the per-bar Sharpes of the trials that have one.
+    pub trial_sharpe_variance: f64,
+    /// The expected maximum of `N` per-bar Sharpes with that variance when no trial has skill.
+    pub expected_max_sharpe: f64,
+}
+
+/// Deflated Sharpe ratio (Bailey and López de Prado, 2014): with `sr` the best trial's Sharpe
+/// per bar over `t` returns of skewness `skew` and kurtosis `kurt`, `n` trials tried whose
+/// Sharpes have variance `var`, the expected maximum Sharpe under the null is
+/// `SR0 = sqrt(var) * ((1 - g) * z(1 - 1/N) + g * z(1 - 1/(N e)))` (g the Euler-Mascheroni
+/// constant) and `DSR = Phi((sr - SR0) * sqrt(T - 1) / sqrt(1 - skew * sr + (kurt - 1) / 4 * sr^2))`.
+/// NaN when it cannot be computed (fewer than 2 trials or 3 returns, or a non-finite input).
+pub fn deflated_sharpe(sr: f64, skew: f64, kurt: f64, t: usize, var: f64, n: usize) -> Deflation {
+    let mut d = Deflation {
+        deflated_sharpe: f64::NAN,
+        sharpe_per_bar: sr,
+        skewness: skew,
+        kurtosis: kurt,
+        returns: t,
+        trials_tried: n,
+        trial_sharpe_variance: var,
+        expected_max_sharpe: f64::NAN,
+    };
+    let Ok(norm) = Normal::new(0.0, 1.0) else { return d };
+    if n < 2 || t < 3 || !(sr.is_finite() && skew.is_finite() && kurt.is_finite() && var.is_finite()) {
+        return d;
     }
-    let Ok(norm) = Normal::new(0.0, 1.0) else { return f64::NAN };
-    let m = trials.iter().sum::<f64>() / n as f64;
-    let var = trials.iter().map(|s| (s - m).powi(2)).sum::<f64>() / (n - 1) as f64;
     let g = 0.577_215_664_901_532_9;
     let nf = n as f64;
-    let sr0 = var.sqrt() * ((1.0 - g) * norm.inverse_cdf(1.0 - 1.0 / nf) + g * norm.inverse_cdf(1.0 - 1.0 / (nf * std::f64::consts::E)));
-    let se = ((1.0 + best * best / 2.0) / (bars as f64 - 1.0)).sqrt();
-    norm.cdf((best - sr0) / se)
+    d.expected_max_sharpe =
+        var.sqrt() * ((1.0 - g) * norm.inverse_cdf(1.0 - 1.0 / nf) + g * norm.inverse_cdf(1.0 - 1.0 / (nf * std::f64::consts::E)));
+    let v = 1.0 - skew * sr + (kurt - 1.0) / 4.0 * sr * sr;
+    if v > 0.0 {
+        d.deflated_sharpe = norm.cdf((sr - d.expected_max_sharpe) * (t as f64 - 1.0).sqrt() / v.sqrt());
+    }
+    d
+}
+
+/// Skewness and kurtosis (not excess) of a sample, by its central moments `m3 / m2^1.5` and
+/// `m4 / m2^2`; NaN for fewer than 2 values or no variance.
+pub fn skew_kurtosis(x: &[f64]) -> (f64, f64) {
+    let n = x.len() as f64;
+    if x.len() < 2 {
+        return (f64::NAN, f64::NAN);
+    }
+    let m = x.iter().sum::<f64>() / n;
+    let (mut m2, mut m3, mut m4) = (0.0, 0.0, 0.0);
+    for v in x {
+        let d = v - m;
+        m2 += d * d;
+        m3 += d * d * d;
+        m4 += d * d * d * d;
+    }
+    let (m2, m3, m4) = (m2 / n, m3 / n, m4 / n);
+    if m2 <= 0.0 {
+        return (f64::NAN, f64::NAN);
+    }
+    (m3 / m2.powf(1.5), m4 / (m2 * m2))
 }
 
 fn block_sharpe(b: &[[f64; 3]], set: &[usize]) -> f64 {
@@ -65,8 +121,8 @@ fn block_sharpe(b: &[[f64; 3]], set: &[usize]) -> f64 {
 /// all trials on the other blocks; with relative rank w in (0, 1), the logit ln(w / (1 - w)) is
 /// at most 0 when it fell in the bottom half. PBO is the share of splits where that happened.
 /// `trials[i][k]` = (sum of returns, sum of squares, count) of trial i over block k.
-pub fn pbo(trials: &[[[f64; 3]; crate::metrics::BLOCKS]]) -> f64 {
-    let s = crate::metrics::BLOCKS;
+pub fn pbo<const S: usize>(trials: &[[[f64; 3]; S]]) -> f64 {
+    let s = S;
     let n = trials.len();
     let (mut total, mut overfit) = (0usize, 0usize);
     for mask in 0u32..(1 << s) {
@@ -266,16 +322,56 @@ mod tests {
     use super::*;
 
     #[test]
+    fn deflated_sharpe_of_the_paper_s_example() {
+        // Bailey and López de Prado (2014), the numerical example: annualized SR 2.5 over 5
+        // years of daily returns (T = 1250, 250 a year), skewness -3, kurtosis 10, N = 100
+        // trials whose annualized Sharpes have variance 0.5. The paper finds DSR = 0.9004.
+        let d = deflated_sharpe(2.5 / 250f64.sqrt(), -3.0, 10.0, 1250, 0.5 / 250.0, 100);
+        assert!((d.deflated_sharpe - 0.9004).abs() < 5e-5, "{d:?}");
+    }
+
+    #[test]
     fn deflated_sharpe_by_formula() {
-        // Two trials 0.0 and 0.1: var 0.005; N = 2: z(0.5) = 0, z(1 - 1/(2e)) = z(0.81606).
-        let z = Normal::new(0.0, 1.0).unwrap().inverse_cdf(1.0 - 1.0 / (2.0 * std::f64::consts::E));
+        // Two trials with Sharpes of variance 0.005; N = 2: z(0.5) = 0, z(1 - 1/(2e)).
+        let norm = Normal::new(0.0, 1.0).unwrap();
+        let z = norm.inverse_cdf(1.0 - 1.0 / (2.0 * std::f64::consts::E));
         let sr0 = 0.005f64.sqrt() * 0.577_215_664_901_532_9 * z;
+        // Normal returns (skew 0, kurtosis 3): the standard error is sqrt((1 + SR^2/2) / (T-1)).
         let se = ((1.0 + 0.005) / 99.0f64).sqrt();
-        let want = Normal::new(0.0, 1.0).unwrap().cdf((0.1 - sr0) / se);
-        assert!((deflated_sharpe(0.1, &[0.0, 0.1], 100) - want).abs() < 1e-12);
-        // More trials of the same spread deflate more.
-        let many: Vec<f64> = (0..100).map(|i| i as f64 * 0.001).collect();
-        assert!(deflated_sharpe(0.1, &many, 100) < deflated_sharpe(0.1, &many[..10], 100));
+        let d = deflated_sharpe(0.1, 0.0, 3.0, 100, 0.005, 2);
+        assert!((d.expected_max_sharpe - sr0).abs() < 1e-15);
+        assert!((d.deflated_sharpe - norm.cdf((0.1 - sr0) / se)).abs() < 1e-12);
+        // Fat tails and negative skew widen the error: the same Sharpe is less certain.
+        let fat = deflated_sharpe(0.1, -1.0, 12.0, 100, 0.005, 2);
+        let se = ((1.0 + 0.1 + 11.0 / 4.0 * 0.01) / 99.0f64).sqrt();
+        assert!((fat.deflated_sharpe - norm.cdf((0.1 - sr0) / se)).abs() < 1e-12);
+        assert!(fat.deflated_sharpe < d.deflated_sharpe);
+        // More trials deflate more.
+        assert!(deflated_sharpe(0.1, 0.0, 3.0, 100, 0.005, 100).deflated_sharpe < d.deflated_sharpe);
+    }
+
+    #[test]
+    fn moments_by_hand() {
+        // 0, 0, 0, 4: mean 1, deviations -1, -1, -1, 3; m2 = 3, m3 = 6, m4 = 21.
+        let (s, k) = skew_kurtosis(&[0.0, 0.0, 0.0, 4.0]);
+        assert!((s - 6.0 / 3f64.powf(1.5)).abs() < 1e-12);
+        assert!((k - 21.0 / 9.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn pbo_of_a_small_case_by_hand() {
+        // Four blocks of two returns each, m + 0.01 and m - 0.01. A earns m = 0.03 in blocks
+        // 0 and 1 and -0.01 in 2 and 3, B the reverse, C 0.012 everywhere. Sharpes (ddof 1):
+        // A or B on its two good blocks 0.03 / 0.011547 = 2.598, on its bad ones -0.866; on one
+        // of each 0.01 / 0.025820 = 0.387; C on any two 0.012 / 0.011547 = 1.039.
+        // Splits {0,1} and {2,3}: A (or B) wins in sample and is last of three out of sample,
+        // w = 1/4, logit < 0. The four mixed splits: C wins and is first out of sample, w = 3/4.
+        // PBO = 2 / 6.
+        let blk = |m: f64| [2.0 * m, (m + 0.01f64).powi(2) + (m - 0.01f64).powi(2), 2.0];
+        let a = [blk(0.03), blk(0.03), blk(-0.01), blk(-0.01)];
+        let b = [blk(-0.01), blk(-0.01), blk(0.03), blk(0.03)];
+        let c = [blk(0.012); 4];
+        assert!((pbo(&[a, b, c]) - 1.0 / 3.0).abs() < 1e-15);
     }
 
     #[test]

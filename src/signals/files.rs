@@ -82,39 +82,84 @@ pub fn read_signal_file(path: &Path) -> Result<Vec<FileSignal>> {
 
 /// Put file signals on the market's clock: a signal stamped t belongs to the bar whose open is
 /// the latest at or before t and is used at that bar's close, never earlier. One stream per
-/// (symbol id, source); a later row for the same bar replaces an earlier one, and a row holds
-/// until the next row of its source for that symbol (write `flat` to withdraw a view). Signals
-/// for symbols not in the market are an error; signals before the first bar are dropped.
+/// (symbol id, source); within one bar the row with the latest timestamp wins, whatever the
+/// file's order, and two rows with the same symbol, source and timestamp but different values
+/// are an error naming both lines. A row holds until the next row of its source for that symbol
+/// (write `flat` to withdraw a view). Signals for symbols not in the market are an error;
+/// signals before the first bar's open or after the last bar's end (its open plus the
+/// timeframe: it could only reach back in time) are dropped with a warning that counts them.
 pub fn file_streams(path: &Path, rows: &[FileSignal], md: &MarketData) -> Result<Vec<(usize, Stream)>> {
     let n = md.len();
     let mut streams: Vec<(usize, Stream)> = Vec::new();
+    // Per stream and bar: the timestamp and line of the row in force.
+    let mut stamp: Vec<Vec<(i64, usize)>> = Vec::new();
+    let end = md.timestamps.last().map_or(i64::MIN, |t| t.saturating_add(md.timeframe.ms));
+    let (mut before, mut after) = (0usize, 0usize);
     for (r, s) in rows.iter().enumerate() {
+        let line = r + 2;
         let sym = md.symbol_id(&s.symbol).ok_or_else(|| {
             Error::data(
                 path,
-                Some(Loc::Line(r + 2)),
+                Some(Loc::Line(line)),
                 "unknown-symbol",
                 format!("{} is not in the data ({})", s.symbol, md.symbols.join(", ")),
             )
         })?;
+        if s.ts >= end {
+            after += 1;
+            continue;
+        }
         let k = md.timestamps.partition_point(|&t| t <= s.ts);
         if k == 0 {
+            before += 1;
             continue;
         }
         let t = k - 1;
-        let st = match streams.iter().position(|(i, st)| *i == sym && st.source == s.source) {
-            Some(p) => &mut streams[p].1,
+        let p = match streams.iter().position(|(i, st)| *i == sym && st.source == s.source) {
+            Some(p) => p,
             None => {
                 streams.push((
                     sym,
                     Stream { source: s.source.clone(), dir: vec![NONE; n], strength: vec![4; n], conf: vec![0.0; n], acts: None },
                 ));
-                &mut streams.last_mut().expect("just pushed").1
+                stamp.push(vec![(i64::MIN, 0); n]);
+                streams.len() - 1
             }
         };
+        let st = &mut streams[p].1;
+        let (ts0, line0) = stamp[p][t];
+        if ts0 == s.ts && line0 != 0 {
+            if (st.dir[t], st.strength[t], st.conf[t]) != (s.dir, s.strength, s.conf) {
+                return Err(Error::data(
+                    path,
+                    Some(Loc::Line(line)),
+                    "conflicting-signal",
+                    format!("{} {} at {} differs from line {line0}", s.symbol, s.source, crate::data::time::format_ts(s.ts)),
+                ));
+            }
+            continue;
+        }
+        if s.ts < ts0 {
+            continue;
+        }
+        stamp[p][t] = (s.ts, line);
         st.dir[t] = s.dir;
         st.strength[t] = s.strength;
         st.conf[t] = s.conf;
+    }
+    if before + after > 0 {
+        tracing::warn!(
+            "{}: {} row(s) before the first bar and {} after the last bar's end were dropped (a signal from after the data would trade on information the bars do not have)",
+            path.display(),
+            before,
+            after
+        );
+    }
+    if rows.is_empty() {
+        return Err(Error::data(path, None, "no-rows", "the file has a header and no rows"));
+    }
+    if streams.is_empty() {
+        return Err(Error::data(path, None, "no-signal-in-range", format!("none of its {} rows falls within the data's bars", rows.len())));
     }
     // A file signal holds until the next row of its source for the same symbol.
     for (_, st) in streams.iter_mut() {
