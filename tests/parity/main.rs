@@ -294,3 +294,33 @@ fn every_peer_case_matches_on_the_peers_own_decisions_and_on_tradelab_s_indicato
     assert!(failures.is_empty(), "{} differences:\n{}", failures.len(), failures.join("\n"));
     assert_eq!(grid_own, 75, "backtesting.py's 75-pair grid with tradelab's own SMA cross");
 }
+
+#[test]
+fn backtesting_py_s_documented_grid_matches_from_the_cli() {
+    // `tradelab optimize` over the 75 pairs, as a user would run it; each trial's final equity
+    // (from its total return) against backtesting.py's.
+    let refs = refs();
+    let out = here().join("../target/parity_cli");
+    let _ = std::fs::remove_dir_all(&out);
+    let file = here().join("parity/backtesting_py_grid.toml");
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_tradelab"))
+        .args(["-q", "optimize", file.to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let trials = std::fs::read_to_string(out.join("backtesting_py_grid/0001/trials.csv")).unwrap();
+    let mut lines = trials.lines();
+    let head: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |n: &str| head.iter().position(|h| *h == n).unwrap();
+    let (f, s, tr) = (col("signals.technical[0].fast"), col("signals.technical[0].slow"), col("total_return"));
+    let mut matched = 0;
+    for l in lines {
+        let c: Vec<&str> = l.split(',').collect();
+        let (fast, slow): (usize, usize) = (c[f].parse().unwrap(), c[s].parse().unwrap());
+        let case = refs.cases.iter().find(|k| k.variant == "docgrid" && k.fast == fast && k.slow == slow).expect("a grid pair");
+        let fin = 10_000.0 * (1.0 + c[tr].parse::<f64>().unwrap());
+        assert!(rel(fin, case.final_equity) < 1e-6, "{fast}/{slow}: {fin} vs {}", case.final_equity);
+        matched += 1;
+    }
+    assert_eq!(matched, 75);
+}
