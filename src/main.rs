@@ -93,8 +93,8 @@ struct OptimizeArgs {
     #[command(flatten)]
     run: RunArgs,
     /// Continue an interrupted search: its run folder, or the latest one when no DIR is given.
-    #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = "")]
-    resume: Option<PathBuf>,
+    #[arg(long, value_name = "DIR", num_args = 0..=1)]
+    resume: Option<Option<PathBuf>>,
     /// Threads (default: all cores, or RAYON_NUM_THREADS).
     #[arg(short, long)]
     jobs: Option<usize>,
@@ -279,7 +279,14 @@ fn main() -> ExitCode {
 fn apply_sets(mut exp: Experiment, sets: &[String], file: &std::path::Path) -> anyhow::Result<Experiment> {
     for s in sets {
         let (k, v) = s.split_once('=').ok_or_else(|| tradelab::Error::Input(format!("--set {s}: expected KEY=VALUE")))?;
-        exp = exp.with_override(k.trim(), v.trim(), file)?;
+        // Errors name the --set argument: the file's lines have nothing to do with it.
+        exp = exp.with_override(k.trim(), v.trim(), file).map_err(|e| match e {
+            tradelab::Error::Config { key, msg, .. } => {
+                let msg = msg.rsplit_once(" (line ").map_or(msg.as_str(), |(m, _)| m).to_string();
+                tradelab::Error::Input(format!("--set {s}: {}{msg}", if key.is_empty() { String::new() } else { format!("{key}: ") }))
+            }
+            other => other,
+        })?;
     }
     Ok(exp)
 }
@@ -304,7 +311,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             let paths = if a.run.data.is_empty() { le.data_paths() } else { a.run.data.clone() };
             let opts = tradelab::optimize::OptimizeOptions {
                 out_root: a.run.out.unwrap_or_else(|| PathBuf::from("reports")),
-                resume: a.resume,
+                resume: a.resume.map(Option::unwrap_or_default),
                 jobs: a.jobs,
                 quiet,
             };
@@ -366,6 +373,12 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Cmd::Data(DataCmd::Resample { load, to, out, format }) => {
             let opts = load.options()?;
             let series = data::load_series(&load.paths, &opts)?;
+            let from = match opts.timeframe {
+                Some(tf) => tf,
+                None => data::infer_timeframe(&series)
+                    .ok_or_else(|| tradelab::Error::Input("cannot infer the timeframe: pass --timeframe".into()))?,
+            };
+            data::check_resample(from, to).map_err(|m| tradelab::Error::Input(format!("--to: {m}")))?;
             std::fs::create_dir_all(&out).map_err(|e| tradelab::Error::io(&out, e))?;
             for s in &series {
                 let r = data::resample(s, to);

@@ -553,7 +553,18 @@ pub fn stats_from_equity_file(path: &std::path::Path, periods_per_year: Option<f
             return Err(Error::data(path, Some(t.loc(r)), "non-positive-equity", format!("{e}")));
         }
         eq.push(e);
-        ts.push(crate::data::time::parse_timestamp(&row[ti], crate::data::TimestampUnit::Auto));
+        let stamp = crate::data::time::parse_timestamp(&row[ti], crate::data::TimestampUnit::Auto);
+        if let (Some(now), Some(Some(before))) = (stamp, ts.last()) {
+            if now <= *before {
+                return Err(Error::data(
+                    path,
+                    Some(t.loc(r)),
+                    "decreasing-timestamp",
+                    format!("{} does not come after the row before", row[ti]),
+                ));
+            }
+        }
+        ts.push(stamp);
     }
     if eq.len() < 3 {
         return Err(Error::data(path, None, "too-short", "need at least 3 equity values"));

@@ -38,9 +38,10 @@ fn optimize(
     run_optimize(le, &le.data_paths(), &opts).unwrap()
 }
 
-/// trials.csv without the duration column (wall time is not part of the guarantee).
+/// trials.csv without the duration and reason columns (wall time is not part of the
+/// guarantee; these tests' reasons hold no comma).
 fn trials(dir: &Path) -> Vec<String> {
-    std::fs::read_to_string(dir.join("trials.csv")).unwrap().lines().map(|l| l.rsplit_once(',').unwrap().0.to_string()).collect()
+    std::fs::read_to_string(dir.join("trials.csv")).unwrap().lines().map(|l| l.rsplitn(3, ',').last().unwrap().to_string()).collect()
 }
 
 #[test]
@@ -72,6 +73,7 @@ fn resume_finishes_an_interrupted_search_without_repeating_trials() {
         std::fs::create_dir_all(&cut).unwrap();
         let kept = lines[..10].join("\n") + "\n" + &lines[10][..lines[10].len() / 2];
         std::fs::write(cut.join("trials.csv"), &kept).unwrap();
+        std::fs::copy(full.join("fingerprint.json"), cut.join("fingerprint.json")).unwrap();
         let (resumed, _) = optimize(&le, &dir.join("cut"), 1, Some(cut.clone()));
         assert_eq!(resumed, cut);
         assert_eq!(trials(&full), trials(&cut), "{method}");
@@ -250,4 +252,103 @@ fn walk_forward_judges_each_choice_on_the_following_window() {
     // The stitched optimized equity compounds the windows' out-of-sample returns.
     let last: f64 = eq.lines().last().unwrap().split(',').nth(1).unwrap().parse().unwrap();
     assert!(close(a.stitched.final_equity, last, 1e-12));
+}
+
+fn cli(args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_tradelab")).args(args).output().unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into())
+}
+
+#[test]
+fn resume_is_bound_to_what_it_resumes_and_its_records_are_lossless() {
+    let dir = tmp_dir("resume_bound");
+    let data = dir.join("GOOG.csv");
+    std::fs::copy(root().join("tests/fixtures/GOOG.csv"), &data).unwrap();
+    let file = dir.join("g.toml");
+    std::fs::write(
+        &file,
+        "[experiment]\nname = \"g\"\n[data]\npath = \"GOOG.csv\"\n[[signals.technical]]\nkind = \"sma_cross\"\nfast = 10\nslow = 30\n\
+         [optimize]\nmethod = \"grid\"\nobjective = \"total_return\"\n[optimize.space]\n\"signals.technical[0].fast\" = { min = 10, max = 12, step = 2 }\n\
+         \"signals.technical[0].slow\" = { choices = [30, 40] }\n\"signals.technical[0].source\" = { choices = [\"a,b\", \"c\"] }\n",
+    )
+    .unwrap();
+    let (f, out) = (file.to_str().unwrap(), dir.join("out"));
+    let out = out.to_str().unwrap();
+    let (code, err) = cli(&["-q", "optimize", f, "--out", out]);
+    assert_eq!(code, 0, "{err}");
+    let run = dir.join("out/g/0001");
+    let full = std::fs::read_to_string(run.join("trials.csv")).unwrap();
+    // A choice holding a comma is quoted, so every row keeps its 15 fields.
+    assert_eq!(full.lines().count(), 9);
+    assert!(full.lines().nth(1).unwrap().starts_with("0,10,30,\"a,b\",ok,"), "{full}");
+    // A kill mid-line: resume (with no folder: the newest run) cuts the torn line off in place
+    // and runs only what is missing; the finished rows stay byte for byte.
+    let summary = |k: &str| -> serde_json::Value {
+        serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(run.join("optimize.json")).unwrap()).unwrap()[k].clone()
+    };
+    let (pbo, dsr) = (summary("pbo"), summary("deflated_sharpe"));
+    assert!(pbo.is_number(), "{pbo}");
+    let lines: Vec<&str> = full.lines().collect();
+    let torn = lines[..7].join("\n") + "\n" + &lines[7][..10];
+    std::fs::write(run.join("trials.csv"), &torn).unwrap();
+    let blocks = std::fs::read_to_string(run.join("trial_blocks.csv")).unwrap();
+    let b: Vec<&str> = blocks.lines().collect();
+    // Block sums are written before their trial's row; this cut also loses two finished trials'
+    // sums, which the summary then runs again for.
+    std::fs::write(run.join("trial_blocks.csv"), b[..5].join("\n") + "\n" + &b[5][..20]).unwrap();
+    let (code, err) = cli(&["-q", "optimize", f, "--out", out, "--resume"]);
+    assert_eq!(code, 0, "{err}");
+    // The summary is the uninterrupted run's, PBO included.
+    assert_eq!((summary("pbo"), summary("deflated_sharpe")), (pbo, dsr));
+    let again = std::fs::read_to_string(run.join("trials.csv")).unwrap();
+    assert_eq!(again.lines().take(7).collect::<Vec<_>>(), lines[..7].to_vec());
+    let strip = |t: &str| t.lines().map(|l| l.rsplitn(3, ',').last().unwrap().to_string()).collect::<Vec<_>>();
+    assert_eq!(strip(&again), strip(&full));
+    // A damaged row in the middle is an error naming its line, not a silent re-run.
+    let bad = full.replacen(",ok,", ",okay,", 2).replacen(",okay,", ",ok,", 1);
+    std::fs::write(run.join("trials.csv"), &bad).unwrap();
+    let (code, err) = cli(&["-q", "optimize", f, "--out", out, "--resume"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("trials.csv line 3: bad-trial-row"), "{err}");
+    std::fs::write(run.join("trials.csv"), &full).unwrap();
+    // Another experiment, other data or another seed: refused, naming what changed.
+    let (code, err) = cli(&["-q", "optimize", f, "--out", out, "--resume", "--set", "execution.fee_bps=5"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("different-search") && err.contains("execution.fee_bps (10.0 -> 5.0)"), "{err}");
+    let (code, err) = cli(&["-q", "optimize", f, "--out", out, "--resume", "--set", "experiment.seed=7"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("experiment.seed"), "{err}");
+    let text = std::fs::read_to_string(&data).unwrap();
+    std::fs::write(&data, text.replacen("100.34", "100.35", 1)).unwrap();
+    let (code, err) = cli(&["-q", "optimize", f, "--out", out, "--resume"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("data/GOOG.csv (contents)"), "{err}");
+    // The budget and the thread count are not part of the question.
+    std::fs::write(&data, text).unwrap();
+    let (code, err) = cli(&["-q", "optimize", f, "--out", out, "--resume", "-j", "1", "--set", "optimize.budget=50"]);
+    assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn a_rule_no_candidate_can_meet_is_the_user_s_error() {
+    let dir = tmp_dir("impossible_rule");
+    for method in ["grid", "random"] {
+        let le = experiment(&dir, &format!("[optimize]\nmethod = \"{method}\"\nbudget = 5\ngrid_points = 3\n{SPACE}"));
+        let f = le.file.to_str().unwrap().to_string();
+        let out = dir.join(method);
+        let (code, err) =
+            cli(&["-q", "optimize", &f, "--out", out.to_str().unwrap(), "--set", "optimize.rules=[\"signals.technical[0].fast > 1000\"]"]);
+        assert_eq!(code, 2, "{method}: {err}");
+        assert!(err.contains("no candidate") && err.contains("rule"), "{method}: {err}");
+    }
+}
+
+#[test]
+fn genetic_search_runs_exactly_its_budget() {
+    // Populations of 16 overshoot a budget of 40 at a generation's end: the last is cut short.
+    let dir = tmp_dir("ga_budget");
+    let le = experiment(&dir, &format!("[optimize]\nmethod = \"genetic\"\nbudget = 40\npopulation = 16\n{SPACE}"));
+    let (run, s) = optimize(&le, &dir.join("out"), 2, None);
+    assert_eq!(trials(&run).len() - 1, 40);
+    assert_eq!(s.trials, 40);
 }

@@ -89,6 +89,29 @@ fn exit_codes_and_error_messages() {
     assert_eq!(code, 2);
     let (code, _, _) = tradelab(&["run", "no/such/file.toml"]);
     assert_eq!(code, 2);
+    // Epoch seconds read as milliseconds, and an equity file going back in time.
+    let secs = dir.join("SECS.csv");
+    std::fs::write(&secs, "timestamp,open,high,low,close,volume\n1704067200,1,1,1,1,1\n1704070800,1,1,1,1,1\n").unwrap();
+    let f = dir.join("unit.toml");
+    std::fs::write(&f, format!("[experiment]\nname = \"x\"\n[data]\npath = \"{}\"\ntimestamp_unit = \"ms\"\n", secs.display())).unwrap();
+    let (code, _, stderr) = tradelab(&["run", f.to_str().unwrap()]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("SECS.csv line 2: timestamp-unit") && stderr.contains("1970-01-20"), "{stderr}");
+    let eq = dir.join("eq.csv");
+    std::fs::write(&eq, "timestamp,equity\n2024-01-02T00:00:00Z,100\n2024-01-01T00:00:00Z,101\n2024-01-03T00:00:00Z,102\n").unwrap();
+    let (code, _, stderr) = tradelab(&["stats", eq.to_str().unwrap()]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("eq.csv line 3: decreasing-timestamp"), "{stderr}");
+    // A malformed --set is named by its argument, never by a line of some file.
+    for (set, want) in [
+        ("signals.technical[0.fast=3", "--set signals.technical[0.fast=3: signals.technical[0.fast: 'technical[0'"),
+        ("=3", "--set =3: '' in '' is not a key"),
+        ("risk.stop_loss=2", "--set risk.stop_loss=2: risk.stop_loss: 2 must be a fraction in (0, 1)"),
+    ] {
+        let (code, _, stderr) = tradelab(&["run", "experiments/quickstart.toml", "--set", set]);
+        assert_eq!(code, 2, "{set}: {stderr}");
+        assert!(stderr.contains(want) && !stderr.contains("(line"), "{set}: {stderr}");
+    }
     // Settings that cannot take effect: leverage without a margin model, a slippage that sells
     // at a price <= 0, fixed units where the rebalancer needs fractions.
     for (body, key) in [
@@ -97,6 +120,9 @@ fn exit_codes_and_error_messages() {
         ("[execution]\nslippage_bps = 10000\n", "execution.slippage_bps"),
         ("[decision]\nsizing = \"fixed_quantity\"\n[rebalance]\ntargets = { BTC = 1.0 }\n", "decision.sizing"),
         ("[decision]\nsizing = \"fixed_quantity\"\nquantity = 0\n", "decision.quantity"),
+        ("[execution]\ndelay_bars = 100000\n", "execution.delay_bars"),
+        ("[[signals.technical]]\nkind = \"sma_cross\"\nfast = 10\nslow = 100000\n", "signals.technical[0]"),
+        ("max_price_jump = 1\n", "data.max_price_jump"),
     ] {
         let f = dir.join("setting.toml");
         std::fs::write(&f, format!("[experiment]\nname = \"x\"\n[data]\npath = \"{}\"\n{body}", root().join("data/synth").display()))
@@ -105,6 +131,53 @@ fn exit_codes_and_error_messages() {
         assert_eq!(code, 2, "{body}: {stderr}");
         assert!(stderr.contains(&format!("setting.toml: {key}")), "{body}: {stderr}");
     }
+}
+
+#[test]
+fn resampling_only_to_whole_multiples_anchored_at_midnight() {
+    let dir = tmp_dir("resample_cli");
+    let src = root().join("tests/fixtures/EURUSD_1h.csv");
+    for (to, why) in [("90m", "not a whole multiple"), ("1m", "finer than the data's 1h"), ("7h", "neither divides a day")] {
+        let (code, _, stderr) = tradelab(&["data", "resample", src.to_str().unwrap(), "--to", to, "--out", dir.to_str().unwrap()]);
+        assert_eq!(code, 2, "{to}: {stderr}");
+        assert!(stderr.contains("--to") && stderr.contains(why), "{to}: {stderr}");
+    }
+    let (code, _, stderr) = tradelab(&["-q", "data", "resample", src.to_str().unwrap(), "--to", "4h", "--out", dir.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    // 4h bars start at 00:00, 04:00, ... UTC: the first (partial) one holds the 09:00-11:00 bars.
+    let out = read(&std::fs::read_dir(&dir).unwrap().next().unwrap().unwrap().path());
+    let first = out.lines().nth(1).unwrap();
+    assert!(first.starts_with("2017-04-19T08:00:00Z,1.0716,"), "{first}");
+}
+
+#[test]
+fn prices_that_break_the_arithmetic_are_refused_not_traded() {
+    let dir = tmp_dir("absurd_prices");
+    let head = "timestamp,open,high,low,close,volume\n";
+    let rows = |f: &dyn Fn(usize) -> f64| -> String {
+        (0..300).map(|i| format!("2024-01-{:02}T{:02}:00:00Z,{p},{p},{p},{p},1\n", 1 + i / 24, i % 24, p = f(i))).collect()
+    };
+    let exp = |data: &str, extra: &str| {
+        let f = dir.join("e.toml");
+        std::fs::write(
+            &f,
+            format!("[experiment]\nname = \"x\"\n[data]\npath = \"{data}\"\n{extra}[[signals.technical]]\nkind = \"sma_cross\"\nfast = 5\nslow = 20\n"),
+        )
+        .unwrap();
+        f
+    };
+    // One bad print of 1e20 among prices near 100: refused, naming the file and the line.
+    let spike = dir.join("SPIKE.csv");
+    std::fs::write(&spike, format!("{head}{}", rows(&|i| if i == 100 { 1e20 } else { 100.0 + (i % 7) as f64 }))).unwrap();
+    let (code, _, stderr) = tradelab(&["run", exp(spike.to_str().unwrap(), "").to_str().unwrap()]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("SPIKE.csv line 102: price-jump"), "{stderr}");
+    // Prices so small that all the cash buys an infinite quantity: the run stops at that bar.
+    let tiny = dir.join("TINY.csv");
+    std::fs::write(&tiny, format!("{head}{}", rows(&|i| 1e-320 * (1.0 + (i % 50) as f64)))).unwrap();
+    let (code, _, stderr) = tradelab(&["run", exp(tiny.to_str().unwrap(), "").to_str().unwrap()]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("not a finite number") && stderr.contains("bar "), "{stderr}");
 }
 
 #[test]

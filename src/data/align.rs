@@ -1,5 +1,6 @@
 //! Putting symbols on one clock, resampling to coarser bars, and finding gaps.
 
+use super::time::DAY_MS;
 use super::{Bars, MarketData, SymbolSeries, Timeframe};
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -62,9 +63,28 @@ pub fn infer_timeframe(series: &[SymbolSeries]) -> Option<Timeframe> {
     Some(Timeframe::from_ms(best))
 }
 
-/// Aggregate bars into buckets of `to` (see [`Timeframe::bucket`]): first open, highest high,
-/// lowest low, last close, summed volume; a bucket is tradable when any bar in it was. Partial
-/// buckets at the edges and around gaps are kept, as pandas' `resample` does.
+/// Whether bars of `from` can be resampled to `to`: `to` must be a whole multiple of `from`
+/// (finer or in-between timeframes would invent or mislabel bars) and either divide a UTC day or
+/// be whole days, so every bucket starts at UTC midnight or a fixed time after it (weeks start on
+/// Monday). The reason, when not.
+pub fn check_resample(from: Timeframe, to: Timeframe) -> std::result::Result<(), String> {
+    if to.ms < from.ms {
+        return Err(format!("{to} is finer than the data's {from}: bars cannot be split"));
+    }
+    if to.ms % from.ms != 0 {
+        return Err(format!("{to} is not a whole multiple of the data's {from}: its bars would straddle source bars"));
+    }
+    if DAY_MS % to.ms != 0 && to.ms % DAY_MS != 0 {
+        return Err(format!("{to} neither divides a day nor is a whole number of days, so its bars cannot start at UTC midnight"));
+    }
+    Ok(())
+}
+
+/// Aggregate bars into buckets of a coarser timeframe `to` (see [`check_resample`] and
+/// [`Timeframe::bucket`]): buckets anchored at UTC midnight (weeks at Monday), labelled by their
+/// open time; first open, highest high, lowest low, last close, summed volume; a bucket is
+/// tradable when any bar in it was. Partial buckets at the edges and around gaps are kept, as
+/// pandas' `resample` does.
 pub fn resample(s: &SymbolSeries, to: Timeframe) -> SymbolSeries {
     let b = &s.bars;
     let mut out = SymbolSeries { symbol: s.symbol.clone(), source: s.source.clone(), ts: Vec::new(), bars: Bars::default() };

@@ -11,10 +11,10 @@ pub mod synth;
 pub mod time;
 mod write;
 
-pub use align::{align, count_gaps, infer_timeframe, resample, AlignPolicy};
+pub use align::{align, check_resample, count_gaps, infer_timeframe, resample, AlignPolicy};
 pub use read::{read_file, read_text_table, symbol_from_path, ColumnNames, Format, TextTable};
 pub use time::{Timeframe, TimestampUnit};
-pub use write::{write_bars, OutFormat};
+pub use write::{write_atomic, write_bars, OutFormat};
 
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -152,6 +152,10 @@ pub struct LoadOptions {
     pub start: Option<String>,
     /// End of the kept range (ISO-8601, exclusive).
     pub end: Option<String>,
+    /// Refuse a bar whose close is more than this many times above or below its open, or whose
+    /// open is that far from the previous close (1000): a bad print or a unit mix-up. Highs and
+    /// lows are not checked (real flash-crash wicks exist).
+    pub max_price_jump: f64,
 }
 
 impl Default for LoadOptions {
@@ -168,6 +172,7 @@ impl Default for LoadOptions {
             align: AlignPolicy::Inner,
             start: None,
             end: None,
+            max_price_jump: 1000.0,
         }
     }
 }
@@ -280,9 +285,7 @@ pub fn load(paths: &[PathBuf], opts: &LoadOptions) -> Result<(MarketData, LoadRe
     }
     let tf = match opts.resample {
         Some(to) => {
-            if to.ms < tf.ms || to.ms % tf.ms != 0 {
-                return Err(Error::Input(format!("data.resample: {to} is not a whole multiple of the data's {tf}")));
-            }
+            align::check_resample(tf, to).map_err(|m| Error::Input(format!("data.resample: {m}")))?;
             for s in series.iter_mut() {
                 *s = resample(s, to);
             }

@@ -292,7 +292,8 @@ fn timestamps(t: &Table, idx: usize, unit: TimestampUnit) -> Result<Vec<i64>> {
 /// the line (CSV, header = line 1) or row (binary formats), and the rule's name:
 /// `missing-column`, `missing-value`, `unparsable-number`, `unparsable-timestamp`, `non-finite`,
 /// `non-positive-price`, `high-below-open-close`, `low-above-open-close`, `high-below-low`,
-/// `negative-volume`, `duplicate-timestamp`, `decreasing-timestamp`.
+/// `negative-volume`, `price-jump` (a bar's close over `max_price_jump` times away from its open,
+/// or its open that far from the previous close), `duplicate-timestamp`, `decreasing-timestamp`.
 pub fn read_file(file: &Path, opts: &LoadOptions) -> Result<Vec<SymbolSeries>> {
     let t = read_table(file, opts.format)?;
     let c = &opts.columns;
@@ -319,6 +320,20 @@ pub fn read_file(file: &Path, opts: &LoadOptions) -> Result<Vec<SymbolSeries>> {
         })?;
     }
     let ts = timestamps(&t, idx[0], opts.timestamp_unit)?;
+    // Epoch numbers read in too large a unit land in January 1970, where no bar data lives.
+    const Y1980_MS: i64 = 315_532_800_000;
+    if let Some(first) = ts.iter().position(|&x| x < Y1980_MS).filter(|_| opts.timestamp_unit != TimestampUnit::Auto) {
+        return Err(Error::data(
+            file,
+            Some(t.loc(first)),
+            "timestamp-unit",
+            format!(
+                "read with data.timestamp_unit = \"{}\" this is {}, before 1980: the numbers are likely in a smaller unit (or leave the unit to auto)",
+                format!("{:?}", opts.timestamp_unit).to_lowercase(),
+                super::time::format_ts(ts[first])
+            ),
+        ));
+    }
     let o = numbers(&t, idx[1])?;
     let h = numbers(&t, idx[2])?;
     let l = numbers(&t, idx[3])?;
@@ -371,6 +386,25 @@ pub fn read_file(file: &Path, opts: &LoadOptions) -> Result<Vec<SymbolSeries>> {
             }
             if v[i] < 0.0 {
                 return Err(bad("negative-volume", format!("volume is {}", v[i])));
+            }
+            // An open or close this far from its neighbour is a bad print or a unit mix-up, and
+            // poisons every running sum and fill after it. Wicks are left alone: exchanges do
+            // print flash crashes (Binance's daily LINKUSDT has a low of 0.0001 under a 3.85 high).
+            let jump = opts.max_price_jump;
+            if o[i].max(cl[i]) / o[i].min(cl[i]) > jump {
+                return Err(bad(
+                    "price-jump",
+                    format!("close {} is over {jump} times away from open {} (data.max_price_jump)", cl[i], o[i]),
+                ));
+            }
+            if let Some(p) = prev {
+                let (a, b) = (cl[p], o[i]);
+                if a.max(b) / a.min(b) > jump {
+                    return Err(bad(
+                        "price-jump",
+                        format!("open {b} is over {jump} times away from the close {a} of {} (data.max_price_jump)", t.loc(p)),
+                    ));
+                }
             }
             if let Some(p) = prev {
                 if ts[i] == ts[p] {

@@ -90,3 +90,15 @@ pub fn write_bars(s: &SymbolSeries, dir: &Path, format: OutFormat, tf: Timeframe
     w.flush().map_err(io)?;
     Ok(path)
 }
+
+/// Write a whole file so that readers only ever see the old or the new contents: into a
+/// temporary file beside it, flushed to disk, then renamed over it.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let name = path.file_name().map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
+    let tmp = path.with_file_name(format!(".{name}.tmp"));
+    let io = |p: &Path, e| Error::io(p, e);
+    let mut f = std::fs::File::create(&tmp).map_err(|e| io(&tmp, e))?;
+    f.write_all(bytes).map_err(|e| io(&tmp, e))?;
+    f.sync_all().map_err(|e| io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| io(path, e))
+}

@@ -70,6 +70,10 @@ pub struct RunResult {
     pub target_weights: Vec<Vec<f64>>,
     /// Times the parameter set changed with the regime.
     pub regime_switches: usize,
+    /// Set when a fill or the book stopped being a finite number (prices too small or too
+    /// large for the arithmetic): the bar and what went wrong. The run stops there; its
+    /// results are not to be used.
+    pub fault: Option<(usize, String)>,
 }
 
 struct Loop<'a> {
@@ -457,6 +461,12 @@ fn run(exp: &Experiment, prep: &Prepared, record: bool) -> RunResult {
         }
         // 6. Record.
         let eq = lp.pf.equity();
+        if lp.res.fault.is_none() && !(eq.is_finite() && lp.pf.cash.is_finite()) {
+            lp.res.fault = Some((t, format!("equity {eq:e}, cash {:e} are not finite numbers", lp.pf.cash)));
+        }
+        if lp.res.fault.is_some() {
+            break;
+        }
         last_eq = eq;
         lp.res.stream.push(eq);
         let mut exposed = false;

@@ -34,6 +34,9 @@ impl Loop<'_> {
 
     #[allow(clippy::too_many_arguments)]
     pub(super) fn book(&mut self, t: usize, sym: usize, qty: f64, price: f64, fee: f64, reason: Reason, order: u64, at_close: bool) {
+        if !(qty.is_finite() && price.is_finite() && fee.is_finite()) && self.res.fault.is_none() {
+            self.res.fault = Some((t, format!("a fill of {qty:e} at {price:e} (fee {fee:e}) is not a finite number")));
+        }
         let before = self.pf.qty[sym];
         let f = Fill { bar: t, sym, qty, price, fee, reason, order };
         self.pf.apply(&f);

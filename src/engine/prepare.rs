@@ -47,6 +47,13 @@ pub struct RegimePrep {
 pub fn prepare(le: &LoadedExperiment, md: Arc<MarketData>, cache: &IndicatorCache) -> Result<Prepared> {
     let exp = &le.exp;
     let n = md.len();
+    if exp.execution.delay_bars + 1 >= n {
+        return Err(crate::Error::Config {
+            file: le.file.clone(),
+            key: "execution.delay_bars".into(),
+            msg: format!("{} puts every fill past the data's {n} bars", exp.execution.delay_bars),
+        });
+    }
     let mut per_sym: Vec<Vec<signals::Stream>> = vec![Vec::new(); md.symbols.len()];
     for (i, cfg) in exp.signals.technical.iter().enumerate() {
         for w in &cfg.symbols {
@@ -57,6 +64,14 @@ pub fn prepare(le: &LoadedExperiment, md: Arc<MarketData>, cache: &IndicatorCach
                     msg: format!("{w} is not in the data ({})", md.symbols.join(", ")),
                 });
             }
+        }
+        let warmup = signals::Spec::from_config(cfg).warmup();
+        if warmup >= n {
+            return Err(crate::Error::Config {
+                file: le.file.clone(),
+                key: format!("signals.technical[{i}]"),
+                msg: format!("needs {warmup} bars of history before its first signal, and the data has {n}: it could never trade"),
+            });
         }
         for (s, bars) in md.bars.iter().enumerate() {
             if cfg.symbols.is_empty() || cfg.symbols.contains(&md.symbols[s]) {

@@ -38,6 +38,13 @@ pub fn run_experiment(le: &LoadedExperiment, paths: &[PathBuf], opts: &RunOption
     let cache = IndicatorCache::default();
     let prep = prepare(le, md.clone(), &cache)?;
     let res = backtest(&le.exp, &prep);
+    if let Some((bar, what)) = &res.fault {
+        return Err(crate::Error::Input(format!(
+            "bar {} ({}): {what}; prices this small or large cannot be traded in floating point. Check the data's units",
+            bar,
+            crate::data::time::format_ts(md.timestamps[*bar])
+        )));
+    }
     let mut stats = crate::metrics::summarize(&prep, &res);
     // With the generator's true labels beside the data, score the detector.
     if let (Some(rg), Some(st)) = (&prep.regime, stats.regime.as_mut()) {

@@ -182,6 +182,9 @@ impl Experiment {
         if self.data.path.is_none() && self.data.paths.is_empty() {
             return err("data.path".into(), "missing: give a file or folder of bars".into());
         }
+        if !(self.data.max_price_jump.is_finite() && self.data.max_price_jump > 1.0) {
+            return err("data.max_price_jump".into(), format!("{} must be a factor > 1", self.data.max_price_jump));
+        }
         let p = &self.portfolio;
         if !(p.initial_cash.is_finite() && p.initial_cash > 0.0) {
             return err("portfolio.initial_cash".into(), format!("{} must be > 0", p.initial_cash));
@@ -432,13 +435,18 @@ impl Experiment {
 pub fn set_path(root: &mut toml::Value, path: &str, value: toml::Value) -> std::result::Result<(), String> {
     let mut cur = root;
     let parts: Vec<&str> = path.split('.').collect();
+    let word = |w: &str| !w.is_empty() && w.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     for (n, part) in parts.iter().enumerate() {
         let (name, index) = match part.split_once('[') {
             Some((name, rest)) => {
-                let i: usize = rest.trim_end_matches(']').parse().map_err(|_| format!("bad index in '{part}'"))?;
-                (name, Some(i))
+                let i = rest.strip_suffix(']').and_then(|d| d.parse::<usize>().ok());
+                match i {
+                    Some(i) if word(name) => (name, Some(i)),
+                    _ => return Err(format!("'{part}' in '{path}' is not a key or key[index] (e.g. signals.technical[0].fast)")),
+                }
             }
-            None => (*part, None),
+            None if word(part) => (*part, None),
+            None => return Err(format!("'{part}' in '{path}' is not a key (e.g. signals.technical[0].fast)")),
         };
         let last = n + 1 == parts.len();
         let table = cur.as_table_mut().ok_or_else(|| format!("'{name}' is inside a value that is not a table"))?;

@@ -100,8 +100,8 @@ pub struct GaSettings {
     pub elitism: usize,
 }
 
-/// Run a GA over `[0, 1]^d` until `budget` distinct genomes are evaluated (checked at generation
-/// boundaries). `eval` returns (score to maximize, payload); `on_new` receives the newly
+/// Run a GA over `[0, 1]^d` until `budget` distinct genomes are evaluated (exactly: a
+/// generation that would pass it is cut short). `eval` returns (score to maximize, payload); `on_new` receives the newly
 /// evaluated genomes, in order, each generation.
 ///
 /// The generation loop is ours, over genevo's operators, so that each generation's new genomes
@@ -131,11 +131,12 @@ pub fn ga_search<T: Clone + Send + Sync>(
     let replace = 1.0 - s.elitism as f64 / s.population as f64;
     let reinserter = ElitistReinserter::new(&fit, false, replace);
     let mut seen: std::collections::BTreeSet<Vec<u64>> = Default::default();
-    // Evaluate the genomes not seen before, in parallel; report them in the given order.
+    // Evaluate the genomes not seen before, in parallel, never more than the budget has left;
+    // report them in the given order.
     let mut evaluate_new = |genomes: &[Vec<f64>], on_new: &mut dyn FnMut(Vec<(Vec<f64>, T)>) -> Result<()>| -> Result<usize> {
         let mut fresh: Vec<Vec<f64>> = Vec::new();
         for g in genomes {
-            if seen.insert(key(g)) {
+            if seen.len() < budget && seen.insert(key(g)) {
                 fresh.push(g.clone());
             }
         }
@@ -161,6 +162,9 @@ pub fn ga_search<T: Clone + Send + Sync>(
             }
         }
         let n = evaluate_new(&offspring, on_new)?;
+        if seen_len(&fit) >= budget {
+            break;
+        }
         stale = if n == 0 { stale + 1 } else { 0 };
         pop = reinserter.combine(&mut offspring, &evaluated, &mut rng);
     }

@@ -13,6 +13,7 @@
 
 pub mod bayes;
 pub mod genetic;
+pub mod resume;
 pub mod space;
 pub mod walk;
 
@@ -154,8 +155,10 @@ pub struct Trial {
     pub key_stats: [f64; 4],
     /// Milliseconds spent (not part of the determinism guarantee).
     pub duration_ms: f64,
-    /// Per-block return sums for the overfitting statistic (not kept in `trials.csv`).
+    /// Per-block return sums for the overfitting statistic (kept in `trial_blocks.csv`).
     pub blocks: Option<[[f64; 3]; crate::metrics::BLOCKS]>,
+    /// Why a trial is `rule` or `invalid` (empty for `ok`).
+    pub reason: String,
 }
 
 pub(crate) const PENALTY: f64 = -1e12;
@@ -241,11 +244,12 @@ impl Study {
             key_stats: [f64::NAN; 4],
             duration_ms: 0.0,
             blocks: None,
+            reason: String::new(),
         };
         match self.candidate(&trial.params) {
-            Err((status, _)) => trial.status = status,
+            Err((status, why)) => (trial.status, trial.reason) = (status, why),
             Ok(exp) => match self.run_candidate(exp) {
-                Err(_) => trial.status = TrialStatus::Invalid,
+                Err(e) => (trial.status, trial.reason) = (TrialStatus::Invalid, e.to_string()),
                 Ok((stats, blocks)) => {
                     trial.blocks = Some(blocks);
                     let look = |n: &str| stat(&stats, n);
@@ -287,6 +291,9 @@ impl Study {
         let le = LoadedExperiment { exp, file: self.le.file.clone() };
         let prep = prepare(&le, self.md.clone(), &self.cache)?;
         let res = backtest_stats(&le.exp, &prep);
+        if let Some((bar, what)) = &res.fault {
+            return Err(Error::Input(format!("bar {bar}: {what}")));
+        }
         Ok((crate::metrics::summarize(&prep, &res), res.stream.blocks()))
     }
 
@@ -302,7 +309,8 @@ fn params_key(p: &[toml::Value]) -> String {
 
 /// Appends trials to `trials.csv` as they are evaluated.
 pub struct TrialLog {
-    file: Option<std::io::BufWriter<std::fs::File>>,
+    file: Option<csv::Writer<std::fs::File>>,
+    blocks: Option<csv::Writer<std::fs::File>>,
     path: PathBuf,
     /// Trials already in the file (read back when resuming): not written again.
     present: usize,
@@ -315,55 +323,141 @@ fn value_text(v: &toml::Value) -> String {
     }
 }
 
+/// The complete records of an append-only CSV file, with their line numbers; a last line left
+/// unfinished by a kill is cut off the file in place (truncated, never rewritten).
+fn read_appended(path: &Path) -> Result<Vec<(usize, csv::StringRecord)>> {
+    let io = |e| Error::io(path, e);
+    let bytes = std::fs::read(path).map_err(io)?;
+    let complete = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    let mut rd = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(&bytes[..complete]);
+    let mut out = Vec::new();
+    let mut rec = csv::StringRecord::new();
+    loop {
+        let line = rd.position().line() as usize;
+        match rd.read_record(&mut rec) {
+            Ok(true) => out.push((line, rec.clone())),
+            Ok(false) => break,
+            Err(e) => return Err(Error::data(path, Some(crate::error::Loc::Line(line)), "bad-row", e.to_string())),
+        }
+    }
+    if complete < bytes.len() {
+        let f = std::fs::OpenOptions::new().write(true).open(path).map_err(io)?;
+        f.set_len(complete as u64).map_err(io)?;
+        tracing::warn!("{}: cut off a last line left unfinished by an interrupted run", path.display());
+    }
+    Ok(out)
+}
+
+fn appender(path: &Path, header: Option<&[String]>) -> Result<csv::Writer<std::fs::File>> {
+    let f = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(|e| Error::io(path, e))?;
+    let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(f);
+    if let Some(h) = header {
+        w.write_record(h).map_err(|e| Error::io(path, e.into()))?;
+        w.flush().map_err(|e| Error::io(path, e))?;
+    }
+    Ok(w)
+}
+
 impl TrialLog {
-    fn header(space: &Space) -> String {
+    fn header(space: &Space) -> Vec<String> {
         let mut h = vec!["trial".to_string()];
         h.extend(space.paths.iter().cloned());
         h.extend(
-            ["status", "objective", "score", "feasible", "total_return", "sharpe", "max_drawdown", "trades", "seed", "duration_ms"]
-                .map(String::from),
+            [
+                "status",
+                "objective",
+                "score",
+                "feasible",
+                "total_return",
+                "sharpe",
+                "max_drawdown",
+                "trades",
+                "seed",
+                "duration_ms",
+                "reason",
+            ]
+            .map(String::from),
         );
-        h.join(",")
+        h
     }
 
-    /// Open (or, resuming, continue) `dir/trials.csv`; returns the trials already there.
+    fn blocks_header() -> Vec<String> {
+        let mut h = vec!["trial".to_string()];
+        for k in 0..crate::metrics::BLOCKS {
+            h.extend([format!("sum_{k}"), format!("sum_sq_{k}"), format!("count_{k}")]);
+        }
+        h
+    }
+
+    /// Open (or, resuming, continue) `dir/trials.csv` and `dir/trial_blocks.csv` (each finished
+    /// trial's per-block return sums, which the overfitting statistic needs, so a resumed search
+    /// summarizes as an uninterrupted one); returns the trials already there. Both files are
+    /// append-only: on resume a last line cut short by a kill is cut off and that trial runs
+    /// again; any other unreadable row is an error naming its line, so no finished trial is
+    /// silently dropped.
     pub fn open(dir: &Path, space: &Space, resume: bool) -> Result<(TrialLog, Vec<Trial>)> {
         let path = dir.join("trials.csv");
+        let bpath = dir.join("trial_blocks.csv");
         let header = Self::header(space);
+        let bheader = Self::blocks_header();
         let mut done = Vec::new();
-        if resume && path.exists() {
-            let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-            let mut lines = text.lines();
-            if lines.next() != Some(header.as_str()) {
-                return Err(Error::data(
-                    &path,
-                    Some(crate::error::Loc::Line(1)),
-                    "header-mismatch",
-                    "the search space differs from the run being resumed",
-                ));
+        let existing = resume && std::fs::metadata(&path).is_ok_and(|m| m.len() > 0);
+        let existing_blocks = existing && std::fs::metadata(&bpath).is_ok_and(|m| m.len() > 0);
+        if existing {
+            let bad = |p: &Path, line: usize, m: String| Error::data(p, Some(crate::error::Loc::Line(line)), "bad-trial-row", m);
+            for (line, rec) in read_appended(&path)? {
+                if line == 1 {
+                    if rec.iter().ne(header.iter().map(String::as_str)) {
+                        return Err(Error::data(
+                            &path,
+                            Some(crate::error::Loc::Line(1)),
+                            "header-mismatch",
+                            format!("the search space differs from the run being resumed (expected columns: {})", header.join(", ")),
+                        ));
+                    }
+                    continue;
+                }
+                if rec.len() != header.len() {
+                    return Err(bad(&path, line, format!("{} fields, the header has {}", rec.len(), header.len())));
+                }
+                done.push(parse_row(&rec, space).map_err(|m| bad(&path, line, m))?);
             }
-            // Complete lines are kept as they are; a line cut short by a kill is dropped (and
-            // that trial evaluated again).
-            let mut keep = header.clone() + "\n";
-            for line in lines.take_while(|l| l.split(',').count() == header.split(',').count()) {
-                done.push(parse_row(line, space).map_err(|m| Error::data(&path, None, "bad-trial-row", m))?);
-                keep += line;
-                keep += "\n";
+            if existing_blocks {
+                let mut by_index: BTreeMap<usize, [[f64; 3]; crate::metrics::BLOCKS]> = BTreeMap::new();
+                for (line, rec) in read_appended(&bpath)?.into_iter().skip(1) {
+                    let nums: std::result::Result<Vec<f64>, _> = rec.iter().map(str::parse::<f64>).collect();
+                    let nums = nums.ok().filter(|v| v.len() == bheader.len()).ok_or_else(|| {
+                        bad(&bpath, line, format!("expected {} numbers (trial, then sum, sum_sq, count per block)", bheader.len()))
+                    })?;
+                    by_index.insert(nums[0] as usize, std::array::from_fn(|k| [nums[1 + 3 * k], nums[2 + 3 * k], nums[3 + 3 * k]]));
+                }
+                for t in done.iter_mut() {
+                    t.blocks = by_index.get(&t.index).copied();
+                }
             }
-            std::fs::write(&path, keep).map_err(|e| Error::io(&path, e))?;
-        } else {
-            std::fs::write(&path, header + "\n").map_err(|e| Error::io(&path, e))?;
         }
-        let f = std::fs::OpenOptions::new().append(true).open(&path).map_err(|e| Error::io(&path, e))?;
+        let file = appender(&path, (!existing).then_some(header.as_slice()))?;
+        let blocks = appender(&bpath, (!existing_blocks).then_some(bheader.as_slice()))?;
         let present = done.len();
-        Ok((TrialLog { file: Some(std::io::BufWriter::new(f)), path, present }, done))
+        Ok((TrialLog { file: Some(file), blocks: Some(blocks), path, present }, done))
     }
 
     /// Append trials and flush, so a killed run loses nothing written.
     pub fn append(&mut self, trials: &[Trial], seed: u64) -> Result<()> {
+        let new = || trials.iter().filter(|t| t.index >= self.present);
+        if let Some(f) = self.blocks.as_mut() {
+            for t in new() {
+                if let Some(b) = &t.blocks {
+                    let mut r = vec![t.index.to_string()];
+                    r.extend(b.iter().flat_map(|x| x.iter().map(|v| v.to_string())));
+                    f.write_record(&r).map_err(|e| Error::io(&self.path, e.into()))?;
+                }
+            }
+            f.flush().map_err(|e| Error::io(&self.path, e))?;
+        }
         if let Some(f) = self.file.as_mut() {
-            for t in trials.iter().filter(|t| t.index >= self.present) {
-                writeln!(f, "{}", row(t, seed)).map_err(|e| Error::io(&self.path, e))?;
+            for t in new() {
+                f.write_record(row(t, seed)).map_err(|e| Error::io(&self.path, e.into()))?;
             }
             f.flush().map_err(|e| Error::io(&self.path, e))?;
         }
@@ -371,7 +465,7 @@ impl TrialLog {
     }
 }
 
-fn row(t: &Trial, seed: u64) -> String {
+fn row(t: &Trial, seed: u64) -> Vec<String> {
     let mut r = vec![t.index.to_string()];
     r.extend(t.params.iter().map(value_text));
     r.push(t.status.as_str().into());
@@ -381,37 +475,39 @@ fn row(t: &Trial, seed: u64) -> String {
     r.extend(t.key_stats.iter().map(|x| x.to_string()));
     r.push(seed.to_string());
     r.push(format!("{:.3}", t.duration_ms));
-    r.join(",")
+    r.push(t.reason.clone());
+    r
 }
 
-fn parse_row(line: &str, space: &Space) -> std::result::Result<Trial, String> {
-    let f: Vec<&str> = line.split(',').collect();
+fn parse_row(f: &csv::StringRecord, space: &Space) -> std::result::Result<Trial, String> {
     let d = space.dims.len();
     let num = |s: &str| s.parse::<f64>().map_err(|_| format!("'{s}' is not a number"));
     let mut params = Vec::with_capacity(d);
     for (k, dim) in space.dims.iter().enumerate() {
-        let s = f[1 + k];
+        let s = &f[1 + k];
         params.push(match dim {
             Dim::Int { .. } => toml::Value::Integer(s.parse().map_err(|_| format!("'{s}' is not an integer"))?),
             Dim::Float { .. } => toml::Value::Float(num(s)?),
             Dim::Choice(c) => c.iter().find(|v| value_text(v) == s).cloned().ok_or(format!("'{s}' is not a choice"))?,
         });
     }
-    let status = match f[1 + d] {
+    let status = match &f[1 + d] {
         "ok" => TrialStatus::Ok,
         "rule" => TrialStatus::Rule,
-        _ => TrialStatus::Invalid,
+        "invalid" => TrialStatus::Invalid,
+        other => return Err(format!("'{other}' is not a trial status (ok, rule, invalid)")),
     };
     Ok(Trial {
         index: f[0].parse().map_err(|_| "bad trial index".to_string())?,
         params,
         status,
-        objective: num(f[2 + d])?,
-        score: num(f[3 + d])?,
-        feasible: f[4 + d] == "true",
-        key_stats: [num(f[5 + d])?, num(f[6 + d])?, num(f[7 + d])?, num(f[8 + d])?],
-        duration_ms: num(f[10 + d]).unwrap_or(0.0),
+        objective: num(&f[2 + d])?,
+        score: num(&f[3 + d])?,
+        feasible: &f[4 + d] == "true",
+        key_stats: [num(&f[5 + d])?, num(&f[6 + d])?, num(&f[7 + d])?, num(&f[8 + d])?],
+        duration_ms: num(&f[10 + d]).unwrap_or(0.0),
         blocks: None,
+        reason: f[11 + d].to_string(),
     })
 }
 
@@ -552,7 +648,7 @@ pub struct Summary {
     pub effective_trials: Option<EffectiveTrials>,
     /// Probability of backtest overfitting by combinatorially symmetric cross-validation over
     /// the trials' returns in 10 blocks of bars (Sharpe ratio as the measure); absent for fewer
-    /// than 4 trials or after a resume (block returns are not kept in `trials.csv`).
+    /// than 4 trials.
     pub pbo: Option<f64>,
     /// Distinct indicator series computed (shared by all candidates).
     pub indicators_computed: usize,
@@ -574,6 +670,12 @@ pub fn run_optimize(le: &LoadedExperiment, paths: &[PathBuf], opts: &OptimizeOpt
         Some(_) => latest_run(&root)?,
         None => crate::report::new_run_dir(&root)?,
     };
+    let fp = resume::Fingerprint::of(le, paths)?;
+    if opts.resume.is_some() {
+        fp.check(&dir)?;
+    } else {
+        fp.write(&dir)?;
+    }
     let (mut log, done) = TrialLog::open(&dir, &study.space, opts.resume.is_some())?;
     study.done = done.into_iter().map(|t| (params_key(&t.params), t)).collect();
     let progress = progress_bar(opts.quiet);
@@ -611,10 +713,21 @@ pub fn progress_bar(quiet: bool) -> indicatif::ProgressBar {
 
 /// Write best.toml and optimize.json for a finished search.
 fn finish(study: &Study, r: &SearchResult, dir: &Path, start: std::time::Instant) -> Result<Summary> {
-    let best = &r.trials[r.best];
+    let Some(best) = r.trials.get(r.best) else {
+        return Err(Error::Input("no candidate to run: every point of the space breaks a rule in [optimize].rules".into()));
+    };
+    if best.status != TrialStatus::Ok {
+        return Err(Error::Input(format!(
+            "no candidate could be run: all {} trials were refused by the rules or invalid (e.g. trial {}: {} {}); see trials.csv",
+            r.trials.len(),
+            best.index,
+            best.status.as_str(),
+            best.reason
+        )));
+    }
     let exp = study.candidate(&best.params).map_err(|(_, m)| Error::Internal(format!("best trial cannot be rebuilt: {m}")))?;
     let path = dir.join("best.toml");
-    std::fs::write(&path, exp.to_toml()).map_err(|e| Error::io(&path, e))?;
+    crate::data::write_atomic(&path, exp.to_toml().as_bytes())?;
     let best_stats = study.stats_of(exp.clone())?;
     let per_year = best_stats.periods_per_year;
     let sharpes: Vec<f64> = r
@@ -646,7 +759,18 @@ fn finish(study: &Study, r: &SearchResult, dir: &Path, start: std::time::Instant
         effective_trials: effective_trials(study, r)?,
         best_stats,
         pbo: {
-            let blocks: Option<Vec<_>> = r.trials.iter().filter(|t| t.status == TrialStatus::Ok).map(|t| t.blocks).collect();
+            // A trial read back without its block sums (a run interrupted between the two
+            // files, or made before they were kept) is run again for them.
+            let blocks: Vec<Option<_>> = r
+                .trials
+                .par_iter()
+                .filter(|t| t.status == TrialStatus::Ok)
+                .map(|t| match t.blocks {
+                    Some(b) => Some(b),
+                    None => study.candidate(&t.params).ok().and_then(|e| study.run_candidate(e).ok()).map(|x| x.1),
+                })
+                .collect();
+            let blocks: Option<Vec<_>> = blocks.into_iter().collect();
             blocks.filter(|b| b.len() >= 4).map(|b| walk::pbo(&b))
         },
         indicators_computed: study.cache.len(),
@@ -654,7 +778,7 @@ fn finish(study: &Study, r: &SearchResult, dir: &Path, start: std::time::Instant
     };
     let path = dir.join("optimize.json");
     let json = serde_json::to_string_pretty(&summary).map_err(|e| Error::Internal(e.to_string()))?;
-    std::fs::write(&path, json + "\n").map_err(|e| Error::io(&path, e))?;
+    crate::data::write_atomic(&path, (json + "\n").as_bytes())?;
     write_top_equity(study, r, dir, 5)?;
     Ok(summary)
 }

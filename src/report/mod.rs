@@ -44,10 +44,10 @@ pub fn write_run(dir: &Path, exp: &Experiment, prep: &Prepared, res: &RunResult,
     let ts = |i: usize| format_ts(md.timestamps[i]);
     let sym = |s: usize| md.symbols[s].as_str();
     let path = dir.join("experiment.toml");
-    std::fs::write(&path, exp.to_toml()).map_err(|e| Error::io(&path, e))?;
+    crate::data::write_atomic(&path, exp.to_toml().as_bytes())?;
     let path = dir.join("stats.json");
     let json = serde_json::to_string_pretty(stats).map_err(|e| Error::Internal(e.to_string()))?;
-    std::fs::write(&path, json + "\n").map_err(|e| Error::io(&path, e))?;
+    crate::data::write_atomic(&path, (json + "\n").as_bytes())?;
 
     let mut peak = exp.portfolio.initial_cash;
     csv(dir, "equity.csv", "timestamp,equity,cash,gross_exposure,drawdown", |w| {

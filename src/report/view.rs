@@ -17,31 +17,26 @@ pub struct Table {
     pub rows: Vec<Vec<String>>,
 }
 
-fn split_fields(line: &str) -> Vec<String> {
-    let (mut out, mut cur, mut quoted) = (Vec::new(), String::new(), false);
-    for ch in line.chars() {
-        match ch {
-            '"' => quoted = !quoted,
-            ',' if !quoted => out.push(std::mem::take(&mut cur)),
-            c => cur.push(c),
-        }
-    }
-    out.push(cur);
-    out
-}
-
 impl Table {
-    /// Read `path`.
+    /// Read `path` (CSV with quoting, through the `csv` crate).
     pub fn read(path: &Path) -> Result<Table> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let mut lines = text.lines();
-        let names = lines.next().map(split_fields).unwrap_or_default();
+        let mut rd = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .flexible(true)
+            .from_path(path)
+            .map_err(|e| Error::data(path, None, "unreadable", e.to_string()))?;
+        let names: Vec<String> = rd
+            .headers()
+            .map_err(|e| Error::data(path, Some(Loc::Line(1)), "bad-header", e.to_string()))?
+            .iter()
+            .map(String::from)
+            .collect();
         let mut rows = Vec::new();
-        for (i, l) in lines.enumerate() {
-            if l.is_empty() {
+        for (i, r) in rd.records().enumerate() {
+            let r = r.map_err(|e| Error::data(path, Some(Loc::Line(i + 2)), "bad-row", e.to_string()))?;
+            if r.len() == 1 && r[0].is_empty() {
                 continue;
             }
-            let r = split_fields(l);
             if r.len() != names.len() {
                 return Err(Error::data(
                     path,
@@ -50,7 +45,7 @@ impl Table {
                     format!("{} fields, the header has {}", r.len(), names.len()),
                 ));
             }
-            rows.push(r);
+            rows.push(r.iter().map(String::from).collect());
         }
         Ok(Table { path: path.to_path_buf(), names, rows })
     }

@@ -89,7 +89,7 @@ impl IndicatorCache {
         }
         let c = &bars.close;
         let v = match key {
-            IndKey::Sma(n) => sma_from_prefix(&self.prefix_sum(sym, c), n),
+            IndKey::Sma(n) => sma_from_prefix(&self.prefix_sum(sym, c), c, n),
             IndKey::Ema(n) => ema(c, n),
             IndKey::Rsi(n) => rsi(c, n),
             IndKey::MacdLine(f, s) => {
@@ -116,16 +116,25 @@ impl IndicatorCache {
     }
 }
 
-/// SMA as `(cs[i] - cs[i-n]) / n` over one running prefix sum (vectorbt's formula, so results
-/// agree to the last bit); NaN for the first n-1 bars.
-pub(crate) fn sma_from_prefix(cs: &[f64], n: usize) -> Vec<f64> {
+/// SMA as `(cs[i] - cs[i-n]) / n` over one running prefix sum `cs` of `x` (vectorbt's formula,
+/// so results agree to the last bit); NaN for the first n-1 bars. Guard: a difference of two
+/// prefix sums keeps only the digits the window's sum has beside theirs, so where the prefix
+/// sums are more than 1e8 times the window's sum (a huge value earlier in the series, about 8
+/// of 16 digits gone) or not finite, the window is summed directly from `x` instead.
+pub(crate) fn sma_from_prefix(cs: &[f64], x: &[f64], n: usize) -> Vec<f64> {
+    const LOST: f64 = 1e8;
     let mut out = vec![f64::NAN; cs.len()];
     if n == 0 || n > cs.len() {
         return out;
     }
     out[n - 1] = cs[n - 1] / n as f64;
     for i in n..cs.len() {
-        out[i] = (cs[i] - cs[i - n]) / n as f64;
+        let w = cs[i] - cs[i - n];
+        out[i] = if w.is_finite() && cs[i].abs().max(cs[i - n].abs()) <= LOST * w.abs() {
+            w / n as f64
+        } else {
+            x[i + 1 - n..=i].iter().sum::<f64>() / n as f64
+        };
     }
     out
 }

@@ -48,6 +48,15 @@ pub enum Spec {
 }
 
 impl Spec {
+    /// Bars of history before the first bar that can hold a signal.
+    pub fn warmup(&self) -> usize {
+        match *self {
+            Spec::SmaCross { fast, slow } | Spec::EmaCross { fast, slow } => fast.max(slow),
+            Spec::Macd { fast, slow, signal } => fast.max(slow) + signal,
+            Spec::Rsi { period, .. } | Spec::Bollinger { period, .. } | Spec::Momentum { period, .. } | Spec::Donchian { period } => period,
+        }
+    }
+
     /// Resolve defaults.
     pub fn from_config(s: &TechnicalSignal) -> Spec {
         match s.kind {
@@ -481,9 +490,24 @@ mod tests {
             a += v;
             cs.push(a);
         }
-        let s = sma_from_prefix(&cs, 3);
+        let s = sma_from_prefix(&cs, &x, 3);
         assert!(s[1].is_nan());
         assert_eq!(&s[2..], &[2.0, 3.0, 13.0 / 3.0]);
+        // One bar at 1e20 swamps every later prefix sum (1e20 + 5 == 1e20): once it has left
+        // the window, the windows are summed directly and come out exact.
+        let prefix = |v: &[f64]| {
+            let mut a = 0.0;
+            v.iter()
+                .map(|x| {
+                    a += x;
+                    a
+                })
+                .collect::<Vec<f64>>()
+        };
+        let big = [100.0, 1e20, 100.0, 101.0, 102.0, 103.0];
+        assert_eq!(&sma_from_prefix(&prefix(&big), &big, 2)[3..], &[100.5, 101.5, 102.5]);
+        let inf = [100.0, 1e308, 1e308, 100.0, 102.0];
+        assert_eq!(sma_from_prefix(&prefix(&inf), &inf, 2)[4], 101.0);
         let sd = rolling_std(&x, 2);
         assert!((sd[4] - 1.0).abs() < 1e-12); // {4, 6}: mean 5, deviations 1
     }
