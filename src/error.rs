@@ -48,12 +48,12 @@ pub enum Error {
         msg: String,
     },
     /// A file or folder could not be read or written.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {err}", path.display())]
     Io {
         /// The path involved.
         path: PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
+        /// The underlying error (in the message, not chained as a source, so it prints once).
+        err: std::io::Error,
     },
     /// Bad command-line input that is not tied to a file.
     #[error("{0}")]
@@ -71,7 +71,7 @@ impl Error {
 
     /// An I/O error on a path.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { path: path.into(), source }
+        Error::Io { path: path.into(), err: source }
     }
 
     /// Whether the error is the user's input (exit code 2) rather than an internal failure (1).

@@ -263,8 +263,10 @@ pub fn load(paths: &[PathBuf], opts: &LoadOptions) -> Result<(MarketData, LoadRe
     let mut series = load_series(paths, opts)?;
     let tf = match opts.timeframe {
         Some(tf) => tf,
-        None => infer_timeframe(&series)
-            .ok_or_else(|| Error::Input("cannot infer the timeframe (every file has fewer than 2 bars): set data.timeframe".into()))?,
+        None => infer_timeframe(&series).ok_or_else(|| {
+            let files: Vec<String> = series.iter().map(|s| format!("{} ({} bar)", s.source.display(), s.ts.len())).collect();
+            Error::Input(format!("cannot infer the timeframe, every file has fewer than 2 bars: {}; set data.timeframe", files.join(", ")))
+        })?,
     };
     let mut report = LoadReport::default();
     for s in &series {
@@ -294,12 +296,23 @@ pub fn load(paths: &[PathBuf], opts: &LoadOptions) -> Result<(MarketData, LoadRe
         None => tf,
     };
     let mut md = align(&series, tf, opts.align)?;
+    if md.is_empty() {
+        return Err(Error::Input(format!("the symbols share no bar time (align = {:?}): nothing to run on", opts.align).to_lowercase()));
+    }
     let start = parse_bound(opts.start.as_deref(), "data.start")?;
     let end = parse_bound(opts.end.as_deref(), "data.end")?;
     if start.is_some() || end.is_some() {
+        let span = format!("{} to {}", time::format_ts(md.timestamps[0]), time::format_ts(md.timestamps[md.len() - 1]));
         let lo = start.map_or(0, |s| md.timestamps.partition_point(|&t| t < s));
         let hi = end.map_or(md.len(), |e| md.timestamps.partition_point(|&t| t < e));
         md = md.slice(lo..hi.max(lo));
+        if md.is_empty() {
+            return Err(Error::Input(format!(
+                "data.start {} .. data.end {}: no bar in that range (the data runs from {span})",
+                opts.start.as_deref().unwrap_or("(none)"),
+                opts.end.as_deref().unwrap_or("(none)")
+            )));
+        }
     }
     if md.is_empty() {
         return Err(Error::Input("no bars left after alignment and the start/end range".into()));

@@ -296,6 +296,14 @@ fn timestamps(t: &Table, idx: usize, unit: TimestampUnit) -> Result<Vec<i64>> {
 /// or its open that far from the previous close), `duplicate-timestamp`, `decreasing-timestamp`.
 pub fn read_file(file: &Path, opts: &LoadOptions) -> Result<Vec<SymbolSeries>> {
     let t = read_table(file, opts.format)?;
+    // The CSV reader renames a repeated header `x` to `x_duplicated_N`: which column was meant
+    // cannot be known.
+    for (i, n) in t.names.iter().enumerate() {
+        let base = n.split_once("_duplicated_").map_or(n.as_str(), |(b, _)| b);
+        if base != n || t.names[..i].iter().any(|m| m.eq_ignore_ascii_case(n)) {
+            return Err(Error::data(file, Some(Loc::Line(1)), "duplicate-column", format!("column '{base}' appears more than once")));
+        }
+    }
     let c = &opts.columns;
     let ts_aliases: &[&str] = if c.timestamp == "timestamp" { &["date", "time", "datetime", "open_time"] } else { &[] };
     let mut idx = [0usize; 6];

@@ -183,7 +183,9 @@ impl Comparison {
         for op in ["<=", ">=", "==", "!=", "<", ">"] {
             if let Some((l, r)) = s.split_once(op) {
                 let (l, r) = (l.trim(), r.trim());
-                if l.is_empty() || r.is_empty() {
+                // Exactly one operator: `<==` or `a < b < c` is not a comparison.
+                let stray = |x: &str| x.contains(['<', '>', '=', '!']);
+                if l.is_empty() || r.is_empty() || stray(l) || stray(r) {
                     break;
                 }
                 return Ok(Comparison { left: l.into(), op, right: r.into() });
