@@ -21,7 +21,7 @@ fn each_bad_input_is_named_and_exits_2() {
     let dir = tmp_dir("bad_inputs");
     let goog = root().join("tests/fixtures/GOOG.csv");
     let write = |name: &str, text: &str| std::fs::write(dir.join(name), text).unwrap();
-    write("DUP.csv", &format!("{BARS}").replace("close,", "close,close,"));
+    write("DUP.csv", &BARS.replace("close,", "close,close,"));
     write("ONE.csv", &format!("{BARS}2024-01-01T00:00:00Z,1,1,1,1,1\n"));
     write("one.toml", "[experiment]\nname = \"one\"\n[data]\npath = \"ONE.csv\"\n");
     write("goog.toml", &format!("[experiment]\nname = \"g\"\n[data]\npath = \"{}\"\n", goog.display()));
