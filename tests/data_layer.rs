@@ -75,10 +75,15 @@ fn epoch_timestamps_and_custom_columns() {
     let (md, _) = data::load(std::slice::from_ref(&p), &o).unwrap();
     assert_eq!(md.timestamps, vec![1_704_067_200_000, 1_704_070_800_000]);
     assert_eq!(md.timeframe, "1h".parse().unwrap());
-    // Overriding the unit: the same numbers read as milliseconds are 3,600 ms apart.
+    // Overriding the unit: these seconds read as milliseconds land in January 1970, which no
+    // bar data does: refused, naming the file and line, not run as 3.6-second bars.
     o.timestamp_unit = data::TimestampUnit::Ms;
+    let e = data::load(&[p], &o).unwrap_err().to_string();
+    assert!(e.contains("X.csv line 2: timestamp-unit") && e.contains("1970-01-20"), "{e}");
+    // The same unit on millisecond numbers reads them as they are.
+    let p = write(&dir, "Y.csv", "Time,O,H,L,C,V\n1704067200000,1,2,0.5,1.5,3\n1704070800000,1.5,2,1,1.2,4\n");
     let (md, _) = data::load(&[p], &o).unwrap();
-    assert_eq!(md.timestamps[1] - md.timestamps[0], 3_600);
+    assert_eq!(md.timestamps, vec![1_704_067_200_000, 1_704_070_800_000]);
 }
 
 fn series(sym: &str, ts_h: &[i64], closes: &[f64]) -> data::SymbolSeries {
