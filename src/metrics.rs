@@ -78,6 +78,38 @@ pub struct Stats {
     /// Regime figures (with `[regime]`).
     #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
     pub regime: Option<RegimeStats>,
+    /// Why each figure that is not a number (`null` in JSON) is undefined for this run.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub undefined: std::collections::BTreeMap<String, String>,
+    /// What loading and preparing the run warned about (data gaps, signal rows dropped).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// Fill `s.undefined`: for every figure that is NaN or infinite (JSON has no such numbers and
+/// writes `null`), why it has no value in this run.
+pub fn explain_undefined(s: &mut Stats) {
+    s.undefined.clear();
+    let Ok(serde_json::Value::Object(map)) = serde_json::to_value(&*s) else { return };
+    for (k, v) in map {
+        if !v.is_null() {
+            continue;
+        }
+        let why = match k.as_str() {
+            "profit_factor" if s.trades > 0 => "no losing trade: gross loss is zero (infinite)",
+            "win_rate" | "profit_factor" | "expectancy" | "avg_trade_return" | "best_trade" | "worst_trade" => "no closed trade",
+            "sqn" if s.trades < 2 => "fewer than 2 closed trades",
+            "sqn" => "every closed trade had the same PnL (no spread)",
+            "sharpe" | "ann_volatility" | "sortino" if s.bars < 2 => "fewer than 2 returns",
+            "sharpe" | "ann_volatility" => "equity never changed: zero volatility",
+            "sortino" => "no return below the risk-free rate: zero downside deviation",
+            "calmar" => "no drawdown",
+            "cagr" => "equity fell to zero or below",
+            "regime_balanced_accuracy" => "no true regime labels beside the data (only generated markets have them)",
+            _ => "not a finite number for this run",
+        };
+        s.undefined.insert(k, why.into());
+    }
 }
 
 /// Rebalancing figures. A rebalance is accurate when, after its fills, every symbol's weight is
@@ -427,6 +459,8 @@ impl EquityStream {
             buy_and_hold_return: f64::NAN,
             rebalance: None,
             regime: None,
+            undefined: Default::default(),
+            warnings: Vec::new(),
         }
     }
 }
@@ -497,6 +531,8 @@ pub fn summarize(prep: &Prepared, res: &RunResult) -> Stats {
             regime_balanced_accuracy: None,
         });
     }
+    s.warnings = prep.warnings.clone();
+    explain_undefined(&mut s);
     s
 }
 
@@ -576,7 +612,24 @@ pub fn stats_from_equity_file(path: &std::path::Path, periods_per_year: Option<f
             _ => return Err(Error::Input("cannot infer periods per year from the timestamps: pass --periods-per-year".into())),
         },
     };
-    Ok(from_equity(&eq[1..], eq[0], per_year, 0.0))
+    let mut s = from_equity(&eq[1..], eq[0], per_year, 0.0);
+    explain_undefined(&mut s);
+    for k in [
+        "win_rate",
+        "profit_factor",
+        "expectancy",
+        "avg_trade_return",
+        "best_trade",
+        "worst_trade",
+        "sqn",
+        "turnover",
+        "buy_and_hold_return",
+    ] {
+        if let Some(why) = s.undefined.get_mut(k) {
+            *why = "an equity curve alone says nothing of trades or prices".into();
+        }
+    }
+    Ok(s)
 }
 
 #[cfg(test)]

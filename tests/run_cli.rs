@@ -181,6 +181,47 @@ fn prices_that_break_the_arithmetic_are_refused_not_traded() {
 }
 
 #[test]
+fn stats_json_says_why_a_figure_is_undefined_and_lists_warnings() {
+    // A flat market: the SMAs never cross, nothing trades, equity never moves.
+    let dir = tmp_dir("undefined_stats");
+    let data = dir.join("FLAT.csv");
+    let mut text = String::from("timestamp,open,high,low,close,volume\n");
+    for i in 0..200 {
+        if i != 50 {
+            text += &format!("2024-01-{:02}T{:02}:00:00Z,100,100,100,100,1\n", 1 + i / 24, i % 24);
+        }
+    }
+    std::fs::write(&data, text).unwrap();
+    let f = dir.join("flat.toml");
+    std::fs::write(
+        &f,
+        format!(
+            "[experiment]\nname = \"flat\"\n[data]\npath = \"{}\"\n[[signals.technical]]\nkind = \"sma_cross\"\nfast = 5\nslow = 20\n",
+            data.display()
+        ),
+    )
+    .unwrap();
+    let (code, _, stderr) = tradelab(&["-q", "run", f.to_str().unwrap(), "--out", dir.join("out").to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    let stats: serde_json::Value = serde_json::from_str(&read(&dir.join("out/flat/0001/stats.json"))).unwrap();
+    let why = stats["undefined"].as_object().expect("an undefined map");
+    // Every null figure has its reason, and the reasons are the right ones.
+    for (k, v) in stats.as_object().unwrap() {
+        if v.is_null() {
+            assert!(why.contains_key(k), "{k} is null without a reason: {why:?}");
+        }
+    }
+    assert_eq!(why["win_rate"], "no closed trade");
+    assert_eq!(why["sharpe"], "equity never changed: zero volatility");
+    // The missing hour is a warning in the file, not only on the terminal.
+    let warnings = stats["warnings"].as_array().expect("warnings");
+    assert!(
+        warnings.iter().any(|w| w.as_str().unwrap().contains("FLAT.csv") && w.as_str().unwrap().contains("1 missing bars")),
+        "{warnings:?}"
+    );
+}
+
+#[test]
 fn fixed_quantity_trades_whole_units_from_the_cli() {
     // 0.05 BTC per entry on the bundled data (about 1,500 of the 10,000 starting cash),
     // whatever the equity: every fill buys 0.05 or sells the 0.05 held.

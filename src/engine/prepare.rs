@@ -30,6 +30,8 @@ pub struct Prepared {
     pub rebalance: Option<crate::rebalance::RebalancePrep>,
     /// Labels and per-regime parameter sets (with `[regime]`).
     pub regime: Option<RegimePrep>,
+    /// What preparing the inputs warns about (signal rows outside the data), for `stats.json`.
+    pub warnings: Vec<String>,
 }
 
 /// Regime labels and the parameter set each regime runs with.
@@ -54,6 +56,7 @@ pub fn prepare(le: &LoadedExperiment, md: Arc<MarketData>, cache: &IndicatorCach
             msg: format!("{} puts every fill past the data's {n} bars", exp.execution.delay_bars),
         });
     }
+    let mut warnings = Vec::new();
     let mut per_sym: Vec<Vec<signals::Stream>> = vec![Vec::new(); md.symbols.len()];
     for (i, cfg) in exp.signals.technical.iter().enumerate() {
         for w in &cfg.symbols {
@@ -82,6 +85,17 @@ pub fn prepare(le: &LoadedExperiment, md: Arc<MarketData>, cache: &IndicatorCach
     for f in &exp.signals.files {
         let path = le.resolve(&f.path);
         let rows = signals::read_signal_file(&path)?;
+        let end = md.timestamps.last().map_or(i64::MIN, |t| t.saturating_add(md.timeframe.ms));
+        let first = md.timestamps.first().copied().unwrap_or(i64::MAX);
+        let (before, after) = (rows.iter().filter(|r| r.ts < first).count(), rows.iter().filter(|r| r.ts >= end).count());
+        if before + after > 0 {
+            let w = format!(
+                "{}: {before} row(s) before the first bar and {after} after the last bar's end were dropped (a signal from after the data would trade on information the bars do not have)",
+                path.display()
+            );
+            tracing::warn!("{w}");
+            warnings.push(w);
+        }
         for (s, st) in signals::file_streams(&path, &rows, &md)? {
             per_sym[s].push(st);
         }
@@ -187,5 +201,5 @@ pub fn prepare(le: &LoadedExperiment, md: Arc<MarketData>, cache: &IndicatorCach
         }
         None => None,
     };
-    Ok(Prepared { md, combined, vol, per_year, atr, corr, lots, rebalance, regime })
+    Ok(Prepared { md, combined, vol, per_year, atr, corr, lots, rebalance, regime, warnings })
 }

@@ -46,6 +46,7 @@ pub fn run_experiment(le: &LoadedExperiment, paths: &[PathBuf], opts: &RunOption
         )));
     }
     let mut stats = crate::metrics::summarize(&prep, &res);
+    stats.warnings.splice(0..0, report.warnings.iter().map(|w| format!("{}: {}", w.file.display(), w.message)));
     // With the generator's true labels beside the data, score the detector.
     if let (Some(rg), Some(st)) = (&prep.regime, stats.regime.as_mut()) {
         let dir = paths.first().map(|p| if p.is_dir() { p.clone() } else { p.parent().map(PathBuf::from).unwrap_or_default() });
@@ -59,6 +60,7 @@ pub fn run_experiment(le: &LoadedExperiment, paths: &[PathBuf], opts: &RunOption
             }
         }
     }
+    crate::metrics::explain_undefined(&mut stats);
     let dir = crate::report::new_run_dir(&opts.out_root.join(&le.exp.experiment.name))?;
     // The copy in the run folder has absolute paths, so it re-runs from there.
     let mut resolved = le.with_absolute_paths();

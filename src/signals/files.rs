@@ -87,14 +87,14 @@ pub fn read_signal_file(path: &Path) -> Result<Vec<FileSignal>> {
 /// are an error naming both lines. A row holds until the next row of its source for that symbol
 /// (write `flat` to withdraw a view). Signals for symbols not in the market are an error;
 /// signals before the first bar's open or after the last bar's end (its open plus the
-/// timeframe: it could only reach back in time) are dropped with a warning that counts them.
+/// timeframe: it could only reach back in time) are dropped (the engine's preparation counts
+/// them in a warning).
 pub fn file_streams(path: &Path, rows: &[FileSignal], md: &MarketData) -> Result<Vec<(usize, Stream)>> {
     let n = md.len();
     let mut streams: Vec<(usize, Stream)> = Vec::new();
     // Per stream and bar: the timestamp and line of the row in force.
     let mut stamp: Vec<Vec<(i64, usize)>> = Vec::new();
     let end = md.timestamps.last().map_or(i64::MIN, |t| t.saturating_add(md.timeframe.ms));
-    let (mut before, mut after) = (0usize, 0usize);
     for (r, s) in rows.iter().enumerate() {
         let line = r + 2;
         let sym = md.symbol_id(&s.symbol).ok_or_else(|| {
@@ -105,13 +105,8 @@ pub fn file_streams(path: &Path, rows: &[FileSignal], md: &MarketData) -> Result
                 format!("{} is not in the data ({})", s.symbol, md.symbols.join(", ")),
             )
         })?;
-        if s.ts >= end {
-            after += 1;
-            continue;
-        }
         let k = md.timestamps.partition_point(|&t| t <= s.ts);
-        if k == 0 {
-            before += 1;
+        if s.ts >= end || k == 0 {
             continue;
         }
         let t = k - 1;
@@ -146,14 +141,6 @@ pub fn file_streams(path: &Path, rows: &[FileSignal], md: &MarketData) -> Result
         st.dir[t] = s.dir;
         st.strength[t] = s.strength;
         st.conf[t] = s.conf;
-    }
-    if before + after > 0 {
-        tracing::warn!(
-            "{}: {} row(s) before the first bar and {} after the last bar's end were dropped (a signal from after the data would trade on information the bars do not have)",
-            path.display(),
-            before,
-            after
-        );
     }
     if rows.is_empty() {
         return Err(Error::data(path, None, "no-rows", "the file has a header and no rows"));

@@ -75,6 +75,7 @@ pub fn prepared(md: MarketData, combined: Vec<Combined>) -> Prepared {
         lots: Vec::new(),
         rebalance: None,
         regime: None,
+        warnings: Vec::new(),
     }
 }
 
