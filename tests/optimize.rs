@@ -352,3 +352,42 @@ fn genetic_search_runs_exactly_its_budget() {
     assert_eq!(trials(&run).len() - 1, 40);
     assert_eq!(s.trials, 40);
 }
+
+#[test]
+fn a_search_killed_at_any_step_of_a_checkpoint_loses_no_finished_trial() {
+    // TRADELAB_FAULT aborts the process (as kill -9 would) at a named step of writing trial 4:
+    // after its block sums, halfway through its row, or right after its row. Resuming must
+    // give the uninterrupted search's trials and summary, and leave the rows written before
+    // the fault as they were.
+    let dir = tmp_dir("kill_points");
+    let le = experiment(&dir, &format!("[optimize]\nmethod = \"random\"\nbudget = 12\nbatch = 2\n{SPACE}"));
+    let f = le.file.to_str().unwrap().to_string();
+    let whole = dir.join("whole");
+    let (code, err) = cli(&["-q", "optimize", &f, "--out", whole.to_str().unwrap(), "-j", "1"]);
+    assert_eq!(code, 0, "{err}");
+    let want = trials(&whole.join("opt/0001"));
+    let summary = |d: &Path| -> (serde_json::Value, serde_json::Value) {
+        let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("optimize.json")).unwrap()).unwrap();
+        (v["pbo"].clone(), v["deflated_sharpe"].clone())
+    };
+    for step in ["blocks", "torn", "row"] {
+        let out = dir.join(step);
+        let run = out.join("opt/0001");
+        let killed = Command::new(env!("CARGO_BIN_EXE_tradelab"))
+            .args(["-q", "optimize", &f, "--out", out.to_str().unwrap(), "-j", "1"])
+            .env("TRADELAB_FAULT", format!("{step}:4"))
+            .output()
+            .unwrap();
+        assert!(!killed.status.success(), "{step}: the fault point was not reached");
+        let before = std::fs::read_to_string(run.join("trials.csv")).unwrap();
+        // Complete lines (the header and finished trials); a torn one has no newline.
+        let finished: Vec<&str> = before.split_inclusive('\n').filter(|l| l.ends_with('\n')).map(|l| l.trim_end_matches('\n')).collect();
+        assert!(finished.len() >= 5, "{step}: {before}");
+        let (code, err) = cli(&["-q", "optimize", &f, "--out", out.to_str().unwrap(), "--resume", "-j", "1"]);
+        assert_eq!(code, 0, "{step}: {err}");
+        assert_eq!(trials(&run), want, "{step}");
+        let after = std::fs::read_to_string(run.join("trials.csv")).unwrap();
+        assert_eq!(after.lines().take(finished.len()).collect::<Vec<_>>(), finished, "{step}: a finished row changed");
+        assert_eq!(summary(&run), summary(&whole.join("opt/0001")), "{step}");
+    }
+}

@@ -314,6 +314,16 @@ pub struct TrialLog {
     path: PathBuf,
     /// Trials already in the file (read back when resuming): not written again.
     present: usize,
+    /// Fault injection for the kill tests: `TRADELAB_FAULT=blocks:K` aborts the process right
+    /// after trial K's block sums are written (before its row), `row:K` after its row, `torn:K`
+    /// halfway through writing its row. Unset in normal use.
+    fault: Option<(String, usize)>,
+}
+
+impl TrialLog {
+    fn fault_at(&self, step: &str, index: usize) -> bool {
+        self.fault.as_ref().is_some_and(|(s, k)| s == step && *k == index)
+    }
 }
 
 fn value_text(v: &toml::Value) -> String {
@@ -439,18 +449,22 @@ impl TrialLog {
         let file = appender(&path, (!existing).then_some(header.as_slice()))?;
         let blocks = appender(&bpath, (!existing_blocks).then_some(bheader.as_slice()))?;
         let present = done.len();
-        Ok((TrialLog { file: Some(file), blocks: Some(blocks), path, present }, done))
+        let fault =
+            std::env::var("TRADELAB_FAULT").ok().and_then(|v| v.split_once(':').and_then(|(s, k)| Some((s.to_string(), k.parse().ok()?))));
+        Ok((TrialLog { file: Some(file), blocks: Some(blocks), path, present, fault }, done))
     }
 
     /// Append trials and flush, so a killed run loses nothing written.
     pub fn append(&mut self, trials: &[Trial], seed: u64) -> Result<()> {
+        if self.fault.is_some() {
+            return self.append_one_by_one(trials, seed);
+        }
         let new = || trials.iter().filter(|t| t.index >= self.present);
+        // Block sums first: a trial whose row is in trials.csv always has them.
         if let Some(f) = self.blocks.as_mut() {
             for t in new() {
                 if let Some(b) = &t.blocks {
-                    let mut r = vec![t.index.to_string()];
-                    r.extend(b.iter().flat_map(|x| x.iter().map(|v| v.to_string())));
-                    f.write_record(&r).map_err(|e| Error::io(&self.path, e.into()))?;
+                    f.write_record(blocks_row(t.index, b)).map_err(|e| Error::io(&self.path, e.into()))?;
                 }
             }
             f.flush().map_err(|e| Error::io(&self.path, e))?;
@@ -463,6 +477,46 @@ impl TrialLog {
         }
         Ok(())
     }
+
+    /// `append` one trial at a time, flushing each file after each, with the fault points.
+    fn append_one_by_one(&mut self, trials: &[Trial], seed: u64) -> Result<()> {
+        let io = |p: &Path, e: std::io::Error| Error::io(p, e);
+        for t in trials.iter().filter(|t| t.index >= self.present) {
+            if let (Some(f), Some(b)) = (self.blocks.as_mut(), &t.blocks) {
+                f.write_record(blocks_row(t.index, b)).map_err(|e| io(&self.path, e.into()))?;
+                f.flush().map_err(|e| io(&self.path, e))?;
+            }
+            if self.fault_at("blocks", t.index) {
+                std::process::abort();
+            }
+            if let Some(f) = self.file.as_mut() {
+                if self.fault.as_ref().is_some_and(|(s, k)| s == "torn" && *k == t.index) {
+                    let mut line = Vec::new();
+                    csv::WriterBuilder::new()
+                        .has_headers(false)
+                        .from_writer(&mut line)
+                        .write_record(row(t, seed))
+                        .map_err(|e| io(&self.path, e.into()))?;
+                    f.flush().map_err(|e| io(&self.path, e))?;
+                    let mut file: &std::fs::File = f.get_ref();
+                    file.write_all(&line[..line.len() / 2]).map_err(|e| io(&self.path, e))?;
+                    std::process::abort();
+                }
+                f.write_record(row(t, seed)).map_err(|e| io(&self.path, e.into()))?;
+                f.flush().map_err(|e| io(&self.path, e))?;
+            }
+            if self.fault_at("row", t.index) {
+                std::process::abort();
+            }
+        }
+        Ok(())
+    }
+}
+
+fn blocks_row(index: usize, b: &[[f64; 3]; crate::metrics::BLOCKS]) -> Vec<String> {
+    let mut r = vec![index.to_string()];
+    r.extend(b.iter().flat_map(|x| x.iter().map(|v| v.to_string())));
+    r
 }
 
 fn row(t: &Trial, seed: u64) -> Vec<String> {
