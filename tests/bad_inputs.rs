@@ -33,7 +33,9 @@ fn each_bad_input_is_named_and_exits_2() {
             goog.display()
         ),
     );
+    write("BTC_USDT-1h.json", "[[1704067200000,1,1,1,1,1],[1704070800000,1,1,1,1,1,7]]");
     let cases: &[(&[&str], &[&str])] = &[
+        (&["data", "inspect", "BTC_USDT-1h.json"], &["BTC_USDT-1h.json row 2: extra-field", "7 fields, expected 6"]),
         (&["data", "inspect", "DUP.csv"], &["DUP.csv line 1: duplicate-column", "'close'"]),
         (&["run", "one.toml"], &["ONE.csv (1 bar)", "data.timeframe"]),
         (&["run", "goog.toml", "--set", "data.start=\"2030-01-01\""], &["data.start 2030-01-01", "2004-08-19", "2013-03-01"]),

@@ -123,6 +123,7 @@ fn exit_codes_and_error_messages() {
         ("[execution]\ndelay_bars = 100000\n", "execution.delay_bars"),
         ("[[signals.technical]]\nkind = \"sma_cross\"\nfast = 10\nslow = 100000\n", "signals.technical[0]"),
         ("max_price_jump = 1\n", "data.max_price_jump"),
+        ("symbols = []\n", "data.symbols"),
     ] {
         let f = dir.join("setting.toml");
         std::fs::write(&f, format!("[experiment]\nname = \"x\"\n[data]\npath = \"{}\"\n{body}", root().join("data/synth").display()))

@@ -140,7 +140,9 @@ pub struct LoadOptions {
     pub timestamp_unit: TimestampUnit,
     /// Column names in the files.
     pub columns: ColumnNames,
-    /// Keep only these symbols (all when empty).
+    /// Keep only these symbols (all when absent; an empty list in a file is refused, as it
+    /// would read as "none" but mean "all").
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub symbols: Vec<String>,
     /// The bars' timeframe; inferred (most common spacing) when absent.
     pub timeframe: Option<Timeframe>,

@@ -206,8 +206,15 @@ fn read_freqtrade_json(file: &Path) -> Result<Table> {
     let names: Vec<String> = ["timestamp", "open", "high", "low", "close", "volume"].iter().map(|s| s.to_string()).collect();
     let mut cols: Vec<Vec<Option<f64>>> = (0..6).map(|_| Vec::with_capacity(rows.len())).collect();
     for (i, row) in rows.iter().enumerate() {
-        if row.len() < 6 {
-            return Err(Error::data(file, Some(Loc::Row(i + 1)), "missing-field", format!("candle has {} fields, expected 6", row.len())));
+        if row.len() != 6 {
+            // Seven or more fields is some other layout: which field is the volume cannot be known.
+            let rule = if row.len() < 6 { "missing-field" } else { "extra-field" };
+            return Err(Error::data(
+                file,
+                Some(Loc::Row(i + 1)),
+                rule,
+                format!("candle has {} fields, expected 6 ([ms, open, high, low, close, volume])", row.len()),
+            ));
         }
         for (j, v) in row.iter().take(6).enumerate() {
             let x = match v {

@@ -120,6 +120,16 @@ impl Experiment {
             };
             Error::Config { file: file.to_path_buf(), key: join_key(&path, leaf.as_deref()), msg }
         })?;
+        if let Ok(toml::Value::Table(t)) = text.parse::<toml::Value>() {
+            let empty = |k: &str| t.get("data").and_then(|d| d.get(k)).and_then(|v| v.as_array()).is_some_and(|a| a.is_empty());
+            if empty("symbols") {
+                return Err(Error::Config {
+                    file: file.to_path_buf(),
+                    key: "data.symbols".into(),
+                    msg: "is an empty list: name the symbols to keep, or leave the key out to keep them all".into(),
+                });
+            }
+        }
         exp.validate(file)?;
         Ok(exp)
     }
