@@ -34,7 +34,9 @@ fn each_bad_input_is_named_and_exits_2() {
         ),
     );
     write("BTC_USDT-1h.json", "[[1704067200000,1,1,1,1,1],[1704070800000,1,1,1,1,1,7]]");
+    write("A,B.csv", &format!("{BARS}2024-01-01T00:00:00Z,1,1,1,1,1\n2024-01-01T01:00:00Z,1,1,1,1,1\n"));
     let cases: &[(&[&str], &[&str])] = &[
+        (&["data", "inspect", "A,B.csv"], &["A,B.csv", "bad-symbol", "'A,B'"]),
         (&["data", "inspect", "BTC_USDT-1h.json"], &["BTC_USDT-1h.json row 2: extra-field", "7 fields, expected 6"]),
         (&["data", "inspect", "DUP.csv"], &["DUP.csv line 1: duplicate-column", "'close'"]),
         (&["run", "one.toml"], &["ONE.csv (1 bar)", "data.timeframe"]),

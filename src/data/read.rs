@@ -380,6 +380,11 @@ pub fn read_file(file: &Path, opts: &LoadOptions) -> Result<Vec<SymbolSeries>> {
 
     let mut out = Vec::with_capacity(groups.len());
     for (symbol, rows) in groups {
+        // Symbol names go into CSV headers and rows of every run folder.
+        if symbol.contains([',', '"', '\n', '\r']) {
+            let at = rows.first().map(|&i| t.loc(i));
+            return Err(Error::data(file, at, "bad-symbol", format!("symbol '{symbol}' holds a comma, quote or line break")));
+        }
         let mut s = SymbolSeries { symbol, source: file.to_path_buf(), ts: Vec::with_capacity(rows.len()), bars: Bars::default() };
         let mut prev: Option<usize> = None;
         for &i in &rows {
