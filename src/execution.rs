@@ -184,16 +184,27 @@ pub fn fill(size: Size, cur: f64, raw: f64, maker: bool, equity: f64, cash: f64,
         let part = if volume > 0.0 { (capped / volume).min(1.0) } else { 1.0 };
         (c.taker, c.slip + c.impact * part)
     };
-    let side = rough.signum();
-    let price = raw * (1.0 + slip * side);
     let lot_floor = |x: f64| if c.lot > 0.0 { x.signum() * (x.abs() / c.lot + 1e-9).floor() * c.lot } else { x };
-    let mut delta = match size {
-        Size::TargetFraction(f) => {
-            lot_floor(f.signum() * target_abs(f.abs(), cur * f.signum(), raw, price, fee_rate, c.fixed, equity)) - cur
-        }
-        Size::TargetQty(q) => lot_floor(q) - cur,
-        Size::Qty(q) => lot_floor(q),
+    let sized = |side: f64| {
+        let price = raw * (1.0 + slip * side);
+        let delta = match size {
+            Size::TargetFraction(f) => {
+                lot_floor(f.signum() * target_abs(f.abs(), cur * f.signum(), raw, price, fee_rate, c.fixed, equity)) - cur
+            }
+            Size::TargetQty(q) => lot_floor(q) - cur,
+            Size::Qty(q) => lot_floor(q),
+        };
+        (price, delta)
     };
+    // A target this close to the position can land on the other side once the slippage is in
+    // the price: then it is sized again at that side's price, and left alone if it flips back.
+    let (mut price, mut delta) = sized(rough.signum());
+    if delta * rough < 0.0 {
+        (price, delta) = sized(-rough.signum());
+        if delta * rough > 0.0 {
+            return Outcome::Done;
+        }
+    }
     if delta.abs() <= crate::portfolio::QTY_EPS * (1.0 + cur.abs()) {
         return Outcome::Done;
     }
@@ -331,6 +342,19 @@ mod tests {
         let out = fill(Size::TargetQty(2.0), 0.0, 50.0, false, 100.0, 100.0, 1e9, &costs());
         assert_eq!(out, Outcome::Reject("insufficient cash for the quantity"));
         assert_eq!(fill_qty(Size::TargetQty(2.0), 0.0, 50.0, 100.1, 100.1, &costs()), 2.0);
+    }
+
+    #[test]
+    fn a_target_inside_the_slippage_is_sized_at_the_side_it_trades() {
+        // Long 10 at a mark of 100, 1 of cash, 1% slippage, no fee; target 100% of 1001. At the
+        // buy price 101 the target is 9.91 units, a sale; at the sale price 99 it is 10.11, a
+        // purchase: inside the slippage band, so nothing trades rather than a sale at 101.
+        let c = Costs { taker: 0.0, slip: 0.01, ..costs() };
+        assert_eq!(fill(Size::TargetFraction(1.0), 10.0, 100.0, false, 1001.0, 1.0, 1e9, &c), Outcome::Done);
+        // Half the book is a sale at 99: 1001 * 0.5 / 99 = 5.0556 units kept.
+        let Outcome::Fill { qty, price, .. } = fill(Size::TargetFraction(0.5), 10.0, 100.0, false, 1001.0, 1.0, 1e9, &c) else { panic!() };
+        assert_eq!(price, 99.0);
+        assert!((10.0 + qty - 500.5 / 99.0).abs() < 1e-12);
     }
 
     #[test]
