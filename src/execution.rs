@@ -16,7 +16,9 @@
 //! position `cur` of opposite signs) the closing leg comes first: `E` is the equity after it,
 //! less its fee and slippage, and `q` is sized from flat. From flat this is
 //! `|q| = (|f| E - F) / (p (1 + r))`. Lots round the target position toward zero, then the order
-//! is the difference `q - cur`; longs and shorts mirror each other exactly. A target quantity
+//! is the difference `q - cur`; longs and shorts mirror each other exactly. The side of the
+//! order sets the slippage in `p`; a target that only the slippage moves across the position
+//! (buying at the slipped price would call for a sale, and selling for a purchase) trades nothing. A target quantity
 //! (`sizing = "fixed_quantity"`) is rounded to the lot the same way. A buy is never larger than
 //! cash allows after its fee (with several symbols, cash may be held elsewhere): a fraction is
 //! trimmed to it, a target quantity is rejected whole (as backtesting.py and backtrader do).
