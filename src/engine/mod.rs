@@ -395,7 +395,9 @@ fn run(exp: &Experiment, prep: &Prepared, record: bool) -> RunResult {
                 tgt = 0.0;
             }
             let tgt_qty = if want == 0.0 { 0.0 } else { want_qty * (tgt / want) };
-            if if units { (tgt_qty - lp.target_qty[s]).abs() <= 1e-12 * tgt_qty.abs().max(1.0) } else { (tgt - cur).abs() < 1e-12 } {
+            let unchanged =
+                if units { (tgt_qty - lp.target_qty[s]).abs() <= 1e-12 * tgt_qty.abs().max(1.0) } else { (tgt - cur).abs() < 1e-12 };
+            if unchanged {
                 continue;
             }
             let adds_risk = if units {

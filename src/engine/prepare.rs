@@ -85,9 +85,8 @@ pub fn prepare(le: &LoadedExperiment, md: Arc<MarketData>, cache: &IndicatorCach
     for f in &exp.signals.files {
         let path = le.resolve(&f.path);
         let rows = signals::read_signal_file(&path)?;
-        let end = md.timestamps.last().map_or(i64::MIN, |t| t.saturating_add(md.timeframe.ms));
-        let first = md.timestamps.first().copied().unwrap_or(i64::MAX);
-        let (before, after) = (rows.iter().filter(|r| r.ts < first).count(), rows.iter().filter(|r| r.ts >= end).count());
+        let span = signals::usable_span(&md);
+        let (before, after) = (rows.iter().filter(|r| r.ts < span.start).count(), rows.iter().filter(|r| r.ts >= span.end).count());
         if before + after > 0 {
             let w = format!(
                 "{}: {before} row(s) before the first bar and {after} after the last bar's end were dropped (a signal from after the data would trade on information the bars do not have)",

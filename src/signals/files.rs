@@ -80,6 +80,14 @@ pub fn read_signal_file(path: &Path) -> Result<Vec<FileSignal>> {
     Ok(out)
 }
 
+/// The times a signal row may carry and still belong to a bar: from the first bar's open to the
+/// last bar's end (its open plus the timeframe), end excluded.
+pub fn usable_span(md: &MarketData) -> std::ops::Range<i64> {
+    let first = md.timestamps.first().copied().unwrap_or(i64::MAX);
+    let end = md.timestamps.last().map_or(i64::MIN, |t| t.saturating_add(md.timeframe.ms));
+    first..end
+}
+
 /// Put file signals on the market's clock: a signal stamped t belongs to the bar whose open is
 /// the latest at or before t and is used at that bar's close, never earlier. One stream per
 /// (symbol id, source); within one bar the row with the latest timestamp wins, whatever the
@@ -94,7 +102,7 @@ pub fn file_streams(path: &Path, rows: &[FileSignal], md: &MarketData) -> Result
     let mut streams: Vec<(usize, Stream)> = Vec::new();
     // Per stream and bar: the timestamp and line of the row in force.
     let mut stamp: Vec<Vec<(i64, usize)>> = Vec::new();
-    let end = md.timestamps.last().map_or(i64::MIN, |t| t.saturating_add(md.timeframe.ms));
+    let span = usable_span(md);
     for (r, s) in rows.iter().enumerate() {
         let line = r + 2;
         let sym = md.symbol_id(&s.symbol).ok_or_else(|| {
@@ -106,7 +114,7 @@ pub fn file_streams(path: &Path, rows: &[FileSignal], md: &MarketData) -> Result
             )
         })?;
         let k = md.timestamps.partition_point(|&t| t <= s.ts);
-        if s.ts >= end || k == 0 {
+        if !span.contains(&s.ts) || k == 0 {
             continue;
         }
         let t = k - 1;

@@ -18,7 +18,7 @@
 mod files;
 mod indicators;
 
-pub use files::{file_streams, read_signal_file, FileSignal};
+pub use files::{file_streams, read_signal_file, usable_span, FileSignal};
 pub use indicators::{atr, ema, rolling_correlation, rolling_std, rsi, IndKey, IndicatorCache, Series};
 
 use crate::data::Bars;
