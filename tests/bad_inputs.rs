@@ -1,56 +1,96 @@
-//! Bad inputs from the command line: each case exits 2 with a message that names the file and
-//! the line or key, and the rule; none is answered with a quiet result.
+//! The bad-input corpus (`tests/bad_inputs/corpus.toml`): every case runs the binary and must
+//! exit with its code (2 for bad input) and a message naming the file and the line or key, and
+//! the rule; none is answered with a quiet result, a panic or an OS error said twice.
 
 mod common;
 use common::*;
+use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Corpus {
+    files: BTreeMap<String, String>,
+    case: Vec<Case>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Case {
+    name: String,
+    #[serde(default)]
+    files: BTreeMap<String, String>,
+    #[serde(default)]
+    setup: Vec<Vec<String>>,
+    args: Option<Vec<String>>,
+    e: Option<String>,
+    key: Option<String>,
+    #[serde(default = "two")]
+    code: i32,
+    #[serde(default)]
+    expect: Vec<String>,
+}
+
+fn two() -> i32 {
+    2
+}
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn tradelab(dir: &Path, args: &[&str]) -> (i32, String) {
+fn tradelab(dir: &Path, args: &[String]) -> (i32, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_tradelab")).current_dir(dir).args(args).output().unwrap();
     (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into())
 }
 
-const BARS: &str = "timestamp,open,high,low,close,volume\n";
+/// Writes the shared files, the case's own and its e.toml into `dir`.
+fn write_case(dir: &Path, shared: &BTreeMap<String, String>, case: &Case) {
+    let fixtures = root().join("tests/fixtures");
+    let mut files = shared.clone();
+    files.extend(case.files.clone());
+    if let Some(e) = &case.e {
+        let e = e
+            .replace("{data}", "[data]\npath = \"B.csv\"\n")
+            .replace("{sma}", "[[signals.technical]]\nkind = \"sma_cross\"\nfast = 2\nslow = 4\n");
+        let head = if e.contains("[experiment]") { "" } else { "[experiment]\nname = \"e\"\n" };
+        files.insert("e.toml".into(), format!("{head}{e}"));
+    }
+    for (name, text) in files {
+        let path = dir.join(&name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        // Multi-line strings in the corpus start on the line after the quotes.
+        std::fs::write(path, text.trim_start_matches('\n').replace("{fixtures}", &fixtures.display().to_string())).unwrap();
+    }
+}
 
 #[test]
-fn each_bad_input_is_named_and_exits_2() {
-    let dir = tmp_dir("bad_inputs");
-    let goog = root().join("tests/fixtures/GOOG.csv");
-    let write = |name: &str, text: &str| std::fs::write(dir.join(name), text).unwrap();
-    write("DUP.csv", &BARS.replace("close,", "close,close,"));
-    write("ONE.csv", &format!("{BARS}2024-01-01T00:00:00Z,1,1,1,1,1\n"));
-    write("one.toml", "[experiment]\nname = \"one\"\n[data]\npath = \"ONE.csv\"\n");
-    write("goog.toml", &format!("[experiment]\nname = \"g\"\n[data]\npath = \"{}\"\n", goog.display()));
-    write(
-        "rule.toml",
-        &format!(
-            "[experiment]\nname = \"r\"\n[data]\npath = \"{}\"\n[optimize]\nmethod = \"grid\"\nrules = [\"signals.technical[0].fast <== 20\"]\n\
-             [optimize.space]\n\"signals.technical[0].fast\" = [5, 10]\n[[signals.technical]]\nkind = \"sma_cross\"\n",
-            goog.display()
-        ),
-    );
-    write("BTC_USDT-1h.json", "[[1704067200000,1,1,1,1,1],[1704070800000,1,1,1,1,1,7]]");
-    write("A,B.csv", &format!("{BARS}2024-01-01T00:00:00Z,1,1,1,1,1\n2024-01-01T01:00:00Z,1,1,1,1,1\n"));
-    let cases: &[(&[&str], &[&str])] = &[
-        (&["data", "inspect", "A,B.csv"], &["A,B.csv", "bad-symbol", "'A,B'"]),
-        (&["data", "inspect", "BTC_USDT-1h.json"], &["BTC_USDT-1h.json row 2: extra-field", "7 fields, expected 6"]),
-        (&["data", "inspect", "DUP.csv"], &["DUP.csv line 1: duplicate-column", "'close'"]),
-        (&["run", "one.toml"], &["ONE.csv (1 bar)", "data.timeframe"]),
-        (&["run", "goog.toml", "--set", "data.start=\"2030-01-01\""], &["data.start 2030-01-01", "2004-08-19", "2013-03-01"]),
-        (&["optimize", "rule.toml"], &["rule.toml: optimize.rules[0]", "<=="]),
-        (&["run", "nosuch.toml"], &["nosuch.toml: No such file"]),
-    ];
-    for (args, want) in cases {
-        let (code, err) = tradelab(&dir, args);
-        assert_eq!(code, 2, "{args:?}: {err}");
-        for w in *want {
-            assert!(err.contains(w), "{args:?}: expected '{w}' in: {err}");
+fn each_bad_input_is_named_and_exits_as_documented() {
+    let text = std::fs::read_to_string(root().join("tests/bad_inputs/corpus.toml")).unwrap();
+    let corpus: Corpus = toml::from_str(&text).unwrap();
+    assert!(corpus.case.len() >= 100, "the corpus lost cases: {}", corpus.case.len());
+    let base = tmp_dir("bad_inputs");
+    let mut failures = Vec::new();
+    for (i, case) in corpus.case.iter().enumerate() {
+        let dir = base.join(i.to_string());
+        std::fs::create_dir_all(&dir).unwrap();
+        write_case(&dir, &corpus.files, case);
+        for s in &case.setup {
+            let (code, err) = tradelab(&dir, s);
+            assert_eq!(code, 0, "{}: setup {s:?} failed: {err}", case.name);
         }
-        // An OS error is said once, not once per layer.
-        assert!(err.matches("os error").count() <= 1, "{args:?}: {err}");
+        let args = case.args.clone().unwrap_or_else(|| vec!["run".into(), "e.toml".into()]);
+        let (code, err) = tradelab(&dir, &args);
+        let mut want = case.expect.clone();
+        if let Some(k) = &case.key {
+            want.insert(0, format!("e.toml: {k}"));
+        }
+        let missing: Vec<&String> = want.iter().filter(|w| !err.contains(w.as_str())).collect();
+        // An OS error is said once, not once per layer; nothing panics.
+        if code != case.code || !missing.is_empty() || err.matches("os error").count() > 1 || err.contains("panicked") {
+            failures.push(format!("{}: exit {code} (want {}), missing {missing:?} in:\n{err}", case.name, case.code));
+        }
     }
+    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), corpus.case.len(), failures.join("\n"));
 }

@@ -744,13 +744,14 @@ pub fn run_optimize(le: &LoadedExperiment, paths: &[PathBuf], opts: &OptimizeOpt
 }
 
 fn latest_run(root: &Path) -> Result<PathBuf> {
+    let none = || Error::Input(format!("--resume: no run with a trials.csv under {}", root.display()));
     let mut runs: Vec<PathBuf> = std::fs::read_dir(root)
-        .map_err(|e| Error::io(root, e))?
+        .map_err(|e| if e.kind() == std::io::ErrorKind::NotFound { none() } else { Error::io(root, e) })?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.join("trials.csv").exists())
         .collect();
     runs.sort();
-    runs.pop().ok_or_else(|| Error::Input(format!("--resume: no run with a trials.csv under {}", root.display())))
+    runs.pop().ok_or_else(none)
 }
 
 /// A progress bar on stderr (hidden when quiet).
