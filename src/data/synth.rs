@@ -16,7 +16,6 @@ use super::{Bars, SymbolSeries};
 use crate::error::{Error, Result};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Regime names in label order (ids 0..4).
@@ -301,41 +300,44 @@ pub fn write_market(m: &SynthMarket, cfg: &SynthConfig, out: &Path, format: OutF
         files.push(write_bars(s, out, format, cfg.timeframe)?);
     }
     let path = out.join("_regimes.csv");
-    let io = |e| Error::io(&path, e);
-    let mut w = std::io::BufWriter::new(std::fs::File::create(&path).map_err(io)?);
-    writeln!(w, "timestamp,regime").map_err(io)?;
+    let mut w = super::CsvFile::create(&path, ["timestamp", "regime"])?;
     for (t, r) in m.series[0].ts.iter().zip(&m.regimes) {
-        writeln!(w, "{},{}", format_ts(*t), REGIMES[*r as usize]).map_err(io)?;
+        w.row(&[&format_ts(*t), &REGIMES[*r as usize]])?;
     }
-    w.flush().map_err(io)?;
+    w.finish()?;
     files.push(path);
     let path = out.join("_predictions.csv");
-    let io = |e| Error::io(&path, e);
-    let mut w = std::io::BufWriter::new(std::fs::File::create(&path).map_err(io)?);
-    writeln!(w, "timestamp,symbol,direction,strength,confidence,source").map_err(io)?;
+    let mut w = super::CsvFile::create(&path, ["timestamp", "symbol", "direction", "strength", "confidence", "source"])?;
     for p in predictions(m, cfg.seed, 6, 24, 0.55) {
         let dir = if p.dir > 0 { "long" } else { "short" };
-        writeln!(w, "{},{},{dir},{},{},model", format_ts(m.series[0].ts[p.bar]), m.series[p.sym].symbol, p.strength, p.conf).map_err(io)?;
+        w.row(&[&format_ts(m.series[0].ts[p.bar]), &m.series[p.sym].symbol, &dir, &p.strength, &p.conf, &"model"])?;
     }
-    w.flush().map_err(io)?;
+    w.finish()?;
     files.push(path);
     Ok(files)
 }
 
 /// Read `_regimes.csv` as written by [`write_market`]: (timestamps, regime ids).
 pub fn read_regimes(path: &Path) -> Result<(Vec<i64>, Vec<u8>)> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let t = super::read_text_table(path)?;
+    let col = |n: &str| {
+        t.names
+            .iter()
+            .position(|h| h == n)
+            .ok_or_else(|| Error::data(path, None, "missing-column", format!("no {n} column, expected timestamp,regime")))
+    };
+    let (ct, cr) = (col("timestamp")?, col("regime")?);
     let (mut ts, mut ids) = (Vec::new(), Vec::new());
-    for (i, line) in text.lines().enumerate().skip(1) {
-        let loc = Some(crate::error::Loc::Line(i + 1));
-        let (t, r) = line.split_once(',').ok_or_else(|| Error::data(path, loc, "missing-field", "expected timestamp,regime"))?;
+    for (i, row) in t.rows.iter().enumerate() {
+        let loc = Some(t.loc(i));
+        let (tx, r) = (row[ct].as_str(), row[cr].trim());
         ts.push(
-            super::time::parse_timestamp(t, super::TimestampUnit::Iso)
-                .ok_or_else(|| Error::data(path, loc, "unparsable-timestamp", t.to_string()))?,
+            super::time::parse_timestamp(tx, super::TimestampUnit::Iso)
+                .ok_or_else(|| Error::data(path, loc, "unparsable-timestamp", tx.to_string()))?,
         );
         let id = REGIMES
             .iter()
-            .position(|n| *n == r.trim())
+            .position(|n| *n == r)
             .ok_or_else(|| Error::data(path, loc, "unknown-regime", format!("'{r}', expected one of {}", REGIMES.join(", "))))?;
         ids.push(id as u8);
     }

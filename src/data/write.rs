@@ -52,19 +52,22 @@ pub fn write_bars(s: &SymbolSeries, dir: &Path, format: OutFormat, tf: Timeframe
         OutFormat::FreqtradeJson => dir.join(format!("{stem}-{tf}.json")),
         OutFormat::FreqtradeFeather => dir.join(format!("{stem}-{tf}.feather")),
     };
+    let b = &s.bars;
+    if format == OutFormat::Csv {
+        let mut c = CsvFile::create(&path, ["timestamp", "open", "high", "low", "close", "volume"])?;
+        for i in 0..s.ts.len() {
+            c.row(&[&format_ts(s.ts[i]), &b.open[i], &b.high[i], &b.low[i], &b.close[i], &b.volume[i]])?;
+        }
+        c.finish()?;
+        return Ok(path);
+    }
     let io = |e| Error::io(&path, e);
     let internal = |e: PolarsError| Error::Internal(format!("{}: {e}", path.display()));
     let file = std::fs::File::create(&path).map_err(io)?;
     let mut w = std::io::BufWriter::new(file);
-    let b = &s.bars;
     match format {
-        OutFormat::Csv => {
-            writeln!(w, "timestamp,open,high,low,close,volume").map_err(io)?;
-            for i in 0..s.ts.len() {
-                writeln!(w, "{},{},{},{},{},{}", format_ts(s.ts[i]), b.open[i], b.high[i], b.low[i], b.close[i], b.volume[i])
-                    .map_err(io)?;
-            }
-        }
+        // Written through the csv crate above.
+        OutFormat::Csv => {}
         OutFormat::FreqtradeJson => {
             write!(w, "[").map_err(io)?;
             for i in 0..s.ts.len() {
@@ -101,4 +104,62 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     f.write_all(bytes).map_err(|e| io(&tmp, e))?;
     f.sync_all().map_err(|e| io(&tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| io(path, e))
+}
+
+/// A CSV file written through the `csv` crate (quoting and escaping every field) into a
+/// temporary file beside its path and renamed over it by [`CsvFile::finish`], so a reader sees
+/// the old file or the whole new one, never half of it.
+pub struct CsvFile {
+    path: PathBuf,
+    tmp: PathBuf,
+    w: csv::Writer<std::io::BufWriter<std::fs::File>>,
+    buf: String,
+}
+
+impl CsvFile {
+    /// Start `path` with its header row.
+    pub fn create<S: AsRef<str>>(path: &Path, header: impl IntoIterator<Item = S>) -> Result<CsvFile> {
+        let name = path.file_name().map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
+        let tmp = path.with_file_name(format!(".{name}.tmp"));
+        let file = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        let w = csv::WriterBuilder::new().flexible(false).from_writer(std::io::BufWriter::new(file));
+        let mut f = CsvFile { path: path.to_path_buf(), tmp, w, buf: String::new() };
+        for h in header {
+            f.field(h.as_ref())?;
+        }
+        f.end()?;
+        Ok(f)
+    }
+
+    fn err(&self, e: csv::Error) -> Error {
+        Error::io(&self.path, e.into())
+    }
+
+    /// Append one field to the current row, as `Display` writes it.
+    pub fn field(&mut self, v: impl std::fmt::Display) -> Result<()> {
+        use std::fmt::Write as _;
+        self.buf.clear();
+        let _ = write!(self.buf, "{v}");
+        self.w.write_field(&self.buf).map_err(|e| self.err(e))
+    }
+
+    /// End the current row.
+    pub fn end(&mut self) -> Result<()> {
+        self.w.write_record(None::<&[u8]>).map_err(|e| self.err(e))
+    }
+
+    /// Write one whole row.
+    pub fn row(&mut self, fields: &[&dyn std::fmt::Display]) -> Result<()> {
+        for f in fields {
+            self.field(f)?;
+        }
+        self.end()
+    }
+
+    /// Flush and move the file into place.
+    pub fn finish(mut self) -> Result<()> {
+        self.w.flush().map_err(|e| Error::io(&self.tmp, e))?;
+        drop(self.w);
+        std::fs::rename(&self.tmp, &self.path).map_err(|e| Error::io(&self.path, e))
+    }
 }

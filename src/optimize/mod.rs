@@ -930,18 +930,16 @@ fn write_top_equity(study: &Study, r: &SearchResult, dir: &Path, k: usize) -> Re
         let _ = std::fs::remove_file(&path);
         return Ok(());
     }
-    let io = |e| Error::io(&path, e);
-    let mut w = std::io::BufWriter::new(std::fs::File::create(&path).map_err(io)?);
-    let head: Vec<String> = curves.iter().map(|(i, _)| format!("trial_{i}")).collect();
-    writeln!(w, "timestamp,{}", head.join(",")).map_err(io)?;
+    let head = std::iter::once("timestamp".to_string()).chain(curves.iter().map(|(i, _)| format!("trial_{i}")));
+    let mut w = crate::data::CsvFile::create(&path, head)?;
     for (b, t) in study.md.timestamps.iter().enumerate() {
-        write!(w, "{}", crate::data::time::format_ts(*t)).map_err(io)?;
+        w.field(crate::data::time::format_ts(*t))?;
         for (_, c) in &curves {
-            write!(w, ",{}", c[b]).map_err(io)?;
+            w.field(c[b])?;
         }
-        writeln!(w).map_err(io)?;
+        w.end()?;
     }
-    w.flush().map_err(io)
+    w.finish()
 }
 
 #[cfg(test)]

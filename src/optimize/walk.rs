@@ -16,7 +16,6 @@ use crate::error::{Error, Result};
 use crate::experiment::LoadedExperiment;
 use crate::metrics::{from_equity, Stats};
 use statrs::distribution::{ContinuousCDF, Normal};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -246,7 +245,7 @@ pub fn run_walk_forward(le: &LoadedExperiment, md: Arc<MarketData>, dir: &Path, 
         let best = &res.trials[res.best];
         let chosen = study.candidate(&best.params).map_err(|(_, m)| Error::Internal(m))?;
         let path = wdir.join("best.toml");
-        std::fs::write(&path, chosen.to_toml()).map_err(|e| Error::io(&path, e))?;
+        crate::data::write_atomic(&path, chosen.to_toml().as_bytes())?;
         let chosen = LoadedExperiment { exp: chosen, file: le.file.clone() };
         let opt = test_returns(&chosen, &md, test)?;
         let def = test_returns(&study.le, &md, test)?;
@@ -268,34 +267,25 @@ pub fn run_walk_forward(le: &LoadedExperiment, md: Arc<MarketData>, dir: &Path, 
     let improvement = stat(&stitched, &cfg.objective).unwrap_or(f64::NAN) - stat(&stitched_default, &cfg.objective).unwrap_or(f64::NAN);
     let first_test = wins[0].1.start;
     let path = dir.join("oos_equity.csv");
-    let mut f = std::io::BufWriter::new(std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?);
-    let io = |e| Error::io(&path, e);
-    writeln!(f, "timestamp,optimized,default").map_err(io)?;
+    let mut w = crate::data::CsvFile::create(&path, ["timestamp", "optimized", "default"])?;
     for (i, (a, b)) in eq_opt.iter().zip(&eq_def).enumerate() {
-        writeln!(f, "{},{a},{b}", format_ts(md.timestamps[first_test + i])).map_err(io)?;
+        w.row(&[&format_ts(md.timestamps[first_test + i]), a, b])?;
     }
-    f.flush().map_err(io)?;
+    w.finish()?;
     let path = dir.join("walk_forward.csv");
-    let mut text = String::from("window,train_start,train_end,test_start,test_end,in_sample,out_of_sample,default_out_of_sample,params\n");
-    for (k, w) in out.iter().enumerate() {
-        let params: Vec<String> = w.params.iter().map(|(p, v)| format!("{p}={v}")).collect();
-        text += &format!(
-            "{k},{},{},{},{},{},{},{},\"{}\"\n",
-            w.train.0,
-            w.train.1,
-            w.test.0,
-            w.test.1,
-            w.in_sample,
-            w.out_of_sample,
-            w.default_out_of_sample,
-            params.join("; ").replace('"', "'")
-        );
+    let head =
+        ["window", "train_start", "train_end", "test_start", "test_end", "in_sample", "out_of_sample", "default_out_of_sample", "params"];
+    let mut w = crate::data::CsvFile::create(&path, head)?;
+    for (k, x) in out.iter().enumerate() {
+        let params: Vec<String> = x.params.iter().map(|(p, v)| format!("{p}={v}")).collect();
+        let params = params.join("; ");
+        w.row(&[&k, &x.train.0, &x.train.1, &x.test.0, &x.test.1, &x.in_sample, &x.out_of_sample, &x.default_out_of_sample, &params])?;
     }
-    std::fs::write(&path, text).map_err(|e| Error::io(&path, e))?;
+    w.finish()?;
     let wf = WalkForward { objective: cfg.objective.clone(), windows: out, stitched, stitched_default, improvement };
     let path = dir.join("walk_forward.json");
-    std::fs::write(&path, serde_json::to_string_pretty(&wf).map_err(|e| Error::Internal(e.to_string()))? + "\n")
-        .map_err(|e| Error::io(&path, e))?;
+    let json = serde_json::to_string_pretty(&wf).map_err(|e| Error::Internal(e.to_string()))? + "\n";
+    crate::data::write_atomic(&path, json.as_bytes())?;
     Ok(wf)
 }
 

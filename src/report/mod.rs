@@ -8,11 +8,11 @@ pub mod html;
 pub mod view;
 
 use crate::data::time::format_ts;
+use crate::data::CsvFile;
 use crate::engine::{Prepared, RunResult};
 use crate::error::{Error, Result};
 use crate::experiment::Experiment;
 use crate::metrics::Stats;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Make `<root>/NNNN`, the first free run number, so no earlier run is ever overwritten.
@@ -29,20 +29,12 @@ pub fn new_run_dir(root: &Path) -> Result<PathBuf> {
     Err(Error::Internal(format!("{}: no free run number", root.display())))
 }
 
-fn csv(dir: &Path, name: &str, header: &str, mut rows: impl FnMut(&mut dyn Write) -> std::io::Result<()>) -> Result<()> {
-    let path = dir.join(name);
-    let io = |e| Error::io(&path, e);
-    let mut w = std::io::BufWriter::new(std::fs::File::create(&path).map_err(io)?);
-    writeln!(w, "{header}").map_err(io)?;
-    rows(&mut w).map_err(io)?;
-    w.flush().map_err(io)
-}
-
 /// Write every output file of a run into `dir`.
 pub fn write_run(dir: &Path, exp: &Experiment, prep: &Prepared, res: &RunResult, stats: &Stats) -> Result<()> {
     let md = &*prep.md;
     let ts = |i: usize| format_ts(md.timestamps[i]);
     let sym = |s: usize| md.symbols[s].as_str();
+    let ns = md.symbols.len();
     let path = dir.join("experiment.toml");
     crate::data::write_atomic(&path, exp.to_toml().as_bytes())?;
     let path = dir.join("stats.json");
@@ -50,187 +42,213 @@ pub fn write_run(dir: &Path, exp: &Experiment, prep: &Prepared, res: &RunResult,
     crate::data::write_atomic(&path, (json + "\n").as_bytes())?;
 
     let mut peak = exp.portfolio.initial_cash;
-    csv(dir, "equity.csv", "timestamp,equity,cash,gross_exposure,drawdown", |w| {
-        for i in 0..res.equity.len() {
-            let e = res.equity[i];
-            peak = peak.max(e);
-            let gross: f64 = (0..md.symbols.len()).map(|s| (res.positions[s][i] * md.bars[s].close[i]).abs()).sum();
-            writeln!(w, "{},{},{},{},{}", ts(i), e, res.cash[i], gross, 1.0 - e / peak)?;
-        }
-        Ok(())
-    })?;
+    let mut w = CsvFile::create(&dir.join("equity.csv"), ["timestamp", "equity", "cash", "gross_exposure", "drawdown"])?;
+    for i in 0..res.equity.len() {
+        let e = res.equity[i];
+        peak = peak.max(e);
+        let gross: f64 = (0..ns).map(|s| (res.positions[s][i] * md.bars[s].close[i]).abs()).sum();
+        w.row(&[&ts(i), &e, &res.cash[i], &gross, &(1.0 - e / peak)])?;
+    }
+    w.finish()?;
     let targets = &res.target_weights;
     let header = std::iter::once("timestamp".to_string())
         .chain(md.symbols.iter().cloned())
         .chain(["cash".to_string()])
-        .chain(if targets.is_empty() { Vec::new() } else { md.symbols.iter().map(|s| format!("target_{s}")).collect() })
-        .collect::<Vec<_>>()
-        .join(",");
-    csv(dir, "weights.csv", &header, |w| {
-        for i in 0..res.equity.len() {
-            write!(w, "{}", ts(i))?;
-            for s in 0..md.symbols.len() {
-                write!(w, ",{}", res.positions[s][i] * md.bars[s].close[i] / res.equity[i])?;
-            }
-            write!(w, ",{}", res.cash[i] / res.equity[i])?;
-            for t in targets {
-                write!(w, ",{}", t[i])?;
-            }
-            writeln!(w)?;
+        .chain(if targets.is_empty() { Vec::new() } else { md.symbols.iter().map(|s| format!("target_{s}")).collect() });
+    let mut w = CsvFile::create(&dir.join("weights.csv"), header)?;
+    for i in 0..res.equity.len() {
+        w.field(ts(i))?;
+        for s in 0..ns {
+            w.field(res.positions[s][i] * md.bars[s].close[i] / res.equity[i])?;
         }
-        Ok(())
-    })?;
-    let header = std::iter::once("timestamp".to_string()).chain(md.symbols.iter().cloned()).collect::<Vec<_>>().join(",");
-    csv(dir, "prices.csv", &header, |w| {
-        for i in 0..md.len() {
-            write!(w, "{}", ts(i))?;
-            for b in &md.bars {
-                write!(w, ",{}", b.close[i])?;
-            }
-            writeln!(w)?;
+        w.field(res.cash[i] / res.equity[i])?;
+        for t in targets {
+            w.field(t[i])?;
         }
-        Ok(())
-    })?;
-    csv(dir, "fills.csv", "timestamp,symbol,side,qty,price,notional,fee,reason,order_id", |w| {
-        for f in &res.fills {
-            let side = if f.qty > 0.0 { "buy" } else { "sell" };
-            writeln!(
-                w,
-                "{},{},{side},{},{},{},{},{},{}",
-                ts(f.bar),
-                sym(f.sym),
-                f.qty.abs(),
-                f.price,
-                (f.qty * f.price).abs(),
-                f.fee,
-                f.reason.as_str(),
-                f.order
-            )?;
+        w.end()?;
+    }
+    w.finish()?;
+    let mut w = CsvFile::create(&dir.join("prices.csv"), std::iter::once("timestamp").chain(md.symbols.iter().map(String::as_str)))?;
+    for i in 0..md.len() {
+        w.field(ts(i))?;
+        for b in &md.bars {
+            w.field(b.close[i])?;
         }
-        Ok(())
-    })?;
-    csv(
-        dir,
-        "trades.csv",
-        "symbol,direction,entry_time,exit_time,entry_price,exit_price,max_qty,entry_notional,pnl,return,fees,bars,exit_reason",
-        |w| {
-            for t in &res.trades {
-                let dir = if t.dir > 0 { "long" } else { "short" };
-                let (exit, bars, why) = match t.exit_bar {
-                    Some(b) => (ts(b), b - t.entry_bar, t.exit_reason.map_or("", |r| r.as_str())),
-                    None => (String::new(), md.len() - 1 - t.entry_bar, "open"),
-                };
-                writeln!(
-                    w,
-                    "{},{dir},{},{exit},{},{},{},{},{},{},{},{bars},{why}",
-                    sym(t.sym),
-                    ts(t.entry_bar),
-                    t.entry_price,
-                    t.exit_price,
-                    t.max_qty,
-                    t.entry_notional,
-                    t.pnl,
-                    t.ret(),
-                    t.fees
-                )?;
-            }
-            Ok(())
-        },
+        w.end()?;
+    }
+    w.finish()?;
+    let mut w =
+        CsvFile::create(&dir.join("fills.csv"), ["timestamp", "symbol", "side", "qty", "price", "notional", "fee", "reason", "order_id"])?;
+    for f in &res.fills {
+        let side = if f.qty > 0.0 { "buy" } else { "sell" };
+        w.row(&[&ts(f.bar), &sym(f.sym), &side, &f.qty.abs(), &f.price, &(f.qty * f.price).abs(), &f.fee, &f.reason.as_str(), &f.order])?;
+    }
+    w.finish()?;
+    let mut w = CsvFile::create(
+        &dir.join("trades.csv"),
+        [
+            "symbol",
+            "direction",
+            "entry_time",
+            "exit_time",
+            "entry_price",
+            "exit_price",
+            "max_qty",
+            "entry_notional",
+            "pnl",
+            "return",
+            "fees",
+            "bars",
+            "exit_reason",
+        ],
     )?;
-    csv(dir, "orders.csv", "order_id,decided_at,symbol,size_kind,size,type,price_level,fill_from,at,reason,status,filled_qty,note", |w| {
-        for r in &res.orders {
-            let o = &r.order;
-            let (kind, size) = match o.size {
-                crate::execution::Size::TargetFraction(f) => ("target_fraction", f),
-                crate::execution::Size::TargetQty(q) => ("target_qty", q),
-                crate::execution::Size::Qty(q) => ("qty", q),
-            };
-            let (ty, lim) = match o.price {
-                crate::execution::PriceType::Market => ("market", String::new()),
-                crate::execution::PriceType::Limit(l) => ("limit", l.to_string()),
-                crate::execution::PriceType::Stop(l) => ("stop", l.to_string()),
-            };
-            let from = if o.bar < md.len() { ts(o.bar) } else { "after end".into() };
-            let status = serde_json::to_value(r.status).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
-            writeln!(
-                w,
-                "{},{},{},{kind},{size},{ty},{lim},{from},{},{},{status},{},{}",
-                o.id,
-                ts(r.created),
-                sym(o.sym),
-                if o.at_close { "close" } else { "open" },
-                o.reason.as_str(),
-                r.filled_qty,
-                r.note
-            )?;
-        }
-        Ok(())
-    })?;
-    csv(dir, "risk_events.csv", "timestamp,symbol,rule,requested,allowed", |w| {
-        for e in &res.risk_events {
-            writeln!(w, "{},{},{},{},{}", ts(e.bar), e.sym.map_or("", sym), e.rule, e.requested, e.allowed)?;
-        }
-        Ok(())
-    })?;
+    for t in &res.trades {
+        let dir = if t.dir > 0 { "long" } else { "short" };
+        let (exit, bars, why) = match t.exit_bar {
+            Some(b) => (ts(b), b - t.entry_bar, t.exit_reason.map_or("", |r| r.as_str())),
+            None => (String::new(), md.len() - 1 - t.entry_bar, "open"),
+        };
+        w.row(&[
+            &sym(t.sym),
+            &dir,
+            &ts(t.entry_bar),
+            &exit,
+            &t.entry_price,
+            &t.exit_price,
+            &t.max_qty,
+            &t.entry_notional,
+            &t.pnl,
+            &t.ret(),
+            &t.fees,
+            &bars,
+            &why,
+        ])?;
+    }
+    w.finish()?;
+    let mut w = CsvFile::create(
+        &dir.join("orders.csv"),
+        [
+            "order_id",
+            "decided_at",
+            "symbol",
+            "size_kind",
+            "size",
+            "type",
+            "price_level",
+            "fill_from",
+            "at",
+            "reason",
+            "status",
+            "filled_qty",
+            "note",
+        ],
+    )?;
+    for r in &res.orders {
+        let o = &r.order;
+        let (kind, size) = match o.size {
+            crate::execution::Size::TargetFraction(f) => ("target_fraction", f),
+            crate::execution::Size::TargetQty(q) => ("target_qty", q),
+            crate::execution::Size::Qty(q) => ("qty", q),
+        };
+        let (ty, lim) = match o.price {
+            crate::execution::PriceType::Market => ("market", String::new()),
+            crate::execution::PriceType::Limit(l) => ("limit", l.to_string()),
+            crate::execution::PriceType::Stop(l) => ("stop", l.to_string()),
+        };
+        let from = if o.bar < md.len() { ts(o.bar) } else { "after end".into() };
+        let status = serde_json::to_value(r.status).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+        let at = if o.at_close { "close" } else { "open" };
+        w.row(&[
+            &o.id,
+            &ts(r.created),
+            &sym(o.sym),
+            &kind,
+            &size,
+            &ty,
+            &lim,
+            &from,
+            &at,
+            &o.reason.as_str(),
+            &status,
+            &r.filled_qty,
+            &r.note,
+        ])?;
+    }
+    w.finish()?;
+    let mut w = CsvFile::create(&dir.join("risk_events.csv"), ["timestamp", "symbol", "rule", "requested", "allowed"])?;
+    for e in &res.risk_events {
+        w.row(&[&ts(e.bar), &e.sym.map_or("", sym), &e.rule, &e.requested, &e.allowed])?;
+    }
+    w.finish()?;
     if exp.rebalance.is_some() {
-        let header = "decided_at,settled_at,trigger,orders,notional,est_cost,cost,within,checked,accuracy,max_deviation,accurate";
-        let header = std::iter::once(header.to_string())
+        let head = [
+            "decided_at",
+            "settled_at",
+            "trigger",
+            "orders",
+            "notional",
+            "est_cost",
+            "cost",
+            "within",
+            "checked",
+            "accuracy",
+            "max_deviation",
+            "accurate",
+        ];
+        let header = head
+            .iter()
+            .map(|h| h.to_string())
             .chain(md.symbols.iter().map(|s| format!("target_{s}")))
-            .chain(md.symbols.iter().map(|s| format!("aim_{s}")))
-            .collect::<Vec<_>>()
-            .join(",");
-        csv(dir, "rebalances.csv", &header, |w| {
-            for r in &res.rebalances {
-                write!(
-                    w,
-                    "{},{},{},{},{},{},{},{},{},{},{},{}",
-                    ts(r.bar),
-                    r.settled.map_or(String::new(), ts),
-                    r.trigger.as_str(),
-                    r.orders,
-                    r.notional,
-                    r.est_cost,
-                    r.cost,
-                    r.within,
-                    r.checked,
-                    if r.checked > 0 { r.within as f64 / r.checked as f64 } else { f64::NAN },
-                    r.max_dev,
-                    r.accurate()
-                )?;
-                for x in r.targets.iter().chain(&r.aims) {
-                    write!(w, ",{x}")?;
-                }
-                writeln!(w)?;
+            .chain(md.symbols.iter().map(|s| format!("aim_{s}")));
+        let mut w = CsvFile::create(&dir.join("rebalances.csv"), header)?;
+        for r in &res.rebalances {
+            let fields: [&dyn std::fmt::Display; 12] = [
+                &ts(r.bar),
+                &r.settled.map_or(String::new(), ts),
+                &r.trigger.as_str(),
+                &r.orders,
+                &r.notional,
+                &r.est_cost,
+                &r.cost,
+                &r.within,
+                &r.checked,
+                &if r.checked > 0 { r.within as f64 / r.checked as f64 } else { f64::NAN },
+                &r.max_dev,
+                &r.accurate(),
+            ];
+            for x in fields {
+                w.field(x)?;
             }
-            Ok(())
-        })?;
+            for x in r.targets.iter().chain(&r.aims) {
+                w.field(x)?;
+            }
+            w.end()?;
+        }
+        w.finish()?;
     }
     if let Some(rg) = &prep.regime {
         let names = crate::data::synth::REGIMES;
-        csv(dir, "regimes.csv", "timestamp,regime,parameters,switched", |w| {
-            let mut prev = u8::MAX;
-            for i in 0..md.len() {
-                let lab = rg.labels[i];
-                let params = if rg.which[lab as usize].is_some() { names[lab as usize] } else { "base" };
-                // The label of bar i is in force from its close (see the engine).
-                let switched = prev != u8::MAX && rg.which[lab as usize] != rg.which[prev as usize];
-                prev = lab;
-                writeln!(w, "{},{},{params},{switched}", ts(i), names[lab as usize])?;
-            }
-            Ok(())
-        })?;
-    }
-    csv(dir, "signals.csv", "timestamp,symbol,direction,strength,confidence", |w| {
+        let mut w = CsvFile::create(&dir.join("regimes.csv"), ["timestamp", "regime", "parameters", "switched"])?;
+        let mut prev = u8::MAX;
         for i in 0..md.len() {
-            for (s, c) in prep.combined.iter().enumerate() {
-                if c.dir[i] != crate::signals::NONE {
-                    writeln!(w, "{},{},{},{},{}", ts(i), sym(s), c.dir[i], c.strength_at(i), c.conf_at(i))?;
-                }
+            let lab = rg.labels[i];
+            let params = if rg.which[lab as usize].is_some() { names[lab as usize] } else { "base" };
+            // The label of bar i is in force from its close (see the engine).
+            let switched = prev != u8::MAX && rg.which[lab as usize] != rg.which[prev as usize];
+            prev = lab;
+            w.row(&[&ts(i), &names[lab as usize], &params, &switched])?;
+        }
+        w.finish()?;
+    }
+    let mut w = CsvFile::create(&dir.join("signals.csv"), ["timestamp", "symbol", "direction", "strength", "confidence"])?;
+    for i in 0..md.len() {
+        for (s, c) in prep.combined.iter().enumerate() {
+            if c.dir[i] != crate::signals::NONE {
+                w.row(&[&ts(i), &sym(s), &c.dir[i], &c.strength_at(i), &c.conf_at(i)])?;
             }
         }
-        Ok(())
-    })?;
-    Ok(())
+    }
+    w.finish()
 }
 
 use html::Block;
@@ -297,7 +315,7 @@ fn caption(stem: &str) -> String {
 }
 
 fn write_text(path: &Path, text: &str) -> Result<()> {
-    std::fs::write(path, text).map_err(|e| Error::io(path, e))
+    crate::data::write_atomic(path, text.as_bytes())
 }
 
 fn drawing(dir: &Path) -> impl Fn(String) -> Error + '_ {
