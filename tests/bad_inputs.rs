@@ -23,6 +23,8 @@ struct Case {
     files: BTreeMap<String, String>,
     #[serde(default)]
     setup: Vec<Vec<String>>,
+    #[serde(default)]
+    replace: BTreeMap<String, String>,
     args: Option<Vec<String>>,
     e: Option<String>,
     key: Option<String>,
@@ -79,6 +81,9 @@ fn each_bad_input_is_named_and_exits_as_documented() {
         for s in &case.setup {
             let (code, err) = tradelab(&dir, s);
             assert_eq!(code, 0, "{}: setup {s:?} failed: {err}", case.name);
+        }
+        for (target, source) in &case.replace {
+            std::fs::copy(dir.join(source), dir.join(target)).unwrap_or_else(|e| panic!("{}: replace {target}: {e}", case.name));
         }
         let args = case.args.clone().unwrap_or_else(|| vec!["run".into(), "e.toml".into()]);
         let (code, err) = tradelab(&dir, &args);

@@ -422,7 +422,10 @@ impl TrialLog {
                             &path,
                             Some(crate::error::Loc::Line(1)),
                             "header-mismatch",
-                            format!("the search space differs from the run being resumed (expected columns: {})", header.join(", ")),
+                            format!(
+                                "not the header this search writes (expected columns: {}); the file was edited or written by another tradelab version",
+                                header.join(", ")
+                            ),
                         ));
                     }
                     continue;
