@@ -5,11 +5,11 @@
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::hint::black_box;
 use std::sync::Arc;
-use tradelab::data::synth::{SynthConfig, SynthSymbol};
 use tradelab::data::{align, AlignPolicy, MarketData};
 use tradelab::engine::{backtest, backtest_stats, prepare};
 use tradelab::experiment::{Experiment, LoadedExperiment};
 use tradelab::signals::IndicatorCache;
+use tradelab::synth::{SynthConfig, SynthSymbol};
 
 fn market(symbols: usize, bars: usize) -> MarketData {
     let cfg = SynthConfig {

@@ -19,3 +19,4 @@ pub mod rebalance;
 pub mod regime;
 pub mod report;
 pub mod risk;
+pub mod synth;

@@ -4,9 +4,9 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use tradelab::data::synth::{SynthConfig, SynthSymbol};
 use tradelab::data::{self, LoadOptions, OutFormat, Timeframe};
 use tradelab::experiment::Experiment;
+use tradelab::synth::{self, SynthConfig, SynthSymbol};
 
 #[derive(Parser)]
 #[command(name = "tradelab", version, about = "Deterministic backtesting and parameter optimization for trading strategies")]
@@ -426,7 +426,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 cfg.symbols = a.symbols.iter().map(|s| parse_synth_symbol(s)).collect::<anyhow::Result<_>>()?;
             }
             let m = cfg.generate()?;
-            let files = data::synth::write_market(&m, &cfg, &a.out, a.format)?;
+            let files = synth::write_market(&m, &cfg, &a.out, a.format)?;
             if !quiet {
                 for f in files {
                     outln!("wrote {}", f.display());
@@ -554,7 +554,7 @@ fn regime_eval(
     if !(0.0..1.0).contains(&cfg.switch_margin) {
         return Err(tradelab::Error::Input(format!("--set switch_margin: must be in [0, 1), not {}", cfg.switch_margin)).into());
     }
-    let names = tradelab::data::synth::REGIMES;
+    let names = tradelab::regime::REGIMES;
     let pct = |x: f64| if x.is_nan() { "     -".to_string() } else { format!("{:>6.1}", 100.0 * x) };
     if !paths.is_empty() {
         let (md, _) = data::load(paths, &LoadOptions::default())?;
@@ -577,7 +577,7 @@ fn regime_eval(
             outln!("{}", steady("detected", &regime::stability(&labels)));
             return Ok(());
         }
-        let (ts, truth) = data::synth::read_regimes(&file)?;
+        let (ts, truth) = regime::read_labels(&file)?;
         if ts != md.timestamps {
             return Err(tradelab::Error::Input(format!("{}: its timestamps are not the bars' timestamps", file.display())).into());
         }
@@ -593,10 +593,10 @@ fn regime_eval(
         return Ok(());
     }
     let jobs: Vec<(f64, u64)> = regime_bars.iter().flat_map(|d| (1..=seeds).map(move |s| (*d, s))).collect();
-    let results: Vec<tradelab::Result<regime::SynthScore>> = jobs
+    let results: Vec<tradelab::Result<synth::SynthScore>> = jobs
         .par_iter()
         .map(|(d, s)| {
-            let r = regime::evaluate_synth(&cfg, &SynthConfig { seed: *s, mean_regime_bars: *d, ..market.clone() });
+            let r = synth::evaluate_detector(&cfg, &SynthConfig { seed: *s, mean_regime_bars: *d, ..market.clone() });
             if let Ok(sc) = &r {
                 tracing::info!(
                     regime_bars = d,
@@ -624,12 +624,12 @@ fn regime_eval(
         "changes"
     );
     for (i, d) in regime_bars.iter().enumerate() {
-        let scores: Vec<&regime::SynthScore> = results[i * seeds as usize..(i + 1) * seeds as usize]
+        let scores: Vec<&synth::SynthScore> = results[i * seeds as usize..(i + 1) * seeds as usize]
             .iter()
             .map(|r| r.as_ref().map_err(|e| anyhow::anyhow!("{e}")))
             .collect::<anyhow::Result<_>>()?;
         // Means over the seeds, of the seeds where the figure exists (a regime may never occur).
-        let mean = |f: &dyn Fn(&regime::SynthScore) -> f64| {
+        let mean = |f: &dyn Fn(&synth::SynthScore) -> f64| {
             let v: Vec<f64> = scores.iter().map(|s| f(s)).filter(|x| !x.is_nan()).collect();
             v.iter().sum::<f64>() / v.len().max(1) as f64
         };

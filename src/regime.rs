@@ -47,12 +47,14 @@ pub mod hmm;
 pub mod msgarch;
 pub mod pf;
 
-use crate::data::synth::REGIMES;
 use crate::data::MarketData;
 use crate::error::{Error, Result};
 use crate::experiment::{Detector, Experiment, RegimeConfig};
 use std::collections::BinaryHeap;
 use std::path::Path;
+
+/// Regime names in label order (ids 0..4).
+pub const REGIMES: [&str; 4] = ["bull", "bear", "sideways", "high_vol"];
 
 /// Regime ids, in [`REGIMES`] order.
 pub const BULL: u8 = 0;
@@ -469,40 +471,32 @@ pub fn stability(labels: &[u8]) -> Stability {
     }
 }
 
-/// A detector's score on one synthetic market.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SynthScore {
-    /// Over every bar, warm-up included: what a run gets.
-    pub all: Accuracy,
-    /// Over the bars from `warmup` on, where the configured detector itself labels (before
-    /// that the HMM's labels are the rules detector's).
-    pub after_warmup: Accuracy,
-    /// Over the second half of the bars: how the detector does once it has seen each regime
-    /// several times, which a detector fitted on past bars cannot have done early on (a regime
-    /// not yet seen has no level to be told by).
-    pub second_half: Accuracy,
-    /// The detector's labels over every bar.
-    pub stability: Stability,
-    /// The true labels over every bar.
-    pub truth: Stability,
-}
-
-/// Generate the market `market` describes (`tradelab data synth`'s defaults with its own seed,
-/// length, mean regime length, GARCH and jumps), label it, and score the labels against the
-/// generator's.
-pub fn evaluate_synth(cfg: &RegimeConfig, market: &crate::data::synth::SynthConfig) -> Result<SynthScore> {
-    let m = market.generate()?;
-    let md = crate::data::align(&m.series, market.timeframe, crate::data::AlignPolicy::Inner)?;
-    let pred = detect(cfg, &md);
-    let from = cfg.warmup_bars().min(market.bars);
-    let half = pred.len() / 2;
-    Ok(SynthScore {
-        all: accuracy(&m.regimes, &pred),
-        after_warmup: accuracy(&m.regimes[from..], &pred[from..]),
-        second_half: accuracy(&m.regimes[half..], &pred[half..]),
-        stability: stability(&pred),
-        truth: stability(&m.regimes),
-    })
+/// Read a labels file (`timestamp,regime`, as `tradelab data synth` writes `_regimes.csv`):
+/// (timestamps, regime ids).
+pub fn read_labels(path: &Path) -> Result<(Vec<i64>, Vec<u8>)> {
+    let t = crate::data::read_text_table(path)?;
+    let col = |n: &str| {
+        t.names
+            .iter()
+            .position(|h| h == n)
+            .ok_or_else(|| Error::data(path, None, "missing-column", format!("no {n} column, expected timestamp,regime")))
+    };
+    let (ct, cr) = (col("timestamp")?, col("regime")?);
+    let (mut ts, mut ids) = (Vec::new(), Vec::new());
+    for (i, row) in t.rows.iter().enumerate() {
+        let loc = Some(t.loc(i));
+        let (tx, r) = (row[ct].as_str(), row[cr].trim());
+        ts.push(
+            crate::data::time::parse_timestamp(tx, crate::data::TimestampUnit::Iso)
+                .ok_or_else(|| Error::data(path, loc, "unparsable-timestamp", tx.to_string()))?,
+        );
+        let id = REGIMES
+            .iter()
+            .position(|n| *n == r)
+            .ok_or_else(|| Error::data(path, loc, "unknown-regime", format!("'{r}', expected one of {}", REGIMES.join(", "))))?;
+        ids.push(id as u8);
+    }
+    Ok((ts, ids))
 }
 
 /// The sections a regime may override.

@@ -2,7 +2,8 @@
 
 mod common;
 use common::*;
-use tradelab::data::synth::{SynthConfig, REGIMES};
+use tradelab::regime::REGIMES;
+use tradelab::synth::SynthConfig;
 
 #[test]
 fn bundled_data_regenerates_byte_for_byte() {

@@ -7,7 +7,6 @@
 
 mod align;
 mod read;
-pub mod synth;
 pub mod time;
 mod write;
 

@@ -334,7 +334,7 @@ fn run(exp: &Experiment, prep: &Prepared, record: bool) -> RunResult {
                     lp.res.regime_switches += 1;
                     dirty.fill(true);
                     if record {
-                        tracing::debug!("bar {t}: regime {}, its parameters from this close", crate::data::synth::REGIMES[lab as usize]);
+                        tracing::debug!("bar {t}: regime {}, its parameters from this close", crate::regime::REGIMES[lab as usize]);
                     }
                 }
                 (ex, pv) = (e2, p2);

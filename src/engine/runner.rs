@@ -51,7 +51,7 @@ pub fn run_experiment(le: &LoadedExperiment, paths: &[PathBuf], opts: &RunOption
     if let (Some(rg), Some(st)) = (&prep.regime, stats.regime.as_mut()) {
         let dir = paths.first().map(|p| if p.is_dir() { p.clone() } else { p.parent().map(PathBuf::from).unwrap_or_default() });
         if let Some(file) = dir.map(|d| d.join("_regimes.csv")).filter(|f| f.exists()) {
-            match crate::data::synth::read_regimes(&file) {
+            match crate::regime::read_labels(&file) {
                 Ok((ts, truth)) if ts == md.timestamps => {
                     st.regime_balanced_accuracy = Some(crate::regime::accuracy(&truth, &rg.labels).balanced)
                 }

@@ -413,6 +413,9 @@ impl Experiment {
             if !(0.0..1.0).contains(&rg.switch_margin) {
                 return err("regime.switch_margin".into(), format!("must be in [0, 1), not {}", rg.switch_margin));
             }
+            if rg.level_prior.is_some_and(|l| l.iter().any(|v| !(v.is_finite() && *v > 0.0))) {
+                return err("regime.level_prior".into(), "four relative volatilities, each > 0".into());
+            }
             if !(rg.level_prior_sd >= 0.0 && rg.level_prior_sd.is_finite()) {
                 return err("regime.level_prior_sd".into(), format!("must be >= 0 (0 for no prior), not {}", rg.level_prior_sd));
             }

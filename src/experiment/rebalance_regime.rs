@@ -161,11 +161,13 @@ pub struct RegimeConfig {
     /// HMM, PF: hysteresis; a new label must have a posterior share this much above the held
     /// label's before it replaces it, in [0, 1) (0.5; 0 takes the likeliest regime every bar).
     pub switch_margin: f64,
-    /// PF: how far, in `ln`, the fitted regimes' volatilities may stray from the relative
-    /// levels of `tradelab data synth`'s regimes (sideways 0.3 : bull 0.5 : bear 0.6 :
-    /// high_vol 1.2), as the sd of a normal prior on each; 0 for no prior (0.05). Short histories
-    /// cannot tell which regime a level belongs to; the prior keeps the four states apart as the
-    /// regimes are, and a long history outweighs it.
+    /// PF: a prior on the four regimes' relative volatilities, in any order (e.g. `[0.3, 0.5,
+    /// 0.6, 1.2]`: only their ratios count); none by default. Short histories cannot tell which
+    /// regime a level belongs to; a prior the user believes keeps the four states apart, and a
+    /// long history outweighs it.
+    pub level_prior: Option<[f64; 4]>,
+    /// PF: how far, in `ln`, each fitted level may stray from `level_prior`, as the sd of a
+    /// normal prior; 0 for none (0.05).
     pub level_prior_sd: f64,
     /// Every detector: divide each bar's volatility by its hour-of-day and day-of-week factor,
     /// estimated from the bars before it, before labelling (true). Intraday crypto volatility
@@ -199,6 +201,7 @@ impl Default for RegimeConfig {
             confirm_bars: 12,
             mean_bars: 200.0,
             switch_margin: 0.5,
+            level_prior: None,
             level_prior_sd: 0.05,
             deseasonalize: true,
             warmup: None,

@@ -71,15 +71,11 @@
 //! where the likelihood is higher (`escape_by_scans`); and among the distinct results, plus the
 //! last fit unchanged, the particle filter's own likelihood of the history chooses (`pf_scores`:
 //! fresh particles and the same random stream for each, on one grid per bar), and the filter
-//! goes on from the chosen fit's particles. Both the fit and that choice include a prior on the
-//! levels (`level_prior`, sd `regime.level_prior_sd`, 0.05): sorted, they are `tradelab data
-//! synth`'s regime volatilities ([`DEFAULT_VOL`]: 0.3 : 0.5 : 0.6 : 1.2) times one common factor,
-//! each off by a normal error in `ln`. A short history cannot tell a regime's level from a split
-//! of another's; the prior keeps the states spaced as the regimes are, and a long history
-//! outweighs it. Paired on 10 markets, sd 0.1 took 500-bar regimes from 87.1 to 89.0% and 300-bar
-//! ones from 87.1 to 88.8%, and sd 0.05 to 89.4% and 90.5% (before the early refits, which then
-//! took them to 91.3% and 91.2%); on BTC+ETH's last 12,000 hourly bars the labels change 348
-//! times, median label 17 bars (345 and 14 at sd 0.1; 306 and 15 without the prior).
+//! goes on from the chosen fit's particles. Both the fit and that choice include the user's prior on the
+//! levels, if one is set (`regime.level_prior`, sd `regime.level_prior_sd`; none by default):
+//! sorted, the fitted levels are the prior's relative volatilities times one common factor, each
+//! off by a normal error in `ln`. A short history cannot tell a regime's level from a split of
+//! another's; a prior keeps the states spaced, and a long history outweighs it.
 //!
 //! Measured on synthetic markets (10 seeds, 17,520 hourly bars; README): 86.1, 86.3 and 87.5%
 //! balanced accuracy at 25-, 50- and 100-bar regimes (before the bursts, the prior and the early
@@ -94,7 +90,6 @@
 //! detectors'.
 
 use super::SIDEWAYS;
-use crate::data::synth::DEFAULT_VOL;
 use crate::data::MarketData;
 use crate::experiment::RegimeConfig;
 use rand::{Rng, SeedableRng};
@@ -223,16 +218,20 @@ fn pf_scores(law: &RangeLaw, o: &Obs, cands: &[Fit], lo: usize, hi: usize, stay:
     out
 }
 
+/// The user's prior on the regimes' levels (`regime.level_prior`, `regime.level_prior_sd`):
+/// four relative volatilities in any order and the sd of each in `ln`; `None` for no prior.
+pub(super) type Prior = Option<([f64; 4], f64)>;
+
 /// Minus the log prior of a fit's levels `th[..4]` (up to a constant): sorted, they are the
-/// regimes' relative volatilities ([`DEFAULT_VOL`], sorted) times one common factor (profiled
-/// out), each off by a normal error in `ln` of sd `sd`; none when `sd` is 0.
-fn level_prior(th: &[f64], sd: f64) -> f64 {
-    if sd <= 0.0 {
+/// prior's relative volatilities (sorted) times one common factor (profiled out), each off by a
+/// normal error in `ln` of the prior's sd; none without a prior or with sd 0.
+fn level_prior(th: &[f64], prior: Prior) -> f64 {
+    let Some((levels, sd)) = prior.filter(|p| p.1 > 0.0) else {
         return 0.0;
-    }
+    };
     let mut lv = [th[0], th[1], th[2], th[3]];
     lv.sort_by(f64::total_cmp);
-    let mut tl = DEFAULT_VOL.map(f64::ln);
+    let mut tl = levels.map(f64::ln);
     tl.sort_by(f64::total_cmp);
     let c = (0..4).map(|k| lv[k] - tl[k]).sum::<f64>() / 4.0;
     (0..4).map(|k| (lv[k] - c - tl[k]).powi(2)).sum::<f64>() / (2.0 * sd * sd)
@@ -498,6 +497,7 @@ fn next_refit(t: usize, start: usize, every: usize) -> usize {
 
 /// Labels for every bar of `md` (symbols `ids`); `before` gives the labels until the first fit.
 pub fn detect(cfg: &RegimeConfig, md: &MarketData, ids: &[usize], season: &[f64], before: &[u8]) -> Vec<u8> {
+    let prior: Prior = cfg.level_prior.map(|l| (l, cfg.level_prior_sd));
     let o = Obs::new(md, ids, season);
     let n = md.len();
     let mut out = before.to_vec();
@@ -523,7 +523,7 @@ pub fn detect(cfg: &RegimeConfig, md: &MarketData, ids: &[usize], season: &[f64]
                 // Chosen again on a longer history: a few hundred bars can mistake 12 steps
                 // for 16.
                 steps_again = law.is_none();
-                let (rl, f0) = choose_law(&o, lo, t, stay, cur.as_ref(), cfg.level_prior_sd);
+                let (rl, f0) = choose_law(&o, lo, t, stay, cur.as_ref(), prior);
                 law = Some(rl);
                 cur.get_or_insert(f0);
             }
@@ -532,10 +532,10 @@ pub fn detect(cfg: &RegimeConfig, md: &MarketData, ids: &[usize], season: &[f64]
             // regime's level, one between two others): among its distinct optima the filter's
             // own likelihood on the window, with the level prior, decides, and the filter goes on from the particles
             // that scored it.
-            let mut cands = fit(&o, rl, lo, t, stay, cur.as_ref(), cfg.level_prior_sd);
+            let mut cands = fit(&o, rl, lo, t, stay, cur.as_ref(), prior);
             let mut scored = pf_scores(rl, &o, &cands, lo, t, stay);
             tracing::debug!(bar = t, candidates = ?cands.iter().map(|f| f.v).collect::<Vec<_>>(), pf_ll = ?scored.iter().map(|s| s.0).collect::<Vec<_>>(), "pf: candidate fits");
-            let post = |i: usize| scored[i].0 - level_prior(&cands[i].th, cfg.level_prior_sd);
+            let post = |i: usize| scored[i].0 - level_prior(&cands[i].th, prior);
             let best = (0..cands.len()).max_by(|x, y| post(*x).total_cmp(&post(*y))).unwrap_or(0);
             let f = cands.swap_remove(best);
             parts = scored.swap_remove(best).1;
@@ -563,21 +563,23 @@ mod tests {
         // The regimes' own levels, in any order and times any factor: no penalty.
         let k = 0.37f64.ln();
         let exact = [1.2f64, 0.3, 0.6, 0.5].map(|v| v.ln() + k);
-        assert!(level_prior(&exact, 0.1).abs() < 1e-12);
+        let p = Some(([0.5, 0.6, 0.3, 1.2], 0.1));
+        assert!(level_prior(&exact, p).abs() < 1e-12);
         // high_vol 0.2 too high: the shift takes a quarter of it, leaving residuals 0.15 and three
         // of -0.05: (0.0225 + 3 * 0.0025) / (2 * 0.01) = 1.5.
         let mut off = exact;
         off[0] += 0.2;
-        assert!((level_prior(&off, 0.1) - 1.5).abs() < 1e-9, "{}", level_prior(&off, 0.1));
+        assert!((level_prior(&off, p) - 1.5).abs() < 1e-9, "{}", level_prior(&off, p));
         // Two states on one level, a regime missing (bull and bear both at 0.55): sorted levels
         // ln 0.3, 0.55, 0.55, 1.2 against ln 0.3, 0.5, 0.6, 1.2.
         let shared = [0.3f64, 0.55, 0.55, 1.2].map(f64::ln);
         let d = [0.0, (0.55f64 / 0.5).ln(), (0.55f64 / 0.6).ln(), 0.0];
         let m = d.iter().sum::<f64>() / 4.0;
         let want = d.iter().map(|x| (x - m).powi(2)).sum::<f64>() / 0.02;
-        assert!((level_prior(&shared, 0.1) - want).abs() < 1e-9);
+        assert!((level_prior(&shared, p) - want).abs() < 1e-9);
         // Off.
-        assert_eq!(level_prior(&off, 0.0), 0.0);
+        assert_eq!(level_prior(&off, Some(([0.5, 0.6, 0.3, 1.2], 0.0))), 0.0);
+        assert_eq!(level_prior(&off, None), 0.0);
     }
 
     #[test]

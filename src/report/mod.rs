@@ -227,7 +227,7 @@ pub fn write_run(dir: &Path, exp: &Experiment, prep: &Prepared, res: &RunResult,
         w.finish()?;
     }
     if let Some(rg) = &prep.regime {
-        let names = crate::data::synth::REGIMES;
+        let names = crate::regime::REGIMES;
         let mut w = CsvFile::create(&dir.join("regimes.csv"), ["timestamp", "regime", "parameters", "switched"])?;
         let mut prev = u8::MAX;
         for i in 0..md.len() {

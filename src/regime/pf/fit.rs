@@ -3,7 +3,7 @@
 //! likelihood as the particle filter (see the parent module for why and how).
 
 use super::range_law::{bridges, excess};
-use super::{bar_ll, burst_mixture, level_prior, Fit, Obs, RangeLaw, BURST_Z, STEPS};
+use super::{bar_ll, burst_mixture, level_prior, Fit, Obs, Prior, RangeLaw, BURST_Z, STEPS};
 use crate::regime::msgarch;
 
 /// Bursts: largest chance per bar, and bounds of their size (sd of the `ln sd` offset); the
@@ -57,9 +57,9 @@ fn estimate_steps(o: &Obs, lo: usize, hi: usize) -> usize {
 /// The intrabar resolution for bars `lo..hi`, as a range law, and a first fit under it: a first
 /// guess from the share of bars whose range is their body ([`estimate_steps`]), a fit under
 /// that guess, then of [`STEPS`] the resolution under which that fit's bars are likeliest.
-pub(super) fn choose_law(o: &Obs, lo: usize, hi: usize, stay: f64, prev: Option<&Fit>, prior_sd: f64) -> (RangeLaw, Fit) {
+pub(super) fn choose_law(o: &Obs, lo: usize, hi: usize, stay: f64, prev: Option<&Fit>, prior: Prior) -> (RangeLaw, Fit) {
     let k0 = estimate_steps(o, lo, hi);
-    let f0 = fit(o, &RangeLaw::build(k0, 20_000), lo, hi, stay, prev, prior_sd).swap_remove(0);
+    let f0 = fit(o, &RangeLaw::build(k0, 20_000), lo, hi, stay, prev, prior).swap_remove(0);
     let base = Fit::new(Vec::new(), f0.log_m.clone(), f0.rho);
     let (l0, l1) = f0.th[..4].iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), x| (l.min(*x), h.max(*x)));
     let score = |k: usize| {
@@ -162,9 +162,9 @@ fn fit_bounds(levels: (f64, f64)) -> (f64, f64) {
 }
 
 /// Candidate fits on bars `lo..hi`, distinct in their levels: local maxima of the Gray-collapse
-/// likelihood times the levels' prior (sd `prior_sd`, see `level_prior`), the likeliest first (from the best of three fresh starts, from `prev` when there
+/// likelihood times the levels' prior (see `level_prior`), the likeliest first (from the best of three fresh starts, from `prev` when there
 /// is one, and the likelier of those moved on by [`escape_by_scans`]), then `prev` unchanged.
-pub(super) fn fit(o: &Obs, law: &RangeLaw, lo: usize, hi: usize, stay: f64, prev: Option<&Fit>, prior_sd: f64) -> Vec<Fit> {
+pub(super) fn fit(o: &Obs, law: &RangeLaw, lo: usize, hi: usize, stay: f64, prev: Option<&Fit>, prior: Prior) -> Vec<Fit> {
     let (ns, w) = (o.ns, hi - lo);
     let mean_lr: Vec<f64> = (0..ns).map(|j| (lo..hi).map(|t| o.range[t * ns + j].max(1e-12).ln()).sum::<f64>() / w as f64).collect();
     let log_m: Vec<f64> = mean_lr.iter().map(|x| x - mean_lr[0]).collect();
@@ -185,7 +185,7 @@ pub(super) fn fit(o: &Obs, law: &RangeLaw, lo: usize, hi: usize, stay: f64, prev
     lv.sort_by(f64::total_cmp);
     let q = |p: f64| lv[((lv.len() - 1) as f64 * p) as usize];
     let grid = FitGrid::new(law, o, &base, lo, hi, fit_bounds((q(0.01), q(0.99))));
-    let cost = |th: &[f64]| -loglik(th, &base, &grid, o, lo, hi, stay) + level_prior(th, prior_sd);
+    let cost = |th: &[f64]| -loglik(th, &base, &grid, o, lo, hi, stay) + level_prior(th, prior);
     let fresh = [([0.1, 0.4, 0.6, 0.9], (0.05, 0.9)), ([0.15, 0.45, 0.65, 0.95], (0.1, 0.8)), ([0.05, 0.3, 0.5, 0.85], (0.03, 0.95))]
         .iter()
         .map(|(qs, ab)| vec![q(qs[0]), q(qs[1]), q(qs[2]), q(qs[3]), ab.0, ab.1, BURST_START.0, BURST_START.1])

@@ -10,19 +10,16 @@
 //! and `h[t+1] = (1-a-b) + a*h[t]*f[t]^2 + b*h[t]` (mean 1), so `mu` is the annual drift of
 //! log price and `sigma` the annual volatility, per regime, on average.
 
-use super::time::{format_ts, Timeframe};
-use super::write::{write_bars, OutFormat};
-use super::{Bars, SymbolSeries};
+use crate::data::time::{format_ts, Timeframe};
+use crate::data::{write_bars, Bars, OutFormat, SymbolSeries};
 use crate::error::{Error, Result};
+use crate::experiment::RegimeConfig;
+use crate::regime::{accuracy, detect, stability, Accuracy, Stability, REGIMES};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::path::{Path, PathBuf};
 
-/// Regime names in label order (ids 0..4).
-pub const REGIMES: [&str; 4] = ["bull", "bear", "sideways", "high_vol"];
-
-/// Default annual volatility per regime, in [`REGIMES`] order; the pf detector's prior on the
-/// regimes' relative levels (`regime.level_prior_sd`) is taken from it.
+/// Default annual volatility per regime, in [`REGIMES`] order.
 pub const DEFAULT_VOL: [f64; 4] = [0.5, 0.6, 0.3, 1.2];
 
 /// One synthetic symbol.
@@ -75,7 +72,7 @@ impl Default for SynthConfig {
         SynthConfig {
             seed: 42,
             bars: 2 * 8760,
-            timeframe: Timeframe::from_ms(super::time::HOUR_MS),
+            timeframe: Timeframe::from_ms(crate::data::time::HOUR_MS),
             start: 1_672_531_200_000, // 2023-01-01T00:00:00Z
             symbols: vec![
                 sym("BTC", 30_000.0, 1.0, 40e6),
@@ -300,14 +297,14 @@ pub fn write_market(m: &SynthMarket, cfg: &SynthConfig, out: &Path, format: OutF
         files.push(write_bars(s, out, format, cfg.timeframe)?);
     }
     let path = out.join("_regimes.csv");
-    let mut w = super::CsvFile::create(&path, ["timestamp", "regime"])?;
+    let mut w = crate::data::CsvFile::create(&path, ["timestamp", "regime"])?;
     for (t, r) in m.series[0].ts.iter().zip(&m.regimes) {
         w.row(&[&format_ts(*t), &REGIMES[*r as usize]])?;
     }
     w.finish()?;
     files.push(path);
     let path = out.join("_predictions.csv");
-    let mut w = super::CsvFile::create(&path, ["timestamp", "symbol", "direction", "strength", "confidence", "source"])?;
+    let mut w = crate::data::CsvFile::create(&path, ["timestamp", "symbol", "direction", "strength", "confidence", "source"])?;
     for p in predictions(m, cfg.seed, 6, 24, 0.55) {
         let dir = if p.dir > 0 { "long" } else { "short" };
         w.row(&[&format_ts(m.series[0].ts[p.bar]), &m.series[p.sym].symbol, &dir, &p.strength, &p.conf, &"model"])?;
@@ -317,29 +314,38 @@ pub fn write_market(m: &SynthMarket, cfg: &SynthConfig, out: &Path, format: OutF
     Ok(files)
 }
 
-/// Read `_regimes.csv` as written by [`write_market`]: (timestamps, regime ids).
-pub fn read_regimes(path: &Path) -> Result<(Vec<i64>, Vec<u8>)> {
-    let t = super::read_text_table(path)?;
-    let col = |n: &str| {
-        t.names
-            .iter()
-            .position(|h| h == n)
-            .ok_or_else(|| Error::data(path, None, "missing-column", format!("no {n} column, expected timestamp,regime")))
-    };
-    let (ct, cr) = (col("timestamp")?, col("regime")?);
-    let (mut ts, mut ids) = (Vec::new(), Vec::new());
-    for (i, row) in t.rows.iter().enumerate() {
-        let loc = Some(t.loc(i));
-        let (tx, r) = (row[ct].as_str(), row[cr].trim());
-        ts.push(
-            super::time::parse_timestamp(tx, super::TimestampUnit::Iso)
-                .ok_or_else(|| Error::data(path, loc, "unparsable-timestamp", tx.to_string()))?,
-        );
-        let id = REGIMES
-            .iter()
-            .position(|n| *n == r)
-            .ok_or_else(|| Error::data(path, loc, "unknown-regime", format!("'{r}', expected one of {}", REGIMES.join(", "))))?;
-        ids.push(id as u8);
-    }
-    Ok((ts, ids))
+/// A detector's score on one synthetic market.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SynthScore {
+    /// Over every bar, warm-up included: what a run gets.
+    pub all: Accuracy,
+    /// Over the bars from `warmup` on, where the configured detector itself labels (before
+    /// that the HMM's labels are the rules detector's).
+    pub after_warmup: Accuracy,
+    /// Over the second half of the bars: how the detector does once it has seen each regime
+    /// several times, which a detector fitted on past bars cannot have done early on (a regime
+    /// not yet seen has no level to be told by).
+    pub second_half: Accuracy,
+    /// The detector's labels over every bar.
+    pub stability: Stability,
+    /// The true labels over every bar.
+    pub truth: Stability,
+}
+
+/// Generate the market `market` describes (`tradelab data synth`'s defaults with its own seed,
+/// length, mean regime length, GARCH and jumps), label it, and score the labels against the
+/// generator's.
+pub fn evaluate_detector(cfg: &RegimeConfig, market: &SynthConfig) -> Result<SynthScore> {
+    let m = market.generate()?;
+    let md = crate::data::align(&m.series, market.timeframe, crate::data::AlignPolicy::Inner)?;
+    let pred = detect(cfg, &md);
+    let from = cfg.warmup_bars().min(market.bars);
+    let half = pred.len() / 2;
+    Ok(SynthScore {
+        all: accuracy(&m.regimes, &pred),
+        after_warmup: accuracy(&m.regimes[from..], &pred[from..]),
+        second_half: accuracy(&m.regimes[half..], &pred[half..]),
+        stability: stability(&pred),
+        truth: stability(&m.regimes),
+    })
 }

@@ -27,12 +27,13 @@
 //! log-range particle filter (`pf`); the exact-likelihood particle filter (`bayes`); the "h est."
 //! filter by how it reads a bar (`gray`); and 200-bar regimes as the GARCH's persistence
 //! `alpha + beta` grows (`persistence`).
-//! Run: cargo bench --bench regime_ceiling [-- SECTION...]
+//! Run: cargo run --release -p tradelab-research --bin regime_ceiling [-- SECTION...]
 
-use tradelab::data::synth::{SynthConfig, SynthMarket};
 use tradelab::experiment::{Detector, RegimeConfig};
+use tradelab::regime::accuracy;
 use tradelab::regime::pf::RangeLaw;
-use tradelab::regime::{accuracy, evaluate_synth};
+use tradelab::synth::evaluate_detector as evaluate_synth;
+use tradelab::synth::{SynthConfig, SynthMarket};
 
 const BARS: usize = 17_520;
 const SEEDS: u64 = 10;
