@@ -437,6 +437,20 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             let le = Experiment::load(&file)?;
             let exp = apply_sets(le.exp, &sets, &file)?;
             outln!("{}", exp.to_toml().trim_end());
+            if let Some(rg) = &exp.regime {
+                // Printed as a TOML comment, so the output stays a valid experiment file.
+                outln!(
+                    "\n# regime labels: high_vol when the {} detector's volatility state is its highest; otherwise bull / bear when the\n\
+                     # t-statistic of the mean log return over trend_window = {} bars is above {} / below -{} (for confirm_bars = {} bars),\n\
+                     # else sideways. Since 2026-12-03 bull and bear follow the trend; before, they were the detector's middle\n\
+                     # volatility states, so [regime.overrides.bull] / [regime.overrides.bear] written then now act on other bars.",
+                    serde_json::to_value(rg.detector).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
+                    rg.trend_window,
+                    rg.trend_t,
+                    rg.trend_t,
+                    rg.confirm_bars
+                );
+            }
         }
         Cmd::Report { dirs, map } => {
             if !map.is_empty() && map.len() != 2 {
@@ -560,7 +574,7 @@ fn regime_eval(
         let (md, _) = data::load(paths, &LoadOptions::default())?;
         let dir = if paths[0].is_dir() { paths[0].clone() } else { paths[0].parent().map(PathBuf::from).unwrap_or_default() };
         let file = dir.join("_regimes.csv");
-        let labels = regime::detect(&cfg, &md);
+        let labels = regime::detect(&cfg, &md).label;
         let steady = |what: &str, s: &regime::Stability| {
             format!(
                 "{what}: {} label changes over {} bars, median label {} bars, longest {}; {}",

@@ -522,7 +522,7 @@ pub fn summarize(prep: &Prepared, res: &RunResult) -> Stats {
         });
     }
     if let Some(rg) = &prep.regime {
-        let steady = crate::regime::stability(&rg.labels);
+        let steady = crate::regime::stability(&rg.labels.label);
         s.regime = Some(RegimeStats {
             regime_switches: res.regime_switches,
             regime_shares: steady.share,

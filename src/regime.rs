@@ -5,43 +5,31 @@
 //! The market classified is one symbol (`regime.symbol`) or an equal-weight index of all: per
 //! bar the mean log return and the mean Parkinson variance `ln(high/low)^2 / (4 ln 2)`.
 //!
+//! Names come from two axes, each from bars up to the labelled one only ([`Labels`]):
+//! - volatility: the configured detector's state, its states ranked by fitted volatility; the
+//!   highest is high volatility, the lowest low ([`detect_states`]);
+//! - trend: the t-statistic of the mean log return over the last `trend_window` bars; up beyond
+//!   `trend_t`, down below `-trend_t`, adopted once it has held `confirm_bars` bars in a row.
+//!
+//! A bar is `high_vol` when its volatility is high; otherwise `bull` when the trend is up, `bear`
+//! when it is down, else `sideways`. `regimes.csv` carries both axes.
+//!
 //! Seasonality (`regime.deseasonalize`, on by default): every detector sees each bar's returns
 //! and ranges divided by its hour-of-day and day-of-week volatility factor, estimated from the
-//! bars before it ([`seasonal`]). On the bundled hourly Binance data volatility is lowest at
-//! 02:00-07:00 UTC and highest at 00:00 and 12:00-16:00 (about 0.4 apart in log range) and
-//! 0.15-0.2 lower at weekends; without the correction the particle filter labelled 37% of 05:00
-//! bars `sideways` and 12% of 16:00 ones, with it 24-29% at every hour (its labels flickered
-//! there all the same, a median label of 2 bars, until it modelled burst bars: 12 bars; see
-//! [`pf`]).
+//! bars before it ([`seasonal`]).
 //!
-//! Rules detector, per bar t, using bars 0..=t only:
-//! - volatility: exponentially weighted mean of the log Parkinson variance (half-life
-//!   `vol_halflife`; a geometric mean, so single jump bars do not dominate), against its own
-//!   *expanding* median (a rolling median drifts into whatever regime fills its window; an
-//!   expanding one is a stable level), as a ratio of volatilities `exp((v - median) / 2)`;
-//! - trend: the t-statistic of the mean log return over `trend_window` bars;
-//! - raw label: `high_vol` when the volatility ratio exceeds `high_vol_ratio`; `sideways` when it
-//!   is under `low_vol_ratio`; else `bull` when the t-statistic exceeds `trend_t`, `bear` when it
-//!   is under `-trend_t`; else by volatility (a ratio under 1 leans `bull`: bear markets are the
-//!   more volatile, in crypto as in equities);
-//! - hysteresis: a new raw label is adopted after it has held `confirm_bars` bars in a row.
+//! Detectors of the volatility axis:
+//! - `rules`: exponentially weighted mean of the log Parkinson variance (half-life
+//!   `vol_halflife`; a geometric mean, so single jump bars do not dominate) against its own
+//!   expanding median, as a ratio of volatilities `exp((v - median) / 2)`: high above
+//!   `high_vol_ratio`, low below `low_vol_ratio`; a new state is adopted after `confirm_bars`;
+//! - `hmm` (the default): see [`hmm`]; `ms_garch`: see [`msgarch`]; `pf` (particle filter): see
+//!   [`pf`]. Each refits on past bars only; before its first fit (`warmup`) the rules' states
+//!   stand in. The HMM and the pf hold a state against a wavering posterior ([`hold_states`],
+//!   `switch_margin`).
 //!
-//! The HMM detector (`detector = "hmm"`, the default; fast): see [`hmm`]. The Markov-switching
-//! GARCH detector (`detector = "ms_garch"`; more accurate than the HMM only where regimes are
-//! short on markets with a persistent shared GARCH variance): see [`msgarch`]. The particle
-//! filter (`detector = "pf"`; the most accurate at every regime length on synthetic markets, some
-//! 40 times slower than the HMM): see [`pf`].
-//!
-//! The HMM and the pf hold a label against a wavering posterior ([`hold_states`], `switch_margin`).
 //! [`stability`] counts label changes and run lengths: flicker, the one thing that can be judged
-//! on data without true labels (`tradelab regime eval DATA`).
-//!
-//! Mapping to `tradelab data synth`: its regimes are the same four names; its bull and bear
-//! differ in drift (+100% vs -90% a year, small next to hourly noise) and in volatility (50% vs
-//! 60%), its sideways has 30% volatility and no drift, its high_vol 120%. A shared GARCH variance
-//! (persistence 0.98 by default, `--garch` to change) multiplies all four volatilities, so a
-//! bar's volatility level alone does not name its regime; how accurate a detector could be there
-//! is measured by `cargo bench --bench regime_ceiling`.
+//! on data without true labels (`tradelab regime eval DATA`). Measurements: `docs/regimes.md`.
 
 pub mod hmm;
 pub mod msgarch;
@@ -324,8 +312,13 @@ pub fn rules_raw(cfg: &RegimeConfig, f: &Features) -> (Vec<u8>, Vec<f64>, Vec<f6
 
 /// Adopt a new label only after it held `confirm` bars in a row.
 pub fn confirm(raw: &[u8], confirm: usize) -> Vec<u8> {
+    confirm_from(raw, confirm, raw.first().copied().unwrap_or(SIDEWAYS))
+}
+
+/// [`confirm`], starting from label `start`.
+fn confirm_from(raw: &[u8], confirm: usize, start: u8) -> Vec<u8> {
     let mut out = Vec::with_capacity(raw.len());
-    let (mut cur, mut cand, mut run) = (raw.first().copied().unwrap_or(SIDEWAYS), u8::MAX, 0usize);
+    let (mut cur, mut cand, mut run) = (start, u8::MAX, 0usize);
     for &r in raw {
         if r == cur {
             run = 0;
@@ -373,17 +366,100 @@ pub fn hold_states(held: &mut Option<u8>, by_state: &[f64; 4], names: &[u8; 4], 
     l
 }
 
-/// Label every bar with the configured detector.
-pub fn detect(cfg: &RegimeConfig, md: &MarketData) -> Vec<u8> {
+/// Names of the volatility axis, by [`Labels::volatility`] id.
+pub const VOLATILITY: [&str; 3] = ["low", "normal", "high"];
+
+/// Every bar's regime and the two axes it is named from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Labels {
+    /// Regime id per bar, in [`REGIMES`] order: `high_vol` when the volatility is high, else
+    /// `bull` or `bear` when the trend is significantly up or down, else `sideways`.
+    pub label: Vec<u8>,
+    /// Volatility per bar as the detector sees it: 0 low, 1 normal, 2 high ([`VOLATILITY`]).
+    pub volatility: Vec<u8>,
+    /// Trend per bar: the t-statistic of the index's mean log return over the last
+    /// `trend_window` bars (significant beyond `trend_t`, held `confirm_bars` bars in a row).
+    pub trend_t: Vec<f64>,
+}
+
+/// The configured detector's volatility states, named by rank as its states are fitted:
+/// `sideways` (lowest), `bull`, `bear`, `high_vol` (highest). For the rules detector, the
+/// volatility thresholds and (between them) its trend rule. The product's labels are
+/// [`detect`]'s; these are the volatility axis they are built on.
+pub fn detect_states(cfg: &RegimeConfig, md: &MarketData) -> Vec<u8> {
+    detect_axes(cfg, md).0
+}
+
+fn detect_axes(cfg: &RegimeConfig, md: &MarketData) -> (Vec<u8>, Vec<f64>) {
     let ids = index_symbols(md, cfg.symbol.as_deref());
     let season = if cfg.deseasonalize { seasonal(md, &ids) } else { vec![0.0; md.len()] };
     let f = features(md, &ids, &season);
-    let rules = confirm(&rules_raw(cfg, &f).0, cfg.confirm_bars);
-    match cfg.detector {
+    let (raw, _, tstat) = rules_raw(cfg, &f);
+    let rules = confirm(&raw, cfg.confirm_bars);
+    let states = match cfg.detector {
         Detector::Rules => rules,
         Detector::Hmm => hmm::detect(cfg, &f, &rules),
         Detector::MsGarch => confirm(&msgarch::detect(cfg, md, &ids, &season, &rules), msgarch::CONFIRM),
         Detector::Pf => pf::detect(cfg, md, &ids, &season, &rules),
+    };
+    (states, tstat)
+}
+
+/// Label every bar with the configured detector: the volatility axis from the detector's states
+/// (its highest state is high volatility, its lowest low), the trend axis from the t-statistic
+/// of the mean log return, both from bars up to the labelled one only.
+pub fn detect(cfg: &RegimeConfig, md: &MarketData) -> Labels {
+    let (states, trend_t) = detect_axes(cfg, md);
+    Labels::from_axes(&states, trend_t, cfg.trend_t, cfg.confirm_bars)
+}
+
+impl Labels {
+    /// Name bars from a detector's volatility `states` (ranked as [`detect_states`] gives them)
+    /// and the trend statistic: `high_vol` when the state is the highest, else `bull` when the
+    /// trend has been above `threshold` (`bear`: below `-threshold`) for `confirm_bars` bars in
+    /// a row, else `sideways`.
+    pub fn from_axes(states: &[u8], trend_t: Vec<f64>, threshold: f64, confirm_bars: usize) -> Labels {
+        let volatility: Vec<u8> = states
+            .iter()
+            .map(|s| match *s {
+                HIGH_VOL => 2,
+                SIDEWAYS => 0,
+                _ => 1,
+            })
+            .collect();
+        // 0 flat, 1 up, 2 down.
+        let dir: Vec<u8> = trend_t
+            .iter()
+            .map(|t| {
+                if *t > threshold {
+                    1
+                } else if *t < -threshold {
+                    2
+                } else {
+                    0
+                }
+            })
+            .collect();
+        let dir = confirm_from(&dir, confirm_bars, 0);
+        let label = volatility
+            .iter()
+            .zip(&dir)
+            .map(|(v, d)| match (*v, *d) {
+                (2, _) => HIGH_VOL,
+                (_, 1) => BULL,
+                (_, 2) => BEAR,
+                _ => SIDEWAYS,
+            })
+            .collect();
+        Labels { label, volatility, trend_t }
+    }
+
+    /// Labels given as they are (no axes known: volatility `high` for `high_vol`, else
+    /// `normal`; trend NaN), e.g. to run the engine on labels made elsewhere.
+    pub fn given(label: Vec<u8>) -> Labels {
+        let volatility = label.iter().map(|l| if *l == HIGH_VOL { 2 } else { 1 }).collect();
+        let trend_t = vec![f64::NAN; label.len()];
+        Labels { label, volatility, trend_t }
     }
 }
 
@@ -553,6 +629,21 @@ pub fn variants(exp: &Experiment, file: &Path) -> Result<[Option<Experiment>; 4]
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn labels_name_volatility_from_the_states_and_trend_from_the_t_statistic() {
+        // States by rank: sideways (low), bull and bear (normal), high_vol (high). Trend beyond
+        // +-1, adopted after 2 bars in a row.
+        let states = [SIDEWAYS, BULL, BEAR, HIGH_VOL, BEAR, BEAR, SIDEWAYS, BULL, BULL];
+        let t = vec![0.0, 2.0, 2.0, 2.0, -3.0, -3.0, -3.0, 0.5, 0.5];
+        let l = Labels::from_axes(&states, t, 1.0, 2);
+        assert_eq!(l.volatility, vec![0, 1, 1, 2, 1, 1, 0, 1, 1]);
+        // Up from bar 2 (second bar above 1), high_vol at 3 whatever the trend, down from bar 5,
+        // flat again from bar 8; a low-volatility state with a trend is bull or bear too.
+        assert_eq!(l.label, vec![SIDEWAYS, SIDEWAYS, BULL, HIGH_VOL, BULL, BEAR, BEAR, BEAR, SIDEWAYS]);
+        let g = Labels::given(vec![BULL, HIGH_VOL]);
+        assert_eq!((g.volatility, g.trend_t[0].is_nan()), (vec![1, 2], true));
+    }
 
     #[test]
     fn expanding_median() {

@@ -338,7 +338,7 @@ pub struct SynthScore {
 pub fn evaluate_detector(cfg: &RegimeConfig, market: &SynthConfig) -> Result<SynthScore> {
     let m = market.generate()?;
     let md = crate::data::align(&m.series, market.timeframe, crate::data::AlignPolicy::Inner)?;
-    let pred = detect(cfg, &md);
+    let pred = detect(cfg, &md).label;
     let from = cfg.warmup_bars().min(market.bars);
     let half = pred.len() / 2;
     Ok(SynthScore {

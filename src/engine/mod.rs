@@ -323,7 +323,7 @@ fn run(exp: &Experiment, prep: &Prepared, record: bool) -> RunResult {
         // The regime labelled from data up to this close picks the parameters from here on.
         let mut regime_changed = false;
         if let Some(rg) = &prep.regime {
-            let lab = rg.labels[t];
+            let lab = rg.labels.label[t];
             if lab != active_label {
                 let (e2, p2) = match rg.which[lab as usize] {
                     Some(i) => (&rg.variants[i].0, &rg.variants[i].1),

@@ -37,8 +37,8 @@ pub struct Prepared {
 /// Regime labels and the parameter set each regime runs with.
 #[derive(Debug, Clone)]
 pub struct RegimePrep {
-    /// Detected regime id per bar (see [`crate::regime`]).
-    pub labels: std::sync::Arc<Vec<u8>>,
+    /// Detected regime id per bar and the two axes it is named from (see [`crate::regime`]).
+    pub labels: std::sync::Arc<crate::regime::Labels>,
     /// Experiments with a regime's overrides applied, each prepared.
     pub variants: Vec<(crate::experiment::Experiment, Prepared)>,
     /// Index into `variants` per regime id (None: the base experiment).

@@ -53,7 +53,7 @@ pub fn run_experiment(le: &LoadedExperiment, paths: &[PathBuf], opts: &RunOption
         if let Some(file) = dir.map(|d| d.join("_regimes.csv")).filter(|f| f.exists()) {
             match crate::regime::read_labels(&file) {
                 Ok((ts, truth)) if ts == md.timestamps => {
-                    st.regime_balanced_accuracy = Some(crate::regime::accuracy(&truth, &rg.labels).balanced)
+                    st.regime_balanced_accuracy = Some(crate::regime::accuracy(&truth, &rg.labels.label).balanced)
                 }
                 Ok(_) => tracing::warn!("{}: timestamps differ from the bars'; no regime accuracy", file.display()),
                 Err(e) => tracing::warn!("{e}"),

@@ -228,15 +228,17 @@ pub fn write_run(dir: &Path, exp: &Experiment, prep: &Prepared, res: &RunResult,
     }
     if let Some(rg) = &prep.regime {
         let names = crate::regime::REGIMES;
-        let mut w = CsvFile::create(&dir.join("regimes.csv"), ["timestamp", "regime", "parameters", "switched"])?;
+        let mut w = CsvFile::create(&dir.join("regimes.csv"), ["timestamp", "regime", "volatility", "trend_t", "parameters", "switched"])?;
         let mut prev = u8::MAX;
+        let l = &rg.labels;
         for i in 0..md.len() {
-            let lab = rg.labels[i];
+            let lab = l.label[i];
             let params = if rg.which[lab as usize].is_some() { names[lab as usize] } else { "base" };
             // The label of bar i is in force from its close (see the engine).
             let switched = prev != u8::MAX && rg.which[lab as usize] != rg.which[prev as usize];
             prev = lab;
-            w.row(&[&ts(i), &names[lab as usize], &params, &switched])?;
+            let vol = crate::regime::VOLATILITY[l.volatility[i] as usize];
+            w.row(&[&ts(i), &names[lab as usize], &vol, &l.trend_t[i], &params, &switched])?;
         }
         w.finish()?;
     }

@@ -39,7 +39,7 @@ pub type Series = Arc<Vec<f64>>;
 pub struct IndicatorCache {
     map: Mutex<BTreeMap<(usize, IndKey), Series>>,
     prefix: Mutex<BTreeMap<usize, Arc<Vec<f64>>>>,
-    labels: Mutex<BTreeMap<String, Arc<Vec<u8>>>>,
+    labels: Mutex<BTreeMap<String, Arc<dyn std::any::Any + Send + Sync>>>,
 }
 
 impl IndicatorCache {
@@ -54,8 +54,8 @@ impl IndicatorCache {
     }
 
     /// Regime labels for a detector configuration (its TOML text is the key), computed once.
-    pub fn regime_labels(&self, key: String, compute: impl FnOnce() -> Vec<u8>) -> Arc<Vec<u8>> {
-        if let Some(v) = self.labels.lock().ok().and_then(|m| m.get(&key).cloned()) {
+    pub fn regime_labels<T: Send + Sync + 'static>(&self, key: String, compute: impl FnOnce() -> T) -> Arc<T> {
+        if let Some(v) = self.labels.lock().ok().and_then(|m| m.get(&key).cloned()).and_then(|v| v.downcast::<T>().ok()) {
             return v;
         }
         let v = Arc::new(compute());
