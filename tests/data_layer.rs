@@ -176,3 +176,20 @@ fn start_end_and_symbol_selection() {
     let o = LoadOptions { symbols: vec!["C".into()], ..Default::default() };
     assert!(data::load(&[dir], &o).unwrap_err().to_string().contains("symbol C not found"));
 }
+
+#[test]
+fn real_bars_read_back_as_their_source_text() {
+    // A fixture cut from ../shared/data (Binance BTCUSDT hours), checked against a hand parse.
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/BTCUSDT_1h.csv");
+    let text = std::fs::read_to_string(&p).unwrap();
+    let rows: Vec<Vec<&str>> = text.lines().skip(1).map(|l| l.split(',').collect()).collect();
+    let (md, _) = data::load_path(&p).unwrap();
+    assert_eq!(md.len(), rows.len());
+    assert_eq!(md.timeframe.to_string(), "1h");
+    let b = &md.bars[0];
+    for (i, r) in rows.iter().enumerate() {
+        assert_eq!(data::time::format_ts(md.timestamps[i]), r[0]);
+        let want: Vec<f64> = r[1..6].iter().map(|x| x.parse().unwrap()).collect();
+        assert_eq!(vec![b.open[i], b.high[i], b.low[i], b.close[i], b.volume[i]], want, "line {}", i + 2);
+    }
+}

@@ -11,8 +11,9 @@ fn csv_rows(p: &std::path::Path) -> Vec<Vec<String>> {
 }
 
 #[test]
+#[ignore = "needs ../shared/data"]
 fn binance_csv_values_match_the_source() {
-    let Some(p) = shared("binance_usdt_1h/BTCUSDT.csv") else { return };
+    let p = shared("binance_usdt_1h/BTCUSDT.csv");
     let rows = csv_rows(&p);
     let (md, report) = data::load_path(&p).unwrap();
     assert_eq!(md.len(), rows.len());
@@ -30,9 +31,10 @@ fn binance_csv_values_match_the_source() {
 }
 
 #[test]
+#[ignore = "needs ../shared/data"]
 fn every_csv_set_loads() {
     for set in ["binance_usdt_1d", "binance_usdt_1h", "equities_daily", "fx_1h"] {
-        let Some(dir) = shared(set) else { return };
+        let dir = shared(set);
         for f in std::fs::read_dir(&dir).unwrap() {
             let f = f.unwrap().path();
             let s = data::read_file(&f, &LoadOptions::default()).unwrap_or_else(|e| panic!("{e}"));
@@ -43,8 +45,9 @@ fn every_csv_set_loads() {
 }
 
 #[test]
+#[ignore = "needs ../shared/data"]
 fn freqtrade_json_matches_the_csv_of_the_same_market() {
-    let (Some(j), Some(c)) = (shared("freqtrade_json/BTC_USDT-1h.json"), shared("binance_usdt_1h/BTCUSDT.csv")) else { return };
+    let (j, c) = (shared("freqtrade_json/BTC_USDT-1h.json"), shared("binance_usdt_1h/BTCUSDT.csv"));
     let a = data::read_file(&j, &LoadOptions::default()).unwrap();
     let b = data::read_file(&c, &LoadOptions::default()).unwrap();
     assert_eq!(a[0].symbol, "BTC/USDT");
@@ -61,8 +64,9 @@ fn freqtrade_json_matches_the_csv_of_the_same_market() {
 }
 
 #[test]
+#[ignore = "needs ../shared/data"]
 fn freqtrade_feather_loads_with_its_date_column() {
-    let Some(dir) = shared("freqtrade_5m") else { return };
+    let dir = shared("freqtrade_5m");
     let (md, report) = data::load(&[dir], &LoadOptions { align: data::AlignPolicy::Ffill, ..Default::default() }).unwrap();
     assert_eq!(md.symbols.len(), 10);
     assert!(md.symbols.contains(&"ETH/BTC".to_string()));
@@ -80,8 +84,9 @@ fn freqtrade_feather_loads_with_its_date_column() {
 }
 
 #[test]
+#[ignore = "needs ../shared/data"]
 fn resampling_1h_to_1d_reproduces_the_daily_file() {
-    let (Some(h), Some(d)) = (shared("binance_usdt_1h/BTCUSDT.csv"), shared("binance_usdt_1d/BTCUSDT.csv")) else { return };
+    let (h, d) = (shared("binance_usdt_1h/BTCUSDT.csv"), shared("binance_usdt_1d/BTCUSDT.csv"));
     let hourly = data::read_file(&h, &LoadOptions::default()).unwrap().remove(0);
     let r = data::resample(&hourly, "1d".parse().unwrap());
     let daily = csv_rows(&d);

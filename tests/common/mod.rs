@@ -8,17 +8,12 @@ use tradelab::engine::Prepared;
 use tradelab::experiment::Experiment;
 use tradelab::signals::{Combined, NONE};
 
-/// `../shared/data/<rel>` if present. Without it: a failure under CI, a printed skip otherwise.
-pub fn shared(rel: &str) -> Option<PathBuf> {
+/// `../shared/data/<rel>`, for the tests marked `#[ignore = "needs ../shared/data"]` (CI runs
+/// them with `--include-ignored`); a failure naming the path when it is missing.
+pub fn shared(rel: &str) -> PathBuf {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data").join(rel);
-    if p.exists() {
-        return Some(p);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("{} is missing: CI must have ../shared beside the checkout", p.display());
-    }
-    eprintln!("skipping: {} not found", p.display());
-    None
+    assert!(p.exists(), "{} is missing: this test needs ../shared beside the checkout", p.display());
+    p
 }
 
 /// A fresh empty folder under the target dir.
