@@ -117,7 +117,7 @@ fn stop_loss_fills_at_level_or_at_a_gapped_open() {
     let bars = [flat(100.0), flat(100.0), (99.0, 100.0, 94.0, 96.0, 1e9), flat(96.0)];
     let r = backtest(&e, &prepared(market(&bars), vec![signal(&[Some(1), None, None, None])]));
     assert_eq!((r.fills[1].bar, r.fills[1].price, r.fills[1].reason), (2, 95.0, Reason::StopLoss));
-    assert_eq!(r.risk_events[0].rule, "stop_loss");
+    assert_eq!(r.risk_events[0].rule.as_str(), "stop_loss");
     // Gap: bar 2 opens at 90, below the stop: filled at the open.
     let bars = [flat(100.0), flat(100.0), (90.0, 91.0, 89.0, 90.0, 1e9), flat(96.0)];
     let r = backtest(&e, &prepared(market(&bars), vec![signal(&[Some(1), None, None, None])]));
@@ -166,7 +166,7 @@ fn max_position_and_gross_exposure_clip_and_log() {
     let r = backtest(&e, &p);
     assert!(close(r.positions[0][2] * 100.0, 400.0, 1e-12));
     assert!(close(r.positions[1][2] * 50.0, 200.0, 1e-12));
-    let rules: Vec<(&str, f64, f64)> = r.risk_events.iter().map(|e| (e.rule, e.requested, e.allowed)).collect();
+    let rules: Vec<(&str, f64, f64)> = r.risk_events.iter().map(|e| (e.rule.as_str(), e.requested, e.allowed)).collect();
     assert_eq!(rules[0], ("max_position", 1.0, 0.4));
     assert_eq!(rules[1].0, "max_gross_exposure");
     assert!(close(rules[1].2, 0.2, 1e-12));
@@ -180,8 +180,8 @@ fn drawdown_halt_flattens_and_refuses_new_risk() {
     let r = backtest(&e, &p);
     assert_eq!(r.fills.len(), 2);
     assert_eq!((r.fills[1].bar, r.fills[1].reason), (3, Reason::Halt));
-    assert_eq!(r.risk_events[0].rule, "max_drawdown");
-    assert!(r.risk_events.iter().any(|ev| ev.rule == "max_drawdown" && ev.requested == 1.0 && ev.allowed == 0.0));
+    assert_eq!(r.risk_events[0].rule.as_str(), "max_drawdown");
+    assert!(r.risk_events.iter().any(|ev| ev.rule.as_str() == "max_drawdown" && ev.requested == 1.0 && ev.allowed == 0.0));
 }
 
 #[test]
@@ -191,7 +191,7 @@ fn max_trades_per_day() {
     let p = prepared(market(&bars), vec![signal(&[Some(1), Some(0), Some(1), Some(0), None, None])]);
     let r = backtest(&e, &p);
     assert_eq!(r.fills.len(), 2, "one entry and its exit");
-    assert!(r.risk_events.iter().any(|ev| ev.rule == "max_trades_per_day"));
+    assert!(r.risk_events.iter().any(|ev| ev.rule.as_str() == "max_trades_per_day"));
 }
 
 #[test]
@@ -266,7 +266,7 @@ fn correlation_cap_refuses_a_second_correlated_position() {
     p.corr = vec![Vec::new(), vec![0.9, 0.9, 0.9], Vec::new(), Vec::new()];
     let r = backtest(&e, &p);
     assert_eq!(r.fills.len(), 1);
-    assert_eq!(r.risk_events[0].rule, "max_correlation");
+    assert_eq!(r.risk_events[0].rule.as_str(), "max_correlation");
     p.corr[1] = vec![0.5; 3];
     assert_eq!(backtest(&e, &p).fills.len(), 2);
 }

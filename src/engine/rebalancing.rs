@@ -11,6 +11,7 @@ use crate::rebalance::{self, RebalanceRecord, Trigger};
 use crate::{risk, signals};
 
 /// Per-run scratch space of the rebalancing step (allocated once, not per bar).
+#[derive(Default)]
 pub(super) struct Buffers {
     w: Vec<f64>,
     tw: Vec<f64>,
