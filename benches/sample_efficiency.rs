@@ -105,7 +105,7 @@ impl Backtest {
         le.exp.signals.technical[0].slow = Some(slow);
         le.exp.risk.stop_loss = Some(stop);
         let prep = tradelab::engine::prepare(&le, self.md.clone(), &self.cache).expect("valid candidate");
-        let s = tradelab::metrics::summarize(&prep, &tradelab::engine::backtest_stats(&le.exp, &prep));
+        let s = tradelab::engine::summarize(&prep, &tradelab::engine::backtest_stats(&le.exp, &prep));
         if s.sharpe.is_finite() {
             -s.sharpe
         } else {

@@ -5,7 +5,7 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use tradelab::data::{self, LoadOptions, OutFormat, Timeframe};
-use tradelab::experiment::Experiment;
+use tradelab::experiment::{Experiment, LoadedExperiment};
 use tradelab::synth::{self, SynthConfig, SynthSymbol};
 
 #[derive(Parser)]
@@ -276,17 +276,37 @@ fn main() -> ExitCode {
     }
 }
 
+/// Every check of an experiment: the schema's (done on load), the signal and regime sections'
+/// ([`tradelab::engine::check`]) and the search's ([`tradelab::optimize::check_config`]).
+fn check_all(exp: &Experiment, file: &std::path::Path) -> tradelab::Result<()> {
+    tradelab::engine::check(exp, file)?;
+    if let Some(o) = &exp.optimize {
+        tradelab::optimize::check_config(exp, o).map_err(|(key, msg)| tradelab::Error::Config { file: file.to_path_buf(), key, msg })?;
+    }
+    Ok(())
+}
+
+/// Load an experiment file, check it whole, and apply `--set` overrides, each checked again.
+fn load(file: &std::path::Path, sets: &[String]) -> anyhow::Result<LoadedExperiment> {
+    let mut le = Experiment::load(file)?;
+    check_all(&le.exp, file)?;
+    le.exp = apply_sets(le.exp, sets, file)?;
+    Ok(le)
+}
+
 fn apply_sets(mut exp: Experiment, sets: &[String], file: &std::path::Path) -> anyhow::Result<Experiment> {
     for s in sets {
         let (k, v) = s.split_once('=').ok_or_else(|| tradelab::Error::Input(format!("--set {s}: expected KEY=VALUE")))?;
         // Errors name the --set argument: the file's lines have nothing to do with it.
-        exp = exp.with_override(k.trim(), v.trim(), file).map_err(|e| match e {
+        let set_err = |e: tradelab::Error| match e {
             tradelab::Error::Config { key, msg, .. } => {
                 let msg = msg.rsplit_once(" (line ").map_or(msg.as_str(), |(m, _)| m).to_string();
                 tradelab::Error::Input(format!("--set {s}: {}{msg}", if key.is_empty() { String::new() } else { format!("{key}: ") }))
             }
             other => other,
-        })?;
+        };
+        exp = exp.with_override(k.trim(), v.trim(), file).map_err(set_err)?;
+        check_all(&exp, file).map_err(set_err)?;
     }
     Ok(exp)
 }
@@ -295,19 +315,17 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
     let quiet = cli.quiet;
     match cli.cmd {
         Cmd::Run(a) => {
-            let mut le = Experiment::load(&a.file)?;
-            le.exp = apply_sets(le.exp, &a.sets, &a.file)?;
+            let le = load(&a.file, &a.sets)?;
             let paths = if a.data.is_empty() { le.data_paths() } else { a.data.clone() };
-            let opts = tradelab::engine::RunOptions { out_root: a.out.unwrap_or_else(|| PathBuf::from("reports")), quiet };
-            let out = tradelab::engine::run_experiment(&le, &paths, &opts)?;
+            let opts = tradelab::runner::RunOptions { out_root: a.out.unwrap_or_else(|| PathBuf::from("reports")), quiet };
+            let out = tradelab::runner::run_experiment(&le, &paths, &opts)?;
             if !quiet {
                 outln!("{}", out.summary);
                 outln!("wrote {}", out.dir.display());
             }
         }
         Cmd::Optimize(a) => {
-            let mut le = Experiment::load(&a.run.file)?;
-            le.exp = apply_sets(le.exp, &a.run.sets, &a.run.file)?;
+            let le = load(&a.run.file, &a.run.sets)?;
             let paths = if a.run.data.is_empty() { le.data_paths() } else { a.run.data.clone() };
             let opts = tradelab::optimize::OptimizeOptions {
                 out_root: a.run.out.unwrap_or_else(|| PathBuf::from("reports")),
@@ -341,8 +359,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Cmd::WalkForward { run, jobs } => {
-            let mut le = Experiment::load(&run.file)?;
-            le.exp = apply_sets(le.exp, &run.sets, &run.file)?;
+            let le = load(&run.file, &run.sets)?;
             let paths = if run.data.is_empty() { le.data_paths() } else { run.data.clone() };
             let out = run.out.unwrap_or_else(|| PathBuf::from("reports"));
             let (dir, wf) = tradelab::optimize::walk::walk_forward_file(&le, &paths, &out, jobs, quiet)?;
@@ -434,8 +451,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Cmd::Experiment(ExperimentCmd::Check { file, sets }) => {
-            let le = Experiment::load(&file)?;
-            let exp = apply_sets(le.exp, &sets, &file)?;
+            let exp = load(&file, &sets)?.exp;
             outln!("{}", exp.to_toml().trim_end());
             if let Some(rg) = &exp.regime {
                 // Printed as a TOML comment, so the output stays a valid experiment file.
@@ -552,7 +568,7 @@ fn regime_eval(
     use rayon::prelude::*;
     use tradelab::regime;
     let mut cfg = match experiment {
-        Some(f) => Experiment::load(f)?.exp.regime.unwrap_or_default(),
+        Some(f) => load(f, &[])?.exp.regime.unwrap_or_default(),
         None => Default::default(),
     };
     for s in sets {

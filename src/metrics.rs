@@ -14,7 +14,8 @@
 //! - turnover = traded notional / mean equity; exposure time = share of bars with a position;
 //! - buy and hold = equal-weight hold of every symbol from the first close to the last close.
 
-use crate::engine::{Prepared, RunResult};
+use crate::portfolio::Trade;
+use crate::rebalance::{DriftStats, RebalanceRecord};
 use serde::{Deserialize, Serialize};
 
 /// The statistics of one run.
@@ -480,10 +481,40 @@ pub fn from_equity(equity: &[f64], initial: f64, per_year: f64, rf: f64) -> Stat
     st.stats(per_year)
 }
 
+/// What a run's statistics are computed from: plain data, whoever ran it.
+#[derive(Debug, Clone, Copy)]
+pub struct RunRecord<'a> {
+    /// Running equity statistics over every bar.
+    pub stream: &'a EquityStream,
+    /// Bars per year.
+    pub per_year: f64,
+    /// Round trips (open ones marked at the last close).
+    pub trades: &'a [Trade],
+    /// Bars with any open position.
+    pub exposure_bars: usize,
+    /// Sum of |fill notional|.
+    pub traded_notional: f64,
+    /// Fees paid.
+    pub fees: f64,
+    /// Borrow cost paid on shorts.
+    pub borrow_paid: f64,
+    /// Each symbol's first and last close (for buy and hold).
+    pub first_last: &'a [(f64, f64)],
+    /// Every rebalance, and the weights' drift (with `[rebalance]`).
+    pub rebalances: &'a [RebalanceRecord],
+    /// Drift of the weights from their targets.
+    pub drift: &'a DriftStats,
+    /// With `[regime]`: the parameter-set switches and the label per bar.
+    pub regime: Option<(usize, &'a [u8])>,
+    /// Warnings about the inputs, for `stats.json`.
+    pub warnings: &'a [String],
+}
+
 /// All statistics of a run.
-pub fn summarize(prep: &Prepared, res: &RunResult) -> Stats {
-    let mut s = res.stream.stats(prep.per_year);
-    let closed: Vec<&crate::portfolio::Trade> = res.trades.iter().filter(|t| t.exit_bar.is_some()).collect();
+pub fn summarize(r: &RunRecord) -> Stats {
+    let res = r;
+    let mut s = res.stream.stats(r.per_year);
+    let closed: Vec<&Trade> = res.trades.iter().filter(|t| t.exit_bar.is_some()).collect();
     let pnl: Vec<f64> = closed.iter().map(|t| t.pnl).collect();
     let rets: Vec<f64> = closed.iter().map(|t| t.ret()).collect();
     let gp: f64 = pnl.iter().filter(|p| **p > 0.0).sum();
@@ -503,8 +534,7 @@ pub fn summarize(prep: &Prepared, res: &RunResult) -> Stats {
     s.turnover = res.traded_notional / res.stream.mean_equity();
     s.fees_paid = res.fees;
     s.borrow_paid = res.borrow_paid;
-    let md = &prep.md;
-    s.buy_and_hold_return = md.bars.iter().map(|b| b.close[b.len() - 1] / b.close[0] - 1.0).sum::<f64>() / md.bars.len() as f64;
+    s.buy_and_hold_return = r.first_last.iter().map(|(a, b)| b / a - 1.0).sum::<f64>() / r.first_last.len() as f64;
     if res.drift.bars > 0 {
         let rbs = &res.rebalances;
         let k = rbs.len().max(1) as f64;
@@ -521,17 +551,17 @@ pub fn summarize(prep: &Prepared, res: &RunResult) -> Stats {
             rebalance_cost_estimate: rbs.iter().map(|r| r.est_cost).sum(),
         });
     }
-    if let Some(rg) = &prep.regime {
-        let steady = crate::regime::stability(&rg.labels.label);
+    if let Some((switches, labels)) = r.regime {
+        let steady = crate::regime::stability(labels);
         s.regime = Some(RegimeStats {
-            regime_switches: res.regime_switches,
+            regime_switches: switches,
             regime_shares: steady.share,
             regime_label_changes: steady.changes,
             regime_median_label_bars: steady.median_run,
             regime_balanced_accuracy: None,
         });
     }
-    s.warnings = prep.warnings.clone();
+    s.warnings = r.warnings.to_vec();
     explain_undefined(&mut s);
     s
 }

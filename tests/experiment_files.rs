@@ -3,9 +3,15 @@
 use std::path::Path;
 use tradelab::experiment::Experiment;
 
+/// The error of an experiment file: its schema's, else the checks of the sections the modules
+/// interpret (what every run does before it starts).
 fn err(body: &str) -> String {
     let text = format!("[experiment]\nname = \"t\"\n[data]\npath = \"x\"\n{body}");
-    Experiment::from_toml(&text, Path::new("exp.toml")).unwrap_err().to_string()
+    let f = Path::new("exp.toml");
+    match Experiment::from_toml(&text, f) {
+        Err(e) => e.to_string(),
+        Ok(e) => tradelab::engine::check(&e, f).unwrap_err().to_string(),
+    }
 }
 
 #[test]
@@ -47,7 +53,8 @@ fn overrides_by_path_are_validated_like_the_file() {
     assert_eq!(e2.signals.technical[0].fast, Some(10));
     let e3 = e.with_override("risk.stop_loss", "0.03", f).unwrap();
     assert_eq!(e3.risk.stop_loss, Some(0.03));
-    assert!(e.with_override("signals.technical[0].fast", "30", f).unwrap_err().to_string().contains("must be < slow"));
+    let e4 = e.with_override("signals.technical[0].fast", "30", f).unwrap();
+    assert!(tradelab::engine::check(&e4, f).unwrap_err().to_string().contains("must be < slow"));
     assert!(e.with_override("signals.technical[3].fast", "3", f).unwrap_err().to_string().contains("no [3]"));
 }
 

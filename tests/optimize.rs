@@ -161,8 +161,9 @@ fn bad_optimize_tables_name_their_key() {
         ("constraints = [\"drawdown < 1\"]\n[optimize.space]\n\"risk.stop_loss\" = [0.01, 0.1]\n", "optimize.constraints[0]"),
     ] {
         std::fs::write(&file, format!("[experiment]\nname = \"x\"\n[data]\npath = \"y\"\n[optimize]\n{body}")).unwrap();
-        let e = Experiment::load(&file).unwrap_err().to_string();
-        assert!(e.contains(key), "{e}");
+        let le = Experiment::load(&file).unwrap();
+        let (k, msg) = tradelab::optimize::check_config(&le.exp, le.exp.optimize.as_ref().unwrap()).unwrap_err();
+        assert!(k.contains(key), "{k}: {msg}");
     }
 }
 

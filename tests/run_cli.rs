@@ -413,7 +413,7 @@ fn trade_statistics_by_formula_and_stats_command() {
         file: "t.toml".into(),
     };
     let r = backtest(&le.exp, &p);
-    let s = tradelab::metrics::summarize(&p, &r);
+    let s = tradelab::engine::summarize(&p, &r);
     // PnL per trade: +100 (10 units), -110 (10 units at 110 -> 99), +99 (10 units 99 -> 108.9).
     let pnl = [100.0, -110.0, 99.0];
     assert_eq!(s.trades, 3);

@@ -70,7 +70,7 @@ fn every_example_runs_on_the_bundled_data_within_its_limits() {
             continue;
         }
         let le = Experiment::load(&f).unwrap();
-        let o = tradelab::engine::run_file(&f, &out).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        let o = tradelab::runner::run_file(&f, &out).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
         let weights = std::fs::read_to_string(o.dir.join("weights.csv")).unwrap();
         // Symbols and cash; target columns follow with [rebalance].
         let cols = weights.lines().next().unwrap().split(',').position(|c| c == "cash").unwrap();

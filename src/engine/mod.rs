@@ -20,10 +20,8 @@
 mod orders;
 mod prepare;
 mod rebalancing;
-mod runner;
 
-pub use prepare::{prepare, Prepared, RegimePrep};
-pub use runner::{run_experiment, run_file, RunOptions, RunOutput};
+pub use prepare::{check, prepare, Prepared, RegimePrep};
 
 use crate::data::time::DAY_MS;
 use crate::data::MarketData;
@@ -133,6 +131,25 @@ struct Loop<'a> {
     /// Whether idle bars may be skipped in bulk (see [`Loop::skip_idle`]).
     can_skip: bool,
     act_cursor: Vec<usize>,
+}
+
+/// All statistics of a run over its prepared inputs.
+pub fn summarize(prep: &Prepared, res: &RunResult) -> crate::metrics::Stats {
+    let first_last: Vec<(f64, f64)> = prep.md.bars.iter().map(|b| (b.close[0], b.close[b.len() - 1])).collect();
+    crate::metrics::summarize(&crate::metrics::RunRecord {
+        stream: &res.stream,
+        per_year: prep.per_year,
+        trades: &res.trades,
+        exposure_bars: res.exposure_bars,
+        traded_notional: res.traded_notional,
+        fees: res.fees,
+        borrow_paid: res.borrow_paid,
+        first_last: &first_last,
+        rebalances: &res.rebalances,
+        drift: &res.drift,
+        regime: prep.regime.as_ref().map(|rg| (res.regime_switches, rg.labels.label.as_slice())),
+        warnings: &prep.warnings,
+    })
 }
 
 /// Run one backtest over prepared inputs, recording every bar (equity, cash, positions).

@@ -45,9 +45,31 @@ pub struct RegimePrep {
     pub which: [Option<usize>; 4],
 }
 
+/// Check what the schema leaves to the modules that interpret it: each technical signal's
+/// parameters (by [`crate::signals::Spec::check`]) and, with `[regime]`, every regime's
+/// parameter set (built and validated by [`crate::regime::variants`]). Errors name the key.
+pub fn check(exp: &crate::experiment::Experiment, file: &std::path::Path) -> Result<()> {
+    check_signals(exp, file)?;
+    if exp.regime.is_some() {
+        crate::regime::variants(exp, file)?;
+    }
+    Ok(())
+}
+
+fn check_signals(exp: &crate::experiment::Experiment, file: &std::path::Path) -> Result<()> {
+    for (i, s) in exp.signals.technical.iter().enumerate() {
+        if let Some((k, msg)) = crate::signals::Spec::from_config(s).check() {
+            return Err(crate::Error::Config { file: file.to_path_buf(), key: format!("signals.technical[{i}].{k}"), msg });
+        }
+    }
+    Ok(())
+}
+
 /// Compute signals (through the shared indicator cache) and everything else a run reads.
 pub fn prepare(le: &LoadedExperiment, md: Arc<MarketData>, cache: &IndicatorCache) -> Result<Prepared> {
     let exp = &le.exp;
+    // Regime overrides are checked where the variants are built, below.
+    check_signals(exp, &le.file)?;
     let n = md.len();
     if exp.execution.delay_bars + 1 >= n {
         return Err(crate::Error::Config {

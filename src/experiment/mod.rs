@@ -177,7 +177,10 @@ impl Experiment {
         Experiment::from_toml(&text, file)
     }
 
-    /// Range checks, each error naming its key.
+    /// The schema's own range checks, each error naming its key. The sections other modules
+    /// interpret are checked by them: signal parameters and regime overrides by
+    /// [`crate::engine::check`] (every run calls it), the search by
+    /// [`crate::optimize::check_config`] (every search calls it).
     pub fn validate(&self, file: &Path) -> Result<()> {
         let err = |key: String, msg: String| Err(Error::Config { file: file.to_path_buf(), key, msg });
         let frac_open = |key: &str, v: Option<f64>| -> Result<()> {
@@ -224,10 +227,6 @@ impl Experiment {
                 if set && !used.contains(&name) {
                     return err(key(name), format!("not used by {:?} (it takes {})", s.kind, used.join(", ")));
                 }
-            }
-            let spec = crate::signals::Spec::from_config(s);
-            if let Some(msg) = spec.check() {
-                return err(key(msg.0), msg.1);
             }
             if !(0.0..=1.0).contains(&s.confidence) {
                 return err(key("confidence"), format!("{} must be in [0, 1]", s.confidence));
@@ -425,13 +424,6 @@ impl Experiment {
                     "regime.high_vol_ratio".into(),
                     "need vol_halflife > 0, 0 < low_vol_ratio < 1 < high_vol_ratio, trend_t >= 0".into(),
                 );
-            }
-            // Builds and validates every regime's parameter set (errors name the override's key).
-            crate::regime::variants(self, file)?;
-        }
-        if let Some(o) = &self.optimize {
-            if let Err((key, msg)) = crate::optimize::check_config(self, o) {
-                return err(key, msg);
             }
         }
         if let Some(n) = self.metrics.periods_per_year {

@@ -190,6 +190,7 @@ impl Study {
             key: "optimize".into(),
             msg: "missing: add an [optimize] table with a space to search".into(),
         })?;
+        check_config(&le.exp, &cfg).map_err(|(key, msg)| Error::Config { file: le.file.clone(), key, msg })?;
         let space = Space::parse(&cfg.space).map_err(|(key, msg)| Error::Config { file: le.file.clone(), key, msg })?;
         // A candidate is a plain run with absolute paths and no search table: best.toml runs
         // from anywhere with `tradelab run`.
@@ -294,7 +295,7 @@ impl Study {
         if let Some((bar, what)) = &res.fault {
             return Err(Error::Input(format!("bar {bar}: {what}")));
         }
-        Ok((crate::metrics::summarize(&prep, &res), res.stream.blocks()))
+        Ok((crate::engine::summarize(&prep, &res), res.stream.blocks()))
     }
 
     /// Evaluate candidates in parallel; results come back in candidate order.

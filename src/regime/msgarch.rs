@@ -201,7 +201,7 @@ pub(super) fn best_minimum(cost: &dyn Fn(&[f64]) -> f64, starts: Vec<(Vec<f64>, 
         .map(|(x0, rounds)| {
             let mut x = x0;
             for _ in 0..rounds {
-                x = crate::optimize::bayes::nelder_mead(cost, x, 0.1, 300);
+                x = crate::numerics::nelder_mead(cost, x, 0.1, 300);
             }
             let c = cost(&x);
             (x, c)

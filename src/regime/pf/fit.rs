@@ -272,7 +272,7 @@ mod tests {
         // stays there; the scans must move each level to 3, a cost of -8 in all.
         let well = |y: f64| ((y - 1.0).powi(2)).min((y - 3.0).powi(2) - 2.0);
         let cost = |x: &[f64]| x[..4].iter().map(|y| well(*y)).sum::<f64>() + x[4..].iter().map(|y| (y - 0.5).powi(2)).sum::<f64>();
-        let stuck = crate::optimize::bayes::nelder_mead(&cost, vec![1.0, 1.0, 1.0, 1.0, 0.5, 0.5], 0.1, 300);
+        let stuck = crate::numerics::nelder_mead(&cost, vec![1.0, 1.0, 1.0, 1.0, 0.5, 0.5], 0.1, 300);
         assert!(stuck[..4].iter().all(|y| (y - 1.0).abs() < 0.05), "{stuck:?}");
         let x = escape_by_scans(&cost, stuck, (0.0, 4.0));
         assert!(x[..4].iter().all(|y| (y - 3.0).abs() < 0.02), "{x:?}");

@@ -1,7 +1,7 @@
-//! `tradelab run`: load the data, prepare, backtest with every bar recorded, write the run
-//! folder.
+//! `tradelab run`: one experiment end to end. Load its data, prepare, backtest with every bar
+//! recorded, summarize, and write the run folder (above the engine and the report).
 
-use super::{backtest, prepare};
+use crate::engine::{backtest, prepare};
 use crate::error::Result;
 use crate::experiment::{Experiment, LoadedExperiment};
 use crate::signals::IndicatorCache;
@@ -45,7 +45,7 @@ pub fn run_experiment(le: &LoadedExperiment, paths: &[PathBuf], opts: &RunOption
             crate::data::time::format_ts(md.timestamps[*bar])
         )));
     }
-    let mut stats = crate::metrics::summarize(&prep, &res);
+    let mut stats = crate::engine::summarize(&prep, &res);
     stats.warnings.splice(0..0, report.warnings.iter().map(|w| format!("{}: {}", w.file.display(), w.message)));
     // With the generator's true labels beside the data, score the detector.
     if let (Some(rg), Some(st)) = (&prep.regime, stats.regime.as_mut()) {
