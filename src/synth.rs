@@ -17,6 +17,7 @@ use crate::experiment::RegimeConfig;
 use crate::regime::{accuracy, detect, stability, Accuracy, Stability, REGIMES};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use rand_distr::{StandardNormal, StudentT};
 use std::path::{Path, PathBuf};
 
 /// Default annual volatility per regime, in [`REGIMES`] order.
@@ -154,15 +155,12 @@ impl Gen {
         1.0 - self.0.gen::<f64>()
     }
     fn normal(&mut self) -> f64 {
-        // Box-Muller; one value per call keeps the stream simple to reason about.
-        let (u1, u2) = (self.uniform(), self.uniform());
-        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+        self.0.sample(StandardNormal)
     }
-    /// Student-t with `dof` degrees of freedom, scaled to unit variance.
+    /// Student-t with `dof` (> 2) degrees of freedom, scaled to unit variance.
     fn student_t(&mut self, dof: u32) -> f64 {
-        let z = self.normal();
-        let chi2: f64 = (0..dof).map(|_| self.normal().powi(2)).sum();
-        z / (chi2 / dof as f64).sqrt() * ((dof as f64 - 2.0) / dof as f64).sqrt()
+        let d = dof as f64;
+        StudentT::new(d).map_or(f64::NAN, |t| self.0.sample(t)) * ((d - 2.0) / d).sqrt()
     }
 }
 

@@ -262,7 +262,7 @@ fn ms_garch_detector_labels_from_the_past_only() {
 fn particle_filter_labels_from_the_past_only() {
     // Its accuracy against a floor is measured by research/'s detector_floors (minutes).
     let cfg = tradelab::experiment::RegimeConfig { detector: tradelab::experiment::Detector::Pf, ..Default::default() };
-    let sc = tradelab::synth::SynthConfig { seed: 3, bars: 1_100, mean_regime_bars: 200.0, ..Default::default() };
+    let sc = tradelab::synth::SynthConfig { seed: 3, bars: 1_100, mean_regime_bars: 100.0, ..Default::default() };
     let m = sc.generate().unwrap();
     assert_labels_from_the_past_only(&cfg, &m, sc.timeframe, 800);
 }

@@ -98,7 +98,6 @@ use rand_chacha::ChaCha8Rng;
 mod fit;
 mod range_law;
 use fit::{choose_law, fit};
-use range_law::normal;
 pub use range_law::RangeLaw;
 
 /// Most bars a fit looks at.
@@ -466,8 +465,8 @@ impl Particles {
             let total = row[NODES - 1] + g.jump_w[i];
             let v = self.rng.gen::<f64>() * total;
             let fs = if v >= row[NODES - 1] || total <= 0.0 {
-                let chi: f64 = (0..4).map(|_| normal(&mut self.rng).powi(2)).sum();
-                normal(&mut self.rng) / (chi / 4.0).sqrt() * 0.5f64.sqrt()
+                // Student-t(4) at unit variance.
+                rand_distr::StudentT::new(4.0).map_or(f64::NAN, |t| self.rng.sample(t)) * 0.5f64.sqrt()
             } else {
                 let node = row.partition_point(|cv| *cv < v).min(NODES - 1);
                 let c = g.c0[i] + (node as f64 + self.rng.gen::<f64>() - 0.5) * g.dc[i];

@@ -49,9 +49,8 @@ pub(super) fn excess(b: &[f64], u: f64) -> f64 {
     (hi - lo) - u
 }
 
-pub(super) fn normal(rng: &mut ChaCha8Rng) -> f64 {
-    let (u1, u2): (f64, f64) = (1.0 - rng.gen::<f64>(), rng.gen::<f64>());
-    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+fn normal(rng: &mut ChaCha8Rng) -> f64 {
+    rng.sample(rand_distr::StandardNormal)
 }
 
 impl RangeLaw {
