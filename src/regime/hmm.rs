@@ -1,45 +1,31 @@
-//! A 4-state hidden Markov model detector with a GARCH-style variance covariate, causal by
-//! construction.
+//! A 4-state hidden Markov model detector of the volatility axis with a GARCH-style variance
+//! covariate, causal by construction.
 //!
-//! Why the covariate: in crypto (and in `tradelab data synth`) a shared GARCH variance moves
-//! every bar's volatility up and down for tens of bars at a time, by more than bull and bear
-//! differ. Under GARCH(1,1), the variance expected in regime k is a regime constant plus a
-//! decaying sum of past squared returns, `V[k,t] = c[k] + a * S[t]` with
-//! `S[t] = sum_j (1-b) b^j r[t-1-j]^2`; the past shocks are known, so only `c[k]` is left to
-//! tell the regimes apart, and a spike that the recent returns explain is not taken for a regime
-//! change.
+//! Why the covariate: a shared GARCH variance moves every bar's volatility up and down for tens
+//! of bars at a time. Under GARCH(1,1), the variance expected in state k is a state constant plus
+//! a decaying sum of past squared returns, `V[k,t] = c[k] + a * S[t]` with
+//! `S[t] = sum_j (1-b) b^j r[t-1-j]^2`; the past shocks are known, so only `c[k]` is left to tell
+//! the states apart, and a spike that the recent returns explain is not taken for a state change.
 //!
 //! Observation per bar: the log of the Parkinson variance (floored at 1% of its mean so far, so
-//! zero-range bars are not outliers), around `ln(c[k] + a * S[t])` with one scale for all
-//! states and a Student-t spread ([`NU`] degrees of freedom); `b` = [`DECAY`]. Why Student-t: a
-//! Gaussian spread let a fit spend a state on the market-wide jump bars (variance hundreds of
-//! times the rest) and merge two regimes into another, until a refit thousands of bars later;
-//! with fat tails a jump bar is just an unlikely bar of its regime. On synthetic markets it added
-//! 4.3-5.3 points of balanced accuracy from 100-bar regimes up, 0.5-2.5 without GARCH (whose
-//! worst seed at 500 bars went from 59.6% to 71.8%).
+//! zero-range bars are not outliers), around `ln(c[k] + a * S[t])` with one scale for all states
+//! and a Student-t spread ([`NU`] degrees of freedom; a Gaussian one lets a fit spend a state on
+//! market-wide jump bars); `b` = [`DECAY`]. Transitions are not fitted: every state stays with
+//! probability `1 - 1/mean_bars` (learned transitions let one state collapse onto short runs of
+//! quiet bars).
 //!
-//! Transitions are not fitted: every state stays with probability `1 - 1/mean_bars` (learned
-//! transitions let one state collapse onto short runs of quiet bars, squeezing the four regimes
-//! into three).
+//! Fitting: until `warmup` bars exist, the rules' states stand in. Then, every `refit_every` bars
+//! (or a fortieth of the bars so far, when that is longer), `c`, `a` and the deviation are
+//! refitted by EM on the most recent bars (at most [`FIT_WINDOW`]) *before* the refit bar, from
+//! the previous fit and (the first eight fits, then every other one) from fresh starts
+//! (volatility quantiles, `a` on a grid from 0, which matters where the market has little shared
+//! GARCH variance); the best likelihood wins. The forward filter carries the state probabilities
+//! bar by bar; a bar's state is its most probable one, with hysteresis ([`super::hold_states`]):
+//! a new state replaces the held one only when its probability exceeds the held one's by more
+//! than `switch_margin` (0.5).
 //!
-//! Fitting: until `warmup` bars exist, labels are the rules detector's. Then, every
-//! `refit_every` bars (or a fortieth of the bars so far, when that is longer), `c`, `a` and the
-//! deviation are refitted by EM on the most recent bars (at most [`FIT_WINDOW`]) *before* the
-//! refit bar, from the previous fit and (the first eight fits, then every other one) from fresh
-//! starts (volatility quantiles, `a` on a grid from 0); the best likelihood wins. The start at
-//! `a = 0` matters where the market has little shared GARCH variance: there the covariate is
-//! only a short average of recent volatility, and fits from `a > 0` could drive one state's `c`
-//! to zero (a state that is "whatever the recent bars were") and merge two regimes into another;
-//! on synthetic markets without GARCH that cost 12 points of balanced accuracy at 200-bar
-//! regimes. The forward filter carries the state probabilities bar by bar; a bar's label is its
-//! most probable state, with hysteresis ([`super::hold_states`]): a new label replaces the held one only
-//! when its probability exceeds the held label's by more than `switch_margin` (0.5). On the
-//! bundled hourly Binance data (BTC and ETH, 45,024 bars) that takes the label changes from
-//! 2,422 to 855 and the median label from 3 bars to 24; on synthetic markets it moves balanced
-//! accuracy by -0.9 points at 25-bar regimes, -0.2 at 200 and at most 0.1 at 300 and 500.
-//!
-//! States are named by `c[k]`, low to high: `sideways`, `bull`, `bear`, `high_vol` (bear markets
-//! are the more volatile; drift is too small next to hourly noise to name them by).
+//! States are ranked by `c[k]`, low to high; the lowest is low volatility, the highest high
+//! ([`super::Labels`] names bars from this axis and the trend). Measurements: `docs/regimes.md`.
 
 #![allow(clippy::needless_range_loop)] // states index several parallel arrays
 

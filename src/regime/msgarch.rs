@@ -1,36 +1,29 @@
-//! A Markov-switching GARCH detector (`detector = "ms_garch"`), causal by construction.
+//! A Markov-switching GARCH detector of the volatility axis (`detector = "ms_garch"`), causal by
+//! construction.
 //!
-//! Model, per bar t, regime k and symbol i: the bar's standard deviation is
+//! Model, per bar t, state k and symbol i: the bar's standard deviation is
 //! `v[k] * m[i] * sqrt(h[t])`, and the log of its high-low range (log of `ln(high/low)`) is the
 //! log of that plus an offset `mu`, Gaussian with spread `sd`. The shared variance `h` (mean 1)
 //! follows GARCH(1,1) in the market's factor shock, `h' = (1-a-b) + a*h*f^2 + b*h`, where f is
 //! read from the bar's mean of multiplier-scaled returns (`mean(r[i] / m[i]) / (v[k]*sqrt(h))`
 //! is `sqrt(rho)*f` plus the symbols' own shocks, whose share `(1-rho)/n` is taken out of its
-//! square). Every regime stays with probability `1 - 1/mean_bars`.
+//! square). Every state stays with probability `1 - 1/mean_bars`.
 //!
-//! Why: in `tradelab data synth` (and, it seems, in crypto) a shared variance multiplies every
-//! regime's volatility, so a bar's volatility level alone does not name its regime; what does is
-//! how `h` would have moved under each regime. The filter keeps one `h` per regime (what it
-//! would be had that regime held), mixed through the transition probabilities every bar (Gray's
-//! collapse), and a label is the most probable regime given bars up to it. Reading a bar through
-//! its log range caps it: with the generator's true parameters this filter reaches 83% at 200-bar
-//! regimes, where the same filter reading each range given its return reaches 89% and a particle
-//! filter doing so 96% (`cargo bench --bench regime_ceiling`; the `pf` detector is that).
+//! Why: a shared variance multiplies every state's volatility, so a bar's volatility level alone
+//! does not name its state; what does is how `h` would have moved under each. The filter keeps
+//! one `h` per state (what it would be had that state held), mixed through the transition
+//! probabilities every bar (Gray's collapse), and a bar's state is the most probable one given
+//! bars up to it.
 //!
-//! Fitting: until `warmup` bars exist, labels are the rules detector's. Then, on the schedule of
-//! the HMM (every `refit_every` bars, or a fortieth of the bars so far when longer), on at most
-//! [`FIT_WINDOW`] bars before the refit bar: multipliers from each symbol's mean log range,
-//! `rho` from the returns' mean pairwise correlation, and `v`, `mu`, `a`, `b`, `sd` by maximum
-//! likelihood (argmin's Nelder-Mead; three starts the first time, then from the last fit). The
+//! Fitting: until `warmup` bars exist, the rules' states stand in. Then, on the HMM's schedule,
+//! on at most [`FIT_WINDOW`] bars before the refit bar: multipliers from each symbol's mean log
+//! range, `rho` from the returns' mean pairwise correlation, and `v`, `mu`, `a`, `b`, `sd` by
+//! maximum likelihood (Nelder-Mead; three starts the first time, then from the last fit). The
 //! filter runs on over the refit with the new parameters.
 //!
-//! States are named by `v`, low to high: `sideways`, `bull`, `bear`, `high_vol`, as the HMM's.
-//! A new label is adopted once it has held [`CONFIRM`] bars in a row: the filter alone flips
-//! often on short-lived range bursts (834 parameter switches on the bundled synthetic market,
-//! whose truth has 54 regime changes; 229 with the confirmation), and three bars cost no
-//! accuracy where regimes last 200 bars or more.
-//! It costs about 2 s per 17,520 bars of four symbols (the HMM about 3 s); `cargo bench --bench
-//! regime_ceiling` and `tradelab regime eval --set detector="ms_garch"` measure it.
+//! States are ranked by `v`, low to high; the lowest is low volatility, the highest high. A new
+//! state is adopted once it has held [`CONFIRM`] bars in a row (the filter alone flips often on
+//! short-lived range bursts). Measurements: `docs/regimes.md`.
 
 use super::{BEAR, BULL, HIGH_VOL, SIDEWAYS};
 use crate::data::MarketData;

@@ -1,97 +1,54 @@
-//! A particle-filter detector (`detector = "pf"`) that reads each bar's range *given its
-//! return*, causal by construction.
+//! A particle-filter detector of the volatility axis (`detector = "pf"`) that reads each bar's
+//! range *given its return*, causal by construction.
 //!
-//! Why: a bar's range mixes two things. Its open-to-close move is fat-tailed (in crypto and in
-//! `tradelab data synth`), so a range read alone, as the HMM's Parkinson variance and the
-//! MS-GARCH's log range are, is a noisy gauge of volatility. The path *inside* the bar, given
-//! where it ended, is close to a Brownian bridge: how far it strayed beyond the open-close
-//! interval (the shadows) says much more about the bar's standard deviation. On synthetic
-//! markets a filter with the generator's true parameters goes from 83% balanced accuracy (log
-//! range) to 96% (range given the return) at 200-bar regimes; see `cargo bench --bench
-//! regime_ceiling`.
+//! Why: a bar's open-to-close move is fat-tailed, so a range read alone (the HMM's Parkinson
+//! variance, the MS-GARCH's log range) is a noisy gauge of volatility; the path inside the bar,
+//! given where it ended, is close to a Brownian bridge, and how far it strayed beyond the
+//! open-close interval says much more about the bar's standard deviation.
 //!
-//! Model, per bar t, regime k and symbol i: the bar's standard deviation is
+//! Model, per bar t, state k and symbol i: the bar's standard deviation is
 //! `v[k] * m[i] * sqrt(h[t])`; the shared variance `h` (mean 1) follows GARCH(1,1) in the
-//! market's factor shock `f`, `h' = (1-a-b) + a*h*f^2 + b*h`; every regime stays with
-//! probability `1 - 1/mean_bars`. A bar's range given its return is that of a Brownian bridge of
-//! `steps` Gaussian steps pinned at the return ([`RangeLaw`], tabulated by simulation): the
-//! chance that the range is exactly the body (the path never left it, more likely the coarser
-//! the path) and otherwise the density of the shadows' total. `steps` is the intrabar
-//! resolution, chosen at the first fit and again at `STEPS_AGAIN_AT` bars: a first guess whose
-//! predicted share of bars whose range is their body matches the share seen (`estimate_steps`),
-//! then of [`STEPS`] the one under which a fit's bars are likeliest. Returns: the
+//! market's factor shock `f`, `h' = (1-a-b) + a*h*f^2 + b*h`; every state stays with probability
+//! `1 - 1/mean_bars`. A bar's range given its return is that of a Brownian bridge of `steps`
+//! Gaussian steps pinned at the return ([`RangeLaw`], tabulated by simulation); `steps`, the
+//! intrabar resolution, is chosen at the first fit and again at `STEPS_AGAIN_AT` bars (first
+//! from the share of bars whose range is their body, then of [`STEPS`] the likeliest). The
 //! multiplier-scaled returns are a common factor return plus each symbol's own shock, both
-//! Student-t with 4 degrees of freedom, and with a small chance (`JUMP_RATE`) a market-wide jump
-//! instead of the factor.
+//! Student-t(4), with a small chance (`JUMP_RATE`) of a market-wide jump instead of the factor.
+//! Bursts: with chance `pi` a bar's sd is `e^eta` times its state's, `eta` normal with sd `size`,
+//! for the symbols together, both fitted (real hourly bars have such news hours; without them one
+//! such bar reads as two state switches).
 //!
-//! Bursts: with chance `pi` a bar's sd is `e^eta` times its state's, `eta` normal with sd
-//! `size`, independently from bar to bar, for the symbols together; both fitted with the rest.
-//! Real hourly ranges have such bursts (a news hour: BTC's and ETH's ranges three to four times
-//! their neighbours', the bars on either side quiet), and a bar's range given its return is so
-//! tight a gauge of its sd that, without them, one such bar is far likelier as a switch to
-//! `high_vol` and back than under the state it is in: on 12,000 hourly BTC and ETH bars the
-//! labels changed 1,233 times (median label 4 bars), with bursts 306 (15 bars; 348 and 17 with the
-//! level prior and early refits below; the fitted chance there is 0.67-0.78). On synthetic markets, which have no bursts, the fits make them small or
-//! negligible (the bundled market: chance 0.06-0.20 and size 0.08-0.17 from bar 2,000 on; on
-//! others `size` sits at its floor, 0.05).
+//! Filtering: [`PARTICLES`] particles over (state, `h`), weighted by the bar's likelihood (ranges
+//! given returns, and the returns with the factor integrated out on `NODES` nodes) on a grid of
+//! `ln sd` (`BarGrid`), resampled systematically, then moved: burst or not from its posterior,
+//! `h` on with `f` from its posterior given the returns (`|f|` capped at [`F_CAP`]), then the
+//! state may switch. A bar's state is the one with the most weight, with hysteresis
+//! ([`super::hold_states`], `switch_margin`). The random stream has a fixed seed, so a run is
+//! reproducible and a bar's state does not depend on later bars.
 //!
-//! Filtering: [`PARTICLES`] particles over (regime, `h`), each weighted by the bar's likelihood
-//! (ranges given returns, and the returns with the factor integrated out on `NODES` nodes) at
-//! its own standard deviation, computed on a grid of `ln sd` (`BarGrid`) and interpolated;
-//! bursts mixed in on that grid; resampled systematically; then moved: whether the bar was a
-//! burst drawn from its posterior, `h` steps on with `f` drawn from its posterior given the
-//! returns at the bar's sd (from its prior when the bar's move was more likely a jump, which says
-//! nothing of `f`; `|f|` capped at [`F_CAP`]), then the regime may switch. A bar's label is the
-//! regime with the most weight, with hysteresis: it replaces the label held before only when its
-//! share of the weight exceeds that label's by more than `switch_margin` (0.5). On synthetic
-//! markets that halves the label changes and moves accuracy by -0.2 to +0.1 points at
-//! 200-500-bar regimes (about -2 at 25-bar ones). The random stream has a fixed seed, so a run
-//! is reproducible and a bar's label does not depend on later bars.
-//!
-//! Fitting: until `warmup` bars exist (500 by default for this detector), labels are the rules
-//! detector's. Then every `warmup` bars until the history is 4,000 bars long (`next_refit`: early
-//! fits come on short histories, and each regime seen for the first time moves them; refits at
-//! 1,500, 2,500, 3,000 and 3,500 besides the doublings took seed 1 at 500-bar regimes from 78.7 to
-//! 90.9%; at sd 0.1 its fit at bar 2,000 had put bull in bear's state until bar 4,000), then on the HMM's
-//! schedule (every `refit_every` bars, or a fortieth of the bars so far when longer; every 1,000
-//! bars instead of 2,000 throughout left 500-bar regimes at 87.7% over 10 markets (before the
-//! level prior), second halves 95.5 -> 96.6%, single markets moving by -5.6 to +3.1 points, at
-//! over twice the cost), on the whole
-//! history before the refit bar (at most [`FIT_WINDOW`] bars; a 4,000-bar window lost the
-//! regimes it happened not to hold): multipliers from each symbol's mean log range, correlation
-//! from the returns, and `v`, `a`, `b` and the bursts by maximum likelihood of a Markov-switching
-//! GARCH filter with the same range likelihood, read off a grid of `ln sd` per bar
-//! ([`fit::FitGrid`]; one `h` per regime mixed every bar, Gray's collapse, its `f^2` read from the
-//! returns and capped at 16 so jumps do not inflate `h`: deterministic and cheap, where a particle
-//! likelihood is neither; in `fit`). That likelihood has local maxima where two states share one
-//! regime's level while another regime has none (bull and bear differ by 20% in volatility), and on
-//! some histories it prefers a wrong configuration outright. So:
-//! Nelder-Mead from the best of three starts at quantiles of the bars' volatility and from the
-//! last fit; from the better of those, each level alone is scanned across the range and moved
-//! where the likelihood is higher (`escape_by_scans`); and among the distinct results, plus the
-//! last fit unchanged, the particle filter's own likelihood of the history chooses (`pf_scores`:
-//! fresh particles and the same random stream for each, on one grid per bar), and the filter
-//! goes on from the chosen fit's particles. Both the fit and that choice include the user's prior on the
-//! levels, if one is set (`regime.level_prior`, sd `regime.level_prior_sd`; none by default):
+//! Fitting: until `warmup` bars exist (500 by default here), the rules' states stand in. Then
+//! every `warmup` bars until the history is 4,000 bars long (`next_refit`), then on the HMM's
+//! schedule, on the history before the refit bar (at most [`FIT_WINDOW`] bars): multipliers from
+//! each symbol's mean log range, correlation from the returns, and `v`, `a`, `b` and the bursts by
+//! maximum likelihood of a Markov-switching GARCH filter with the same range likelihood
+//! (`fit::FitGrid`, Gray's collapse; deterministic and cheap). That likelihood has local maxima
+//! where two states share one level, so: Nelder-Mead from three volatility-quantile starts and
+//! the last fit; each level then scanned alone across the range (`escape_by_scans`); and among
+//! the distinct results and the last fit, the particle filter's own likelihood of the history
+//! chooses (`pf_scores`), and the filter goes on from the chosen fit's particles. Both include
+//! the user's prior on the levels, if set (`regime.level_prior`, sd `regime.level_prior_sd`):
 //! sorted, the fitted levels are the prior's relative volatilities times one common factor, each
-//! off by a normal error in `ln`. A short history cannot tell a regime's level from a split of
-//! another's; a prior keeps the states spaced, and a long history outweighs it.
+//! off by a normal error in `ln`.
 //!
-//! Measured on synthetic markets (10 seeds, 17,520 hourly bars; README): 86.1, 86.3 and 87.5%
-//! balanced accuracy at 25-, 50- and 100-bar regimes (before the bursts, the prior and the early
-//! refits), 91.7% at 200 (93.3% after the warm-up), 91.2% at 300 and 91.3% at 500; with the
-//! generator's true parameters the same filter reaches 96% at 200, so what it still loses is
-//! fitting, and mostly early: on each market's second half it gets 95.2, 94.1 and 96.6% at 200,
-//! 300 and 500. Before every regime has been seen a few times, states are named by rank among the
-//! levels seen so far, and a regime seen rarely shares another's state. About 3 min of CPU per
-//! 17,520 bars of four symbols.
-//!
-//! States are named by `v`, low to high: `sideways`, `bull`, `bear`, `high_vol`, as the other
-//! detectors'.
+//! States are ranked by `v`, low to high; the lowest is low volatility, the highest high
+//! ([`super::Labels`] names bars from this axis and the trend). Measurements and the design's
+//! history: `docs/regimes.md`.
 
 use super::SIDEWAYS;
 use crate::data::MarketData;
 use crate::experiment::RegimeConfig;
+use crate::numerics::{systematic_resample, weigh};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -234,39 +191,6 @@ fn level_prior(th: &[f64], prior: Prior) -> f64 {
     tl.sort_by(f64::total_cmp);
     let c = (0..4).map(|k| lv[k] - tl[k]).sum::<f64>() / 4.0;
     (0..4).map(|k| (lv[k] - c - tl[k]).powi(2)).sum::<f64>() / (2.0 * sd * sd)
-}
-
-/// Turn particles' log weights `w` into weights relative to the largest (in place); return their
-/// total, the weight per regime (0..4, as in `reg`), and the log of the mean weight (the bar's log
-/// likelihood given the bars before it).
-pub fn weigh(w: &mut [f64], reg: &[u8]) -> (f64, [f64; 4], f64) {
-    let top = w.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let (mut tot, mut by) = (0.0, [0.0; 4]);
-    for (wp, r) in w.iter_mut().zip(reg) {
-        *wp = (*wp - top).exp();
-        tot += *wp;
-        by[*r as usize] += *wp;
-    }
-    (tot, by, top + (tot / w.len() as f64).ln())
-}
-
-/// Systematic resampling of particles `from` (regime, `h`) with weights `w` summing to `tot`
-/// into `to`, from one uniform draw `u0` in [0, 1): particle j is copied about `w[j]/tot` times
-/// the count, with the least variance of any unbiased scheme that takes one draw.
-pub fn systematic_resample(w: &[f64], tot: f64, u0: f64, from: (&[u8], &[f64]), to: (&mut [u8], &mut [f64])) {
-    let n = w.len();
-    let step = tot / n as f64;
-    let mut u = u0 * step;
-    let (mut c, mut j) = (w[0], 0usize);
-    for p in 0..n {
-        while u > c && j + 1 < n {
-            j += 1;
-            c += w[j];
-        }
-        to.0[p] = from.0[j];
-        to.1[p] = from.1[j];
-        u += step;
-    }
 }
 
 /// Bounds of the `ln sd` grid for levels `lv`: every level with `h` from 1/20 to 40.

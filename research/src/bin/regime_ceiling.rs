@@ -206,11 +206,11 @@ fn oracle_pf(sc: &SynthConfig, particles: usize) -> f64 {
             let mean = lv[reg[p] as usize] + 0.5 * h[p].ln() + mu;
             w[p] = y.iter().map(|yi| spread((yi - mean) / sd)).sum();
         }
-        let (tot, by, _) = tradelab::regime::pf::weigh(&mut w, &reg);
+        let (tot, by, _) = tradelab::numerics::weigh(&mut w, &reg);
         let label = tradelab::regime::likeliest(&by);
         pred.push(label as u8);
         let u0 = rng.gen::<f64>();
-        tradelab::regime::pf::systematic_resample(&w, tot, u0, (&reg, &h), (&mut reg2, &mut h2));
+        tradelab::numerics::systematic_resample(&w, tot, u0, (&reg, &h), (&mut reg2, &mut h2));
         std::mem::swap(&mut reg, &mut reg2);
         std::mem::swap(&mut h, &mut h2);
         // h steps on, with f drawn given this bar's returns (sum of scaled returns over the
@@ -356,11 +356,11 @@ fn oracle_bayes(sc: &SynthConfig, fc: &SynthConfig, table: &RangeLaw, uses: Uses
             let (j0, fr) = (y.floor() as usize, y - y.floor());
             w[p] = (1.0 - fr) * loglik[k * G + j0] + fr * loglik[k * G + j0 + 1];
         }
-        let (tot, by, _) = tradelab::regime::pf::weigh(&mut w, &reg);
+        let (tot, by, _) = tradelab::numerics::weigh(&mut w, &reg);
         let label = tradelab::regime::likeliest(&by);
         pred.push(label as u8);
         let u0 = rng.gen::<f64>();
-        tradelab::regime::pf::systematic_resample(&w, tot, u0, (&reg, &h), (&mut reg2, &mut h2));
+        tradelab::numerics::systematic_resample(&w, tot, u0, (&reg, &h), (&mut reg2, &mut h2));
         std::mem::swap(&mut reg, &mut reg2);
         std::mem::swap(&mut h, &mut h2);
         // h steps on with this bar's factor shock drawn from its posterior; then the regime moves.
