@@ -2,8 +2,8 @@
 //! `tradelab data synth`): balanced accuracy of the product's labels against the generating
 //! regimes, over all bars and after the warm-up, median and worst over seeds 1-5, the volatility
 //! axis alone (`high_vol` against the rest), and the CPU time. `--pf` adds the particle filter
-//! (minutes per market).
-//! Run: cargo run --release -p tradelab-research --bin detector_family [-- --pf]
+//! (minutes per market); `--trend-t X` sets `regime.trend_t` (the product's default otherwise).
+//! Run: cargo run --release -p tradelab-research --bin detector_family [-- --pf] [--trend-t X]
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -156,7 +156,9 @@ fn median_worst(mut v: Vec<f64>) -> (f64, f64) {
 }
 
 fn main() {
-    let with_pf = std::env::args().any(|a| a == "--pf");
+    let args: Vec<String> = std::env::args().collect();
+    let with_pf = args.iter().any(|a| a == "--pf");
+    let trend_t: Option<f64> = args.iter().position(|a| a == "--trend-t").and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok());
     let mut detectors = vec![("rules", Detector::Rules), ("hmm", Detector::Hmm), ("ms_garch", Detector::MsGarch)];
     if with_pf {
         detectors.push(("pf", Detector::Pf));
@@ -167,7 +169,8 @@ fn main() {
     for m in family() {
         let markets: Vec<_> = (1..=SEEDS).map(|s| generate(&m, s)).collect();
         for (d, (name, det)) in detectors.iter().enumerate() {
-            let cfg = RegimeConfig { detector: *det, ..Default::default() };
+            let base = RegimeConfig::default();
+            let cfg = RegimeConfig { detector: *det, trend_t: trend_t.unwrap_or(base.trend_t), ..base };
             let from = cfg.warmup_bars();
             let (mut all, mut after, mut vol) = (Vec::new(), Vec::new(), Vec::new());
             let t0 = Instant::now();
