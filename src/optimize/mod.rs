@@ -15,9 +15,11 @@ pub mod bayes;
 pub mod genetic;
 pub mod resume;
 pub mod space;
+mod trials;
 pub mod walk;
 
 pub use space::{Comparison, Dim, Space};
+pub use trials::TrialLog;
 
 use crate::data::MarketData;
 use crate::engine::{backtest_stats, prepare};
@@ -29,7 +31,6 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -304,269 +305,15 @@ impl Study {
     }
 }
 
-fn params_key(p: &[toml::Value]) -> String {
-    p.iter().map(value_text).collect::<Vec<_>>().join("\u{1f}")
-}
-
-/// Appends trials to `trials.csv` as they are evaluated.
-pub struct TrialLog {
-    file: Option<csv::Writer<std::fs::File>>,
-    blocks: Option<csv::Writer<std::fs::File>>,
-    path: PathBuf,
-    /// Trials already in the file (read back when resuming): not written again.
-    present: usize,
-    /// Fault injection for the kill tests: `TRADELAB_FAULT=blocks:K` aborts the process right
-    /// after trial K's block sums are written (before its row), `row:K` after its row, `torn:K`
-    /// halfway through writing its row. Unset in normal use.
-    fault: Option<(String, usize)>,
-}
-
-impl TrialLog {
-    fn fault_at(&self, step: &str, index: usize) -> bool {
-        self.fault.as_ref().is_some_and(|(s, k)| s == step && *k == index)
-    }
-}
-
-fn value_text(v: &toml::Value) -> String {
+pub(super) fn value_text(v: &toml::Value) -> String {
     match v {
         toml::Value::String(s) => s.clone(),
         other => other.to_string(),
     }
 }
 
-/// The complete records of an append-only CSV file, with their line numbers; a last line left
-/// unfinished by a kill is cut off the file in place (truncated, never rewritten).
-fn read_appended(path: &Path) -> Result<Vec<(usize, csv::StringRecord)>> {
-    let io = |e| Error::io(path, e);
-    let bytes = std::fs::read(path).map_err(io)?;
-    let complete = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-    let mut rd = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(&bytes[..complete]);
-    let mut out = Vec::new();
-    let mut rec = csv::StringRecord::new();
-    loop {
-        let line = rd.position().line() as usize;
-        match rd.read_record(&mut rec) {
-            Ok(true) => out.push((line, rec.clone())),
-            Ok(false) => break,
-            Err(e) => return Err(Error::data(path, Some(crate::error::Loc::Line(line)), "bad-row", e.to_string())),
-        }
-    }
-    if complete < bytes.len() {
-        let f = std::fs::OpenOptions::new().write(true).open(path).map_err(io)?;
-        f.set_len(complete as u64).map_err(io)?;
-        tracing::warn!("{}: cut off a last line left unfinished by an interrupted run", path.display());
-    }
-    Ok(out)
-}
-
-fn appender(path: &Path, header: Option<&[String]>) -> Result<csv::Writer<std::fs::File>> {
-    let f = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(|e| Error::io(path, e))?;
-    let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(f);
-    if let Some(h) = header {
-        w.write_record(h).map_err(|e| Error::io(path, e.into()))?;
-        w.flush().map_err(|e| Error::io(path, e))?;
-    }
-    Ok(w)
-}
-
-impl TrialLog {
-    fn header(space: &Space) -> Vec<String> {
-        let mut h = vec!["trial".to_string()];
-        h.extend(space.paths.iter().cloned());
-        h.extend(
-            [
-                "status",
-                "objective",
-                "score",
-                "feasible",
-                "total_return",
-                "sharpe",
-                "max_drawdown",
-                "trades",
-                "seed",
-                "duration_ms",
-                "reason",
-            ]
-            .map(String::from),
-        );
-        h
-    }
-
-    fn blocks_header() -> Vec<String> {
-        let mut h = vec!["trial".to_string()];
-        for k in 0..crate::metrics::BLOCKS {
-            h.extend([format!("sum_{k}"), format!("sum_sq_{k}"), format!("count_{k}")]);
-        }
-        h
-    }
-
-    /// Open (or, resuming, continue) `dir/trials.csv` and `dir/trial_blocks.csv` (each finished
-    /// trial's per-block return sums, which the overfitting statistic needs, so a resumed search
-    /// summarizes as an uninterrupted one); returns the trials already there. Both files are
-    /// append-only: on resume a last line cut short by a kill is cut off and that trial runs
-    /// again; any other unreadable row is an error naming its line, so no finished trial is
-    /// silently dropped.
-    pub fn open(dir: &Path, space: &Space, resume: bool) -> Result<(TrialLog, Vec<Trial>)> {
-        let path = dir.join("trials.csv");
-        let bpath = dir.join("trial_blocks.csv");
-        let header = Self::header(space);
-        let bheader = Self::blocks_header();
-        let mut done = Vec::new();
-        let existing = resume && std::fs::metadata(&path).is_ok_and(|m| m.len() > 0);
-        let existing_blocks = existing && std::fs::metadata(&bpath).is_ok_and(|m| m.len() > 0);
-        if existing {
-            let bad = |p: &Path, line: usize, m: String| Error::data(p, Some(crate::error::Loc::Line(line)), "bad-trial-row", m);
-            for (line, rec) in read_appended(&path)? {
-                if line == 1 {
-                    if rec.iter().ne(header.iter().map(String::as_str)) {
-                        return Err(Error::data(
-                            &path,
-                            Some(crate::error::Loc::Line(1)),
-                            "header-mismatch",
-                            format!(
-                                "not the header this search writes (expected columns: {}); the file was edited or written by another tradelab version",
-                                header.join(", ")
-                            ),
-                        ));
-                    }
-                    continue;
-                }
-                if rec.len() != header.len() {
-                    return Err(bad(&path, line, format!("{} fields, the header has {}", rec.len(), header.len())));
-                }
-                done.push(parse_row(&rec, space).map_err(|m| bad(&path, line, m))?);
-            }
-            if existing_blocks {
-                let mut by_index: BTreeMap<usize, [[f64; 3]; crate::metrics::BLOCKS]> = BTreeMap::new();
-                for (line, rec) in read_appended(&bpath)?.into_iter().skip(1) {
-                    let nums: std::result::Result<Vec<f64>, _> = rec.iter().map(str::parse::<f64>).collect();
-                    let nums = nums.ok().filter(|v| v.len() == bheader.len()).ok_or_else(|| {
-                        bad(&bpath, line, format!("expected {} numbers (trial, then sum, sum_sq, count per block)", bheader.len()))
-                    })?;
-                    by_index.insert(nums[0] as usize, std::array::from_fn(|k| [nums[1 + 3 * k], nums[2 + 3 * k], nums[3 + 3 * k]]));
-                }
-                for t in done.iter_mut() {
-                    t.blocks = by_index.get(&t.index).copied();
-                }
-            }
-        }
-        let file = appender(&path, (!existing).then_some(header.as_slice()))?;
-        let blocks = appender(&bpath, (!existing_blocks).then_some(bheader.as_slice()))?;
-        let present = done.len();
-        let fault =
-            std::env::var("TRADELAB_FAULT").ok().and_then(|v| v.split_once(':').and_then(|(s, k)| Some((s.to_string(), k.parse().ok()?))));
-        Ok((TrialLog { file: Some(file), blocks: Some(blocks), path, present, fault }, done))
-    }
-
-    /// Append trials and flush, so a killed run loses nothing written.
-    pub fn append(&mut self, trials: &[Trial], seed: u64) -> Result<()> {
-        if self.fault.is_some() {
-            return self.append_one_by_one(trials, seed);
-        }
-        let new = || trials.iter().filter(|t| t.index >= self.present);
-        // Block sums first: a trial whose row is in trials.csv always has them.
-        if let Some(f) = self.blocks.as_mut() {
-            for t in new() {
-                if let Some(b) = &t.blocks {
-                    f.write_record(blocks_row(t.index, b)).map_err(|e| Error::io(&self.path, e.into()))?;
-                }
-            }
-            f.flush().map_err(|e| Error::io(&self.path, e))?;
-        }
-        if let Some(f) = self.file.as_mut() {
-            for t in new() {
-                f.write_record(row(t, seed)).map_err(|e| Error::io(&self.path, e.into()))?;
-            }
-            f.flush().map_err(|e| Error::io(&self.path, e))?;
-        }
-        Ok(())
-    }
-
-    /// `append` one trial at a time, flushing each file after each, with the fault points.
-    fn append_one_by_one(&mut self, trials: &[Trial], seed: u64) -> Result<()> {
-        let io = |p: &Path, e: std::io::Error| Error::io(p, e);
-        for t in trials.iter().filter(|t| t.index >= self.present) {
-            if let (Some(f), Some(b)) = (self.blocks.as_mut(), &t.blocks) {
-                f.write_record(blocks_row(t.index, b)).map_err(|e| io(&self.path, e.into()))?;
-                f.flush().map_err(|e| io(&self.path, e))?;
-            }
-            if self.fault_at("blocks", t.index) {
-                std::process::abort();
-            }
-            if let Some(f) = self.file.as_mut() {
-                if self.fault.as_ref().is_some_and(|(s, k)| s == "torn" && *k == t.index) {
-                    let mut line = Vec::new();
-                    csv::WriterBuilder::new()
-                        .has_headers(false)
-                        .from_writer(&mut line)
-                        .write_record(row(t, seed))
-                        .map_err(|e| io(&self.path, e.into()))?;
-                    f.flush().map_err(|e| io(&self.path, e))?;
-                    let mut file: &std::fs::File = f.get_ref();
-                    file.write_all(&line[..line.len() / 2]).map_err(|e| io(&self.path, e))?;
-                    std::process::abort();
-                }
-                f.write_record(row(t, seed)).map_err(|e| io(&self.path, e.into()))?;
-                f.flush().map_err(|e| io(&self.path, e))?;
-            }
-            if self.fault_at("row", t.index) {
-                std::process::abort();
-            }
-        }
-        Ok(())
-    }
-}
-
-fn blocks_row(index: usize, b: &[[f64; 3]; crate::metrics::BLOCKS]) -> Vec<String> {
-    let mut r = vec![index.to_string()];
-    r.extend(b.iter().flat_map(|x| x.iter().map(|v| v.to_string())));
-    r
-}
-
-fn row(t: &Trial, seed: u64) -> Vec<String> {
-    let mut r = vec![t.index.to_string()];
-    r.extend(t.params.iter().map(value_text));
-    r.push(t.status.as_str().into());
-    r.push(t.objective.to_string());
-    r.push(t.score.to_string());
-    r.push(t.feasible.to_string());
-    r.extend(t.key_stats.iter().map(|x| x.to_string()));
-    r.push(seed.to_string());
-    r.push(format!("{:.3}", t.duration_ms));
-    r.push(t.reason.clone());
-    r
-}
-
-fn parse_row(f: &csv::StringRecord, space: &Space) -> std::result::Result<Trial, String> {
-    let d = space.dims.len();
-    let num = |s: &str| s.parse::<f64>().map_err(|_| format!("'{s}' is not a number"));
-    let mut params = Vec::with_capacity(d);
-    for (k, dim) in space.dims.iter().enumerate() {
-        let s = &f[1 + k];
-        params.push(match dim {
-            Dim::Int { .. } => toml::Value::Integer(s.parse().map_err(|_| format!("'{s}' is not an integer"))?),
-            Dim::Float { .. } => toml::Value::Float(num(s)?),
-            Dim::Choice(c) => c.iter().find(|v| value_text(v) == s).cloned().ok_or(format!("'{s}' is not a choice"))?,
-        });
-    }
-    let status = match &f[1 + d] {
-        "ok" => TrialStatus::Ok,
-        "rule" => TrialStatus::Rule,
-        "invalid" => TrialStatus::Invalid,
-        other => return Err(format!("'{other}' is not a trial status (ok, rule, invalid)")),
-    };
-    Ok(Trial {
-        index: f[0].parse().map_err(|_| "bad trial index".to_string())?,
-        params,
-        status,
-        objective: num(&f[2 + d])?,
-        score: num(&f[3 + d])?,
-        feasible: &f[4 + d] == "true",
-        key_stats: [num(&f[5 + d])?, num(&f[6 + d])?, num(&f[7 + d])?, num(&f[8 + d])?],
-        duration_ms: num(&f[10 + d]).unwrap_or(0.0),
-        blocks: None,
-        reason: f[11 + d].to_string(),
-    })
+fn params_key(p: &[toml::Value]) -> String {
+    p.iter().map(value_text).collect::<Vec<_>>().join("\u{1f}")
 }
 
 /// Options of `tradelab optimize`.

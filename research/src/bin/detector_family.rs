@@ -163,7 +163,9 @@ fn main() {
     if with_pf {
         detectors.push(("pf", Detector::Pf));
     }
-    println!("| member | detector | balanced, median (worst) | after warm-up, median (worst) | high_vol vs rest, median | CPU s per market |");
+    println!(
+        "| member | detector | balanced, median (worst) | after warm-up, median (worst) | high_vol vs rest, median | CPU s per market |"
+    );
     println!("| --- | --- | --- | --- | --- | --- |");
     let mut overall: Vec<(&str, Vec<f64>, f64)> = detectors.iter().map(|(n, _)| (*n, Vec::new(), 0.0)).collect();
     for m in family() {
