@@ -205,49 +205,6 @@ fn hmm_keeps_four_volatility_states_apart_on_a_market_without_garch() {
     assert!(a.recall.iter().all(|r| *r > 0.8), "{a:?}");
 }
 
-/// Cutting market `m` after bar `cut` (past a refit) leaves every earlier label of `cfg`'s
-/// detector as it was, and the fitted labels move.
-fn assert_labels_from_the_past_only(
-    cfg: &tradelab::experiment::RegimeConfig,
-    m: &tradelab::synth::SynthMarket,
-    tf: tradelab::data::Timeframe,
-    cut: usize,
-) -> Vec<u8> {
-    let full = tradelab::data::align(&m.series, tf, tradelab::data::AlignPolicy::Inner).unwrap();
-    let short: Vec<_> = m
-        .series
-        .iter()
-        .map(|s| {
-            let mut c = s.clone();
-            c.ts.truncate(cut);
-            let b = &s.bars;
-            c.bars = tradelab::data::Bars {
-                open: b.open[..cut].to_vec(),
-                high: b.high[..cut].to_vec(),
-                low: b.low[..cut].to_vec(),
-                close: b.close[..cut].to_vec(),
-                volume: b.volume[..cut].to_vec(),
-                tradable: b.tradable[..cut].to_vec(),
-            };
-            c
-        })
-        .collect();
-    let short = tradelab::data::align(&short, tf, tradelab::data::AlignPolicy::Inner).unwrap();
-    let (lf, lc) = (tradelab::regime::detect(cfg, &full), tradelab::regime::detect(cfg, &short));
-    assert_eq!(lc.label.len(), cut);
-    assert_eq!(&lf.label[..cut], &lc.label[..]);
-    assert_eq!(&lf.volatility[..cut], &lc.volatility[..]);
-    assert_eq!(
-        lf.trend_t[..cut].iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
-        lc.trend_t.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
-    );
-    let (lf, lc) = (tradelab::regime::detect_states(cfg, &full), tradelab::regime::detect_states(cfg, &short));
-    assert_eq!(&lf[..cut], &lc[..]);
-    let from = cfg.warmup_bars();
-    assert!(lc[from..].iter().any(|l| *l != lc[from]), "the fitted labels move");
-    lf
-}
-
 #[test]
 fn ms_garch_detector_labels_from_the_past_only() {
     // Its accuracy against a floor is measured by research/'s detector_floors (minutes).
@@ -256,15 +213,6 @@ fn ms_garch_detector_labels_from_the_past_only() {
     let sc = tradelab::synth::SynthConfig { seed: 3, bars: 6_000, mean_regime_bars: 200.0, ..Default::default() };
     let m = sc.generate().unwrap();
     assert_labels_from_the_past_only(&cfg, &m, sc.timeframe, 4_500);
-}
-
-#[test]
-fn particle_filter_labels_from_the_past_only() {
-    // Its accuracy against a floor is measured by research/'s detector_floors (minutes).
-    let cfg = tradelab::experiment::RegimeConfig { detector: tradelab::experiment::Detector::Pf, ..Default::default() };
-    let sc = tradelab::synth::SynthConfig { seed: 3, bars: 1_100, mean_regime_bars: 100.0, ..Default::default() };
-    let m = sc.generate().unwrap();
-    assert_labels_from_the_past_only(&cfg, &m, sc.timeframe, 800);
 }
 
 #[test]

@@ -83,3 +83,46 @@ pub fn exp(body: &str) -> Experiment {
 pub fn close(a: f64, b: f64, tol: f64) -> bool {
     (a - b).abs() <= tol * (1.0 + a.abs().max(b.abs()))
 }
+
+/// Cutting market `m` after bar `cut` (past a refit) leaves every earlier label of `cfg`'s
+/// detector as it was, and the fitted labels move.
+pub fn assert_labels_from_the_past_only(
+    cfg: &tradelab::experiment::RegimeConfig,
+    m: &tradelab::synth::SynthMarket,
+    tf: tradelab::data::Timeframe,
+    cut: usize,
+) -> Vec<u8> {
+    let full = tradelab::data::align(&m.series, tf, tradelab::data::AlignPolicy::Inner).unwrap();
+    let short: Vec<_> = m
+        .series
+        .iter()
+        .map(|s| {
+            let mut c = s.clone();
+            c.ts.truncate(cut);
+            let b = &s.bars;
+            c.bars = tradelab::data::Bars {
+                open: b.open[..cut].to_vec(),
+                high: b.high[..cut].to_vec(),
+                low: b.low[..cut].to_vec(),
+                close: b.close[..cut].to_vec(),
+                volume: b.volume[..cut].to_vec(),
+                tradable: b.tradable[..cut].to_vec(),
+            };
+            c
+        })
+        .collect();
+    let short = tradelab::data::align(&short, tf, tradelab::data::AlignPolicy::Inner).unwrap();
+    let (lf, lc) = (tradelab::regime::detect(cfg, &full), tradelab::regime::detect(cfg, &short));
+    assert_eq!(lc.label.len(), cut);
+    assert_eq!(&lf.label[..cut], &lc.label[..]);
+    assert_eq!(&lf.volatility[..cut], &lc.volatility[..]);
+    assert_eq!(
+        lf.trend_t[..cut].iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+        lc.trend_t.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+    );
+    let (lf, lc) = (tradelab::regime::detect_states(cfg, &full), tradelab::regime::detect_states(cfg, &short));
+    assert_eq!(&lf[..cut], &lc[..]);
+    let from = cfg.warmup_bars();
+    assert!(lc[from..].iter().any(|l| *l != lc[from]), "the fitted labels move");
+    lf
+}
