@@ -133,7 +133,7 @@ enum RegimeCmd {
         /// Take the detector settings from this experiment's [regime].
         #[arg(long, value_name = "FILE")]
         experiment: Option<PathBuf>,
-        /// Change a detector setting, e.g. `--set detector="hmm"` or `--set trend_t=1.5`.
+        /// Change a detector setting, e.g. `--set detector="pf"` or `--set trend_t=1.5`.
         #[arg(long = "set", value_name = "KEY=VALUE")]
         sets: Vec<String>,
         /// Mean regime lengths in bars for the synthetic markets.

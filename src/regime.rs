@@ -23,15 +23,13 @@
 //!   `vol_halflife`; a geometric mean, so single jump bars do not dominate) against its own
 //!   expanding median, as a ratio of volatilities `exp((v - median) / 2)`: high above
 //!   `high_vol_ratio`, low below `low_vol_ratio`; a new state is adopted after `confirm_bars`;
-//! - `hmm` (the default): see [`hmm`]; `ms_garch`: see [`msgarch`]; `pf` (particle filter): see
-//!   [`pf`]. Each refits on past bars only; before its first fit (`warmup`) the rules' states
-//!   stand in. The HMM and the pf hold a state against a wavering posterior ([`hold_states`],
-//!   `switch_margin`).
+//! - `ms_garch` (the default): see [`msgarch`]; `pf` (particle filter): see [`pf`]. Each refits
+//!   on past bars only; before its first fit (`warmup`) the rules' states stand in. The pf holds
+//!   a state against a wavering posterior ([`hold_states`], `switch_margin`).
 //!
 //! [`stability`] counts label changes and run lengths: flicker, the one thing that can be judged
 //! on data without true labels (`tradelab regime eval DATA`). Measurements: `docs/regimes.md`.
 
-pub mod hmm;
 pub mod msgarch;
 pub mod pf;
 
@@ -342,7 +340,7 @@ pub fn likeliest(by: &[f64; 4]) -> usize {
     (0..4).max_by(|x, y| by[*x].total_cmp(&by[*y])).unwrap_or(0)
 }
 
-/// Hysteresis of the statistical detectors (HMM, pf): the label after a bar whose regimes (by
+/// Hysteresis of the particle filter's states: the label after a bar whose regimes (by
 /// id) have posterior shares `share`, when `held` was the label before it. The likeliest regime
 /// takes over only when its share exceeds the held label's by more than `margin`, so a posterior
 /// wavering between two regimes does not flip the label back and forth.
@@ -398,7 +396,6 @@ fn detect_axes(cfg: &RegimeConfig, md: &MarketData) -> (Vec<u8>, Vec<f64>) {
     let rules = confirm(&raw, cfg.confirm_bars);
     let states = match cfg.detector {
         Detector::Rules => rules,
-        Detector::Hmm => hmm::detect(cfg, &f, &rules),
         Detector::MsGarch => confirm(&msgarch::detect(cfg, md, &ids, &season, &rules), msgarch::CONFIRM),
         Detector::Pf => pf::detect(cfg, md, &ids, &season, &rules),
     };

@@ -318,7 +318,7 @@ pub struct SynthScore {
     /// Over every bar, warm-up included: what a run gets.
     pub all: Accuracy,
     /// Over the bars from `warmup` on, where the configured detector itself labels (before
-    /// that the HMM's labels are the rules detector's).
+    /// that the detector's labels are the rules detector's).
     pub after_warmup: Accuracy,
     /// Over the second half of the bars: how the detector does once it has seen each regime
     /// several times, which a detector fitted on past bars cannot have done early on (a regime

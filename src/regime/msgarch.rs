@@ -15,8 +15,9 @@
 //! probabilities every bar (Gray's collapse), and a bar's state is the most probable one given
 //! bars up to it.
 //!
-//! Fitting: until `warmup` bars exist, the rules' states stand in. Then, on the HMM's schedule,
-//! on at most [`FIT_WINDOW`] bars before the refit bar: multipliers from each symbol's mean log
+//! Fitting: until `warmup` bars exist, the rules' states stand in. Then, every `refit_every`
+//! bars (or a fortieth of the bars so far, when that is longer), on at most [`FIT_WINDOW`] bars
+//! before the refit bar: multipliers from each symbol's mean log
 //! range, `rho` from the returns' mean pairwise correlation, and `v`, `mu`, `a`, `b`, `sd` by
 //! maximum likelihood (Nelder-Mead; three starts the first time, then from the last fit). The
 //! filter runs on over the refit with the new parameters.

@@ -1,8 +1,8 @@
 //! A particle-filter detector of the volatility axis (`detector = "pf"`) that reads each bar's
 //! range *given its return*, causal by construction.
 //!
-//! Why: a bar's open-to-close move is fat-tailed, so a range read alone (the HMM's Parkinson
-//! variance, the MS-GARCH's log range) is a noisy gauge of volatility; the path inside the bar,
+//! Why: a bar's open-to-close move is fat-tailed, so a range read alone (the MS-GARCH's log
+//! range) is a noisy gauge of volatility; the path inside the bar,
 //! given where it ended, is close to a Brownian bridge, and how far it strayed beyond the
 //! open-close interval says much more about the bar's standard deviation.
 //!
@@ -28,8 +28,8 @@
 //! reproducible and a bar's state does not depend on later bars.
 //!
 //! Fitting: until `warmup` bars exist (500 by default here), the rules' states stand in. Then
-//! every `warmup` bars until the history is 4,000 bars long (`next_refit`), then on the HMM's
-//! schedule, on the history before the refit bar (at most [`FIT_WINDOW`] bars): multipliers from
+//! every `warmup` bars until the history is 4,000 bars long (`next_refit`), then every
+//! `refit_every` bars (or a fortieth of the bars so far, when longer), on the history before the refit bar (at most [`FIT_WINDOW`] bars): multipliers from
 //! each symbol's mean log range, correlation from the returns, and `v`, `a`, `b` and the bursts by
 //! maximum likelihood of a Markov-switching GARCH filter with the same range likelihood
 //! (`fit::FitGrid`, Gray's collapse; deterministic and cheap). That likelihood has local maxima
@@ -408,7 +408,7 @@ impl Particles {
 
 /// The bar of the refit after the one at bar `t`, for a first fit at `start` and `refit_every`
 /// `every`. Early fits come on short histories, and each regime seen for the first time moves
-/// them: every `start` bars until the history is [`STEPS_AGAIN_AT`] bars long, then on the HMM's
+/// them: every `start` bars until the history is [`STEPS_AGAIN_AT`] bars long, then on the
 /// schedule (every `every` bars, or a fortieth of the bars so far when that is longer).
 fn next_refit(t: usize, start: usize, every: usize) -> usize {
     if t < STEPS_AGAIN_AT {

@@ -159,7 +159,7 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let with_pf = args.iter().any(|a| a == "--pf");
     let trend_t: Option<f64> = args.iter().position(|a| a == "--trend-t").and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok());
-    let mut detectors = vec![("rules", Detector::Rules), ("hmm", Detector::Hmm), ("ms_garch", Detector::MsGarch)];
+    let mut detectors = vec![("rules", Detector::Rules), ("ms_garch", Detector::MsGarch)];
     if with_pf {
         detectors.push(("pf", Detector::Pf));
     }

@@ -12,11 +12,9 @@ use tradelab::synth::{evaluate_detector, SynthConfig};
 fn main() {
     let market = |mean_bars: f64, seed: u64, bars: usize| SynthConfig { seed, bars, mean_regime_bars: mean_bars, ..Default::default() };
     let mut ok = true;
-    for (name, detector, sc, floor) in [
-        ("hmm", Detector::Hmm, market(300.0, 7, 17_520), 0.55),
-        ("ms_garch", Detector::MsGarch, market(300.0, 7, 17_520), 0.55),
-        ("pf", Detector::Pf, market(200.0, 3, 8_000), 0.6),
-    ] {
+    for (name, detector, sc, floor) in
+        [("ms_garch", Detector::MsGarch, market(300.0, 7, 17_520), 0.55), ("pf", Detector::Pf, market(200.0, 3, 8_000), 0.6)]
+    {
         let cfg = RegimeConfig { detector, ..Default::default() };
         let s = evaluate_detector(&cfg, &sc).expect("valid defaults");
         let (a, w) = (&s.all, &s.after_warmup);

@@ -1,5 +1,6 @@
 //! How accurate could a regime detector be on `tradelab data synth` markets? The balanced
-//! accuracy of the HMM and MS-GARCH detectors against that of *oracle* filters that are given
+//! accuracy of the rules and MS-GARCH detectors (the HMM's columns, before it was removed from
+//! the product, are in docs/regimes.md) against that of *oracle* filters that are given
 //! what no detector has: the generator's true volatilities per regime, its symbols' volatility
 //! multipliers, its switching probability, GARCH parameters and correlation. All forward-filter
 //! the regimes with the true switching rate, labelling each bar from bars up to it only.
@@ -144,17 +145,17 @@ fn market(mean_bars: f64, seed: u64, garch: (f64, f64)) -> SynthConfig {
     SynthConfig { seed, bars: BARS, mean_regime_bars: mean_bars, garch, ..Default::default() }
 }
 
-/// Means over the seeds of: HMM, HMM after warm-up, MS-GARCH, MS-GARCH after warm-up, oracle
+/// Means over the seeds of: rules, rules after the warm-up bars, MS-GARCH, MS-GARCH after warm-up, oracle
 /// told h, oracle tracking h (percent).
 fn row(mean_bars: f64, garch: (f64, f64)) -> Vec<f64> {
     use rayon::prelude::*;
-    let hmm = RegimeConfig::default();
+    let rules = RegimeConfig { detector: Detector::Rules, ..Default::default() };
     let msg = RegimeConfig { detector: Detector::MsGarch, ..Default::default() };
     let per_seed: Vec<[f64; 6]> = (1..=SEEDS)
         .into_par_iter()
         .map(|seed| {
             let sc = market(mean_bars, seed, garch);
-            let h = evaluate_synth(&hmm, &sc).expect("valid defaults");
+            let h = evaluate_synth(&rules, &sc).expect("valid defaults");
             let g = evaluate_synth(&msg, &sc).expect("valid defaults");
             [h.all.balanced, h.after_warmup.balanced, g.all.balanced, g.after_warmup.balanced, oracle(&sc, false), oracle(&sc, true)]
         })
@@ -489,7 +490,7 @@ fn main() {
     let default = SynthConfig::default().garch;
     println!("balanced accuracy, mean of {SEEDS} seeds, {BARS} hourly bars (\"after\": bars after the 2,000-bar warm-up)");
     let head = |first: &str| {
-        println!("{first:>12} {:>8} {:>10} {:>10} {:>10} {:>8} {:>15}", "HMM", "after", "MS-GARCH", "after", "oracle", "oracle, h est.")
+        println!("{first:>12} {:>8} {:>10} {:>10} {:>10} {:>8} {:>15}", "rules", "after", "MS-GARCH", "after", "oracle", "oracle, h est.")
     };
     let print = |label: String, m: &[f64]| {
         println!("{label:>12} {:>7.1}% {:>9.1}% {:>9.1}% {:>9.1}% {:>7.1}% {:>14.1}%", m[0], m[1], m[2], m[3], m[4], m[5])
