@@ -512,15 +512,14 @@ pub struct RunRecord<'a> {
 
 /// All statistics of a run.
 pub fn summarize(r: &RunRecord) -> Stats {
-    let res = r;
-    let mut s = res.stream.stats(r.per_year);
-    let closed: Vec<&Trade> = res.trades.iter().filter(|t| t.exit_bar.is_some()).collect();
+    let mut s = r.stream.stats(r.per_year);
+    let closed: Vec<&Trade> = r.trades.iter().filter(|t| t.exit_bar.is_some()).collect();
     let pnl: Vec<f64> = closed.iter().map(|t| t.pnl).collect();
     let rets: Vec<f64> = closed.iter().map(|t| t.ret()).collect();
     let gp: f64 = pnl.iter().filter(|p| **p > 0.0).sum();
     let gl: f64 = -pnl.iter().filter(|p| **p < 0.0).sum::<f64>();
     s.trades = closed.len();
-    s.open_trades = res.trades.len() - closed.len();
+    s.open_trades = r.trades.len() - closed.len();
     if !closed.is_empty() {
         s.win_rate = pnl.iter().filter(|p| **p > 0.0).count() as f64 / pnl.len() as f64;
         s.profit_factor = if gl > 0.0 { gp / gl } else { f64::INFINITY };
@@ -530,13 +529,13 @@ pub fn summarize(r: &RunRecord) -> Stats {
         s.worst_trade = rets.iter().copied().fold(f64::INFINITY, f64::min);
         s.sqn = (pnl.len() as f64).sqrt() * mean(&pnl) / std1(&pnl);
     }
-    s.exposure_time = if s.bars == 0 { 0.0 } else { res.exposure_bars as f64 / s.bars as f64 };
-    s.turnover = res.traded_notional / res.stream.mean_equity();
-    s.fees_paid = res.fees;
-    s.borrow_paid = res.borrow_paid;
+    s.exposure_time = if s.bars == 0 { 0.0 } else { r.exposure_bars as f64 / s.bars as f64 };
+    s.turnover = r.traded_notional / r.stream.mean_equity();
+    s.fees_paid = r.fees;
+    s.borrow_paid = r.borrow_paid;
     s.buy_and_hold_return = r.first_last.iter().map(|(a, b)| b / a - 1.0).sum::<f64>() / r.first_last.len() as f64;
-    if res.drift.bars > 0 {
-        let rbs = &res.rebalances;
+    if r.drift.bars > 0 {
+        let rbs = &r.rebalances;
         let k = rbs.len().max(1) as f64;
         let checks: usize = rbs.iter().map(|r| r.checked.max(r.targets.len())).sum();
         s.rebalance = Some(RebalanceStats {
@@ -544,9 +543,9 @@ pub fn summarize(r: &RunRecord) -> Stats {
             rebalance_accuracy: rbs.iter().filter(|r| r.accurate()).count() as f64 / k,
             rebalance_symbol_accuracy: rbs.iter().map(|r| r.within).sum::<usize>() as f64 / checks.max(1) as f64,
             rebalance_max_deviation: rbs.iter().map(|r| r.max_dev).fold(0.0, f64::max),
-            tracking_error: res.drift.tracking_error(),
-            time_outside_bands: res.drift.outside_bars as f64 / res.drift.bars as f64,
-            rebalance_turnover: rbs.iter().map(|r| r.notional).sum::<f64>() / res.stream.mean_equity(),
+            tracking_error: r.drift.tracking_error(),
+            time_outside_bands: r.drift.outside_bars as f64 / r.drift.bars as f64,
+            rebalance_turnover: rbs.iter().map(|r| r.notional).sum::<f64>() / r.stream.mean_equity(),
             rebalance_cost: rbs.iter().map(|r| r.cost).sum(),
             rebalance_cost_estimate: rbs.iter().map(|r| r.est_cost).sum(),
         });
