@@ -157,10 +157,10 @@ impl Gen {
     fn normal(&mut self) -> f64 {
         self.0.sample(StandardNormal)
     }
-    /// Student-t with `dof` (> 2) degrees of freedom, scaled to unit variance.
-    fn student_t(&mut self, dof: u32) -> f64 {
+    /// A draw of Student-t `t` (of `dof` > 2 degrees of freedom), scaled to unit variance.
+    fn student_t(&mut self, t: &StudentT<f64>, dof: u32) -> f64 {
         let d = dof as f64;
-        StudentT::new(d).map_or(f64::NAN, |t| self.0.sample(t)) * ((d - 2.0) / d).sqrt()
+        self.0.sample(t) * ((d - 2.0) / d).sqrt()
     }
 }
 
@@ -206,6 +206,7 @@ impl SynthConfig {
     pub fn generate(&self) -> Result<SynthMarket> {
         self.validate()?;
         let mut g = Gen(ChaCha8Rng::seed_from_u64(self.seed));
+        let shocks = StudentT::new(self.tail_dof as f64).map_err(|e| Error::Input(format!("synth: tail_dof: {e}")))?;
         let n_sym = self.symbols.len();
         let per_year = self.timeframe.bars_per_year();
         let (a, b) = self.garch;
@@ -237,10 +238,10 @@ impl SynthConfig {
             }
             regimes.push(reg as u8);
             variance.push(h);
-            let f = g.student_t(self.tail_dof);
+            let f = g.student_t(&shocks, self.tail_dof);
             let jump = if g.uniform() < self.jump_prob { Some(-0.01 + 0.04 * g.normal()) } else { None };
             for ei in e.iter_mut() {
-                *ei = g.student_t(self.tail_dof);
+                *ei = g.student_t(&shocks, self.tail_dof);
             }
             let ts = self.start + t as i64 * self.timeframe.ms;
             for (i, s) in self.symbols.iter().enumerate() {

@@ -94,11 +94,16 @@ pub fn write_bars(s: &SymbolSeries, dir: &Path, format: OutFormat, tf: Timeframe
     Ok(path)
 }
 
+/// The temporary file beside `path` that an atomic write fills before renaming it over `path`.
+fn temp_beside(path: &Path) -> PathBuf {
+    let name = path.file_name().map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
+    path.with_file_name(format!(".{name}.tmp"))
+}
+
 /// Write a whole file so that readers only ever see the old or the new contents: into a
 /// temporary file beside it, flushed to disk, then renamed over it.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let name = path.file_name().map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
-    let tmp = path.with_file_name(format!(".{name}.tmp"));
+    let tmp = temp_beside(path);
     let io = |p: &Path, e| Error::io(p, e);
     let mut f = std::fs::File::create(&tmp).map_err(|e| io(&tmp, e))?;
     f.write_all(bytes).map_err(|e| io(&tmp, e))?;
@@ -119,8 +124,7 @@ pub struct CsvFile {
 impl CsvFile {
     /// Start `path` with its header row.
     pub fn create<S: AsRef<str>>(path: &Path, header: impl IntoIterator<Item = S>) -> Result<CsvFile> {
-        let name = path.file_name().map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
-        let tmp = path.with_file_name(format!(".{name}.tmp"));
+        let tmp = temp_beside(path);
         let file = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
         let w = csv::WriterBuilder::new().flexible(false).from_writer(std::io::BufWriter::new(file));
         let mut f = CsvFile { path: path.to_path_buf(), tmp, w, buf: String::new() };

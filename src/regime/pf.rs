@@ -334,6 +334,8 @@ struct Particles {
     reg2: Vec<u8>,
     h2: Vec<f64>,
     rng: ChaCha8Rng,
+    /// Student-t(4), for factor shocks of bars that were more likely a jump.
+    t4: Option<rand_distr::StudentT<f64>>,
 }
 
 impl Particles {
@@ -345,6 +347,7 @@ impl Particles {
             reg2: vec![0; PARTICLES],
             h2: vec![0.0; PARTICLES],
             rng: ChaCha8Rng::seed_from_u64(0x9F17E2),
+            t4: rand_distr::StudentT::new(4.0).ok(),
         }
     }
 
@@ -390,7 +393,7 @@ impl Particles {
             let v = self.rng.gen::<f64>() * total;
             let fs = if v >= row[NODES - 1] || total <= 0.0 {
                 // Student-t(4) at unit variance.
-                rand_distr::StudentT::new(4.0).map_or(f64::NAN, |t| self.rng.sample(t)) * 0.5f64.sqrt()
+                self.t4.as_ref().map_or(f64::NAN, |t| self.rng.sample(t)) * 0.5f64.sqrt()
             } else {
                 let node = row.partition_point(|cv| *cv < v).min(NODES - 1);
                 let c = g.c0[i] + (node as f64 + self.rng.gen::<f64>() - 0.5) * g.dc[i];
