@@ -18,9 +18,15 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// A file's contents as compared: durations dropped, the checkout's path made `<root>`.
+/// A file's contents as compared: durations dropped, the checkout's path made `<root>` and the
+/// `../shared` beside it `<shared>` (CI checks out elsewhere than a developer does).
 fn normalize(rel: &str, bytes: Vec<u8>) -> Vec<u8> {
-    let text = String::from_utf8_lossy(&bytes).replace(&root().display().to_string(), "<root>");
+    let shared = root().parent().map(|p| p.join("shared").display().to_string());
+    let mut text = String::from_utf8_lossy(&bytes).into_owned();
+    if let Some(shared) = shared {
+        text = text.replace(&shared, "<shared>");
+    }
+    let text = text.replace(&root().display().to_string(), "<root>");
     if rel.ends_with(".json") {
         let mut v: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{rel}: {e}"));
         if let Some(o) = v.as_object_mut() {
