@@ -21,10 +21,12 @@ fn root() -> PathBuf {
 /// A file's contents as compared: durations dropped, the checkout's path made `<root>` and the
 /// `../shared` beside it `<shared>` (CI checks out elsewhere than a developer does).
 fn normalize(rel: &str, bytes: Vec<u8>) -> Vec<u8> {
-    let shared = root().parent().map(|p| p.join("shared").display().to_string());
     let mut text = String::from_utf8_lossy(&bytes).into_owned();
-    if let Some(shared) = shared {
-        text = text.replace(&shared, "<shared>");
+    if let Some(shared) = root().parent().map(|p| p.join("shared")) {
+        // As written, and as resolved when `../shared` is a symlink.
+        for form in [shared.canonicalize().ok(), Some(shared)].into_iter().flatten() {
+            text = text.replace(&form.display().to_string(), "<shared>");
+        }
     }
     let text = text.replace(&root().display().to_string(), "<root>");
     if rel.ends_with(".json") {
