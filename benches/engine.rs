@@ -8,7 +8,6 @@ use std::sync::Arc;
 use tradelab::data::{align, AlignPolicy, MarketData};
 use tradelab::engine::{backtest, backtest_stats, prepare};
 use tradelab::experiment::{Experiment, LoadedExperiment};
-use tradelab::signals::IndicatorCache;
 use tradelab::synth::{SynthConfig, SynthSymbol};
 
 fn market(symbols: usize, bars: usize) -> MarketData {
@@ -37,7 +36,7 @@ fn bench_engine(c: &mut Criterion) {
     for (symbols, bars, fraction) in [(1usize, 1_000_000usize, 1.0), (10, 1_000_000, 0.1)] {
         let md = Arc::new(market(symbols, bars));
         let le = experiment(fraction);
-        let prep = prepare(&le, md, &IndicatorCache::default()).expect("prepared");
+        let prep = prepare(&le, md, &Default::default()).expect("prepared");
         g.throughput(Throughput::Elements((symbols * bars) as u64));
         g.bench_function(format!("sma_cross_{symbols}sym_{bars}bars_recorded"), |b| {
             b.iter(|| black_box(backtest(&le.exp, &prep)).equity.len())
@@ -57,7 +56,7 @@ fn bench_indicators(c: &mut Criterion) {
     g.bench_function("ema_50_1m", |b| b.iter(|| black_box(tradelab::signals::ema(&md.bars[0].close, 50))));
     g.bench_function("rsi_14_1m", |b| b.iter(|| black_box(tradelab::signals::rsi(&md.bars[0].close, 14))));
     g.bench_function("prepare_sma_cross_1m", |b| {
-        b.iter(|| black_box(prepare(&experiment(1.0), Arc::new(md.clone()), &IndicatorCache::default())))
+        b.iter(|| black_box(prepare(&experiment(1.0), Arc::new(md.clone()), &Default::default())))
     });
     g.finish();
 }

@@ -78,7 +78,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 struct Backtest {
     le: tradelab::experiment::LoadedExperiment,
     md: std::sync::Arc<tradelab::data::MarketData>,
-    cache: tradelab::signals::IndicatorCache,
+    cache: std::sync::Arc<tradelab::signals::IndicatorCache>,
 }
 
 impl Backtest {

@@ -3,6 +3,7 @@
 //!
 //! Modules are named after the domain; the [`engine`] is the only place they meet.
 
+pub mod cli;
 pub mod data;
 pub mod error;
 pub mod experiment;

@@ -35,7 +35,7 @@ pub fn run_experiment(le: &LoadedExperiment, paths: &[PathBuf], opts: &RunOption
         tracing::warn!("{}: {}", w.file.display(), w.message);
     }
     let md = Arc::new(md);
-    let cache = IndicatorCache::default();
+    let cache = std::sync::Arc::new(IndicatorCache::default());
     let prep = prepare(le, md.clone(), &cache)?;
     let res = backtest(&le.exp, &prep);
     if let Some((bar, what)) = &res.fault {

@@ -158,6 +158,7 @@ golden!(
     quickstart: "run",
     regime_trend: "run",
     rsi_mean_reversion: "run",
+    rsi_sma_rules: "optimize",
     sma_long_short: "run",
     stops: "run",
     walk_forward: "walk-forward",

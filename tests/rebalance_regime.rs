@@ -8,7 +8,6 @@ use std::sync::Arc;
 use tradelab::engine::{backtest, prepare, Prepared, RegimePrep};
 use tradelab::experiment::{Experiment, LoadedExperiment};
 use tradelab::portfolio::Reason;
-use tradelab::signals::IndicatorCache;
 
 fn flat(p: f64) -> Ohlcv {
     (p, p, p, p, 1e9)
@@ -16,7 +15,7 @@ fn flat(p: f64) -> Ohlcv {
 
 fn prep(e: &Experiment, md: tradelab::data::MarketData) -> Prepared {
     let le = LoadedExperiment { exp: e.clone(), file: "test.toml".into() };
-    prepare(&le, Arc::new(md), &IndicatorCache::default()).unwrap()
+    prepare(&le, Arc::new(md), &Default::default()).unwrap()
 }
 
 /// S0 at 100 then 150 from bar 3; S1 at 50 throughout.
@@ -247,12 +246,12 @@ fn bad_rebalance_and_regime_settings_name_their_key() {
     // A weight for a source no signal has (the default source is the kind: sma_cross).
     let e = exp("[[signals.technical]]\nkind = \"sma_cross\"\nfast = 2\nslow = 3\n[signals.weights]\nsma_cros = 0.0\n");
     let le = LoadedExperiment { exp: e, file: "t.toml".into() };
-    let err = prepare(&le, Arc::new(two_assets()), &IndicatorCache::default()).unwrap_err().to_string();
+    let err = prepare(&le, Arc::new(two_assets()), &Default::default()).unwrap_err().to_string();
     assert!(err.contains("signals.weights.sma_cros") && err.contains("sources: sma_cross"), "{err}");
     // A symbol the data lacks is caught when the data is known.
     let e = exp("[rebalance]\ntargets = { S0 = 0.5, XYZ = 0.5 }\n");
     let le = LoadedExperiment { exp: e, file: "t.toml".into() };
-    let err = prepare(&le, Arc::new(two_assets()), &IndicatorCache::default()).unwrap_err().to_string();
+    let err = prepare(&le, Arc::new(two_assets()), &Default::default()).unwrap_err().to_string();
     assert!(err.contains("rebalance.targets.XYZ") && err.contains("not in the data"), "{err}");
 }
 

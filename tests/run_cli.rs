@@ -252,7 +252,7 @@ fn quickstart_like(md: tradelab::data::MarketData) -> tradelab::engine::RunResul
     let le = Experiment::load(&root().join("experiments/quickstart.toml")).unwrap();
     let mut le = le;
     le.exp.risk.stop_loss = Some(0.03);
-    let prep = prepare(&le, Arc::new(md), &IndicatorCache::default()).unwrap();
+    let prep = prepare(&le, Arc::new(md), &Default::default()).unwrap();
     backtest(&le.exp, &prep)
 }
 
@@ -327,7 +327,7 @@ fn sma_cross_agrees_with_an_independent_implementation() {
     let (md, _) = tradelab::data::load_path(&bars).unwrap();
     let close = md.bars[0].close.clone();
     let md = Arc::new(md);
-    let cache = IndicatorCache::default();
+    let cache = Arc::new(IndicatorCache::default());
     for (fast, slow) in [(10, 20), (10, 30), (50, 100), (2, 3), (7, 101)] {
         let text = format!(
             "[experiment]\nname = \"sweep\"\n[data]\npath = \"x\"\n[portfolio]\ninitial_cash = 100\n\
@@ -451,7 +451,7 @@ fn skipping_idle_bars_changes_no_result() {
         let le = Experiment::load(&root().join(f)).unwrap();
         let mut slow = le.clone();
         slow.exp.risk.max_drawdown = Some(0.999_999);
-        let cache = IndicatorCache::default();
+        let cache = Arc::new(IndicatorCache::default());
         let a = backtest(&le.exp, &prepare(&le, md.clone(), &cache).unwrap());
         let b = backtest(&slow.exp, &prepare(&slow, md.clone(), &cache).unwrap());
         assert_eq!(a.equity, b.equity, "{f}");

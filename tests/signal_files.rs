@@ -6,7 +6,7 @@ use common::*;
 use std::sync::Arc;
 use tradelab::engine::{backtest, prepare};
 use tradelab::experiment::{Experiment, LoadedExperiment};
-use tradelab::signals::{file_streams, read_signal_file, IndicatorCache, NONE};
+use tradelab::signals::{file_streams, read_signal_file, NONE};
 
 const HEAD: &str = "timestamp,symbol,direction,strength,confidence,source\n";
 
@@ -47,7 +47,7 @@ fn a_signal_is_used_at_the_close_of_the_bar_holding_its_stamp_and_holds() {
         p.display()
     );
     let le = LoadedExperiment { exp: Experiment::from_toml(&text, "t.toml".as_ref()).unwrap(), file: "t.toml".into() };
-    let prep = prepare(&le, Arc::new(md), &IndicatorCache::default()).unwrap();
+    let prep = prepare(&le, Arc::new(md), &Default::default()).unwrap();
     let r = backtest(&le.exp, &prep);
     assert_eq!(r.fills[0].bar, 2);
     assert!(close(r.fills[0].qty * 100.0, 8_000.0, 1e-12));

@@ -104,6 +104,10 @@ struct Loop<'a> {
     /// Bar whose open / close filled the current position's entry.
     entry_open_bar: Vec<usize>,
     entry_close_bar: Vec<usize>,
+    /// Bar whose fill opened the current position (either phase).
+    entry_bar: Vec<usize>,
+    /// Indicator series each symbol's strategy fetched so far (see [`signals::View`]).
+    memo: Vec<std::cell::RefCell<Vec<(signals::IndKey, signals::Series)>>>,
     targets: Vec<f64>,
     /// Target quantity per symbol (`fixed_quantity` sizing).
     target_qty: Vec<f64>,
@@ -224,7 +228,10 @@ impl<'a> Loop<'a> {
         });
         let borrow_per_bar = exp.portfolio.borrow_rate / prep.per_year;
         let calendar = all.iter().any(|(e, _)| e.risk.max_daily_loss.is_some() || e.risk.max_trades_per_day.is_some());
-        let can_skip = !has_stops
+        // A strategy decides at every bar: nothing can be skipped.
+        let driven = all.iter().any(|(_, p)| p.drivers.iter().any(Option::is_some));
+        let can_skip = !driven
+            && !has_stops
             && !calendar
             && borrow_per_bar == 0.0
             && !dynamic_size
@@ -260,6 +267,8 @@ impl<'a> Loop<'a> {
             atr: &prep.atr,
             entry_open_bar: vec![usize::MAX; ns],
             entry_close_bar: vec![usize::MAX; ns],
+            entry_bar: vec![usize::MAX; ns],
+            memo: (0..ns).map(|_| Default::default()).collect(),
             targets: vec![0.0; ns],
             target_qty: vec![0.0; ns],
             log: record,
@@ -375,9 +384,21 @@ impl<'a> Loop<'a> {
     /// combined signal changed, when its target depends on equity or volatility, or when an
     /// earlier request was refused or clipped (it may pass now): on other bars nothing can change.
     fn decide(&mut self, t: usize, eq: f64) {
-        let (ex, pv, md, ns) = (self.exp, self.pv, self.md, self.ns);
-        let rc = &ex.risk;
-        for s in 0..ns {
+        let pv = self.pv;
+        for s in 0..self.ns {
+            if let Some(d) = &pv.drivers[s] {
+                // A strategy: asked at every bar, from its position.
+                let view = signals::View { t, sym: s, md: self.md, cache: &pv.cache, pos: self.position(t, s), memo: &self.memo[s] };
+                let dir = match d.signal.decide(&view) {
+                    signals::Action::Hold => continue,
+                    signals::Action::Long => 1,
+                    signals::Action::Short => -1,
+                    signals::Action::Flat => 0,
+                };
+                self.dirty[s] = false;
+                self.set_target(t, s, eq, dir, d.strength, d.confidence);
+                continue;
+            }
             let c = &pv.combined[s];
             let dir = c.dir[t];
             if !(self.dynamic_size
@@ -397,71 +418,101 @@ impl<'a> Loop<'a> {
                     continue;
                 }
             }
-            let vol = pv.vol.get(s).map_or(f64::NAN, |v| v[t]);
-            let Some(mut want) =
-                decision::target(&ex.decision, self.base.portfolio.allow_short, dir, c.strength_at(t), c.conf_at(t), eq, vol)
-            else {
-                continue;
-            };
-            // A quantity target is judged by risk as the fraction it is worth at this close.
-            let units = ex.decision.sizing == Sizing::FixedQuantity;
-            let px = md.bars[s].close[t];
-            let want_qty = want;
-            if units {
-                want = if eq > 0.0 { want_qty * px / eq } else { 0.0 };
-            }
-            let cur = self.targets[s];
-            let others: f64 = self.targets.iter().enumerate().filter(|(i, _)| *i != s).map(|(_, x)| x.abs()).sum();
-            let (mut tgt, rule) = risk::clip_target(rc, want, others);
-            if rule == Some(RiskRule::MaxGrossExposure) {
-                self.dirty[s] = true;
-            }
-            if tgt.abs() < 1e-15 {
-                tgt = 0.0;
-            }
-            let tgt_qty = if want == 0.0 { 0.0 } else { want_qty * (tgt / want) };
-            let unchanged =
-                if units { (tgt_qty - self.target_qty[s]).abs() <= 1e-12 * tgt_qty.abs().max(1.0) } else { (tgt - cur).abs() < 1e-12 };
-            if unchanged {
-                continue;
-            }
-            let adds_risk = if units {
-                let held = self.target_qty[s];
-                tgt_qty.abs() > held.abs() * (1.0 + 1e-12) || (tgt_qty != 0.0 && held != 0.0 && tgt_qty.signum() != held.signum())
-            } else {
-                tgt.abs() > cur.abs() + 1e-12 || (tgt != 0.0 && cur != 0.0 && tgt.signum() != cur.signum())
-            };
-            let refused = if !adds_risk {
-                None
-            } else if let Some(rule) = self.account.blocking() {
-                Some(rule)
-            } else if self.account.entries_used_up(rc) {
-                Some(RiskRule::MaxTradesPerDay)
-            } else if risk::correlated(&pv.corr, &self.targets, s, tgt, t, rc.max_correlation) {
-                Some(RiskRule::MaxCorrelation)
-            } else {
-                None
-            };
-            if let Some(rule) = refused {
-                self.dirty[s] = true;
-                if self.last_refused[s] != Some(tgt) {
-                    self.res.risk_events.push(RiskEvent { bar: t, sym: Some(s), rule, requested: tgt, allowed: cur });
-                    self.last_refused[s] = Some(tgt);
-                }
-                continue;
-            }
-            self.last_refused[s] = None;
-            if adds_risk {
-                self.account.count_entry();
-            }
-            if let Some(rule) = rule {
-                self.res.risk_events.push(RiskEvent { bar: t, sym: Some(s), rule, requested: want, allowed: tgt });
-            }
-            self.targets[s] = tgt;
-            self.target_qty[s] = tgt_qty;
-            let size = if units { Size::TargetQty(tgt_qty) } else { Size::TargetFraction(tgt) };
-            self.send_signal_order(t, s, size, tgt > cur);
+            self.set_target(t, s, eq, dir, c.strength_at(t), c.conf_at(t));
         }
+    }
+
+    /// A strategy's position in symbol `s` at bar t (see [`signals::Position`]).
+    fn position(&self, t: usize, s: usize) -> signals::Position {
+        let tgt = if self.exp.decision.sizing == Sizing::FixedQuantity { self.target_qty[s] } else { self.targets[s] };
+        let side = if tgt > 0.0 {
+            1
+        } else if tgt < 0.0 {
+            -1
+        } else {
+            0
+        };
+        let q = self.pf.qty[s];
+        if q == 0.0 {
+            return signals::Position { side, ..Default::default() };
+        }
+        let entry = self.pf.avg_price[s];
+        signals::Position {
+            side,
+            qty: q,
+            entry_price: entry,
+            bars_in_trade: t.saturating_sub(self.entry_bar[s]),
+            unrealized_return: (self.md.bars[s].close[t] / entry - 1.0) * q.signum(),
+        }
+    }
+
+    /// Turn a signal (direction, strength, confidence) for symbol `s` at bar t into its target,
+    /// through the decision and the risk limits, and send the order.
+    fn set_target(&mut self, t: usize, s: usize, eq: f64, dir: i8, strength: u8, conf: f64) {
+        let (ex, pv, md) = (self.exp, self.pv, self.md);
+        let rc = &ex.risk;
+        let vol = pv.vol.get(s).map_or(f64::NAN, |v| v[t]);
+        let Some(mut want) = decision::target(&ex.decision, self.base.portfolio.allow_short, dir, strength, conf, eq, vol) else {
+            return;
+        };
+        // A quantity target is judged by risk as the fraction it is worth at this close.
+        let units = ex.decision.sizing == Sizing::FixedQuantity;
+        let px = md.bars[s].close[t];
+        let want_qty = want;
+        if units {
+            want = if eq > 0.0 { want_qty * px / eq } else { 0.0 };
+        }
+        let cur = self.targets[s];
+        let others: f64 = self.targets.iter().enumerate().filter(|(i, _)| *i != s).map(|(_, x)| x.abs()).sum();
+        let (mut tgt, rule) = risk::clip_target(rc, want, others);
+        if rule == Some(RiskRule::MaxGrossExposure) {
+            self.dirty[s] = true;
+        }
+        if tgt.abs() < 1e-15 {
+            tgt = 0.0;
+        }
+        let tgt_qty = if want == 0.0 { 0.0 } else { want_qty * (tgt / want) };
+        let unchanged =
+            if units { (tgt_qty - self.target_qty[s]).abs() <= 1e-12 * tgt_qty.abs().max(1.0) } else { (tgt - cur).abs() < 1e-12 };
+        if unchanged {
+            return;
+        }
+        let adds_risk = if units {
+            let held = self.target_qty[s];
+            tgt_qty.abs() > held.abs() * (1.0 + 1e-12) || (tgt_qty != 0.0 && held != 0.0 && tgt_qty.signum() != held.signum())
+        } else {
+            tgt.abs() > cur.abs() + 1e-12 || (tgt != 0.0 && cur != 0.0 && tgt.signum() != cur.signum())
+        };
+        let refused = if !adds_risk {
+            None
+        } else if let Some(rule) = self.account.blocking() {
+            Some(rule)
+        } else if self.account.entries_used_up(rc) {
+            Some(RiskRule::MaxTradesPerDay)
+        } else if risk::correlated(&pv.corr, &self.targets, s, tgt, t, rc.max_correlation) {
+            Some(RiskRule::MaxCorrelation)
+        } else {
+            None
+        };
+        if let Some(rule) = refused {
+            self.dirty[s] = true;
+            if self.last_refused[s] != Some(tgt) {
+                self.res.risk_events.push(RiskEvent { bar: t, sym: Some(s), rule, requested: tgt, allowed: cur });
+                self.last_refused[s] = Some(tgt);
+            }
+            return;
+        }
+        self.last_refused[s] = None;
+        if adds_risk {
+            self.account.count_entry();
+        }
+        if let Some(rule) = rule {
+            self.res.risk_events.push(RiskEvent { bar: t, sym: Some(s), rule, requested: want, allowed: tgt });
+        }
+        self.targets[s] = tgt;
+        self.target_qty[s] = tgt_qty;
+        let size = if units { Size::TargetQty(tgt_qty) } else { Size::TargetFraction(tgt) };
+        self.send_signal_order(t, s, size, tgt > cur);
     }
 
     /// Send a signal's order for symbol `s` decided at bar t (`buy`: it raises the position),

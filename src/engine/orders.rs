@@ -49,6 +49,7 @@ impl Loop<'_> {
                 (Some(a), Some(k)) => a[k],
                 _ => f64::NAN,
             };
+            self.entry_bar[sym] = t;
             if at_close {
                 self.entry_close_bar[sym] = t;
             } else {

@@ -32,6 +32,11 @@ pub struct Prepared {
     pub regime: Option<RegimePrep>,
     /// What preparing the inputs warns about (signal rows outside the data), for `stats.json`.
     pub warnings: Vec<String>,
+    /// The strategy deciding each symbol bar by bar (`[[signals.rules]]`, `[[signals.code]]`),
+    /// where one does instead of the combined signal.
+    pub drivers: Vec<Option<signals::Driver>>,
+    /// The indicator cache the inputs were computed through (strategies read it as they run).
+    pub cache: Arc<IndicatorCache>,
 }
 
 /// Regime labels and the parameter set each regime runs with.
@@ -56,17 +61,37 @@ pub fn check(exp: &crate::experiment::Experiment, file: &std::path::Path) -> Res
     Ok(())
 }
 
+/// The key a strategy's construction error names: its name when nothing is registered under
+/// it, else its parameters (the constructor refused them).
+fn code_key(i: usize, name: &str) -> String {
+    let part = if signals::registered().iter().any(|n| n == name) { "params" } else { "name" };
+    format!("signals.code[{i}].{part}")
+}
+
 fn check_signals(exp: &crate::experiment::Experiment, file: &std::path::Path) -> Result<()> {
+    let cfg_err = |key: String, msg: String| crate::Error::Config { file: file.to_path_buf(), key, msg };
     for (i, s) in exp.signals.technical.iter().enumerate() {
         if let Some((k, msg)) = crate::signals::Spec::from_config(s).check() {
-            return Err(crate::Error::Config { file: file.to_path_buf(), key: format!("signals.technical[{i}].{k}"), msg });
+            return Err(cfg_err(format!("signals.technical[{i}].{k}"), msg));
         }
+    }
+    // Rules are parsed here; names, types and windows are checked against the data in `prepare`.
+    for (i, r) in exp.signals.rules.iter().enumerate() {
+        for (name, src) in [("entry", &r.entry), ("exit", &r.exit), ("short_entry", &r.short_entry), ("short_exit", &r.short_exit)] {
+            if let Some(src) = src {
+                signals::rules::parse(src)
+                    .map_err(|e| cfg_err(format!("signals.rules[{i}].{name}"), format!("column {} of \"{src}\": {}", e.col, e.msg)))?;
+            }
+        }
+    }
+    for (i, c) in exp.signals.code.iter().enumerate() {
+        signals::build_code(&c.name, &c.params).map_err(|m| cfg_err(code_key(i, &c.name), m))?;
     }
     Ok(())
 }
 
 /// Compute signals (through the shared indicator cache) and everything else a run reads.
-pub fn prepare(le: &LoadedExperiment, md: Arc<MarketData>, cache: &IndicatorCache) -> Result<Prepared> {
+pub fn prepare(le: &LoadedExperiment, md: Arc<MarketData>, cache: &Arc<IndicatorCache>) -> Result<Prepared> {
     let exp = &le.exp;
     // Regime overrides are checked where the variants are built, below.
     check_signals(exp, &le.file)?;
@@ -121,6 +146,7 @@ pub fn prepare(le: &LoadedExperiment, md: Arc<MarketData>, cache: &IndicatorCach
             per_sym[s].push(st);
         }
     }
+    let drivers = drivers(le, &md, cache, &per_sym)?;
     // A weight for a source that no signal has is a typo, not a choice: say so.
     for k in exp.signals.weights.keys() {
         if !per_sym.iter().flatten().any(|st| &st.source == k) {
@@ -207,7 +233,7 @@ pub fn prepare(le: &LoadedExperiment, md: Arc<MarketData>, cache: &IndicatorCach
             // Labels depend on the detector settings, not on the overrides: shared by candidates.
             let detector = crate::experiment::RegimeConfig { overrides: Default::default(), ..rc.clone() };
             let key = toml::to_string(&detector).unwrap_or_default();
-            let labels = cache.regime_labels(key, || crate::regime::detect(rc, &md));
+            let labels = cache.shared(key, || crate::regime::detect(rc, &md));
             let mut variants = Vec::new();
             let mut which = [None; 4];
             for (id, v) in crate::regime::variants(exp, &le.file)?.into_iter().enumerate() {
@@ -222,5 +248,54 @@ pub fn prepare(le: &LoadedExperiment, md: Arc<MarketData>, cache: &IndicatorCach
         }
         None => None,
     };
-    Ok(Prepared { md, combined, vol, per_year, atr, corr, lots, rebalance, regime, warnings })
+    Ok(Prepared { md, combined, vol, per_year, atr, corr, lots, rebalance, regime, warnings, drivers, cache: cache.clone() })
+}
+
+/// The strategies of `[[signals.rules]]` and `[[signals.code]]`, per symbol: each decides its
+/// symbols alone, so a symbol covered twice, or also by a signal stream, is an error.
+fn drivers(
+    le: &LoadedExperiment,
+    md: &MarketData,
+    cache: &IndicatorCache,
+    streams: &[Vec<signals::Stream>],
+) -> Result<Vec<Option<signals::Driver>>> {
+    let exp = &le.exp;
+    let cfg_err = |key: String, msg: String| crate::Error::Config { file: le.file.clone(), key, msg };
+    let mut out: Vec<Option<signals::Driver>> = vec![None; md.symbols.len()];
+    let rules = exp.signals.rules.iter().map(|r| (&r.symbols, r.strength, r.confidence, "rules"));
+    let code = exp.signals.code.iter().map(|c| (&c.symbols, c.strength, c.confidence, "code"));
+    for (i, (symbols, strength, confidence, kind)) in rules.chain(code).enumerate() {
+        let i = if kind == "rules" { i } else { i - exp.signals.rules.len() };
+        let key = format!("signals.{kind}[{i}]");
+        for w in symbols {
+            if md.symbol_id(w).is_none() {
+                return Err(cfg_err(format!("{key}.symbols"), format!("{w} is not in the data ({})", md.symbols.join(", "))));
+            }
+        }
+        let syms: Vec<usize> = (0..md.symbols.len()).filter(|&s| symbols.is_empty() || symbols.contains(&md.symbols[s])).collect();
+        let signal: Arc<dyn signals::Signal> = if kind == "rules" {
+            let set = signals::rules::build(&exp.signals.rules[i], i, md, cache, &syms).map_err(|e| cfg_err(e.key, e.msg))?;
+            Arc::new(set)
+        } else {
+            let c = &exp.signals.code[i];
+            signals::build_code(&c.name, &c.params).map_err(|m| cfg_err(code_key(i, &c.name), m))?
+        };
+        for s in syms {
+            let name = &md.symbols[s];
+            if let Some(d) = &out[s] {
+                return Err(cfg_err(
+                    key,
+                    format!("{name} is already decided by {}: one strategy per symbol (give each a `symbols` list)", d.key),
+                ));
+            }
+            if let Some(st) = streams[s].first() {
+                return Err(cfg_err(
+                    key,
+                    format!("{name} also has signal source '{}': a strategy decides its symbols alone (give it, or the other source, a `symbols` list)", st.source),
+                ));
+            }
+            out[s] = Some(signals::Driver { signal: signal.clone(), strength: strength as u8 + 1, confidence, key: key.clone() });
+        }
+    }
+    Ok(out)
 }

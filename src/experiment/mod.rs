@@ -232,6 +232,36 @@ impl Experiment {
                 return err(key("confidence"), format!("{} must be in [0, 1]", s.confidence));
             }
         }
+        let strategies = self.signals.rules.iter().map(|r| (&r.params, r.confidence, "rules"));
+        for (i, (params, confidence, kind)) in
+            strategies.chain(self.signals.code.iter().map(|c| (&c.params, c.confidence, "code"))).enumerate()
+        {
+            let i = if kind == "rules" { i } else { i - self.signals.rules.len() };
+            if !(0.0..=1.0).contains(&confidence) {
+                return err(format!("signals.{kind}[{i}].confidence"), format!("{confidence} must be in [0, 1]"));
+            }
+            if let Some((k, v)) = params.iter().find(|(_, v)| !v.is_finite()) {
+                return err(format!("signals.{kind}[{i}].params.{k}"), format!("{v} must be a finite number"));
+            }
+            if self.rebalance.is_some() {
+                return err(
+                    format!("signals.{kind}[{i}]"),
+                    "[rebalance] sets positions from target weights; a strategy cannot drive them too (drop one)".into(),
+                );
+            }
+        }
+        for (i, r) in self.signals.rules.iter().enumerate() {
+            if r.entry.is_none() && r.short_entry.is_none() {
+                return err(format!("signals.rules[{i}]"), "needs `entry` or `short_entry` (or both)".into());
+            }
+            if !self.portfolio.allow_short {
+                if let Some(k) =
+                    [("short_entry", &r.short_entry), ("short_exit", &r.short_exit)].iter().find(|(_, v)| v.is_some()).map(|(k, _)| k)
+                {
+                    return err(format!("signals.rules[{i}].{k}"), "short rules need portfolio.allow_short = true".into());
+                }
+            }
+        }
         for (k, w) in &self.signals.weights {
             if !(w.is_finite() && *w >= 0.0) {
                 return err(format!("signals.weights.{k}"), format!("{w} must be >= 0"));

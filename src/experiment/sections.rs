@@ -268,6 +268,60 @@ pub struct SignalFileConfig {
     pub path: PathBuf,
 }
 
+/// `[[signals.rules]]`: a strategy written as entry and exit expressions (see
+/// [`crate::signals::rules`] for the language and its semantics). It decides the position of each
+/// symbol it applies to, bar by bar, alone: no other signal may cover those symbols.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSignal {
+    /// Go (or stay) long when true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry: Option<String>,
+    /// Leave a long position when true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit: Option<String>,
+    /// Go (or stay) short when true (needs `portfolio.allow_short`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub short_entry: Option<String>,
+    /// Leave a short position when true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub short_exit: Option<String>,
+    /// Named numbers the expressions use, searchable by path (`signals.rules[0].params.lo`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: BTreeMap<String, f64>,
+    /// Strength of its positions.
+    #[serde(default)]
+    pub strength: Strength,
+    /// Confidence of its positions, in [0, 1] (1).
+    #[serde(default = "one")]
+    pub confidence: f64,
+    /// Symbols it applies to (all when empty).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub symbols: Vec<String>,
+}
+
+/// `[[signals.code]]`: a strategy written in Rust, registered under `name` by the program that
+/// runs the experiment (see [`crate::signals::register`]). Like rules, it decides the position of
+/// each symbol it applies to alone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CodeSignal {
+    /// The name it was registered under.
+    pub name: String,
+    /// Numbers handed to its constructor, searchable by path (`signals.code[0].params.lo`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: BTreeMap<String, f64>,
+    /// Strength of its positions.
+    #[serde(default)]
+    pub strength: Strength,
+    /// Confidence of its positions, in [0, 1] (1).
+    #[serde(default = "one")]
+    pub confidence: f64,
+    /// Symbols it applies to (all when empty).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub symbols: Vec<String>,
+}
+
 /// `[signals]`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -278,6 +332,12 @@ pub struct SignalsConfig {
     /// Signal files.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<SignalFileConfig>,
+    /// Strategies written as expressions.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<RuleSignal>,
+    /// Strategies written in Rust.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub code: Vec<CodeSignal>,
     /// Weight per source in the combiner (1 when absent).
     pub weights: BTreeMap<String, f64>,
 }

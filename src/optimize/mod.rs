@@ -176,7 +176,7 @@ pub struct Study {
     /// Shared bars.
     pub md: Arc<MarketData>,
     /// Shared indicators.
-    pub cache: IndicatorCache,
+    pub cache: std::sync::Arc<IndicatorCache>,
     rules: Vec<Comparison>,
     constraints: Vec<Comparison>,
     /// Results read back from an interrupted run, by parameter values.
@@ -207,7 +207,7 @@ impl Study {
             space,
             cfg,
             md,
-            cache: IndicatorCache::default(),
+            cache: Default::default(),
             rules,
             constraints,
             done: BTreeMap::new(),

@@ -198,7 +198,7 @@ pub struct WalkForward {
 fn test_returns(le: &LoadedExperiment, md: &Arc<MarketData>, test: &std::ops::Range<usize>) -> Result<Vec<f64>> {
     let upto = Arc::new(md.slice(0..test.end));
     // An indicator cache belongs to one market: this slice gets its own.
-    let prep = prepare(le, upto, &crate::signals::IndicatorCache::default())?;
+    let prep = prepare(le, upto, &Default::default())?;
     let r = backtest(&le.exp, &prep);
     let eq = &r.equity;
     Ok((test.start..test.end).map(|t| if t == 0 { eq[0] / le.exp.portfolio.initial_cash - 1.0 } else { eq[t] / eq[t - 1] - 1.0 }).collect())

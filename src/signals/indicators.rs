@@ -53,8 +53,9 @@ impl IndicatorCache {
         self.len() == 0
     }
 
-    /// Regime labels for a detector configuration (its TOML text is the key), computed once.
-    pub fn regime_labels<T: Send + Sync + 'static>(&self, key: String, compute: impl FnOnce() -> T) -> Arc<T> {
+    /// Any other value derived from these bars (regime labels, coarser bars), computed once per
+    /// key and shared.
+    pub fn shared<T: Send + Sync + 'static>(&self, key: String, compute: impl FnOnce() -> T) -> Arc<T> {
         if let Some(v) = self.labels.lock().ok().and_then(|m| m.get(&key).cloned()).and_then(|v| v.downcast::<T>().ok()) {
             return v;
         }

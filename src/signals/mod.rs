@@ -1,5 +1,6 @@
 //! Signals: built-in technical signals computed from bars, signal files replayed, and the
-//! combiner that turns every source's vote into one signal per symbol and bar.
+//! combiner that turns every source's vote into one signal per symbol and bar; and strategies
+//! that decide bar by bar instead, written as rules ([`rules`]) or in Rust ([`Signal`]).
 //!
 //! A signal at bar t uses data up to t's close and is acted on at t's close. Every signal carries
 //! a direction (+1 long, -1 short, 0 flat), a strength level (1..=4) and a confidence in [0, 1];
@@ -17,9 +18,13 @@
 
 mod files;
 mod indicators;
+pub mod rules;
+mod strategy;
 
 pub use files::{file_streams, read_signal_file, usable_span, FileSignal};
 pub use indicators::{atr, ema, rolling_correlation, rolling_std, rsi, IndKey, IndicatorCache, Series};
+pub(crate) use strategy::build as build_code;
+pub use strategy::{register, registered, Action, Driver, Factory, Indicator, Params, Position, Signal, View};
 
 use crate::data::Bars;
 use crate::experiment::{BandStyle, SignalKind, SignalMode, TechnicalSignal};

@@ -60,6 +60,7 @@ pub fn signal(dirs: &[Option<i8>]) -> Combined {
 
 /// Prepared inputs from a market and one combined signal per symbol.
 pub fn prepared(md: MarketData, combined: Vec<Combined>) -> Prepared {
+    let ns = md.symbols.len();
     Prepared {
         md: Arc::new(md),
         combined,
@@ -71,6 +72,8 @@ pub fn prepared(md: MarketData, combined: Vec<Combined>) -> Prepared {
         rebalance: None,
         regime: None,
         warnings: Vec::new(),
+        drivers: vec![None; ns],
+        cache: Default::default(),
     }
 }
 

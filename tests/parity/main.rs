@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tradelab::engine::{backtest, prepare, RunResult};
 use tradelab::experiment::Experiment;
-use tradelab::signals::{IndicatorCache, NONE};
+use tradelab::signals::NONE;
 
 fn here() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests")
@@ -183,7 +183,7 @@ fn run_case(c: &Case, sig: &[(usize, i8)], own_signals: bool, dir: &Path, md_ts:
     std::fs::write(&file, experiment_toml(c, own_signals, &sig_file)).unwrap();
     let le = Experiment::load(&file).unwrap_or_else(|e| panic!("case {}: {e}", c.id));
     let (md, _) = tradelab::data::load(&le.data_paths(), &le.exp.data).unwrap();
-    let prep = prepare(&le, Arc::new(md), &IndicatorCache::default()).unwrap();
+    let prep = prepare(&le, Arc::new(md), &Default::default()).unwrap();
     let acted: Vec<usize> = prep.combined[0].dir.iter().enumerate().filter(|(_, d)| **d != NONE).map(|(i, _)| i).collect();
     (backtest(&le.exp, &prep), acted)
 }
