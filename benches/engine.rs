@@ -1,6 +1,7 @@
 //! Engine throughput: one SMA-cross backtest through the full pipeline (signals prepared once,
 //! then decision, risk, execution and accounting per bar), on 1,000,000 bars of one symbol and
-//! on a 10-symbol portfolio; plus the indicator kernels.
+//! on a 10-symbol portfolio; the same crossover written as rules, and the RSI/SMA rules strategy
+//! (a strategy is asked at every bar); plus the indicator kernels.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::hint::black_box;
@@ -48,6 +49,38 @@ fn bench_engine(c: &mut Criterion) {
     g.finish();
 }
 
+fn loaded(body: &str) -> LoadedExperiment {
+    let text = format!("[experiment]\nname = \"bench\"\n[data]\npath = \"x\"\n{body}[execution]\nfee_bps = 10\nslippage_bps = 2\n");
+    LoadedExperiment { exp: Experiment::from_toml(&text, "bench.toml".as_ref()).expect("valid"), file: "bench.toml".into() }
+}
+
+fn bench_strategies(c: &mut Criterion) {
+    let bars = 1_000_000;
+    let md = Arc::new(market(1, bars));
+    let mut g = c.benchmark_group("strategies");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(bars as u64));
+    let cases = [
+        ("sma_cross_event_builtin", "[[signals.technical]]\nkind = \"sma_cross\"\nfast = 20\nslow = 100\nmode = \"event\"\n"),
+        ("sma_cross_event_rules", "[[signals.rules]]\nentry = \"crosses_above(sma(20), sma(100))\"\nexit = \"crosses_below(sma(20), sma(100))\"\n"),
+        (
+            "rsi_sma_rules",
+            "[[signals.rules]]\nentry = \"rsi(14) < 30 and close > sma(200)\"\nexit = \"crosses_above(rsi(14), 70) or bars_in_trade >= 48\"\n",
+        ),
+    ];
+    for (name, body) in cases {
+        let le = loaded(body);
+        let cache = Default::default();
+        let prep = prepare(&le, md.clone(), &cache).expect("prepared");
+        g.bench_function(format!("{name}_1m_streaming"), |b| b.iter(|| black_box(backtest_stats(&le.exp, &prep)).fills.len()));
+        // What one more optimizer candidate costs: prepared again through the warm cache, then run.
+        g.bench_function(format!("{name}_1m_candidate"), |b| {
+            b.iter(|| black_box(backtest_stats(&le.exp, &prepare(&le, md.clone(), &cache).expect("prepared"))).fills.len())
+        });
+    }
+    g.finish();
+}
+
 fn bench_indicators(c: &mut Criterion) {
     let md = market(1, 1_000_000);
     let mut g = c.benchmark_group("indicators");
@@ -61,5 +94,5 @@ fn bench_indicators(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_engine, bench_indicators);
+criterion_group!(benches, bench_engine, bench_strategies, bench_indicators);
 criterion_main!(benches);

@@ -68,6 +68,9 @@ pub struct RunResult {
     pub target_weights: Vec<Vec<f64>>,
     /// Times the parameter set changed with the regime.
     pub regime_switches: usize,
+    /// What the strategies (`[[signals.rules]]`, `[[signals.code]]`) asked for, when not to
+    /// hold (recorded runs): bar, symbol, direction (+1, -1, 0), strength, confidence.
+    pub decisions: Vec<(usize, usize, i8, u8, f64)>,
     /// Set when a fill or the book stopped being a finite number (prices too small or too
     /// large for the arithmetic): the bar and what went wrong. The run stops there; its
     /// results are not to be used.
@@ -396,6 +399,9 @@ impl<'a> Loop<'a> {
                     signals::Action::Flat => 0,
                 };
                 self.dirty[s] = false;
+                if self.log {
+                    self.res.decisions.push((t, s, dir, d.strength, d.confidence));
+                }
                 self.set_target(t, s, eq, dir, d.strength, d.confidence);
                 continue;
             }

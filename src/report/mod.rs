@@ -242,11 +242,16 @@ pub fn write_run(dir: &Path, exp: &Experiment, prep: &Prepared, res: &RunResult,
         }
         w.finish()?;
     }
+    // The combined signal where it speaks; a strategy's decisions where it did not hold.
     let mut w = CsvFile::create(&dir.join("signals.csv"), ["timestamp", "symbol", "direction", "strength", "confidence"])?;
+    let mut decided = res.decisions.iter().peekable();
     for i in 0..md.len() {
         for (s, c) in prep.combined.iter().enumerate() {
             if c.dir[i] != crate::signals::NONE {
                 w.row(&[&ts(i), &sym(s), &c.dir[i], &c.strength_at(i), &c.conf_at(i)])?;
+            }
+            if let Some(&(_, _, d, k, conf)) = decided.next_if(|x| (x.0, x.1) == (i, s)) {
+                w.row(&[&ts(i), &sym(s), &d, &k, &conf])?;
             }
         }
     }
