@@ -152,6 +152,11 @@ fn rsi_sma_rules_trade_where_a_from_scratch_version_says() {
         let got = run(&md, &rsi_sma_rules(lo, hi));
         assert!(want.len() >= 4, "{lo}/{hi}: {want:?}");
         assert_eq!(spans(&got), want, "{lo}/{hi}");
+        // The decisions recorded (signals.csv) are the bars before each fill.
+        let decided: Vec<(usize, i8)> = got.decisions.iter().map(|d| (d.0, d.2)).collect();
+        let from_trades: Vec<(usize, i8)> =
+            want.iter().flat_map(|(f, x)| std::iter::once((f - 1, 1)).chain(x.map(|x| (x - 1, 0)))).collect();
+        assert_eq!(decided, from_trades, "{lo}/{hi}");
     }
 }
 
