@@ -37,6 +37,8 @@ pub struct Prepared {
     pub drivers: Vec<Option<signals::Driver>>,
     /// The indicator cache the inputs were computed through (strategies read it as they run).
     pub cache: Arc<IndicatorCache>,
+    /// What each `[[signals.models]]` entry predicted, and its refits.
+    pub models: Vec<Arc<signals::models::ModelOutput>>,
 }
 
 /// Regime labels and the parameter set each regime runs with.
@@ -146,6 +148,32 @@ pub fn prepare(le: &LoadedExperiment, md: Arc<MarketData>, cache: &Arc<Indicator
             per_sym[s].push(st);
         }
     }
+    let mut models = Vec::new();
+    for (i, m) in exp.signals.models.iter().enumerate() {
+        for w in &m.symbols {
+            if md.symbol_id(w).is_none() {
+                return Err(crate::Error::Config {
+                    file: le.file.clone(),
+                    key: format!("signals.models[{i}].symbols"),
+                    msg: format!("{w} is not in the data ({})", md.symbols.join(", ")),
+                });
+            }
+        }
+        let syms: Vec<usize> = (0..md.symbols.len()).filter(|&s| m.symbols.is_empty() || m.symbols.contains(&md.symbols[s])).collect();
+        // Trained once per entry and data, whatever else a candidate changes.
+        let key = format!("model {i} {syms:?} {}", toml::to_string(m).unwrap_or_default());
+        let out = cache.shared(key, || signals::models::train(m, i, &md, cache, &syms).map(Arc::new));
+        let out = match &*out {
+            Ok(o) => o.clone(),
+            Err((key, msg)) => return Err(crate::Error::Config { file: le.file.clone(), key: key.clone(), msg: msg.clone() }),
+        };
+        for &s in &syms {
+            if let Some(p) = &out.per_sym[s] {
+                per_sym[s].push(signals::models::stream(m, p));
+            }
+        }
+        models.push(out);
+    }
     let drivers = drivers(le, &md, cache, &per_sym)?;
     // A weight for a source that no signal has is a typo, not a choice: say so.
     for k in exp.signals.weights.keys() {
@@ -248,7 +276,7 @@ pub fn prepare(le: &LoadedExperiment, md: Arc<MarketData>, cache: &Arc<Indicator
         }
         None => None,
     };
-    Ok(Prepared { md, combined, vol, per_year, atr, corr, lots, rebalance, regime, warnings, drivers, cache: cache.clone() })
+    Ok(Prepared { md, combined, vol, per_year, atr, corr, lots, rebalance, regime, warnings, drivers, cache: cache.clone(), models })
 }
 
 /// The strategies of `[[signals.rules]]` and `[[signals.code]]`, per symbol: each decides its

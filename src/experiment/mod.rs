@@ -250,6 +250,40 @@ impl Experiment {
                 );
             }
         }
+        for (i, m) in self.signals.models.iter().enumerate() {
+            let key = |k: &str| format!("signals.models[{i}].{k}");
+            let checks: [(&str, bool, String); 9] = [
+                ("features", !m.features.is_empty(), "needs at least one feature expression".into()),
+                ("horizon", m.horizon >= 1, format!("must be >= 1 bar, not {}", m.horizon)),
+                ("l2", m.l2.is_finite() && m.l2 >= 0.0, format!("must be >= 0, not {}", m.l2)),
+                ("trees", m.trees >= 1 && m.trees <= 1000, format!("must be in 1..=1000, not {}", m.trees)),
+                ("max_depth", m.max_depth >= 1, "must be >= 1".into()),
+                ("min_leaf", m.min_leaf >= 1, "must be >= 1".into()),
+                ("train_bars", m.train_bars >= 50, format!("must be >= 50 samples, not {}", m.train_bars)),
+                ("refit_every", m.refit_every >= 1, "must be >= 1 bar".into()),
+                (
+                    "calibration",
+                    (0.0..=0.5).contains(&m.calibration),
+                    format!("a share of the training window in [0, 0.5], not {}", m.calibration),
+                ),
+            ];
+            if let Some((k, _, msg)) = checks.into_iter().find(|c| !c.1) {
+                return err(key(k), msg);
+            }
+            let barriers = [("take_profit", m.take_profit), ("stop_loss", m.stop_loss)];
+            for (k, v) in barriers {
+                match (m.label, v) {
+                    (ModelLabel::TripleBarrier, None) => {
+                        return err(key(k), "triple_barrier needs take_profit and stop_loss, as returns (0.02)".into())
+                    }
+                    (ModelLabel::TripleBarrier, Some(x)) if !(x > 0.0 && x < 1.0) => {
+                        return err(key(k), format!("{x} must be a return in (0, 1)"))
+                    }
+                    (ModelLabel::Forward, Some(_)) => return err(key(k), "only used by label = \"triple_barrier\"".into()),
+                    _ => {}
+                }
+            }
+        }
         for (i, r) in self.signals.rules.iter().enumerate() {
             if r.entry.is_none() && r.short_entry.is_none() {
                 return err(format!("signals.rules[{i}]"), "needs `entry` or `short_entry` (or both)".into());

@@ -322,6 +322,117 @@ pub struct CodeSignal {
     pub symbols: Vec<String>,
 }
 
+/// What a model learns to predict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelLabel {
+    /// The sign of the return over the next `horizon` bars: up (long) or not (short).
+    #[default]
+    Forward,
+    /// The first of three barriers the close reaches within `horizon` bars: `take_profit` above
+    /// the entry close (long), `stop_loss` below it (short), or neither (flat).
+    TripleBarrier,
+}
+
+/// Which learner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelKind {
+    /// L2-regularised (multinomial) logistic regression on standardised features.
+    #[default]
+    Logistic,
+    /// Bagged decision trees (bootstrap samples, fixed seeds); probability = the trees' vote.
+    Forest,
+}
+
+/// `[[signals.models]]`: a classifier trained walk-forward on features of past bars, whose
+/// predictions are a signal source like any other (see [`crate::signals::models`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSignal {
+    /// Features, each an expression of the rules language that is a number (`"rsi(14)"`,
+    /// `"close / sma(50) - 1"`, `"momentum(24)@ETHUSDT"`).
+    pub features: Vec<String>,
+    /// What is predicted.
+    #[serde(default)]
+    pub label: ModelLabel,
+    /// Bars the label looks ahead (24).
+    #[serde(default = "default_horizon")]
+    pub horizon: usize,
+    /// Upper barrier of `triple_barrier`, as a return (0.02).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub take_profit: Option<f64>,
+    /// Lower barrier of `triple_barrier`, as a loss (0.02).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_loss: Option<f64>,
+    /// The learner.
+    #[serde(default)]
+    pub model: ModelKind,
+    /// L2 penalty of `logistic` (1).
+    #[serde(default = "one")]
+    pub l2: f64,
+    /// Trees of `forest` (50).
+    #[serde(default = "default_trees")]
+    pub trees: usize,
+    /// Depth limit of each tree (4).
+    #[serde(default = "default_depth")]
+    pub max_depth: u16,
+    /// Fewest training samples in a leaf (20).
+    #[serde(default = "default_leaf")]
+    pub min_leaf: usize,
+    /// Training samples per fit: the latest ones whose label is known (2000).
+    #[serde(default = "default_train")]
+    pub train_bars: usize,
+    /// Bars between refits (500).
+    #[serde(default = "default_refit")]
+    pub refit_every: usize,
+    /// Bars between the end of the last training label and the refit bar (default: `horizon`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embargo: Option<usize>,
+    /// Share of the training window, its latest part, held out to calibrate the probabilities
+    /// (Platt); 0 for none (0.25).
+    #[serde(default = "default_calibration")]
+    pub calibration: f64,
+    /// One model over every symbol's samples instead of one per symbol.
+    #[serde(default)]
+    pub pooled: bool,
+    /// Source name for the combiner's weights (`model`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// Symbols it applies to (all when empty).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub symbols: Vec<String>,
+    /// Strength of its signals (confidence is the model's probability).
+    #[serde(default)]
+    pub strength: Strength,
+    /// Seed of the forest's bootstrap samples and trees (0); its own, not the experiment's, so
+    /// candidates that differ in other fields share one trained model.
+    #[serde(default)]
+    pub seed: u64,
+}
+
+fn default_horizon() -> usize {
+    24
+}
+fn default_trees() -> usize {
+    50
+}
+fn default_depth() -> u16 {
+    4
+}
+fn default_leaf() -> usize {
+    20
+}
+fn default_train() -> usize {
+    2000
+}
+fn default_refit() -> usize {
+    500
+}
+fn default_calibration() -> f64 {
+    0.25
+}
+
 /// `[signals]`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -338,6 +449,9 @@ pub struct SignalsConfig {
     /// Strategies written in Rust.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub code: Vec<CodeSignal>,
+    /// Classifiers trained walk-forward.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub models: Vec<ModelSignal>,
     /// Weight per source in the combiner (1 when absent).
     pub weights: BTreeMap<String, f64>,
 }

@@ -242,6 +242,9 @@ pub fn write_run(dir: &Path, exp: &Experiment, prep: &Prepared, res: &RunResult,
         }
         w.finish()?;
     }
+    if !prep.models.is_empty() {
+        write_models(dir, prep)?;
+    }
     // The combined signal where it speaks; a strategy's decisions where it did not hold.
     let mut w = CsvFile::create(&dir.join("signals.csv"), ["timestamp", "symbol", "direction", "strength", "confidence"])?;
     let mut decided = res.decisions.iter().peekable();
@@ -259,6 +262,90 @@ pub fn write_run(dir: &Path, exp: &Experiment, prep: &Prepared, res: &RunResult,
 }
 
 use html::Block;
+
+/// `model_signals.csv` (per bar and symbol: the prediction, its probability, the probability of
+/// "up", the true label where known, and the training window of the refit that made it) and
+/// `model.json` (per refit: when, on what, out-of-sample scores, feature importances; and the
+/// calibration table of all out-of-sample predictions).
+fn write_models(dir: &Path, prep: &Prepared) -> Result<()> {
+    let md = &*prep.md;
+    let ts = |i: usize| format_ts(md.timestamps[i]);
+    let head = ["timestamp", "symbol", "model", "prediction", "probability", "p_up", "label", "refit_at", "train_start", "train_end"];
+    let mut w = CsvFile::create(&dir.join("model_signals.csv"), head)?;
+    let mut models = Vec::new();
+    for m in &prep.models {
+        // Calibration: out-of-sample "up" probabilities in ten bins against how often up came.
+        let mut bins = [(0.0f64, 0.0f64, 0usize); 10];
+        for i in 0..md.len() {
+            for (s, p) in m.per_sym.iter().enumerate() {
+                let Some(p) = p else { continue };
+                if p.class[i] == crate::signals::NONE {
+                    continue;
+                }
+                let r = &m.refits[p.refit[i] as usize];
+                let label = if p.label[i] == crate::signals::NONE { String::new() } else { p.label[i].to_string() };
+                w.row(&[
+                    &ts(i),
+                    &md.symbols[s],
+                    &m.key,
+                    &p.class[i],
+                    &p.prob[i],
+                    &p.p_up[i],
+                    &label,
+                    &ts(r.bar),
+                    &ts(r.train.0),
+                    &ts(r.train.1),
+                ])?;
+                if p.label[i] != crate::signals::NONE && p.p_up[i].is_finite() {
+                    let b = &mut bins[((p.p_up[i] * 10.0) as usize).min(9)];
+                    b.0 += p.p_up[i];
+                    b.1 += f64::from(u8::from(p.label[i] == 1));
+                    b.2 += 1;
+                }
+            }
+        }
+        let refits: Vec<serde_json::Value> = m
+            .refits
+            .iter()
+            .map(|r| {
+                let imp: serde_json::Map<String, serde_json::Value> =
+                    m.features.iter().zip(&r.importance).map(|(f, v)| (f.clone(), num(*v))).collect();
+                serde_json::json!({
+                    "symbol": r.sym.map_or("(pooled)".to_string(), |s| md.symbols[s].clone()),
+                    "refit_at": ts(r.bar),
+                    "predicts_until": if r.until < md.len() { ts(r.until) } else { "end".to_string() },
+                    "train_start": ts(r.train.0),
+                    "train_end": ts(r.train.1),
+                    "fitted_samples": r.fitted,
+                    "held_out_samples": r.held_out,
+                    "scored_bars": r.scored,
+                    "auc": num(r.auc),
+                    "accuracy": num(r.accuracy),
+                    "brier": num(r.brier),
+                    "log_loss": num(r.log_loss),
+                    "importance": imp,
+                })
+            })
+            .collect();
+        let calibration: Vec<serde_json::Value> = bins
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| b.2 > 0)
+            .map(|(k, b)| serde_json::json!({"bin": format!("{:.1}-{:.1}", k as f64 / 10.0, (k + 1) as f64 / 10.0), "mean_p_up": b.0 / b.2 as f64, "observed_up": b.1 / b.2 as f64, "bars": b.2}))
+            .collect();
+        models.push(
+            serde_json::json!({"model": m.key, "features": m.features, "classes": m.classes, "refits": refits, "calibration": calibration}),
+        );
+    }
+    w.finish()?;
+    let json = serde_json::to_string_pretty(&serde_json::json!({ "models": models })).map_err(|e| Error::Internal(e.to_string()))?;
+    crate::data::write_atomic(&dir.join("model.json"), (json + "\n").as_bytes())
+}
+
+/// A number for JSON (NaN and infinities, which JSON lacks, as null).
+fn num(v: f64) -> serde_json::Value {
+    serde_json::Number::from_f64(v).map_or(serde_json::Value::Null, serde_json::Value::Number)
+}
 
 fn pct(v: f64) -> String {
     if v.is_finite() {
@@ -317,6 +404,9 @@ fn caption(stem: &str) -> String {
         "walk_forward" => "In-sample and out-of-sample objective per window".into(),
         "oos_equity" => "Stitched out-of-sample equity".into(),
         s if s.starts_with("price_") => format!("{}: price with fills", &s[6..]),
+        s if s.starts_with("model_auc") => "The model's out-of-sample AUC and accuracy on the bars each refit predicted".into(),
+        s if s.starts_with("model_calibration") => "Predicted probability of up against how often up came (point size: bars)".into(),
+        s if s.starts_with("model_importance") => "Permutation importance of each feature on the held-out slices".into(),
         s => s.into(),
     }
 }
@@ -344,7 +434,10 @@ fn folder_label(dir: &Path) -> String {
 /// names.
 pub fn render_run(dir: &Path) -> Result<Vec<String>> {
     let v = view::load_run(dir)?;
-    let names = charts::run_charts(dir, &v).map_err(drawing(dir))?;
+    let mut names = charts::run_charts(dir, &v).map_err(drawing(dir))?;
+    if let Some(m) = read_json(&dir.join("model.json"))? {
+        names.extend(charts::model_charts(dir, &m).map_err(drawing(dir))?);
+    }
     let title = format!("{} / run {}", experiment_name(&v.experiment), folder_label(dir));
     let figures = key_figures(&v.stats);
     let mut blocks = vec![Block::Heading("Key figures".into()), Block::Pairs(figures.clone()), Block::Heading("Charts".into())];
@@ -353,7 +446,10 @@ pub fn render_run(dir: &Path) -> Result<Vec<String>> {
     blocks.push(Block::Pairs(html::rows(&v.stats)));
     blocks.push(Block::Heading("Experiment as run (experiment.toml)".into()));
     blocks.push(Block::Pre(v.experiment.clone()));
-    blocks.push(Block::Text("Data files beside this page: equity.csv, weights.csv, prices.csv, fills.csv, orders.csv, trades.csv, risk_events.csv, signals.csv.".into()));
+    let model_files = if dir.join("model.json").exists() { ", model_signals.csv, model.json" } else { "" };
+    blocks.push(Block::Text(format!(
+        "Data files beside this page: equity.csv, weights.csv, prices.csv, fills.csv, orders.csv, trades.csv, risk_events.csv, signals.csv{model_files}."
+    )));
     write_text(&dir.join("index.html"), &html::page(&title, &blocks))?;
     write_text(&dir.join("summary.md"), &html::summary_md(&title, &figures, ""))?;
     Ok(names)

@@ -18,6 +18,7 @@
 
 mod files;
 mod indicators;
+pub mod models;
 pub mod rules;
 mod strategy;
 

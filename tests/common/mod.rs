@@ -74,6 +74,7 @@ pub fn prepared(md: MarketData, combined: Vec<Combined>) -> Prepared {
         warnings: Vec::new(),
         drivers: vec![None; ns],
         cache: Default::default(),
+        models: Vec::new(),
     }
 }
 

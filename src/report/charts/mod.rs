@@ -65,8 +65,10 @@ macro_rules! both {
 }
 
 // Declared after `both!` so the chart files can use it.
+mod model;
 mod run;
 mod search;
+pub use model::model_charts;
 pub use run::{compare_charts, monthly_returns, rolling_stats, run_charts};
 pub use search::{compare_searches, optimize_charts, trial_series, walk_charts, TrialSeries};
 

@@ -239,6 +239,14 @@ impl Compiler<'_> {
         Ok(c.op)
     }
 
+    /// Compile a number that reads no position (a model's feature) and compute it at every bar.
+    pub fn series_of(&self, e: &Expr) -> Result<Vec<f64>, CompileError> {
+        let frame = Frame { bars: &self.md.bars[self.sym], cache: self.cache, key: self.sym, coarse: false };
+        let c = self.num(e, frame, "a feature")?;
+        let op = self.stateless(c, e.col, "a feature")?;
+        Ok(Self::materialize(&op, self.md.len()))
+    }
+
     fn num(&self, e: &Expr, f: Frame, what: &str) -> Result<C, CompileError> {
         let c = self.node(e, f)?;
         if c.ty != Ty::Num {

@@ -112,6 +112,19 @@ pub struct RuleError {
     pub msg: String,
 }
 
+/// An expression that is a number and reads no position, computed at every bar of symbol `sym`
+/// (a model's feature); errors as "column N of \"SRC\": what was expected".
+pub fn number_series(
+    src: &str,
+    md: &MarketData,
+    cache: &IndicatorCache,
+    params: &std::collections::BTreeMap<String, f64>,
+    sym: usize,
+) -> Result<Vec<f64>, String> {
+    let e = parse(src).map_err(|e| format!("column {} of \"{src}\": {}", e.col, e.msg))?;
+    compile::Compiler { md, cache, params, sym }.series_of(&e).map_err(|e| format!("column {} of \"{src}\": {}", e.col, e.msg))
+}
+
 /// Compile rule entry `index` of an experiment for the symbols `syms` of `md`.
 pub fn build(cfg: &RuleSignal, index: usize, md: &MarketData, cache: &IndicatorCache, syms: &[usize]) -> Result<RuleSet, RuleError> {
     let mut per_sym = vec![None; md.symbols.len()];
