@@ -171,6 +171,12 @@ fn sma_sweep() {
 }
 
 #[test]
+#[ignore = "needs ../shared/data"]
+fn model_btc() {
+    check("model_btc", "walk-forward");
+}
+
+#[test]
 fn every_experiment_file_has_a_golden_test() {
     let me = std::fs::read_to_string(root().join("tests/golden.rs")).unwrap();
     for e in std::fs::read_dir(root().join("experiments")).unwrap() {

@@ -195,13 +195,18 @@ pub struct WalkForward {
     pub improvement: f64,
 }
 
-fn test_returns(le: &LoadedExperiment, md: &Arc<MarketData>, test: &std::ops::Range<usize>) -> Result<Vec<f64>> {
+/// The test window's bar returns, and what was prepared for it (its model predictions, if any,
+/// go into the walk-forward's model report).
+fn test_returns(le: &LoadedExperiment, md: &Arc<MarketData>, test: &std::ops::Range<usize>) -> Result<(Vec<f64>, crate::engine::Prepared)> {
     let upto = Arc::new(md.slice(0..test.end));
     // An indicator cache belongs to one market: this slice gets its own.
     let prep = prepare(le, upto, &Default::default())?;
     let r = backtest(&le.exp, &prep);
     let eq = &r.equity;
-    Ok((test.start..test.end).map(|t| if t == 0 { eq[0] / le.exp.portfolio.initial_cash - 1.0 } else { eq[t] / eq[t - 1] - 1.0 }).collect())
+    let rets = (test.start..test.end)
+        .map(|t| if t == 0 { eq[0] / le.exp.portfolio.initial_cash - 1.0 } else { eq[t] / eq[t - 1] - 1.0 })
+        .collect();
+    Ok((rets, prep))
 }
 
 fn chain(start: f64, rets: &[f64]) -> Vec<f64> {
@@ -215,8 +220,9 @@ fn chain(start: f64, rets: &[f64]) -> Vec<f64> {
 }
 
 /// `tradelab walk-forward`: windows, a search per train window, out-of-sample judgement,
-/// stitched equity. Writes `walk_forward.json`, `walk_forward.csv`, `oos_equity.csv` and each
-/// window's `window_K/trials.csv` into `dir`.
+/// stitched equity. Writes `walk_forward.json`, `walk_forward.csv`, `oos_equity.csv`, each
+/// window's `window_K/trials.csv`, and with `[[signals.models]]` the chosen parameters' model
+/// predictions on the test windows (`model_signals.csv`, `model.json`) into `dir`.
 pub fn run_walk_forward(le: &LoadedExperiment, md: Arc<MarketData>, dir: &Path, jobs: Option<usize>, quiet: bool) -> Result<WalkForward> {
     let cfg = le.exp.optimize.clone().ok_or_else(|| Error::Config {
         file: le.file.clone(),
@@ -233,6 +239,7 @@ pub fn run_walk_forward(le: &LoadedExperiment, md: Arc<MarketData>, dir: &Path, 
         stat(&s, &cfg.objective).unwrap_or(f64::NAN)
     };
     let (mut all_opt, mut all_def, mut out) = (Vec::new(), Vec::new(), Vec::new());
+    let mut model_parts = Vec::new();
     for (k, (train, test)) in wins.iter().enumerate() {
         let wdir = dir.join(format!("window_{k}"));
         std::fs::create_dir_all(&wdir).map_err(|e| Error::io(&wdir, e))?;
@@ -247,8 +254,11 @@ pub fn run_walk_forward(le: &LoadedExperiment, md: Arc<MarketData>, dir: &Path, 
         let path = wdir.join("best.toml");
         crate::data::write_atomic(&path, chosen.to_toml().as_bytes())?;
         let chosen = LoadedExperiment { exp: chosen, file: le.file.clone() };
-        let opt = test_returns(&chosen, &md, test)?;
-        let def = test_returns(&study.le, &md, test)?;
+        let (opt, prep) = test_returns(&chosen, &md, test)?;
+        if !prep.models.is_empty() {
+            model_parts.push((prep, test.clone()));
+        }
+        let (def, _) = test_returns(&study.le, &md, test)?;
         out.push(Window {
             train: (format_ts(md.timestamps[train.start]), format_ts(md.timestamps[train.end - 1])),
             test: (format_ts(md.timestamps[test.start]), format_ts(md.timestamps[test.end - 1])),
@@ -282,6 +292,11 @@ pub fn run_walk_forward(le: &LoadedExperiment, md: Arc<MarketData>, dir: &Path, 
         w.row(&[&k, &x.train.0, &x.train.1, &x.test.0, &x.test.1, &x.in_sample, &x.out_of_sample, &x.default_out_of_sample, &params])?;
     }
     w.finish()?;
+    if !model_parts.is_empty() {
+        // The chosen parameters' model predictions on each test window, stitched.
+        let parts: Vec<_> = model_parts.iter().map(|(p, r)| (p, r.clone())).collect();
+        crate::report::write_models(dir, &parts)?;
+    }
     let wf = WalkForward { objective: cfg.objective.clone(), windows: out, stitched, stitched_default, improvement };
     let path = dir.join("walk_forward.json");
     let json = serde_json::to_string_pretty(&wf).map_err(|e| Error::Internal(e.to_string()))? + "\n";

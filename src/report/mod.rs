@@ -243,7 +243,7 @@ pub fn write_run(dir: &Path, exp: &Experiment, prep: &Prepared, res: &RunResult,
         w.finish()?;
     }
     if !prep.models.is_empty() {
-        write_models(dir, prep)?;
+        write_models(dir, &[(prep, 0..md.len())])?;
     }
     // The combined signal where it speaks; a strategy's decisions where it did not hold.
     let mut w = CsvFile::create(&dir.join("signals.csv"), ["timestamp", "symbol", "direction", "strength", "confidence"])?;
@@ -266,51 +266,55 @@ use html::Block;
 /// `model_signals.csv` (per bar and symbol: the prediction, its probability, the probability of
 /// "up", the true label where known, and the training window of the refit that made it) and
 /// `model.json` (per refit: when, on what, out-of-sample scores, feature importances; and the
-/// calibration table of all out-of-sample predictions).
-fn write_models(dir: &Path, prep: &Prepared) -> Result<()> {
-    let md = &*prep.md;
-    let ts = |i: usize| format_ts(md.timestamps[i]);
+/// calibration table of the predictions written), over the bars `span` of each prepared part
+/// (a run: all its bars; a walk-forward: each test window).
+pub fn write_models(dir: &Path, parts: &[(&Prepared, std::ops::Range<usize>)]) -> Result<()> {
     let head = ["timestamp", "symbol", "model", "prediction", "probability", "p_up", "label", "refit_at", "train_start", "train_end"];
     let mut w = CsvFile::create(&dir.join("model_signals.csv"), head)?;
     let mut models = Vec::new();
-    for m in &prep.models {
+    let n_models = parts.first().map_or(0, |(p, _)| p.models.len());
+    for k in 0..n_models {
         // Calibration: out-of-sample "up" probabilities in ten bins against how often up came.
         let mut bins = [(0.0f64, 0.0f64, 0usize); 10];
-        for i in 0..md.len() {
-            for (s, p) in m.per_sym.iter().enumerate() {
-                let Some(p) = p else { continue };
-                if p.class[i] == crate::signals::NONE {
-                    continue;
-                }
-                let r = &m.refits[p.refit[i] as usize];
-                let label = if p.label[i] == crate::signals::NONE { String::new() } else { p.label[i].to_string() };
-                w.row(&[
-                    &ts(i),
-                    &md.symbols[s],
-                    &m.key,
-                    &p.class[i],
-                    &p.prob[i],
-                    &p.p_up[i],
-                    &label,
-                    &ts(r.bar),
-                    &ts(r.train.0),
-                    &ts(r.train.1),
-                ])?;
-                if p.label[i] != crate::signals::NONE && p.p_up[i].is_finite() {
-                    let b = &mut bins[((p.p_up[i] * 10.0) as usize).min(9)];
-                    b.0 += p.p_up[i];
-                    b.1 += f64::from(u8::from(p.label[i] == 1));
-                    b.2 += 1;
+        let mut refits = Vec::new();
+        let (mut key, mut features, mut classes) = (String::new(), Vec::new(), Vec::new());
+        for (prep, span) in parts {
+            let Some(m) = prep.models.get(k) else { continue };
+            let md = &*prep.md;
+            let ts = |i: usize| format_ts(md.timestamps[i]);
+            (key, features, classes) = (m.key.clone(), m.features.clone(), m.classes.clone());
+            for i in span.clone() {
+                for (s, p) in m.per_sym.iter().enumerate() {
+                    let Some(p) = p else { continue };
+                    if p.class[i] == crate::signals::NONE {
+                        continue;
+                    }
+                    let r = &m.refits[p.refit[i] as usize];
+                    let label = if p.label[i] == crate::signals::NONE { String::new() } else { p.label[i].to_string() };
+                    w.row(&[
+                        &ts(i),
+                        &md.symbols[s],
+                        &m.key,
+                        &p.class[i],
+                        &p.prob[i],
+                        &p.p_up[i],
+                        &label,
+                        &ts(r.bar),
+                        &ts(r.train.0),
+                        &ts(r.train.1),
+                    ])?;
+                    if p.label[i] != crate::signals::NONE && p.p_up[i].is_finite() {
+                        let b = &mut bins[((p.p_up[i] * 10.0) as usize).min(9)];
+                        b.0 += p.p_up[i];
+                        b.1 += f64::from(u8::from(p.label[i] == 1));
+                        b.2 += 1;
+                    }
                 }
             }
-        }
-        let refits: Vec<serde_json::Value> = m
-            .refits
-            .iter()
-            .map(|r| {
+            for r in m.refits.iter().filter(|r| r.bar < span.end && r.until > span.start) {
                 let imp: serde_json::Map<String, serde_json::Value> =
                     m.features.iter().zip(&r.importance).map(|(f, v)| (f.clone(), num(*v))).collect();
-                serde_json::json!({
+                refits.push(serde_json::json!({
                     "symbol": r.sym.map_or("(pooled)".to_string(), |s| md.symbols[s].clone()),
                     "refit_at": ts(r.bar),
                     "predicts_until": if r.until < md.len() { ts(r.until) } else { "end".to_string() },
@@ -324,9 +328,9 @@ fn write_models(dir: &Path, prep: &Prepared) -> Result<()> {
                     "brier": num(r.brier),
                     "log_loss": num(r.log_loss),
                     "importance": imp,
-                })
-            })
-            .collect();
+                }));
+            }
+        }
         let calibration: Vec<serde_json::Value> = bins
             .iter()
             .enumerate()
@@ -334,7 +338,7 @@ fn write_models(dir: &Path, prep: &Prepared) -> Result<()> {
             .map(|(k, b)| serde_json::json!({"bin": format!("{:.1}-{:.1}", k as f64 / 10.0, (k + 1) as f64 / 10.0), "mean_p_up": b.0 / b.2 as f64, "observed_up": b.1 / b.2 as f64, "bars": b.2}))
             .collect();
         models.push(
-            serde_json::json!({"model": m.key, "features": m.features, "classes": m.classes, "refits": refits, "calibration": calibration}),
+            serde_json::json!({"model": key, "features": features, "classes": classes, "refits": refits, "calibration": calibration}),
         );
     }
     w.finish()?;
@@ -524,7 +528,10 @@ pub fn render_optimize_with(dir: &Path, map: Option<(&str, &str)>) -> Result<Vec
 pub fn render_walk(dir: &Path) -> Result<Vec<String>> {
     let windows = view::Table::read(&dir.join("walk_forward.csv"))?;
     let oos = view::Table::read(&dir.join("oos_equity.csv"))?;
-    let names = charts::walk_charts(dir, &windows, &oos).map_err(drawing(dir))?;
+    let mut names = charts::walk_charts(dir, &windows, &oos).map_err(drawing(dir))?;
+    if let Some(m) = read_json(&dir.join("model.json"))? {
+        names.extend(charts::model_charts(dir, &m).map_err(drawing(dir))?);
+    }
     let wf = read_json(&dir.join("walk_forward.json"))?.unwrap_or_default();
     let title = format!("walk-forward {}", folder_label(dir));
     let mut figures = Vec::new();

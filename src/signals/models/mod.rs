@@ -136,8 +136,8 @@ struct Inputs {
     end: Vec<usize>,
 }
 
-/// Train and predict one `[[signals.models]]` entry (index `index`) for the symbols `syms`.
-/// Errors: (key, message).
+/// Train and predict one `[[signals.models]]` entry (index `index`) for the symbols `syms`,
+/// its features computed from `md` through the shared cache. Errors: (key, message).
 pub fn train(
     cfg: &ModelSignal,
     index: usize,
@@ -146,35 +146,53 @@ pub fn train(
     syms: &[usize],
 ) -> Result<ModelOutput, (String, String)> {
     let key = format!("signals.models[{index}]");
-    let classes = if cfg.label == ModelLabel::Forward { FORWARD } else { BARRIER };
-    let mut inputs: BTreeMap<usize, Inputs> = BTreeMap::new();
     let params = BTreeMap::new();
+    let mut columns = Vec::new();
     for &s in syms {
         let mut cols = Vec::new();
         for (j, f) in cfg.features.iter().enumerate() {
             cols.push(crate::signals::rules::number_series(f, md, cache, &params, s).map_err(|m| (format!("{key}.features[{j}]"), m))?);
         }
-        let n = md.len();
+        columns.push((s, cols, md.bars[s].close.as_slice()));
+    }
+    train_columns(cfg, &key, md.symbols.len(), &columns).map_err(|m| (key.clone(), m))
+}
+
+/// [`train`] from feature columns already computed: per symbol id, one column per feature (a
+/// value per bar) and the closes the labels come from. The walk-forward scheme is the same;
+/// what the columns may see is the caller's affair (a leakage test feeds one that peeks).
+pub fn train_columns(
+    cfg: &ModelSignal,
+    key: &str,
+    n_symbols: usize,
+    columns: &[(usize, Vec<Vec<f64>>, &[f64])],
+) -> Result<ModelOutput, String> {
+    let classes = if cfg.label == ModelLabel::Forward { FORWARD } else { BARRIER };
+    let mut inputs: BTreeMap<usize, Inputs> = BTreeMap::new();
+    let mut n = 0;
+    for (s, cols, close) in columns {
+        n = close.len();
         let rows = (0..n)
             .map(|t| {
                 let r: Vec<f64> = cols.iter().map(|c| c[t]).collect();
                 r.iter().all(|v| v.is_finite()).then_some(r)
             })
             .collect();
-        let (y, end) = labels(cfg, &md.bars[s].close);
-        inputs.insert(s, Inputs { rows, y, end });
+        let (y, end) = labels(cfg, close);
+        inputs.insert(*s, Inputs { rows, y, end });
     }
     let mut out = ModelOutput {
-        key: key.clone(),
+        key: key.to_string(),
         features: cfg.features.clone(),
         classes: classes.to_vec(),
-        per_sym: vec![None; md.symbols.len()],
+        per_sym: vec![None; n_symbols],
         refits: Vec::new(),
     };
-    let groups: Vec<Vec<usize>> = if cfg.pooled { vec![syms.to_vec()] } else { syms.iter().map(|&s| vec![s]).collect() };
+    let syms: Vec<usize> = inputs.keys().copied().collect();
+    let groups: Vec<Vec<usize>> = if cfg.pooled { vec![syms] } else { syms.iter().map(|&s| vec![s]).collect() };
     for group in groups {
         let sym = (!cfg.pooled).then(|| group[0]);
-        walk(cfg, classes, md.len(), &group, &inputs, sym, &mut out).map_err(|m| (key.clone(), m))?;
+        walk(cfg, classes, n, &group, &inputs, sym, &mut out)?;
     }
     Ok(out)
 }
