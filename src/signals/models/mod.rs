@@ -158,15 +158,13 @@ pub fn train(
     train_columns(cfg, &key, md.symbols.len(), &columns).map_err(|m| (key.clone(), m))
 }
 
+/// One symbol's inputs to [`train_columns`]: its id, one column per feature, its closes.
+pub type Columns<'a> = (usize, Vec<Vec<f64>>, &'a [f64]);
+
 /// [`train`] from feature columns already computed: per symbol id, one column per feature (a
 /// value per bar) and the closes the labels come from. The walk-forward scheme is the same;
 /// what the columns may see is the caller's affair (a leakage test feeds one that peeks).
-pub fn train_columns(
-    cfg: &ModelSignal,
-    key: &str,
-    n_symbols: usize,
-    columns: &[(usize, Vec<Vec<f64>>, &[f64])],
-) -> Result<ModelOutput, String> {
+pub fn train_columns(cfg: &ModelSignal, key: &str, n_symbols: usize, columns: &[Columns<'_>]) -> Result<ModelOutput, String> {
     let classes = if cfg.label == ModelLabel::Forward { FORWARD } else { BARRIER };
     let mut inputs: BTreeMap<usize, Inputs> = BTreeMap::new();
     let mut n = 0;
