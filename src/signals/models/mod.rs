@@ -155,7 +155,10 @@ pub fn train(
         }
         columns.push((s, cols, md.bars[s].close.as_slice()));
     }
-    train_columns(cfg, &key, md.symbols.len(), &columns).map_err(|m| (key.clone(), m))
+    train_columns(cfg, &key, md.symbols.len(), &columns).map_err(|m| match m.strip_prefix("train_bars: ") {
+        Some(m) => (format!("{key}.train_bars"), m.to_string()),
+        None => (key.clone(), m),
+    })
 }
 
 /// One symbol's inputs to [`train_columns`]: its id, one column per feature, its closes.
@@ -223,11 +226,11 @@ fn walk(
     let mut ready_at: Vec<usize> = samples.iter().map(|&(t, s)| inputs[&s].end[t].saturating_add(embargo)).collect();
     ready_at.sort_unstable();
     let Some(r0) = ready_at.get(need - 1).copied().filter(|&r| r < n) else {
-        for &s in group {
-            out.per_sym[s] = Some(empty(n, &inputs[&s]));
-        }
-        tracing::warn!("{}: never {need} usable training samples in {n} bars: no predictions", out.key);
-        return Ok(());
+        let usable = ready_at.iter().filter(|&&r| r < n).count();
+        return Err(format!(
+            "train_bars: only {usable} samples become usable in these {n} bars (labels {} bars ahead, embargo {embargo}, features known), fewer than train_bars = {need}: the model would never predict",
+            cfg.horizon
+        ));
     };
     let mut preds: BTreeMap<usize, SymbolPredictions> = group.iter().map(|&s| (s, empty(n, &inputs[&s]))).collect();
     let mut r = r0;
