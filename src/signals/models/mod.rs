@@ -107,21 +107,21 @@ pub fn labels(cfg: &ModelSignal, close: &[f64]) -> (Vec<i8>, Vec<usize>) {
     let mut y = vec![NONE; n];
     let mut end = vec![usize::MAX; n];
     for t in 0..n {
-        if t + h >= n {
-            break;
-        }
         match cfg.label {
-            ModelLabel::Forward => {
+            ModelLabel::Forward if t + h < n => {
                 y[t] = if close[t + h] > close[t] { 1 } else { -1 };
                 end[t] = t + h;
             }
+            ModelLabel::Forward => {}
             ModelLabel::TripleBarrier => {
+                // A touch inside the data decides the label even when t + h lies beyond it.
                 let (up, down) = (close[t] * (1.0 + cfg.take_profit.unwrap_or(0.0)), close[t] * (1.0 - cfg.stop_loss.unwrap_or(0.0)));
-                let touch = (t + 1..=t + h).find(|&u| close[u] >= up || close[u] <= down);
+                let touch = (t + 1..=(t + h).min(n.saturating_sub(1))).find(|&u| close[u] >= up || close[u] <= down);
                 (y[t], end[t]) = match touch {
                     Some(u) if close[u] >= up => (1, u),
                     Some(u) => (-1, u),
-                    None => (0, t + h),
+                    None if t + h < n => (0, t + h),
+                    None => (NONE, usize::MAX),
                 };
             }
         }
@@ -425,6 +425,9 @@ mod tests {
         // t=2: 103.95 / 94.05 -> 106 at 3 (up).
         assert_eq!(&y[..3], &[1, 0, 1]);
         assert_eq!(&end[..3], &[3, 4, 3]);
-        assert_eq!(y[3], NONE);
+        // t=3: 106 -> 94 at bar 5 is below 100.7, inside the data though 3 + 3 is not: down.
+        // t=4: 104 -> 94 at bar 5 is below 98.8: down. t=5: nothing after it: unknown.
+        assert_eq!(&y[3..], &[-1, -1, NONE]);
+        assert_eq!(&end[3..], &[5, 5, usize::MAX]);
     }
 }
