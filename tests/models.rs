@@ -155,7 +155,8 @@ fn truncating_the_data_after_bar_t_changes_no_prediction_up_to_t() {
         let full = prep_with(&md, body, &Default::default());
         // The latest of the symbols' first refits: cut before it, a model could never train
         // (an error, not a silent no-op).
-        let first = (0..2).filter_map(|s| full.models[0].refits.iter().find(|r| r.sym.is_none_or(|x| x == s)).map(|r| r.bar)).max().unwrap();
+        let first =
+            (0..2).filter_map(|s| full.models[0].refits.iter().find(|r| r.sym.is_none_or(|x| x == s)).map(|r| r.bar)).max().unwrap();
         assert!(full.models[0].refits.len() >= 5);
         for k in [first + 1, first + 333, 1900, 2400] {
             let cut = prep_with(&md.slice(0..k), body, &Default::default());
