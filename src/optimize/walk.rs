@@ -197,10 +197,13 @@ pub struct WalkForward {
 
 /// The test window's bar returns, and what was prepared for it (its model predictions, if any,
 /// go into the walk-forward's model report).
-fn test_returns(le: &LoadedExperiment, md: &Arc<MarketData>, test: &std::ops::Range<usize>) -> Result<(Vec<f64>, crate::engine::Prepared)> {
-    let upto = Arc::new(md.slice(0..test.end));
-    // An indicator cache belongs to one market: this slice gets its own.
-    let prep = prepare(le, upto, &Default::default())?;
+fn test_returns(
+    le: &LoadedExperiment,
+    upto: &Arc<MarketData>,
+    cache: &Arc<crate::signals::IndicatorCache>,
+    test: &std::ops::Range<usize>,
+) -> Result<(Vec<f64>, crate::engine::Prepared)> {
+    let prep = prepare(le, upto.clone(), cache)?;
     let r = backtest(&le.exp, &prep);
     let eq = &r.equity;
     let rets = (test.start..test.end)
@@ -254,11 +257,15 @@ pub fn run_walk_forward(le: &LoadedExperiment, md: Arc<MarketData>, dir: &Path, 
         let path = wdir.join("best.toml");
         crate::data::write_atomic(&path, chosen.to_toml().as_bytes())?;
         let chosen = LoadedExperiment { exp: chosen, file: le.file.clone() };
-        let (opt, prep) = test_returns(&chosen, &md, test)?;
+        // The data up to the test window's end, and its own indicator cache (a cache belongs to
+        // one market), shared by the two test runs.
+        let upto = Arc::new(md.slice(0..test.end));
+        let cache = Arc::default();
+        let (opt, prep) = test_returns(&chosen, &upto, &cache, test)?;
         if !prep.models.is_empty() {
             model_parts.push((prep, test.clone()));
         }
-        let (def, _) = test_returns(&study.le, &md, test)?;
+        let (def, _) = test_returns(&study.le, &upto, &cache, test)?;
         out.push(Window {
             train: (format_ts(md.timestamps[train.start]), format_ts(md.timestamps[train.end - 1])),
             test: (format_ts(md.timestamps[test.start]), format_ts(md.timestamps[test.end - 1])),
