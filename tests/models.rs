@@ -148,6 +148,9 @@ fn truncating_the_data_after_bar_t_changes_no_prediction_up_to_t() {
         // Per symbol, logistic, triple barrier, features on the other symbol and on daily bars.
         "[[signals.models]]\nfeatures = [\"momentum(6)\", \"rsi(14)\", \"close / sma(24)@1d - 1\", \"momentum(6)@ETHUSDT_1h\"]\n\
          label = \"triple_barrier\"\nhorizon = 12\ntake_profit = 0.02\nstop_loss = 0.02\ntrain_bars = 600\nrefit_every = 150\n",
+        // Regime labels as features (a detector that refits on past bars only).
+        "[regime]\ndetector = \"rules\"\n[[signals.models]]\nfeatures = [\"momentum(6)\", \"regime_high_vol\", \"regime_bull\", \"regime_trend_t\"]\n\
+         horizon = 6\ntrain_bars = 600\nrefit_every = 200\n",
         // Pooled over both symbols, a forest.
         "[[signals.models]]\nfeatures = [\"momentum(3)\", \"std(close, 12) / close\"]\nmodel = \"forest\"\ntrees = 10\npooled = true\n\
          horizon = 6\ntrain_bars = 800\nrefit_every = 200\n",

@@ -148,6 +148,17 @@ pub fn prepare(le: &LoadedExperiment, md: Arc<MarketData>, cache: &Arc<Indicator
             per_sym[s].push(st);
         }
     }
+    // Regime labels as model features (computed once per detector setting, as below).
+    let mut regime_cols = std::collections::BTreeMap::new();
+    if let Some(rc) = &exp.regime {
+        if exp.signals.models.iter().flat_map(|m| &m.features).any(|f| signals::models::REGIME_FEATURES.contains(&f.trim())) {
+            let l = regime_labels(rc, &md, cache);
+            for (id, name) in signals::models::REGIME_FEATURES[..4].iter().enumerate() {
+                regime_cols.insert(*name, l.label.iter().map(|&x| f64::from(u8::from(x as usize == id))).collect());
+            }
+            regime_cols.insert("regime_trend_t", l.trend_t.clone());
+        }
+    }
     let mut models = Vec::new();
     for (i, m) in exp.signals.models.iter().enumerate() {
         for w in &m.symbols {
@@ -162,7 +173,11 @@ pub fn prepare(le: &LoadedExperiment, md: Arc<MarketData>, cache: &Arc<Indicator
         let syms: Vec<usize> = (0..md.symbols.len()).filter(|&s| m.symbols.is_empty() || m.symbols.contains(&md.symbols[s])).collect();
         // Trained once per entry and data, whatever else a candidate changes.
         let key = format!("model {i} {syms:?} {}", toml::to_string(m).unwrap_or_default());
-        let out = cache.shared(key, || signals::models::train(m, i, &md, cache, &syms).map(Arc::new));
+        let regime_key = exp.regime.as_ref().map(|rc| {
+            toml::to_string(&crate::experiment::RegimeConfig { overrides: Default::default(), ..rc.clone() }).unwrap_or_default()
+        });
+        let key = format!("{key} {regime_key:?}");
+        let out = cache.shared(key, || signals::models::train(m, i, &md, cache, &syms, &regime_cols).map(Arc::new));
         let out = match &*out {
             Ok(o) => o.clone(),
             Err((key, msg)) => return Err(crate::Error::Config { file: le.file.clone(), key: key.clone(), msg: msg.clone() }),
@@ -258,10 +273,7 @@ pub fn prepare(le: &LoadedExperiment, md: Arc<MarketData>, cache: &Arc<Indicator
                     return Err(cfg_err("regime.symbol".into(), format!("{sym} is not in the data ({})", md.symbols.join(", "))));
                 }
             }
-            // Labels depend on the detector settings, not on the overrides: shared by candidates.
-            let detector = crate::experiment::RegimeConfig { overrides: Default::default(), ..rc.clone() };
-            let key = toml::to_string(&detector).unwrap_or_default();
-            let labels = cache.shared(key, || crate::regime::detect(rc, &md));
+            let labels = regime_labels(rc, &md, cache);
             let mut variants = Vec::new();
             let mut which = [None; 4];
             for (id, v) in crate::regime::variants(exp, &le.file)?.into_iter().enumerate() {
@@ -277,6 +289,14 @@ pub fn prepare(le: &LoadedExperiment, md: Arc<MarketData>, cache: &Arc<Indicator
         None => None,
     };
     Ok(Prepared { md, combined, vol, per_year, atr, corr, lots, rebalance, regime, warnings, drivers, cache: cache.clone(), models })
+}
+
+/// Regime labels for a detector setting: they depend on the detector settings, not on the
+/// overrides, so candidates share them.
+fn regime_labels(rc: &crate::experiment::RegimeConfig, md: &MarketData, cache: &IndicatorCache) -> Arc<crate::regime::Labels> {
+    let detector = crate::experiment::RegimeConfig { overrides: Default::default(), ..rc.clone() };
+    let key = toml::to_string(&detector).unwrap_or_default();
+    cache.shared(key, || crate::regime::detect(rc, md))
 }
 
 /// The strategies of `[[signals.rules]]` and `[[signals.code]]`, per symbol: each decides its

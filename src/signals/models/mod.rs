@@ -4,7 +4,8 @@
 //! optimize like the others.
 //!
 //! **Features** are expressions of the rules language ([`crate::signals::rules`]) that are
-//! numbers: each is known at bar t from data up to t's close.
+//! numbers, each known at bar t from data up to t's close; and, with a `[regime]` table, the
+//! regime labels ([`REGIME_FEATURES`]), which its detectors make from past bars only.
 //!
 //! **Labels** of bar t: `forward`, the sign of `close[t+h] / close[t] - 1` (up, or not up);
 //! `triple_barrier`, the first close within `h` bars at or beyond `close[t] * (1 + take_profit)`
@@ -136,14 +137,21 @@ struct Inputs {
     end: Vec<usize>,
 }
 
+/// Features that read the regime labels of `[regime]` instead of an expression: 1 on the bars
+/// labelled so, else 0 (`regime_bull` ...), and the trend axis' t-statistic.
+pub const REGIME_FEATURES: [&str; 5] = ["regime_bull", "regime_bear", "regime_sideways", "regime_high_vol", "regime_trend_t"];
+
 /// Train and predict one `[[signals.models]]` entry (index `index`) for the symbols `syms`,
-/// its features computed from `md` through the shared cache. Errors: (key, message).
+/// its features computed from `md` through the shared cache; `regime` holds the market-wide
+/// columns of [`REGIME_FEATURES`] when the experiment has a `[regime]` table (labels made by a
+/// detector that refits on past bars only). Errors: (key, message).
 pub fn train(
     cfg: &ModelSignal,
     index: usize,
     md: &MarketData,
     cache: &IndicatorCache,
     syms: &[usize],
+    regime: &BTreeMap<&str, Vec<f64>>,
 ) -> Result<ModelOutput, (String, String)> {
     let key = format!("signals.models[{index}]");
     let params = BTreeMap::new();
@@ -151,7 +159,15 @@ pub fn train(
     for &s in syms {
         let mut cols = Vec::new();
         for (j, f) in cfg.features.iter().enumerate() {
-            cols.push(crate::signals::rules::number_series(f, md, cache, &params, s).map_err(|m| (format!("{key}.features[{j}]"), m))?);
+            let fkey = || format!("{key}.features[{j}]");
+            if REGIME_FEATURES.contains(&f.trim()) {
+                let col = regime
+                    .get(f.trim())
+                    .ok_or_else(|| (fkey(), format!("{f} reads the labels of a [regime] table, and the experiment has none")))?;
+                cols.push(col.clone());
+                continue;
+            }
+            cols.push(crate::signals::rules::number_series(f, md, cache, &params, s).map_err(|m| (fkey(), m))?);
         }
         columns.push((s, cols, md.bars[s].close.as_slice()));
     }
