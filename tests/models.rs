@@ -210,3 +210,40 @@ fn a_model_is_trained_once_for_candidates_that_differ_elsewhere() {
     let c = prep_with(&md, &body(0.5).replace("horizon = 6", "horizon = 7"), &cache);
     assert!(!Arc::ptr_eq(&a.models[0], &c.models[0]));
 }
+
+#[test]
+fn a_search_over_model_settings_gives_the_same_trials_on_one_and_two_threads() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("models_threads");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let exp = format!(
+        "[experiment]\nname = \"m\"\nseed = 4\n[data]\npaths = [\"{}\", \"{}\"]\n\
+         [[signals.models]]\nfeatures = [\"momentum(6)\", \"rsi(14)\", \"momentum(6)@ETHUSDT_1h\"]\nmodel = \"forest\"\ntrees = 8\n\
+         horizon = 6\ntrain_bars = 600\nrefit_every = 300\nsymbols = [\"BTCUSDT_1h\"]\n\
+         [optimize]\nmethod = \"random\"\nbudget = 8\n[optimize.space]\n\"decision.min_confidence\" = [0.5, 0.7]\n\
+         \"signals.models[0].max_depth\" = {{ choices = [2, 4] }}\n",
+        fixtures.join("BTCUSDT_1h.csv").display(),
+        fixtures.join("ETHUSDT_1h.csv").display()
+    );
+    let file = dir.join("m.toml");
+    std::fs::write(&file, exp).unwrap();
+    let trials = |jobs: &str| {
+        let out = dir.join(format!("j{jobs}"));
+        let run = std::process::Command::new(env!("CARGO_BIN_EXE_tradelab"))
+            .args(["optimize", file.to_str().unwrap(), "-j", jobs, "-q", "--out", out.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+        let text = std::fs::read_to_string(out.join("m/0001/trials.csv")).unwrap();
+        // Everything but the duration column.
+        let mut rd = csv::Reader::from_reader(text.as_bytes());
+        let head = rd.headers().unwrap().clone();
+        let keep: Vec<usize> = (0..head.len()).filter(|&i| &head[i] != "duration_ms").collect();
+        rd.records().map(|r| keep.iter().map(|&i| r.as_ref().unwrap()[i].to_string()).collect::<Vec<_>>()).collect::<Vec<_>>()
+    };
+    let (one, two) = (trials("1"), trials("2"));
+    assert_eq!(one.len(), 8);
+    assert!(one.iter().any(|r| r.iter().any(|v| v == "4")) && one.iter().any(|r| r.iter().any(|v| v == "2")));
+    assert_eq!(one, two);
+}
