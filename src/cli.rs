@@ -268,7 +268,7 @@ pub fn main() -> ExitCode {
             _ => tracing::Level::DEBUG,
         }
     };
-    tracing_subscriber::fmt().with_max_level(level).with_target(false).without_time().with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt().with_max_level(level).with_target(false).without_time().with_writer(std::io::stderr).try_init().ok();
     match dispatch(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -86,6 +86,15 @@ fn check_signals(exp: &crate::experiment::Experiment, file: &std::path::Path) ->
             }
         }
     }
+    for (i, m) in exp.signals.models.iter().enumerate() {
+        for (j, f) in m.features.iter().enumerate() {
+            if !signals::models::REGIME_FEATURES.contains(&f.trim()) {
+                signals::rules::parse(f).map_err(|e| {
+                    cfg_err(format!("signals.models[{i}].features[{j}]"), format!("column {} of \"{f}\": {}", e.col, e.msg))
+                })?;
+            }
+        }
+    }
     for (i, c) in exp.signals.code.iter().enumerate() {
         signals::build_code(&c.name, &c.params).map_err(|m| cfg_err(code_key(i, &c.name), m))?;
     }
