@@ -117,15 +117,7 @@ pub fn prepare(le: &LoadedExperiment, md: Arc<MarketData>, cache: &Arc<Indicator
     let mut warnings = Vec::new();
     let mut per_sym: Vec<Vec<signals::Stream>> = vec![Vec::new(); md.symbols.len()];
     for (i, cfg) in exp.signals.technical.iter().enumerate() {
-        for w in &cfg.symbols {
-            if md.symbol_id(w).is_none() {
-                return Err(crate::Error::Config {
-                    file: le.file.clone(),
-                    key: format!("signals.technical[{i}].symbols"),
-                    msg: format!("{w} is not in the data ({})", md.symbols.join(", ")),
-                });
-            }
-        }
+        covered(le, &md, &format!("signals.technical[{i}]"), &cfg.symbols)?;
         let warmup = signals::Spec::from_config(cfg).warmup();
         if warmup >= n {
             return Err(crate::Error::Config {
@@ -170,16 +162,7 @@ pub fn prepare(le: &LoadedExperiment, md: Arc<MarketData>, cache: &Arc<Indicator
     }
     let mut models = Vec::new();
     for (i, m) in exp.signals.models.iter().enumerate() {
-        for w in &m.symbols {
-            if md.symbol_id(w).is_none() {
-                return Err(crate::Error::Config {
-                    file: le.file.clone(),
-                    key: format!("signals.models[{i}].symbols"),
-                    msg: format!("{w} is not in the data ({})", md.symbols.join(", ")),
-                });
-            }
-        }
-        let syms: Vec<usize> = (0..md.symbols.len()).filter(|&s| m.symbols.is_empty() || m.symbols.contains(&md.symbols[s])).collect();
+        let syms = covered(le, &md, &format!("signals.models[{i}]"), &m.symbols)?;
         // Trained once per entry and data, whatever else a candidate changes.
         let key = format!("model {i} {syms:?} {}", toml::to_string(m).unwrap_or_default());
         let regime_key = exp.regime.as_ref().map(|rc| {
@@ -300,6 +283,19 @@ pub fn prepare(le: &LoadedExperiment, md: Arc<MarketData>, cache: &Arc<Indicator
     Ok(Prepared { md, combined, vol, per_year, atr, corr, lots, rebalance, regime, warnings, drivers, cache: cache.clone(), models })
 }
 
+/// The symbol ids a signal entry (`key`) covers: those of its `symbols` list, or all when it is
+/// empty; a name the data lacks is an error naming `key.symbols`.
+fn covered(le: &LoadedExperiment, md: &MarketData, key: &str, symbols: &[String]) -> Result<Vec<usize>> {
+    if let Some(w) = symbols.iter().find(|w| md.symbol_id(w).is_none()) {
+        return Err(crate::Error::Config {
+            file: le.file.clone(),
+            key: format!("{key}.symbols"),
+            msg: format!("{w} is not in the data ({})", md.symbols.join(", ")),
+        });
+    }
+    Ok((0..md.symbols.len()).filter(|&s| symbols.is_empty() || symbols.contains(&md.symbols[s])).collect())
+}
+
 /// Regime labels for a detector setting: they depend on the detector settings, not on the
 /// overrides, so candidates share them.
 fn regime_labels(rc: &crate::experiment::RegimeConfig, md: &MarketData, cache: &IndicatorCache) -> Arc<crate::regime::Labels> {
@@ -324,12 +320,7 @@ fn drivers(
     for (i, (symbols, strength, confidence, kind)) in rules.chain(code).enumerate() {
         let i = if kind == "rules" { i } else { i - exp.signals.rules.len() };
         let key = format!("signals.{kind}[{i}]");
-        for w in symbols {
-            if md.symbol_id(w).is_none() {
-                return Err(cfg_err(format!("{key}.symbols"), format!("{w} is not in the data ({})", md.symbols.join(", "))));
-            }
-        }
-        let syms: Vec<usize> = (0..md.symbols.len()).filter(|&s| symbols.is_empty() || symbols.contains(&md.symbols[s])).collect();
+        let syms = covered(le, md, &key, symbols)?;
         let signal: Arc<dyn signals::Signal> = if kind == "rules" {
             let set = signals::rules::build(&exp.signals.rules[i], i, md, cache, &syms).map_err(|e| cfg_err(e.key, e.msg))?;
             Arc::new(set)
