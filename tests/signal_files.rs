@@ -59,16 +59,55 @@ fn a_signal_is_used_at_the_close_of_the_bar_holding_its_stamp_and_holds() {
     assert!(e.contains("line 2") && e.contains("unknown-symbol"), "{e}");
 }
 
+/// The experiment files whose data lie inside the checkout (`bundled`), or outside it, in
+/// `../shared` (the others).
+fn experiment_files(bundled: bool) -> Vec<std::path::PathBuf> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(root.join("experiments"))
+        .unwrap()
+        .map(|f| f.unwrap().path())
+        .filter(|f| f.extension().and_then(|e| e.to_str()) == Some("toml"))
+        .filter(|f| {
+            let le = Experiment::load(f).unwrap();
+            let inside = le.data_paths().iter().all(|p| {
+                let p = if p.is_absolute() { p.clone() } else { f.parent().unwrap().join(p) };
+                let mut parts = Vec::new();
+                for c in p.components() {
+                    match c {
+                        std::path::Component::ParentDir => {
+                            parts.pop();
+                        }
+                        c => parts.push(c),
+                    }
+                }
+                parts.iter().collect::<std::path::PathBuf>().starts_with(root)
+            });
+            inside == bundled
+        })
+        .collect();
+    files.sort();
+    files
+}
+
 #[test]
 fn every_example_runs_on_the_bundled_data_within_its_limits() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let out = tmp_dir("examples");
-    let mut n = 0;
-    for f in std::fs::read_dir(root.join("experiments")).unwrap() {
-        let f = f.unwrap().path();
-        if f.extension().and_then(|e| e.to_str()) != Some("toml") {
-            continue;
-        }
+    let files = experiment_files(true);
+    assert!(files.len() >= 10, "{files:?}");
+    examples_within_limits(&files, "examples");
+}
+
+#[test]
+#[ignore = "needs ../shared"]
+fn every_example_on_shared_data_runs_within_its_limits() {
+    let files = experiment_files(false);
+    assert!(files.len() >= 2, "{files:?}");
+    examples_within_limits(&files, "examples_shared");
+}
+
+fn examples_within_limits(files: &[std::path::PathBuf], tag: &str) {
+    let out = tmp_dir(tag);
+    for f in files {
+        let f = f.clone();
         let le = Experiment::load(&f).unwrap();
         let o = tradelab::runner::run_file(&f, &out).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
         let weights = std::fs::read_to_string(o.dir.join("weights.csv")).unwrap();
@@ -87,9 +126,7 @@ fn every_example_runs_on_the_bundled_data_within_its_limits() {
             Some(r) => assert!(r.rebalances > 5 && r.rebalance_accuracy >= 0.99, "{}: {r:?}", f.display()),
             None => assert!(o.stats.trades > 5, "{}: {} trades", f.display(), o.stats.trades),
         }
-        n += 1;
     }
-    assert!(n >= 5);
 }
 
 #[test]
