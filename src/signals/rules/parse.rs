@@ -192,11 +192,16 @@ fn lex(src: &str) -> Result<Vec<(Tok, usize)>, ParseError> {
 struct Parser {
     toks: Vec<(Tok, usize)>,
     pos: usize,
+    /// Nesting depth, bounded so a pathological expression is an error, not a stack overflow.
+    depth: usize,
 }
+
+/// Deepest nesting of parentheses, calls, `not` and unary minus accepted.
+const MAX_DEPTH: usize = 200;
 
 /// Parse one expression.
 pub fn parse(src: &str) -> Result<Expr, ParseError> {
-    let mut p = Parser { toks: lex(src)?, pos: 0 };
+    let mut p = Parser { toks: lex(src)?, pos: 0, depth: 0 };
     if p.peek() == &Tok::End {
         return Err(ParseError { col: 1, msg: "empty expression".into() });
     }
@@ -243,7 +248,26 @@ impl Parser {
         }
     }
 
+    /// Enter one more level of nesting (left again by [`Parser::leave`]).
+    fn enter(&mut self) -> Result<(), ParseError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(ParseError { col: self.col(), msg: format!("nested more than {MAX_DEPTH} levels deep") });
+        }
+        Ok(())
+    }
+    fn leave(&mut self) {
+        self.depth -= 1;
+    }
+
     fn or(&mut self) -> Result<Expr, ParseError> {
+        self.enter()?;
+        let e = self.or_inner();
+        self.leave();
+        e
+    }
+
+    fn or_inner(&mut self) -> Result<Expr, ParseError> {
         let mut l = self.and()?;
         while self.is_word("or") {
             self.bump();
@@ -266,8 +290,10 @@ impl Parser {
     fn not(&mut self) -> Result<Expr, ParseError> {
         if self.is_word("not") {
             let col = self.bump().1;
-            let e = self.not()?;
-            return Ok(Expr { col, kind: Kind::Not(Box::new(e)) });
+            self.enter()?;
+            let e = self.not();
+            self.leave();
+            return Ok(Expr { col, kind: Kind::Not(Box::new(e?)) });
         }
         self.cmp()
     }
@@ -322,8 +348,10 @@ impl Parser {
     fn unary(&mut self) -> Result<Expr, ParseError> {
         if self.peek() == &Tok::Sym("-") {
             let col = self.bump().1;
-            let e = self.unary()?;
-            return Ok(Expr { col, kind: Kind::Neg(Box::new(e)) });
+            self.enter()?;
+            let e = self.unary();
+            self.leave();
+            return Ok(Expr { col, kind: Kind::Neg(Box::new(e?)) });
         }
         self.postfix()
     }
@@ -413,6 +441,27 @@ mod tests {
     }
 
     #[test]
+    fn any_text_parses_or_errors_without_panicking() {
+        // 20,000 strings of up to 24 characters from the language's own alphabet and a few
+        // strangers: every one must come back as a tree or as an error inside the text.
+        let alphabet: Vec<char> = "abcrsilo_0123456789.e+-*/<>=!()[],@\" \tandornotéx".chars().collect();
+        let mut x = 0x2545F4914F6CDD1Du64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..20_000 {
+            let len = (next() % 25) as usize;
+            let text: String = (0..len).map(|_| alphabet[(next() % alphabet.len() as u64) as usize]).collect();
+            if let Err(e) = parse(&text) {
+                assert!(e.col >= 1 && e.col <= text.chars().count() + 1, "{text:?}: {e:?}");
+            }
+        }
+    }
+
+    #[test]
     fn errors_point_at_the_column() {
         let err = |s: &str| parse(s).unwrap_err();
         assert_eq!(err("rsi(14) < ").col, 11);
@@ -426,5 +475,10 @@ mod tests {
         assert_eq!(err("3x").col, 1);
         assert_eq!(err("a b").col, 3);
         assert_eq!(err("").col, 1);
+        // Pathological nesting is an error, not a stack overflow.
+        assert!(err(&format!("{}close{}", "(".repeat(5000), ")".repeat(5000))).msg.contains("nested"));
+        assert!(err(&format!("{}close", "-".repeat(5000))).msg.contains("nested"));
+        assert!(err(&format!("{}true", "not ".repeat(5000))).msg.contains("nested"));
+        assert!(parse(&format!("{}close{} > 0", "(".repeat(100), ")".repeat(100))).is_ok());
     }
 }
