@@ -511,7 +511,9 @@ pub fn progress_bar(quiet: bool) -> indicatif::ProgressBar {
         return indicatif::ProgressBar::hidden();
     }
     let pb = indicatif::ProgressBar::new(0);
-    if let Ok(style) = indicatif::ProgressStyle::with_template("{prefix} {elapsed_precise} [{bar:30}] {pos}/{len} trials  {per_sec}  eta {eta}  {msg}") {
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{prefix} {elapsed_precise} [{bar:30}] {pos}/{len} trials  {per_sec}  eta {eta}  {msg}")
+    {
         pb.set_style(style.progress_chars("=> "));
     }
     pb
