@@ -7,8 +7,9 @@
 //! 5. the regime label of t (if `[regime]`) picks the parameter set in force from this close;
 //!    then either the rebalancer (if `[rebalance]`) checks weights against targets and sends
 //!    orders when a band or calendar trigger fires, or the decision turns t's combined signal
-//!    into targets; risk clips them; orders are sent to fill at t+1's open (default), t+1's
-//!    close, n bars later, or t's own close; a rebalance is checked once its last order ends;
+//!    (or, for a symbol a strategy decides, the strategy's action at t given its position) into
+//!    targets; risk clips them; orders are sent to fill at t+1's open (default), t+1's close, n
+//!    bars later, or t's own close; a rebalance is checked once its last order ends;
 //! 6. the bar is recorded.
 //!
 //! A decision at t sees nothing after t's close, so look-ahead is impossible by construction.
