@@ -165,10 +165,7 @@ pub fn prepare(le: &LoadedExperiment, md: Arc<MarketData>, cache: &Arc<Indicator
         let syms = covered(le, &md, &format!("signals.models[{i}]"), &m.symbols)?;
         // Trained once per entry and data, whatever else a candidate changes.
         let key = format!("model {i} {syms:?} {}", toml::to_string(m).unwrap_or_default());
-        let regime_key = exp.regime.as_ref().map(|rc| {
-            toml::to_string(&crate::experiment::RegimeConfig { overrides: Default::default(), ..rc.clone() }).unwrap_or_default()
-        });
-        let key = format!("{key} {regime_key:?}");
+        let key = format!("{key} {:?}", exp.regime.as_ref().map(detector_key));
         let out = cache.shared(key, || signals::models::train(m, i, &md, cache, &syms, &regime_cols).map(Arc::new));
         let out = match &*out {
             Ok(o) => o.clone(),
@@ -296,12 +293,14 @@ fn covered(le: &LoadedExperiment, md: &MarketData, key: &str, symbols: &[String]
     Ok((0..md.symbols.len()).filter(|&s| symbols.is_empty() || symbols.contains(&md.symbols[s])).collect())
 }
 
-/// Regime labels for a detector setting: they depend on the detector settings, not on the
-/// overrides, so candidates share them.
+/// The detector settings of `[regime]`, without the overrides: what its labels depend on.
+fn detector_key(rc: &crate::experiment::RegimeConfig) -> String {
+    toml::to_string(&crate::experiment::RegimeConfig { overrides: Default::default(), ..rc.clone() }).unwrap_or_default()
+}
+
+/// Regime labels for a detector setting, shared by candidates that differ only in overrides.
 fn regime_labels(rc: &crate::experiment::RegimeConfig, md: &MarketData, cache: &IndicatorCache) -> Arc<crate::regime::Labels> {
-    let detector = crate::experiment::RegimeConfig { overrides: Default::default(), ..rc.clone() };
-    let key = toml::to_string(&detector).unwrap_or_default();
-    cache.shared(key, || crate::regime::detect(rc, md))
+    cache.shared(detector_key(rc), || crate::regime::detect(rc, md))
 }
 
 /// The strategies of `[[signals.rules]]` and `[[signals.code]]`, per symbol: each decides its
@@ -315,10 +314,9 @@ fn drivers(
     let exp = &le.exp;
     let cfg_err = |key: String, msg: String| crate::Error::Config { file: le.file.clone(), key, msg };
     let mut out: Vec<Option<signals::Driver>> = vec![None; md.symbols.len()];
-    let rules = exp.signals.rules.iter().map(|r| (&r.symbols, r.strength, r.confidence, "rules"));
-    let code = exp.signals.code.iter().map(|c| (&c.symbols, c.strength, c.confidence, "code"));
-    for (i, (symbols, strength, confidence, kind)) in rules.chain(code).enumerate() {
-        let i = if kind == "rules" { i } else { i - exp.signals.rules.len() };
+    let rules = exp.signals.rules.iter().enumerate().map(|(i, r)| (i, &r.symbols, r.strength, r.confidence, "rules"));
+    let code = exp.signals.code.iter().enumerate().map(|(i, c)| (i, &c.symbols, c.strength, c.confidence, "code"));
+    for (i, symbols, strength, confidence, kind) in rules.chain(code) {
         let key = format!("signals.{kind}[{i}]");
         let syms = covered(le, md, &key, symbols)?;
         let signal: Arc<dyn signals::Signal> = if kind == "rules" {

@@ -232,11 +232,9 @@ impl Experiment {
                 return err(key("confidence"), format!("{} must be in [0, 1]", s.confidence));
             }
         }
-        let strategies = self.signals.rules.iter().map(|r| (&r.params, r.confidence, "rules"));
-        for (i, (params, confidence, kind)) in
-            strategies.chain(self.signals.code.iter().map(|c| (&c.params, c.confidence, "code"))).enumerate()
-        {
-            let i = if kind == "rules" { i } else { i - self.signals.rules.len() };
+        let rules = self.signals.rules.iter().enumerate().map(|(i, r)| (i, &r.params, r.confidence, "rules"));
+        let code = self.signals.code.iter().enumerate().map(|(i, c)| (i, &c.params, c.confidence, "code"));
+        for (i, params, confidence, kind) in rules.chain(code) {
             if !(0.0..=1.0).contains(&confidence) {
                 return err(format!("signals.{kind}[{i}].confidence"), format!("{confidence} must be in [0, 1]"));
             }
