@@ -153,20 +153,84 @@ pub struct RegimeStats {
     pub regime_balanced_accuracy: Option<f64>,
 }
 
-fn mean(x: &[f64]) -> f64 {
-    if x.is_empty() {
-        f64::NAN
-    } else {
-        x.iter().sum::<f64>() / x.len() as f64
+/// Running statistics of closed trades, pushed in the order the trades opened: what the trade
+/// statistics are computed from, whether a run kept its list of trades or folded them as they
+/// closed. The deviation behind the SQN is Welford's one-pass form.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TradeStats {
+    n: usize,
+    wins: usize,
+    /// Sums of positive and of negative PnL, of PnL and of returns (each started as
+    /// `Iterator::sum` starts, so a list summed at once gives the same bits).
+    gp: f64,
+    gl: f64,
+    sum_pnl: f64,
+    sum_ret: f64,
+    best: f64,
+    worst: f64,
+    /// Welford's running mean and sum of squared deviations of PnL.
+    mean: f64,
+    m2: f64,
+}
+
+impl Default for TradeStats {
+    fn default() -> Self {
+        TradeStats {
+            n: 0,
+            wins: 0,
+            gp: -0.0,
+            gl: -0.0,
+            sum_pnl: -0.0,
+            sum_ret: -0.0,
+            best: f64::NEG_INFINITY,
+            worst: f64::INFINITY,
+            mean: 0.0,
+            m2: 0.0,
+        }
     }
 }
 
-fn std1(x: &[f64]) -> f64 {
-    if x.len() < 2 {
-        return f64::NAN;
+impl TradeStats {
+    /// Add a closed trade.
+    pub fn push(&mut self, t: &Trade) {
+        let (pnl, ret) = (t.pnl, t.ret());
+        self.n += 1;
+        if pnl > 0.0 {
+            self.wins += 1;
+            self.gp += pnl;
+        } else if pnl < 0.0 {
+            self.gl += pnl;
+        }
+        self.sum_pnl += pnl;
+        self.sum_ret += ret;
+        self.best = self.best.max(ret);
+        self.worst = self.worst.min(ret);
+        let d = pnl - self.mean;
+        self.mean += d / self.n as f64;
+        self.m2 += d * (pnl - self.mean);
     }
-    let m = mean(x);
-    (x.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (x.len() - 1) as f64).sqrt()
+
+    /// Closed trades pushed.
+    pub fn count(&self) -> usize {
+        self.n
+    }
+
+    fn fill(&self, s: &mut Stats) {
+        s.trades = self.n;
+        if self.n == 0 {
+            return;
+        }
+        let n = self.n as f64;
+        let gl = -self.gl;
+        s.win_rate = self.wins as f64 / n;
+        s.profit_factor = if gl > 0.0 { self.gp / gl } else { f64::INFINITY };
+        s.expectancy = self.sum_pnl / n;
+        s.avg_trade_return = self.sum_ret / n;
+        s.best_trade = self.best;
+        s.worst_trade = self.worst;
+        let sd = if self.n < 2 { f64::NAN } else { (self.m2 / (n - 1.0)).sqrt() };
+        s.sqn = n.sqrt() * s.expectancy / sd;
+    }
 }
 
 /// Running statistics of an equity curve, one bar at a time: what a run keeps when it does not
@@ -490,6 +554,8 @@ pub struct RunRecord<'a> {
     pub per_year: f64,
     /// Round trips (open ones marked at the last close).
     pub trades: &'a [Trade],
+    /// Closed trades opened before all of `trades`, folded as they closed (a candidate's run).
+    pub folded: Option<&'a TradeStats>,
     /// Bars with any open position.
     pub exposure_bars: usize,
     /// Sum of |fill notional|.
@@ -513,22 +579,16 @@ pub struct RunRecord<'a> {
 /// All statistics of a run.
 pub fn summarize(r: &RunRecord) -> Stats {
     let mut s = r.stream.stats(r.per_year);
-    let closed: Vec<&Trade> = r.trades.iter().filter(|t| t.exit_bar.is_some()).collect();
-    let pnl: Vec<f64> = closed.iter().map(|t| t.pnl).collect();
-    let rets: Vec<f64> = closed.iter().map(|t| t.ret()).collect();
-    let gp: f64 = pnl.iter().filter(|p| **p > 0.0).sum();
-    let gl: f64 = -pnl.iter().filter(|p| **p < 0.0).sum::<f64>();
-    s.trades = closed.len();
-    s.open_trades = r.trades.len() - closed.len();
-    if !closed.is_empty() {
-        s.win_rate = pnl.iter().filter(|p| **p > 0.0).count() as f64 / pnl.len() as f64;
-        s.profit_factor = if gl > 0.0 { gp / gl } else { f64::INFINITY };
-        s.expectancy = mean(&pnl);
-        s.avg_trade_return = mean(&rets);
-        s.best_trade = rets.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        s.worst_trade = rets.iter().copied().fold(f64::INFINITY, f64::min);
-        s.sqn = (pnl.len() as f64).sqrt() * mean(&pnl) / std1(&pnl);
+    let mut ts = r.folded.copied().unwrap_or_default();
+    let mut open = 0;
+    for t in r.trades {
+        match t.exit_bar {
+            Some(_) => ts.push(t),
+            None => open += 1,
+        }
     }
+    ts.fill(&mut s);
+    s.open_trades = open;
     s.exposure_time = if s.bars == 0 { 0.0 } else { r.exposure_bars as f64 / s.bars as f64 };
     s.turnover = r.traded_notional / r.stream.mean_equity();
     s.fees_paid = r.fees;

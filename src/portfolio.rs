@@ -110,9 +110,14 @@ pub struct Portfolio {
     pub traded_notional: f64,
     /// Borrow cost paid on shorts.
     pub borrow_paid: f64,
-    /// Trades, closed and open.
+    /// Trades, closed and open, in the order they opened (without those folded into `folded`).
     pub trades: Vec<Trade>,
-    /// Index into `trades` of each symbol's open trade.
+    /// With [`Portfolio::folding`]: the closed trades dropped from the front of `trades`,
+    /// folded into running statistics in the order they opened (a candidate keeps no list).
+    pub folded: Option<crate::metrics::TradeStats>,
+    /// Trades dropped from the front of `trades` so far.
+    dropped: usize,
+    /// Index (counting dropped trades) of each symbol's open trade.
     open_trade: Vec<Option<usize>>,
     exit_notional: Vec<f64>,
     exit_qty: Vec<f64>,
@@ -133,10 +138,29 @@ impl Portfolio {
             traded_notional: 0.0,
             borrow_paid: 0.0,
             trades: Vec::new(),
+            folded: None,
+            dropped: 0,
             open_trade: vec![None; n_sym],
             exit_notional: vec![0.0; n_sym],
             exit_qty: vec![0.0; n_sym],
         }
+    }
+
+    /// Keep no list of closed trades: fold each into running statistics once every trade opened
+    /// before it has closed too (so they are folded in the order they opened, as a whole list is).
+    pub fn folding(mut self) -> Self {
+        self.folded = Some(Default::default());
+        self
+    }
+
+    fn fold_closed(&mut self) {
+        let Some(st) = &mut self.folded else { return };
+        let k = self.trades.iter().take_while(|t| t.exit_bar.is_some()).count();
+        for t in &self.trades[..k] {
+            st.push(t);
+        }
+        self.trades.drain(..k);
+        self.dropped += k;
     }
 
     /// Cash plus positions at their marks.
@@ -166,7 +190,7 @@ impl Portfolio {
         if closing > 0.0 {
             let pnl = closing * (f.price - self.avg_price[s]) * q0.signum();
             if let Some(ti) = self.open_trade[s] {
-                let t = &mut self.trades[ti];
+                let t = &mut self.trades[ti - self.dropped];
                 t.pnl += pnl - fee_close;
                 t.fees += fee_close;
                 self.exit_notional[s] += closing * f.price;
@@ -176,6 +200,9 @@ impl Portfolio {
                     t.exit_bar = Some(f.bar);
                     t.exit_reason = Some(f.reason);
                     self.open_trade[s] = None;
+                    if ti == self.dropped {
+                        self.fold_closed();
+                    }
                 }
             }
             if q1 == 0.0 {
@@ -202,11 +229,11 @@ impl Portfolio {
                     fees: fee_open,
                     exit_reason: None,
                 });
-                self.open_trade[s] = Some(self.trades.len() - 1);
+                self.open_trade[s] = Some(self.dropped + self.trades.len() - 1);
             } else {
                 self.avg_price[s] = (self.avg_price[s] * q0.abs() + f.price * opening) / q1.abs();
                 if let Some(ti) = self.open_trade[s] {
-                    let t = &mut self.trades[ti];
+                    let t = &mut self.trades[ti - self.dropped];
                     t.entry_notional += opening * f.price;
                     t.entry_price = self.avg_price[s];
                     t.max_qty = t.max_qty.max(q1.abs());
@@ -226,7 +253,7 @@ impl Portfolio {
                 self.cash -= cost;
                 self.borrow_paid += cost;
                 if let Some(ti) = self.open_trade[s] {
-                    self.trades[ti].pnl -= cost;
+                    self.trades[ti - self.dropped].pnl -= cost;
                 }
             }
         }
@@ -236,7 +263,7 @@ impl Portfolio {
     pub fn mark_open_trades(&mut self) {
         for s in 0..self.qty.len() {
             if let Some(ti) = self.open_trade[s] {
-                let t = &mut self.trades[ti];
+                let t = &mut self.trades[ti - self.dropped];
                 let q = self.qty[s];
                 let unreal = q * (self.mark[s] - self.avg_price[s]);
                 t.exit_price = self.mark[s];

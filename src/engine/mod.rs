@@ -18,6 +18,7 @@
 
 #![allow(clippy::needless_range_loop)] // loops over symbol ids index several parallel arrays
 
+pub mod batch;
 mod orders;
 mod prepare;
 mod rebalancing;
@@ -47,8 +48,12 @@ pub struct RunResult {
     pub fills: Vec<Fill>,
     /// Every order and what became of it.
     pub orders: Vec<OrderRecord>,
-    /// Round trips (open ones marked at the last close).
+    /// Round trips (open ones marked at the last close); without the closed ones folded into
+    /// `folded` (a run that records nothing per bar).
     pub trades: Vec<Trade>,
+    /// Closed trades folded into statistics as they closed, in the order they opened (a run
+    /// that records nothing per bar keeps no list of them).
+    pub folded: Option<crate::metrics::TradeStats>,
     /// Every intervention of the risk layer.
     pub risk_events: Vec<RiskEvent>,
     /// Fees paid.
@@ -139,6 +144,14 @@ struct Loop<'a> {
     /// Whether idle bars may be skipped in bulk (see [`Loop::skip_idle`]).
     can_skip: bool,
     act_cursor: Vec<usize>,
+    /// The next bar to run.
+    t: usize,
+    /// Set when the run stopped early (a fault).
+    done: bool,
+    /// Where a skip over idle bars began that a tile's end interrupted (see [`Loop::skip_idle`]).
+    idle_from: Option<usize>,
+    /// The batch path's current tile of the combined signals (empty: the prepared ones).
+    tile: Vec<signals::Combined>,
 }
 
 /// All statistics of a run over its prepared inputs.
@@ -148,6 +161,7 @@ pub fn summarize(prep: &Prepared, res: &RunResult) -> crate::metrics::Stats {
         stream: &res.stream,
         per_year: prep.per_year,
         trades: &res.trades,
+        folded: res.folded.as_ref(),
         exposure_bars: res.exposure_bars,
         traded_notional: res.traded_notional,
         fees: res.fees,
@@ -173,52 +187,63 @@ pub fn backtest_stats(exp: &Experiment, prep: &Prepared) -> RunResult {
 
 fn run(exp: &Experiment, prep: &Prepared, record: bool) -> RunResult {
     let mut lp = Loop::new(exp, prep, record);
-    let mut t = 0;
-    while t < lp.n {
-        if lp.calendar {
-            // UTC day boundaries matter only to the daily limits (and the division is not free).
-            lp.account.start_bar(lp.md.timestamps[t].div_euclid(DAY_MS));
-        }
-        // 1. Open.
-        lp.mark(t, false);
-        lp.process(t, false);
-        lp.settle_rebalance(t);
-        // 2. Stops.
-        lp.stops(t);
-        // 3. Close.
-        lp.mark(t, true);
-        lp.process(t, true);
-        lp.settle_rebalance(t);
-        if lp.borrow_per_bar > 0.0 {
-            lp.pf.charge_borrow(lp.borrow_per_bar);
-        }
-        let eq = lp.pf.equity();
-        // 4. Account-level limits.
-        lp.account_limits(t, eq);
-        // 5. The regime labelled from data up to this close picks the parameters from here on;
-        // then the rebalancer or the decision.
-        let regime_changed = lp.regime(t);
-        if lp.exp.rebalance.is_some() {
-            let mut b = std::mem::take(&mut lp.rb_bufs);
-            lp.rebalance_step(t, lp.pv, &mut b, regime_changed, lp.account.blocking().is_some());
-            lp.rb_bufs = b;
-        } else {
-            lp.decide(t, eq);
-        }
-        if exp.execution.fill == FillTiming::Close {
-            lp.process(t, true);
-            lp.settle_rebalance(t);
-        }
-        // 6. Record.
-        if !lp.record_bar(t) {
-            break;
-        }
-        t = lp.skip_idle(t + 1);
-    }
+    lp.advance(lp.n);
     lp.finish()
 }
 
 impl<'a> Loop<'a> {
+    /// Run the bars from the next one due up to `end` (exclusive): the whole series in one
+    /// call, or tile by tile in the batch path, which installs each tile's signals first.
+    fn advance(&mut self, end: usize) {
+        if self.done {
+            return;
+        }
+        let mut t = self.skip_idle(self.t, end);
+        while t < end {
+            if self.calendar {
+                // UTC day boundaries matter only to the daily limits (and the division is not free).
+                self.account.start_bar(self.md.timestamps[t].div_euclid(DAY_MS));
+            }
+            // 1. Open.
+            self.mark(t, false);
+            self.process(t, false);
+            self.settle_rebalance(t);
+            // 2. Stops.
+            self.stops(t);
+            // 3. Close.
+            self.mark(t, true);
+            self.process(t, true);
+            self.settle_rebalance(t);
+            if self.borrow_per_bar > 0.0 {
+                self.pf.charge_borrow(self.borrow_per_bar);
+            }
+            let eq = self.pf.equity();
+            // 4. Account-level limits.
+            self.account_limits(t, eq);
+            // 5. The regime labelled from data up to this close picks the parameters from here on;
+            // then the rebalancer or the decision.
+            let regime_changed = self.regime(t);
+            if self.exp.rebalance.is_some() {
+                let mut b = std::mem::take(&mut self.rb_bufs);
+                self.rebalance_step(t, self.pv, &mut b, regime_changed, self.account.blocking().is_some());
+                self.rb_bufs = b;
+            } else {
+                self.decide(t, eq);
+            }
+            if self.base.execution.fill == FillTiming::Close {
+                self.process(t, true);
+                self.settle_rebalance(t);
+            }
+            // 6. Record.
+            if !self.record_bar(t) {
+                self.done = true;
+                return;
+            }
+            t = self.skip_idle(t + 1, end);
+        }
+        self.t = t;
+    }
+
     fn new(exp: &'a Experiment, prep: &'a Prepared, record: bool) -> Loop<'a> {
         let md = &*prep.md;
         let (n, ns) = (md.len(), md.symbols.len());
@@ -256,7 +281,11 @@ impl<'a> Loop<'a> {
             n,
             ns,
             costs: Costs::from_config(&exp.execution),
-            pf: Portfolio::new(exp.portfolio.initial_cash, ns),
+            pf: if record {
+                Portfolio::new(exp.portfolio.initial_cash, ns)
+            } else {
+                Portfolio::new(exp.portfolio.initial_cash, ns).folding()
+            },
             pending: Vec::with_capacity(2 * ns),
             res: RunResult {
                 equity: Vec::with_capacity(cap),
@@ -305,6 +334,10 @@ impl<'a> Loop<'a> {
             borrow_per_bar,
             can_skip,
             act_cursor: vec![0; ns],
+            t: 0,
+            done: false,
+            idle_from: None,
+            tile: Vec::new(),
         }
     }
 
@@ -406,15 +439,9 @@ impl<'a> Loop<'a> {
                 self.set_target(t, s, eq, dir, d.strength, d.confidence);
                 continue;
             }
-            let c = &pv.combined[s];
-            let dir = c.dir[t];
-            if !(self.dynamic_size
-                || self.dirty[s]
-                || t == 0
-                || c.dir[t - 1] != dir
-                || c.strength_at(t - 1) != c.strength_at(t)
-                || c.conf_at(t - 1) != c.conf_at(t))
-            {
+            let c = if self.tile.is_empty() { &pv.combined[s] } else { &self.tile[s] };
+            let (dir, strength, conf) = c.get(t);
+            if !(self.dynamic_size || self.dirty[s] || t == 0 || c.get(t - 1) != (dir, strength, conf)) {
                 continue;
             }
             self.dirty[s] = false;
@@ -425,7 +452,7 @@ impl<'a> Loop<'a> {
                     continue;
                 }
             }
-            self.set_target(t, s, eq, dir, c.strength_at(t), c.conf_at(t));
+            self.set_target(t, s, eq, dir, strength, conf);
         }
     }
 
@@ -552,30 +579,42 @@ impl<'a> Loop<'a> {
     /// no order waiting, no stop or account-level limit to watch and no re-evaluation owed, the
     /// state can only change at the next act of some symbol's combined signal (a bar where a
     /// present signal differs from the bar before: see `Combined::acts`). Returns the next bar
-    /// to run.
-    fn skip_idle(&mut self, t: usize) -> usize {
-        let (md, prep, n, ns) = (self.md, self.base_prep, self.n, self.ns);
+    /// to run, at most `limit`. A skip that reaches the end of a tile (`limit` short of the last
+    /// bar) is put off: the bars are pushed in one piece, as a whole-series run pushes them,
+    /// once a later tile shows where it ends.
+    fn skip_idle(&mut self, t: usize, limit: usize) -> usize {
+        let (md, n, ns) = (self.md, self.n, self.ns);
         if !(self.can_skip && self.pending.is_empty() && !self.dirty.contains(&true)) {
             return t;
         }
-        let mut next = n;
-        for (c, k) in prep.combined.iter().zip(&mut self.act_cursor) {
+        let comb: &[signals::Combined] = if self.tile.is_empty() { &self.base_prep.combined } else { &self.tile };
+        let mut next = limit;
+        for (c, k) in comb.iter().zip(&mut self.act_cursor) {
             next = c.next_act(k, t, next);
         }
+        let from = self.idle_from.unwrap_or(t);
+        if next == limit && limit < n && next > from {
+            self.idle_from = Some(from);
+            return limit;
+        }
+        self.idle_from = None;
+        let t = from;
         if next > t {
             // The bar jumped to is cold in every array the loop reads there: ask for those
             // lines now, so they arrive while the bars between are marked to market.
             if next < n {
-                for (b, c) in md.bars.iter().zip(&prep.combined) {
+                for (b, c) in md.bars.iter().zip(comb) {
                     prefetch(&b.open[next]);
                     prefetch(&b.volume[next]);
                     prefetch(&b.tradable[next]);
-                    prefetch(&c.dir[next - 1]);
+                    prefetch(&c.dir[next - 1 - c.base]);
                 }
             }
             let cash = self.pf.cash;
-            // A local copy of the statistics lets them live in registers through the loop.
-            let mut stream = self.res.stream;
+            // In place: the statistics hold the block sums (a copy per skip would cost more than
+            // the skip); the bulk pushes keep their hot state in locals themselves.
+            let res = &mut self.res;
+            let stream = &mut res.stream;
             let qty = &self.pf.qty;
             // Summed as `Portfolio::equity` sums, so both paths agree to the last bit.
             let equity_at = |u: usize| cash + (0..ns).fold(0.0, |pos, s| pos + qty[s] * md.bars[s].close[u]);
@@ -594,16 +633,15 @@ impl<'a> Loop<'a> {
                         stream.push(eq);
                     }
                     if self.log {
-                        self.res.equity.push(eq);
-                        self.res.cash.push(cash);
+                        res.equity.push(eq);
+                        res.cash.push(cash);
                         for s in 0..ns {
-                            self.res.positions[s].push(qty[s]);
+                            res.positions[s].push(qty[s]);
                         }
                     }
                 }
             }
             self.account.closed_at(equity_at(next - 1));
-            self.res.stream = stream;
             if self.exposed {
                 self.res.exposure_bars += next - t;
             }
@@ -692,6 +730,7 @@ impl<'a> Loop<'a> {
         res.borrow_paid = pf.borrow_paid;
         res.traded_notional = pf.traded_notional;
         res.trades = pf.trades;
+        res.folded = pf.folded;
         res
     }
 }

@@ -103,6 +103,12 @@ fn check_signals(exp: &crate::experiment::Experiment, file: &std::path::Path) ->
 
 /// Compute signals (through the shared indicator cache) and everything else a run reads.
 pub fn prepare(le: &LoadedExperiment, md: Arc<MarketData>, cache: &Arc<IndicatorCache>) -> Result<Prepared> {
+    prepare_with(le, md, cache, true)
+}
+
+/// [`prepare`], or with `signals` false everything but the technical signals' series and the
+/// combined signals (left empty: the batch path makes them tile by tile), checks included.
+pub(super) fn prepare_with(le: &LoadedExperiment, md: Arc<MarketData>, cache: &Arc<IndicatorCache>, signals: bool) -> Result<Prepared> {
     let exp = &le.exp;
     // Regime overrides are checked where the variants are built, below.
     check_signals(exp, &le.file)?;
@@ -128,7 +134,11 @@ pub fn prepare(le: &LoadedExperiment, md: Arc<MarketData>, cache: &Arc<Indicator
         }
         for (s, bars) in md.bars.iter().enumerate() {
             if cfg.symbols.is_empty() || cfg.symbols.contains(&md.symbols[s]) {
-                per_sym[s].push(signals::technical_stream(cfg, s, bars, cache));
+                per_sym[s].push(if signals {
+                    signals::technical_stream(cfg, s, bars, cache)
+                } else {
+                    signals::technical_of(cfg, Vec::new(), None)
+                });
             }
         }
     }
@@ -193,29 +203,22 @@ pub fn prepare(le: &LoadedExperiment, md: Arc<MarketData>, cache: &Arc<Indicator
         }
     }
     let mults = &exp.decision.strength_multipliers;
-    let combined = per_sym
-        .into_iter()
-        .map(|mut streams| {
-            // One source whose votes never vanish (confidence and multiplier > 0, weight > 0) is
-            // its own combination: skip the copy (a sweep prepares thousands of these).
-            let single = streams.len() == 1 && {
-                let st = &streams[0];
-                exp.signals.weights.get(&st.source).is_none_or(|w| *w > 0.0)
-                    && if st.strength.len() == 1 && st.conf.len() == 1 {
-                        mults[st.strength[0] as usize - 1] * st.conf[0] > 0.0
-                    } else {
-                        (0..st.dir.len()).all(|t| st.dir[t] == signals::NONE || mults[st.strength_at(t) as usize - 1] * st.conf_at(t) > 0.0)
-                    }
-            };
-            if single {
-                let st = streams.pop().expect("one stream");
-                Combined::of_stream(st)
-            } else {
-                let refs: Vec<&signals::Stream> = streams.iter().collect();
-                signals::combine(&refs, &exp.signals.weights, mults, n)
-            }
-        })
-        .collect();
+    let combined = if !signals {
+        Vec::new()
+    } else {
+        per_sym
+            .into_iter()
+            .map(|mut streams| {
+                if is_single(&streams, &exp.signals.weights, mults) {
+                    let st = streams.pop().expect("one stream");
+                    Combined::of_stream(st)
+                } else {
+                    let refs: Vec<&signals::Stream> = streams.iter().collect();
+                    signals::combine(&refs, &exp.signals.weights, mults, n)
+                }
+            })
+            .collect()
+    };
     let per_year = exp.metrics.periods_per_year.unwrap_or_else(|| md.timeframe.bars_per_year());
     let vol = if exp.decision.sizing == Sizing::Volatility {
         md.bars.iter().map(|b| decision::rolling_vol(&b.close, exp.decision.vol_window, per_year)).collect()
@@ -278,6 +281,20 @@ pub fn prepare(le: &LoadedExperiment, md: Arc<MarketData>, cache: &Arc<Indicator
         None => None,
     };
     Ok(Prepared { md, combined, vol, per_year, atr, corr, lots, rebalance, regime, warnings, drivers, cache: cache.clone(), models })
+}
+
+/// Whether a symbol's streams are one source whose votes never vanish (confidence and multiplier
+/// > 0, weight > 0): it is then its own combination, with no copy (a sweep makes thousands).
+pub(super) fn is_single(streams: &[signals::Stream], weights: &std::collections::BTreeMap<String, f64>, mults: &[f64; 4]) -> bool {
+    streams.len() == 1 && {
+        let st = &streams[0];
+        weights.get(&st.source).is_none_or(|w| *w > 0.0)
+            && if st.strength.len() == 1 && st.conf.len() == 1 {
+                mults[st.strength[0] as usize - 1] * st.conf[0] > 0.0
+            } else {
+                (0..st.dir.len()).all(|t| st.dir[t] == signals::NONE || mults[st.strength_at(t) as usize - 1] * st.conf_at(t) > 0.0)
+            }
+    }
 }
 
 /// The symbol ids a signal entry (`key`) covers: those of its `symbols` list, or all when it is

@@ -181,6 +181,11 @@ pub struct Study {
     constraints: Vec<Comparison>,
     /// Results read back from an interrupted run, by parameter values.
     done: BTreeMap<String, Trial>,
+    /// Whether candidates the batch path covers take it (true unless switched off, e.g. to
+    /// compare the two paths).
+    pub batch: bool,
+    /// How the candidates were run.
+    paths: std::sync::Mutex<RunPaths>,
 }
 
 impl Study {
@@ -211,6 +216,8 @@ impl Study {
             rules,
             constraints,
             done: BTreeMap::new(),
+            batch: true,
+            paths: Default::default(),
         })
     }
 
@@ -235,6 +242,15 @@ impl Study {
             return Trial { index, ..t.clone() };
         }
         let start = std::time::Instant::now();
+        let outcome = self.candidate(&params).and_then(|exp| {
+            self.count_engine(crate::engine::batch::fallback_reason(&exp).unwrap_or("a single candidate"));
+            self.run_candidate(exp).map_err(|e| (TrialStatus::Invalid, e.to_string()))
+        });
+        self.trial(index, params, outcome, start.elapsed().as_secs_f64() * 1e3)
+    }
+
+    /// A trial from what its run gave (or why it did not run).
+    fn trial(&self, index: usize, params: Vec<toml::Value>, outcome: CandidateOutcome, duration_ms: f64) -> Trial {
         let dir = if self.cfg.direction == Direction::Maximize { 1.0 } else { -1.0 };
         let mut trial = Trial {
             index,
@@ -244,28 +260,30 @@ impl Study {
             score: PENALTY * 1e3,
             feasible: false,
             key_stats: [f64::NAN; 4],
-            duration_ms: 0.0,
+            duration_ms,
             blocks: None,
             reason: String::new(),
         };
-        match self.candidate(&trial.params) {
+        match outcome {
             Err((status, why)) => (trial.status, trial.reason) = (status, why),
-            Ok(exp) => match self.run_candidate(exp) {
-                Err(e) => (trial.status, trial.reason) = (TrialStatus::Invalid, e.to_string()),
-                Ok((stats, blocks)) => {
-                    trial.blocks = Some(blocks);
-                    let look = |n: &str| stat(&stats, n);
-                    trial.objective = look(&self.cfg.objective).unwrap_or(f64::NAN);
-                    let violation: f64 = self.constraints.iter().map(|c| c.violation(&look)).sum();
-                    trial.feasible = violation == 0.0;
-                    let obj = if trial.objective.is_nan() { -1e9 } else { dir * trial.objective };
-                    trial.score = if trial.feasible { obj } else { PENALTY - violation.min(1e11) };
-                    trial.key_stats = [stats.total_return, stats.sharpe, stats.max_drawdown, stats.trades as f64];
-                }
-            },
+            Ok((stats, blocks)) => {
+                trial.blocks = Some(blocks);
+                let look = |n: &str| stat(&stats, n);
+                trial.objective = look(&self.cfg.objective).unwrap_or(f64::NAN);
+                let violation: f64 = self.constraints.iter().map(|c| c.violation(&look)).sum();
+                trial.feasible = violation == 0.0;
+                let obj = if trial.objective.is_nan() { -1e9 } else { dir * trial.objective };
+                trial.score = if trial.feasible { obj } else { PENALTY - violation.min(1e11) };
+                trial.key_stats = [stats.total_return, stats.sharpe, stats.max_drawdown, stats.trades as f64];
+            }
         }
-        trial.duration_ms = start.elapsed().as_secs_f64() * 1e3;
         trial
+    }
+
+    fn count_engine(&self, why: &'static str) {
+        if let Ok(mut m) = self.paths.lock() {
+            *m.engine.entry(why.to_string()).or_default() += 1;
+        }
     }
 
     /// Statistics of one experiment over the study's data (candidates and re-runs).
@@ -299,10 +317,79 @@ impl Study {
         Ok((crate::engine::summarize(&prep, &res), res.stream.blocks()))
     }
 
-    /// Evaluate candidates in parallel; results come back in candidate order.
+    /// Evaluate candidates in parallel; results come back in candidate order. Candidates the
+    /// batch path covers run through it together, in chunks (see [`crate::engine::batch`]);
+    /// the others one by one through the engine.
     pub fn evaluate_batch(&self, first_index: usize, batch: Vec<Vec<toml::Value>>) -> Vec<Trial> {
-        batch.into_par_iter().enumerate().map(|(k, p)| self.evaluate(first_index + k, p)).collect::<Vec<_>>()
+        if !self.batch || batch.len() < 2 {
+            return batch.into_par_iter().enumerate().map(|(k, p)| self.evaluate(first_index + k, p)).collect::<Vec<_>>();
+        }
+        let mut out: Vec<Option<Trial>> = vec![None; batch.len()];
+        let (mut together, mut alone) = (Vec::new(), Vec::new());
+        for (k, p) in batch.into_iter().enumerate() {
+            if let Some(t) = self.done.get(&params_key(&p)) {
+                out[k] = Some(Trial { index: first_index + k, ..t.clone() });
+                continue;
+            }
+            match self.candidate(&p) {
+                Err(why) => out[k] = Some(self.trial(first_index + k, p, Err(why), 0.0)),
+                Ok(exp) if crate::engine::batch::fallback_reason(&exp).is_none() => together.push((k, p, exp)),
+                Ok(_) => alone.push((k, p)),
+            }
+        }
+        // Chunks small enough for the threads to share the work evenly, large enough to share
+        // each tile's indicator series among many candidates.
+        let threads = rayon::current_num_threads().max(1);
+        // Dealt out in turn, so neighbouring candidates (of similar cost in a grid) spread over
+        // the chunks.
+        let count = together.len().div_ceil(together.len().div_ceil(threads * 4).clamp(16, 256));
+        let mut chunks: Vec<Vec<(usize, Vec<toml::Value>, Experiment)>> = (0..count).map(|_| Vec::new()).collect();
+        for (i, c) in together.into_iter().enumerate() {
+            chunks[i % count].push(c);
+        }
+        let done_together: Vec<Vec<(usize, Trial)>> = chunks
+            .into_par_iter()
+            .map(|chunk| {
+                let start = std::time::Instant::now();
+                let les: Vec<LoadedExperiment> =
+                    chunk.iter().map(|(_, _, e)| LoadedExperiment { exp: e.clone(), file: self.le.file.clone() }).collect();
+                let runs = crate::engine::batch::run_batch(&les, &self.md, &self.cache, crate::engine::batch::TILE);
+                let ms = start.elapsed().as_secs_f64() * 1e3 / chunk.len() as f64;
+                chunk
+                    .into_iter()
+                    .zip(runs)
+                    .map(|((k, p, _), run)| {
+                        let outcome = run.map_err(|e| (TrialStatus::Invalid, e.to_string())).and_then(|(prep, res)| match &res.fault {
+                            Some((bar, what)) => Err((TrialStatus::Invalid, format!("bar {bar}: {what}"))),
+                            None => Ok((crate::engine::summarize(&prep, &res), res.stream.blocks())),
+                        });
+                        (k, self.trial(first_index + k, p, outcome, ms))
+                    })
+                    .collect()
+            })
+            .collect();
+        if let Ok(mut m) = self.paths.lock() {
+            m.batch += done_together.iter().map(Vec::len).sum::<usize>();
+        }
+        let done_alone: Vec<(usize, Trial)> = alone.into_par_iter().map(|(k, p)| (k, self.evaluate(first_index + k, p))).collect();
+        for (k, t) in done_together.into_iter().flatten().chain(done_alone) {
+            out[k] = Some(t);
+        }
+        out.into_iter().map(|t| t.expect("every candidate evaluated")).collect()
     }
+}
+
+/// A candidate's statistics and per-block return sums, or why it did not run.
+type CandidateOutcome = std::result::Result<(Stats, [[f64; 3]; crate::metrics::BLOCKS]), (TrialStatus, String)>;
+
+/// How the candidates of a search were run (in `optimize.json`).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct RunPaths {
+    /// Candidates run together through the batch path.
+    pub batch: usize,
+    /// Candidates run one by one through the engine, by reason (what the batch path does not
+    /// cover, or a batch of one: a Bayesian proposal).
+    pub engine: BTreeMap<String, usize>,
 }
 
 pub(super) fn value_text(v: &toml::Value) -> String {
@@ -349,7 +436,8 @@ pub fn search(study: &mut Study, log: Option<&mut TrialLog>, progress: &indicati
             let mut i = 0;
             let mut next_index = 0;
             while i < n {
-                let end = (i + 256).min(n);
+                // Large calls: the batch path shares each tile's indicators among a call's candidates.
+                let end = (i + 4096).min(n);
                 // Points breaking a rule are not part of the grid.
                 let pts: Vec<Vec<toml::Value>> = (i..end)
                     .map(|k| study.space.grid_point(k, study.cfg.grid_points))
@@ -455,8 +543,12 @@ pub struct Summary {
     /// the trials' returns in 10 blocks of bars (Sharpe ratio as the measure); absent for fewer
     /// than 4 trials.
     pub pbo: Option<f64>,
-    /// Distinct indicator series computed (shared by all candidates).
+    /// Distinct indicator series computed whole (shared by the candidates run through the
+    /// engine; the batch path makes its series tile by tile and keeps none).
     pub indicators_computed: usize,
+    /// How many candidates ran through the batch path, and how many through the engine alone
+    /// and why.
+    pub run_paths: RunPaths,
     /// Wall time in seconds (not part of the determinism guarantee).
     pub seconds: f64,
 }
@@ -582,6 +674,7 @@ fn finish(study: &Study, r: &SearchResult, dir: &Path, start: std::time::Instant
             blocks.filter(|b| b.len() >= 4).map(|b| walk::pbo(&b))
         },
         indicators_computed: study.cache.len(),
+        run_paths: study.paths.lock().map(|p| p.clone()).unwrap_or_default(),
         seconds: start.elapsed().as_secs_f64(),
     };
     let path = dir.join("optimize.json");

@@ -38,7 +38,6 @@ pub type Series = Arc<Vec<f64>>;
 #[derive(Debug, Default)]
 pub struct IndicatorCache {
     map: Mutex<BTreeMap<(usize, IndKey), Series>>,
-    prefix: Mutex<BTreeMap<usize, Arc<Vec<f64>>>>,
     labels: Mutex<BTreeMap<String, Arc<dyn std::any::Any + Send + Sync>>>,
 }
 
@@ -66,49 +65,13 @@ impl IndicatorCache {
         v
     }
 
-    fn prefix_sum(&self, sym: usize, close: &[f64]) -> Arc<Vec<f64>> {
-        if let Some(v) = self.prefix.lock().ok().and_then(|m| m.get(&sym).cloned()) {
-            return v;
-        }
-        let mut cs = Vec::with_capacity(close.len());
-        let mut acc = 0.0;
-        for &c in close {
-            acc += c;
-            cs.push(acc);
-        }
-        let v = Arc::new(cs);
-        if let Ok(mut m) = self.prefix.lock() {
-            m.entry(sym).or_insert_with(|| v.clone());
-        }
-        v
-    }
-
     /// The series for `key` on symbol `sym`, computed on first use.
     pub fn get(&self, sym: usize, bars: &Bars, key: IndKey) -> Arc<Vec<f64>> {
         if let Some(v) = self.map.lock().ok().and_then(|m| m.get(&(sym, key)).cloned()) {
             return v;
         }
-        let c = &bars.close;
-        let v = match key {
-            IndKey::Sma(n) => sma_from_prefix(&self.prefix_sum(sym, c), c, n),
-            IndKey::Ema(n) => ema(c, n),
-            IndKey::Rsi(n) => rsi(c, n),
-            IndKey::MacdLine(f, s) => {
-                let (a, b) = (self.get(sym, bars, IndKey::Ema(f)), self.get(sym, bars, IndKey::Ema(s)));
-                a.iter().zip(b.iter()).map(|(x, y)| x - y).collect()
-            }
-            IndKey::MacdSignal(f, s, g) => {
-                let line = self.get(sym, bars, IndKey::MacdLine(f, s));
-                let start = line.iter().position(|x| !x.is_nan()).unwrap_or(line.len());
-                let mut out = vec![f64::NAN; start];
-                out.extend(ema(&line[start..], g));
-                out
-            }
-            IndKey::Std(n) => rolling_std(c, n),
-            IndKey::PrevMax(n) => prev_extreme(&bars.high, n, true),
-            IndKey::PrevMin(n) => prev_extreme(&bars.low, n, false),
-            IndKey::Atr(n) => atr(&bars.high, &bars.low, c, n),
-        };
+        let mut v = vec![f64::NAN; bars.len()];
+        IndState::new(key).fill(bars, 0..bars.len(), &mut v);
         let v = Arc::new(v);
         if let Ok(mut m) = self.map.lock() {
             return m.entry((sym, key)).or_insert(v).clone();
@@ -122,82 +85,355 @@ impl IndicatorCache {
 /// prefix sums keeps only the digits the window's sum has beside theirs, so where the prefix
 /// sums are more than 1e8 times the window's sum (a huge value earlier in the series, about 8
 /// of 16 digits gone) or not finite, the window is summed directly from `x` instead.
-pub(crate) fn sma_from_prefix(cs: &[f64], x: &[f64], n: usize) -> Vec<f64> {
-    const LOST: f64 = 1e8;
-    let mut out = vec![f64::NAN; cs.len()];
-    if n == 0 || n > cs.len() {
-        return out;
-    }
-    out[n - 1] = cs[n - 1] / n as f64;
-    for i in n..cs.len() {
-        let w = cs[i] - cs[i - n];
-        out[i] = if w.is_finite() && cs[i].abs().max(cs[i - n].abs()) <= LOST * w.abs() {
-            w / n as f64
-        } else {
-            x[i + 1 - n..=i].iter().sum::<f64>() / n as f64
-        };
-    }
-    out
+#[cfg(test)]
+pub(crate) fn sma(x: &[f64], n: usize) -> Vec<f64> {
+    run(Kernel::Sma(SmaK::new(n)), x)
 }
 
 /// EMA with alpha = 2/(n+1), seeded with the SMA of the first n values (TA-Lib's convention);
 /// NaN before that.
 pub fn ema(x: &[f64], n: usize) -> Vec<f64> {
-    let mut out = vec![f64::NAN; x.len()];
-    if n == 0 || n > x.len() {
-        return out;
-    }
-    let alpha = 2.0 / (n as f64 + 1.0);
-    let mut e = x[..n].iter().sum::<f64>() / n as f64;
-    out[n - 1] = e;
-    for i in n..x.len() {
-        e += alpha * (x[i] - e);
-        out[i] = e;
-    }
-    out
+    run(Kernel::Ema(EmaK::new(n)), x)
 }
 
 /// Wilder's RSI: average gain and loss seeded with the simple mean of the first n changes, then
 /// smoothed as `(prev*(n-1) + x)/n`; 100 when there were no losses. NaN for the first n bars.
 pub fn rsi(x: &[f64], n: usize) -> Vec<f64> {
-    let mut out = vec![f64::NAN; x.len()];
-    if n == 0 || x.len() <= n {
-        return out;
-    }
-    let (mut g, mut l) = (0.0, 0.0);
-    for i in 1..=n {
-        let d = x[i] - x[i - 1];
-        g += d.max(0.0);
-        l += (-d).max(0.0);
-    }
-    g /= n as f64;
-    l /= n as f64;
-    let value = |g: f64, l: f64| if l == 0.0 { 100.0 } else { 100.0 - 100.0 / (1.0 + g / l) };
-    out[n] = value(g, l);
-    for i in n + 1..x.len() {
-        let d = x[i] - x[i - 1];
-        g = (g * (n as f64 - 1.0) + d.max(0.0)) / n as f64;
-        l = (l * (n as f64 - 1.0) + (-d).max(0.0)) / n as f64;
-        out[i] = value(g, l);
-    }
-    out
+    run(Kernel::Rsi(RsiK::new(n)), x)
 }
 
 /// Wilder's average true range: true range `max(h-l, |h-c_prev|, |l-c_prev|)` (h-l on the
 /// first bar), seeded with the mean of the first n, then `(prev*(n-1) + tr)/n`; NaN before.
 pub fn atr(h: &[f64], l: &[f64], c: &[f64], n: usize) -> Vec<f64> {
     let mut out = vec![f64::NAN; c.len()];
-    if n == 0 || n > c.len() {
-        return out;
-    }
-    let tr = |i: usize| if i == 0 { h[0] - l[0] } else { (h[i] - l[i]).max((h[i] - c[i - 1]).abs()).max((l[i] - c[i - 1]).abs()) };
-    let mut a = (0..n).map(tr).sum::<f64>() / n as f64;
-    out[n - 1] = a;
-    for i in n..c.len() {
-        a = (a * (n as f64 - 1.0) + tr(i)) / n as f64;
-        out[i] = a;
-    }
+    AtrK::new(n).fill(h, l, c, 0..c.len(), &mut out);
     out
+}
+
+fn run(mut k: Kernel, x: &[f64]) -> Vec<f64> {
+    let mut out = vec![f64::NAN; x.len()];
+    k.fill_one(x, 0..x.len(), &mut out);
+    out
+}
+
+/// An indicator series produced bar by bar: the state that carries from one bar to the next, so
+/// the series comes out bit for bit the same in one pass (the cache) or in tiles of bars (the
+/// batch path of a sweep, which never holds a whole line). Bars are asked for in order, each
+/// once, from bar 0; the inputs are the whole columns (windows read back into them).
+#[derive(Debug, Clone)]
+pub(crate) struct IndState {
+    kernel: Kernel,
+    next: usize,
+}
+
+#[derive(Debug, Clone)]
+enum Kernel {
+    Sma(SmaK),
+    Ema(EmaK),
+    Rsi(RsiK),
+    Macd(EmaK, EmaK),
+    /// The MACD line's EMAs, and the signal EMA over the line from its first value.
+    MacdSignal(EmaK, EmaK, EmaK, bool),
+    Std(StdK),
+    Prev(PrevK),
+    Atr(AtrK),
+}
+
+impl IndState {
+    /// The state before bar 0 of the series `key`.
+    pub(crate) fn new(key: IndKey) -> IndState {
+        let kernel = match key {
+            IndKey::Sma(n) => Kernel::Sma(SmaK::new(n)),
+            IndKey::Ema(n) => Kernel::Ema(EmaK::new(n)),
+            IndKey::Rsi(n) => Kernel::Rsi(RsiK::new(n)),
+            IndKey::MacdLine(f, s) => Kernel::Macd(EmaK::new(f), EmaK::new(s)),
+            IndKey::MacdSignal(f, s, g) => Kernel::MacdSignal(EmaK::new(f), EmaK::new(s), EmaK::new(g), false),
+            IndKey::Std(n) => Kernel::Std(StdK::new(n)),
+            IndKey::PrevMax(n) => Kernel::Prev(PrevK::new(n, true)),
+            IndKey::PrevMin(n) => Kernel::Prev(PrevK::new(n, false)),
+            IndKey::Atr(n) => Kernel::Atr(AtrK::new(n)),
+        };
+        IndState { kernel, next: 0 }
+    }
+
+    /// Values for the bars `range` (which must start where the last call ended) into `out`.
+    pub(crate) fn fill(&mut self, bars: &Bars, range: std::ops::Range<usize>, out: &mut [f64]) {
+        debug_assert_eq!(range.start, self.next);
+        debug_assert_eq!(range.len(), out.len());
+        self.next = range.end;
+        match &mut self.kernel {
+            Kernel::Atr(k) => k.fill(&bars.high, &bars.low, &bars.close, range, out),
+            Kernel::Prev(k) => k.fill(if k.max { &bars.high } else { &bars.low }, range, out),
+            k => k.fill_one(&bars.close, range, out),
+        }
+    }
+}
+
+impl Kernel {
+    /// The kernels over one input column.
+    fn fill_one(&mut self, x: &[f64], range: std::ops::Range<usize>, out: &mut [f64]) {
+        match self {
+            Kernel::Sma(k) => k.fill(x, range, out),
+            Kernel::Ema(k) => {
+                for (o, i) in out.iter_mut().zip(range) {
+                    *o = k.step(x[i]);
+                }
+            }
+            Kernel::Rsi(k) => {
+                for (o, i) in out.iter_mut().zip(range) {
+                    *o = k.step(x[i]);
+                }
+            }
+            Kernel::Macd(f, s) => {
+                for (o, i) in out.iter_mut().zip(range) {
+                    *o = f.step(x[i]) - s.step(x[i]);
+                }
+            }
+            Kernel::MacdSignal(f, s, g, started) => {
+                for (o, i) in out.iter_mut().zip(range) {
+                    let line = f.step(x[i]) - s.step(x[i]);
+                    // The signal line starts at the MACD line's first value.
+                    *started |= !line.is_nan();
+                    *o = if *started { g.step(line) } else { f64::NAN };
+                }
+            }
+            Kernel::Std(k) => k.fill(x, range, out),
+            Kernel::Prev(k) => k.fill(x, range, out),
+            Kernel::Atr(_) => unreachable!("ATR reads three columns"),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct SmaK {
+    n: usize,
+    /// The running prefix sum, and the last n of its values (`ring[at]` is n bars old).
+    acc: f64,
+    ring: Vec<f64>,
+    at: usize,
+}
+
+impl SmaK {
+    fn new(n: usize) -> SmaK {
+        SmaK { n, acc: 0.0, ring: vec![0.0; n], at: 0 }
+    }
+
+    fn fill(&mut self, x: &[f64], range: std::ops::Range<usize>, out: &mut [f64]) {
+        const LOST: f64 = 1e8;
+        let n = self.n;
+        if n == 0 || n > x.len() {
+            out.fill(f64::NAN);
+            return;
+        }
+        let nf = n as f64;
+        for (o, i) in out.iter_mut().zip(range) {
+            self.acc += x[i];
+            let (cs, old) = (self.acc, self.ring[self.at]);
+            self.ring[self.at] = cs;
+            self.at = if self.at + 1 == n { 0 } else { self.at + 1 };
+            *o = if i + 1 < n {
+                f64::NAN
+            } else if i + 1 == n {
+                cs / nf
+            } else {
+                let w = cs - old;
+                if w.is_finite() && cs.abs().max(old.abs()) <= LOST * w.abs() {
+                    w / nf
+                } else {
+                    x[i + 1 - n..=i].iter().sum::<f64>() / nf
+                }
+            };
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct EmaK {
+    n: usize,
+    alpha: f64,
+    seen: usize,
+    /// The seed's sum (summed as `Iterator::sum` sums), then the EMA.
+    e: f64,
+}
+
+impl EmaK {
+    fn new(n: usize) -> EmaK {
+        EmaK { n, alpha: 2.0 / (n as f64 + 1.0), seen: 0, e: -0.0 }
+    }
+
+    #[inline]
+    fn step(&mut self, x: f64) -> f64 {
+        if self.seen >= self.n {
+            if self.n == 0 {
+                return f64::NAN;
+            }
+            self.e += self.alpha * (x - self.e);
+            return self.e;
+        }
+        self.e += x;
+        self.seen += 1;
+        if self.seen == self.n {
+            self.e /= self.n as f64;
+            self.e
+        } else {
+            f64::NAN
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct RsiK {
+    n: usize,
+    i: usize,
+    prev: f64,
+    g: f64,
+    l: f64,
+}
+
+impl RsiK {
+    fn new(n: usize) -> RsiK {
+        RsiK { n, i: 0, prev: f64::NAN, g: 0.0, l: 0.0 }
+    }
+
+    #[inline]
+    fn step(&mut self, x: f64) -> f64 {
+        let (i, n) = (self.i, self.n);
+        let d = x - self.prev;
+        self.prev = x;
+        self.i += 1;
+        if i == 0 || n == 0 {
+            return f64::NAN;
+        }
+        let value = |g: f64, l: f64| if l == 0.0 { 100.0 } else { 100.0 - 100.0 / (1.0 + g / l) };
+        if i <= n {
+            self.g += d.max(0.0);
+            self.l += (-d).max(0.0);
+            if i < n {
+                return f64::NAN;
+            }
+            self.g /= n as f64;
+            self.l /= n as f64;
+        } else {
+            self.g = (self.g * (n as f64 - 1.0) + d.max(0.0)) / n as f64;
+            self.l = (self.l * (n as f64 - 1.0) + (-d).max(0.0)) / n as f64;
+        }
+        value(self.g, self.l)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct AtrK {
+    n: usize,
+    a: f64,
+}
+
+impl AtrK {
+    fn new(n: usize) -> AtrK {
+        AtrK { n, a: -0.0 }
+    }
+
+    fn fill(&mut self, h: &[f64], l: &[f64], c: &[f64], range: std::ops::Range<usize>, out: &mut [f64]) {
+        let n = self.n;
+        if n == 0 || n > c.len() {
+            out.fill(f64::NAN);
+            return;
+        }
+        let tr = |i: usize| if i == 0 { h[0] - l[0] } else { (h[i] - l[i]).max((h[i] - c[i - 1]).abs()).max((l[i] - c[i - 1]).abs()) };
+        for (o, i) in out.iter_mut().zip(range) {
+            *o = if i + 1 < n {
+                // The seed's sum, as `Iterator::sum` sums.
+                self.a += tr(i);
+                f64::NAN
+            } else if i + 1 == n {
+                self.a = (self.a + tr(i)) / n as f64;
+                self.a
+            } else {
+                self.a = (self.a * (n as f64 - 1.0) + tr(i)) / n as f64;
+                self.a
+            };
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct StdK {
+    n: usize,
+    s: f64,
+    s2: f64,
+}
+
+impl StdK {
+    fn new(n: usize) -> StdK {
+        StdK { n, s: 0.0, s2: 0.0 }
+    }
+
+    fn fill(&mut self, x: &[f64], range: std::ops::Range<usize>, out: &mut [f64]) {
+        let n = self.n;
+        if n == 0 || n > x.len() {
+            out.fill(f64::NAN);
+            return;
+        }
+        // Two-pass per window would be O(n*w); a shifted running sum keeps O(n) and stays accurate.
+        let shift = x[0];
+        for (o, i) in out.iter_mut().zip(range) {
+            let d = x[i] - shift;
+            self.s += d;
+            self.s2 += d * d;
+            if i >= n {
+                let old = x[i - n] - shift;
+                self.s -= old;
+                self.s2 -= old * old;
+            }
+            *o = if i + 1 >= n {
+                let m = self.s / n as f64;
+                (self.s2 / n as f64 - m * m).max(0.0).sqrt()
+            } else {
+                f64::NAN
+            };
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct PrevK {
+    n: usize,
+    max: bool,
+    dq: std::collections::VecDeque<usize>,
+}
+
+impl PrevK {
+    fn new(n: usize, max: bool) -> PrevK {
+        PrevK { n, max, dq: Default::default() }
+    }
+
+    /// Max (or min) of the n values before each index, by a monotonic deque; NaN for the first n.
+    fn fill(&mut self, x: &[f64], range: std::ops::Range<usize>, out: &mut [f64]) {
+        let (n, max, dq) = (self.n, self.max, &mut self.dq);
+        for (o, i) in out.iter_mut().zip(range) {
+            *o = f64::NAN;
+            if i >= n {
+                while let Some(&f) = dq.front() {
+                    if f + n < i {
+                        dq.pop_front();
+                    } else {
+                        break;
+                    }
+                }
+                if let Some(&f) = dq.front() {
+                    *o = x[f];
+                }
+            }
+            let better = |a: f64, b: f64| if max { a >= b } else { a <= b };
+            while let Some(&b) = dq.back() {
+                if better(x[i], x[b]) {
+                    dq.pop_back();
+                } else {
+                    break;
+                }
+            }
+            dq.push_back(i);
+        }
+    }
 }
 
 /// Rolling Pearson correlation of two series' log returns over `n` returns; NaN before.
@@ -234,56 +470,11 @@ pub fn rolling_correlation(a: &[f64], b: &[f64], n: usize) -> Vec<f64> {
 
 /// Rolling population standard deviation (ddof = 0, as Bollinger's original definition).
 pub fn rolling_std(x: &[f64], n: usize) -> Vec<f64> {
-    let mut out = vec![f64::NAN; x.len()];
-    if n == 0 || n > x.len() {
-        return out;
-    }
-    // Two-pass per window would be O(n*w); a shifted running sum keeps O(n) and stays accurate.
-    let shift = x[0];
-    let (mut s, mut s2) = (0.0, 0.0);
-    for i in 0..x.len() {
-        let d = x[i] - shift;
-        s += d;
-        s2 += d * d;
-        if i >= n {
-            let o = x[i - n] - shift;
-            s -= o;
-            s2 -= o * o;
-        }
-        if i + 1 >= n {
-            let m = s / n as f64;
-            out[i] = (s2 / n as f64 - m * m).max(0.0).sqrt();
-        }
-    }
-    out
+    run(Kernel::Std(StdK::new(n)), x)
 }
 
-/// Max (or min) of the n values before each index, by a monotonic deque; NaN for the first n.
+/// Max (or min) of the n values before each index; NaN for the first n.
+#[cfg(test)]
 pub(crate) fn prev_extreme(x: &[f64], n: usize, max: bool) -> Vec<f64> {
-    let mut out = vec![f64::NAN; x.len()];
-    let mut dq: std::collections::VecDeque<usize> = std::collections::VecDeque::new();
-    for i in 0..x.len() {
-        if i >= n {
-            while let Some(&f) = dq.front() {
-                if f + n < i {
-                    dq.pop_front();
-                } else {
-                    break;
-                }
-            }
-            if let Some(&f) = dq.front() {
-                out[i] = x[f];
-            }
-        }
-        let better = |a: f64, b: f64| if max { a >= b } else { a <= b };
-        while let Some(&b) = dq.back() {
-            if better(x[i], x[b]) {
-                dq.pop_back();
-            } else {
-                break;
-            }
-        }
-        dq.push_back(i);
-    }
-    out
+    run(Kernel::Prev(PrevK::new(n, max)), x)
 }

@@ -17,7 +17,7 @@
 //! e.g. for one regime, takes its positions out of the market instead of leaving them held).
 
 mod files;
-mod indicators;
+pub(crate) mod indicators;
 pub mod models;
 pub mod rules;
 mod strategy;
@@ -103,7 +103,7 @@ impl Spec {
 
     /// Whether the signal is a crossing of two lines (events are strict crosses) rather than a
     /// zone (events are entries into the zone).
-    fn is_cross(&self) -> bool {
+    pub fn is_cross(&self) -> bool {
         matches!(self, Spec::SmaCross { .. } | Spec::EmaCross { .. } | Spec::Macd { .. })
     }
 }
@@ -120,18 +120,6 @@ fn sign_or_none(a: f64, b: f64) -> i8 {
     }
 }
 
-/// The two lines whose crossings a cross signal follows (None for other kinds).
-fn cross_lines(spec: &Spec, sym: usize, bars: &Bars, cache: &IndicatorCache) -> Option<(Series, Series)> {
-    Some(match *spec {
-        Spec::SmaCross { fast, slow } => (cache.get(sym, bars, IndKey::Sma(fast)), cache.get(sym, bars, IndKey::Sma(slow))),
-        Spec::EmaCross { fast, slow } => (cache.get(sym, bars, IndKey::Ema(fast)), cache.get(sym, bars, IndKey::Ema(slow))),
-        Spec::Macd { fast, slow, signal } => {
-            (cache.get(sym, bars, IndKey::MacdLine(fast, slow)), cache.get(sym, bars, IndKey::MacdSignal(fast, slow, signal)))
-        }
-        _ => return None,
-    })
-}
-
 /// Strict crosses of `a` over `b`: the same as [`events`] of the state `sign(a - b)`, without
 /// the state series; and the bars where a cross fires, in order.
 ///
@@ -140,9 +128,18 @@ fn cross_lines(spec: &Spec, sym: usize, bars: &Bars, cache: &IndicatorCache) -> 
 /// are gathered 64 bars at a time into bit masks, where a cross is two shifted ANDs: a sweep
 /// calls this once per candidate over every bar, and most 64-bar words hold no cross at all.
 pub fn cross_events(a: &[f64], b: &[f64]) -> (Vec<i8>, Vec<u32>) {
+    let (mut out, mut fired_at) = (Vec::new(), Vec::new());
+    cross_events_into(a, b, &mut out, &mut fired_at);
+    (out, fired_at)
+}
+
+/// [`cross_events`] into buffers that are cleared first (the batch path reuses them tile
+/// after tile).
+pub fn cross_events_into(a: &[f64], b: &[f64], out: &mut Vec<i8>, fired_at: &mut Vec<u32>) {
     let n = a.len().min(b.len());
-    let mut out = vec![NONE; a.len()];
-    let mut fired_at = Vec::new();
+    out.clear();
+    out.resize(a.len(), NONE);
+    fired_at.clear();
     let (mut prev_gt, mut prev_lt) = (0u64, 0u64);
     let mut lo = 0;
     while lo < n {
@@ -161,7 +158,6 @@ pub fn cross_events(a: &[f64], b: &[f64]) -> (Vec<i8>, Vec<u32>) {
         (prev_gt, prev_lt) = ((gt >> last) & 1, (lt >> last) & 1);
         lo = hi;
     }
-    (out, fired_at)
 }
 
 /// Bit j set where `a[j] > b[j]`, and where `a[j] < b[j]` (NaN: neither), for up to 64 bars.
@@ -197,40 +193,52 @@ fn compare_masks_sse2(a: &[f64; 64], b: &[f64; 64]) -> (u64, u64) {
 
 /// The state series of a signal: +1 / -1 / 0 per bar, [`NONE`] during warm-up.
 pub fn state(spec: &Spec, sym: usize, bars: &Bars, cache: &IndicatorCache) -> Vec<i8> {
-    let c = &bars.close;
-    let zone = |lo: &[f64], hi: &[f64], below: i8| -> Vec<i8> {
-        (0..c.len())
-            .map(|i| {
-                if lo[i].is_nan() || hi[i].is_nan() {
-                    NONE
-                } else if c[i] < lo[i] {
-                    below
-                } else if c[i] > hi[i] {
-                    -below
-                } else {
-                    0
+    let lines: Vec<Series> = spec.keys().into_iter().map(|k| cache.get(sym, bars, k)).collect();
+    let line = |i: usize| lines.get(i).map_or(&[][..], |l| l.as_slice());
+    let mut out = vec![NONE; bars.len()];
+    spec.state_into(&bars.close, 0..bars.len(), line(0), line(1), &mut out);
+    out
+}
+
+impl Spec {
+    /// The indicator series the signal reads, in the order [`Spec::state_into`] takes them.
+    pub fn keys(&self) -> Vec<IndKey> {
+        match *self {
+            Spec::SmaCross { fast, slow } => vec![IndKey::Sma(fast), IndKey::Sma(slow)],
+            Spec::EmaCross { fast, slow } => vec![IndKey::Ema(fast), IndKey::Ema(slow)],
+            Spec::Macd { fast, slow, signal } => vec![IndKey::MacdLine(fast, slow), IndKey::MacdSignal(fast, slow, signal)],
+            Spec::Rsi { period, .. } => vec![IndKey::Rsi(period)],
+            Spec::Bollinger { period, .. } => vec![IndKey::Sma(period), IndKey::Std(period)],
+            Spec::Momentum { .. } => vec![],
+            Spec::Donchian { period } => vec![IndKey::PrevMax(period), IndKey::PrevMin(period)],
+        }
+    }
+
+    /// The state over the bars `range` into `out`, from the closes and the values of
+    /// [`Spec::keys`] over the same bars (`a`, `b`; empty when not read).
+    pub fn state_into(&self, c: &[f64], range: std::ops::Range<usize>, a: &[f64], b: &[f64], out: &mut [i8]) {
+        let zone = |lo: f64, hi: f64, x: f64, below: i8| -> i8 {
+            if lo.is_nan() || hi.is_nan() {
+                NONE
+            } else if x < lo {
+                below
+            } else if x > hi {
+                -below
+            } else {
+                0
+            }
+        };
+        let t0 = range.start;
+        match *self {
+            Spec::SmaCross { .. } | Spec::EmaCross { .. } | Spec::Macd { .. } => {
+                for (j, o) in out.iter_mut().enumerate() {
+                    *o = sign_or_none(a[j], b[j]);
                 }
-            })
-            .collect()
-    };
-    match *spec {
-        Spec::SmaCross { fast, slow } => {
-            let (a, b) = (cache.get(sym, bars, IndKey::Sma(fast)), cache.get(sym, bars, IndKey::Sma(slow)));
-            a.iter().zip(b.iter()).map(|(x, y)| sign_or_none(*x, *y)).collect()
-        }
-        Spec::EmaCross { fast, slow } => {
-            let (a, b) = (cache.get(sym, bars, IndKey::Ema(fast)), cache.get(sym, bars, IndKey::Ema(slow)));
-            a.iter().zip(b.iter()).map(|(x, y)| sign_or_none(*x, *y)).collect()
-        }
-        Spec::Macd { fast, slow, signal } => {
-            let (a, b) = (cache.get(sym, bars, IndKey::MacdLine(fast, slow)), cache.get(sym, bars, IndKey::MacdSignal(fast, slow, signal)));
-            a.iter().zip(b.iter()).map(|(x, y)| sign_or_none(*x, *y)).collect()
-        }
-        Spec::Rsi { period, lower, upper } => {
-            let r = cache.get(sym, bars, IndKey::Rsi(period));
-            r.iter()
-                .map(|&x| {
-                    if x.is_nan() {
+            }
+            Spec::Rsi { lower, upper, .. } => {
+                for (j, o) in out.iter_mut().enumerate() {
+                    let x = a[j];
+                    *o = if x.is_nan() {
                         NONE
                     } else if x < lower {
                         1
@@ -238,35 +246,61 @@ pub fn state(spec: &Spec, sym: usize, bars: &Bars, cache: &IndicatorCache) -> Ve
                         -1
                     } else {
                         0
-                    }
-                })
-                .collect()
-        }
-        Spec::Bollinger { period, k, style } => {
-            let (m, sd) = (cache.get(sym, bars, IndKey::Sma(period)), cache.get(sym, bars, IndKey::Std(period)));
-            let lo: Vec<f64> = m.iter().zip(sd.iter()).map(|(m, s)| m - k * s).collect();
-            let hi: Vec<f64> = m.iter().zip(sd.iter()).map(|(m, s)| m + k * s).collect();
-            zone(&lo, &hi, if style == BandStyle::Reversion { 1 } else { -1 })
-        }
-        Spec::Momentum { period, threshold } => (0..c.len())
-            .map(|i| {
-                if i < period {
-                    NONE
-                } else {
-                    let r = c[i] / c[i - period] - 1.0;
-                    if r > threshold {
-                        1
-                    } else if r < -threshold {
-                        -1
-                    } else {
-                        0
-                    }
+                    };
                 }
-            })
-            .collect(),
-        Spec::Donchian { period } => {
-            let (hi, lo) = (cache.get(sym, bars, IndKey::PrevMax(period)), cache.get(sym, bars, IndKey::PrevMin(period)));
-            zone(&lo, &hi, -1)
+            }
+            Spec::Bollinger { k, style, .. } => {
+                let below = if style == BandStyle::Reversion { 1 } else { -1 };
+                for (j, o) in out.iter_mut().enumerate() {
+                    let (m, sd) = (a[j], b[j]);
+                    *o = zone(m - k * sd, m + k * sd, c[t0 + j], below);
+                }
+            }
+            Spec::Momentum { period, threshold } => {
+                for (o, i) in out.iter_mut().zip(range) {
+                    *o = if i < period {
+                        NONE
+                    } else {
+                        let r = c[i] / c[i - period] - 1.0;
+                        if r > threshold {
+                            1
+                        } else if r < -threshold {
+                            -1
+                        } else {
+                            0
+                        }
+                    };
+                }
+            }
+            Spec::Donchian { .. } => {
+                for (j, o) in out.iter_mut().enumerate() {
+                    *o = zone(b[j], a[j], c[t0 + j], -1);
+                }
+            }
+        }
+    }
+
+    /// The signal's direction over the bars `range` (and, for a cross in event mode, the bars
+    /// where it fires), from the values of [`Spec::keys`] over those bars. Bar `range.start`
+    /// never fires: a caller producing tiles starts each one a bar early.
+    pub fn directions(
+        &self,
+        mode: SignalMode,
+        c: &[f64],
+        range: std::ops::Range<usize>,
+        a: &[f64],
+        b: &[f64],
+    ) -> (Vec<i8>, Option<Vec<u32>>) {
+        if mode == SignalMode::Event && self.is_cross() {
+            // Crosses straight from the two lines, in one pass (the hot path of a crossover sweep).
+            let (dir, acts) = cross_events(a, b);
+            return (dir, Some(acts));
+        }
+        let mut st = vec![NONE; range.len()];
+        self.state_into(c, range, a, b, &mut st);
+        match mode {
+            SignalMode::State => (st, None),
+            SignalMode::Event => (events(self, &st), None),
         }
     }
 }
@@ -320,6 +354,9 @@ pub struct Combined {
     /// direction, strength or confidence), in order: the only bars where it can move a target
     /// (a bar without a signal moves nothing), so the engine skips the bars between them.
     pub acts: Vec<u32>,
+    /// The bar of `dir[0]`: 0 for a whole series, a tile's first bar in the batch path (read
+    /// through [`dir_at`](Self::dir_at) and the other accessors, which take bar numbers).
+    pub base: usize,
 }
 
 #[inline]
@@ -347,7 +384,7 @@ impl Stream {
 impl Combined {
     /// A combined signal from its per-bar parts, with its [`acts`](Self::acts) listed.
     pub fn new(dir: Vec<i8>, strength: Vec<u8>, conf: Vec<f64>) -> Combined {
-        let mut c = Combined { dir, strength, conf, acts: Vec::new() };
+        let mut c = Combined { dir, strength, conf, acts: Vec::new(), base: 0 };
         c.acts = c.action_bars();
         c
     }
@@ -357,7 +394,7 @@ impl Combined {
     pub fn of_stream(st: Stream) -> Combined {
         match st.acts {
             Some(acts) if st.strength.len() == 1 && st.conf.len() == 1 => {
-                Combined { dir: st.dir, strength: st.strength, conf: st.conf, acts }
+                Combined { dir: st.dir, strength: st.strength, conf: st.conf, acts, base: 0 }
             }
             _ => Combined::new(st.dir, st.strength, st.conf),
         }
@@ -374,17 +411,17 @@ impl Combined {
             while t + 8 <= d.len() {
                 let (cur, prev): (&[i8; 8], &[i8; 8]) = (d[t..t + 8].try_into().expect("8"), d[t - 1..t + 7].try_into().expect("8"));
                 if cur != prev {
-                    out.extend((t..t + 8).filter(|&u| acts(u)).map(|u| u as u32));
+                    out.extend((t..t + 8).filter(|&u| acts(u)).map(|u| (u + self.base) as u32));
                 }
                 t += 8;
             }
-            out.extend((t..d.len()).filter(|&u| acts(u)).map(|u| u as u32));
+            out.extend((t..d.len()).filter(|&u| acts(u)).map(|u| (u + self.base) as u32));
             return out;
         }
-        let acts = |u: usize| {
-            d[u] != NONE && (d[u] != d[u - 1] || self.strength_at(u) != self.strength_at(u - 1) || self.conf_at(u) != self.conf_at(u - 1))
-        };
-        (1..d.len()).filter(|&u| acts(u)).map(|u| u as u32).collect()
+        // By index into the vectors (not bar numbers), then shifted by the base.
+        let (k, c) = (&self.strength, &self.conf);
+        let acts = |u: usize| d[u] != NONE && (d[u] != d[u - 1] || at(k, u) != at(k, u - 1) || at(c, u) != at(c, u - 1));
+        (1..d.len()).filter(|&u| acts(u)).map(|u| (u + self.base) as u32).collect()
     }
 
     /// The first bar in `from..limit` where the signal can move a target (`limit` if none).
@@ -401,15 +438,46 @@ impl Combined {
         self.acts.get(*cursor).map_or(limit, |&b| (b as usize).min(limit))
     }
 
+    /// The same signal for the bars from `base` on: `dir[0]` is bar `base`.
+    pub fn at_base(mut self, base: usize) -> Combined {
+        self.acts.iter_mut().for_each(|a| *a += base as u32);
+        self.base = base;
+        self
+    }
+
+    /// The bar of `dir[0]` set to `(dir, strength, conf)` (a tile's first bar is the last bar of
+    /// the one before), and the action bars listed again.
+    pub fn with_first(mut self, first: (i8, u8, f64)) -> Combined {
+        self.dir[0] = first.0;
+        if self.strength.len() > 1 {
+            self.strength[0] = first.1;
+        }
+        if self.conf.len() > 1 {
+            self.conf[0] = first.2;
+        }
+        self.acts = self.action_bars();
+        self
+    }
+
+    /// Direction at bar t.
+    #[inline]
+    pub fn dir_at(&self, t: usize) -> i8 {
+        self.dir[t - self.base]
+    }
     /// Strength at bar t.
     #[inline]
     pub fn strength_at(&self, t: usize) -> u8 {
-        at(&self.strength, t)
+        at(&self.strength, t - self.base)
     }
     /// Confidence at bar t.
     #[inline]
     pub fn conf_at(&self, t: usize) -> f64 {
-        at(&self.conf, t)
+        at(&self.conf, t - self.base)
+    }
+    /// Direction, strength and confidence at bar t.
+    #[inline]
+    pub fn get(&self, t: usize) -> (i8, u8, f64) {
+        (self.dir_at(t), self.strength_at(t), self.conf_at(t))
     }
     /// Whether strength and confidence are the same at every bar.
     pub fn constant_size(&self) -> bool {
@@ -469,53 +537,120 @@ pub fn default_source(kind: SignalKind) -> String {
 /// The stream of a technical signal on one symbol.
 pub fn technical_stream(cfg: &TechnicalSignal, sym: usize, bars: &Bars, cache: &IndicatorCache) -> Stream {
     let spec = Spec::from_config(cfg);
-    let (dir, acts) = match (cfg.mode, cross_lines(&spec, sym, bars, cache)) {
-        // Crosses straight from the two lines, in one pass (the hot path of a crossover sweep).
-        (SignalMode::Event, Some((a, b))) => {
-            let (dir, acts) = cross_events(&a, &b);
-            (dir, Some(acts))
-        }
-        (SignalMode::State, _) => (state(&spec, sym, bars, cache), None),
-        (SignalMode::Event, None) => (events(&spec, &state(&spec, sym, bars, cache)), None),
-    };
+    let lines: Vec<Series> = spec.keys().into_iter().map(|k| cache.get(sym, bars, k)).collect();
+    let line = |i: usize| lines.get(i).map_or(&[][..], |l| l.as_slice());
+    let (dir, acts) = spec.directions(cfg.mode, &bars.close, 0..bars.len(), line(0), line(1));
+    technical_of(cfg, dir, acts)
+}
+
+/// A technical signal's stream from its directions.
+pub fn technical_of(cfg: &TechnicalSignal, dir: Vec<i8>, acts: Option<Vec<u32>>) -> Stream {
     let source = cfg.source.clone().unwrap_or_else(|| default_source(cfg.kind));
     Stream { source, dir, strength: vec![cfg.strength as u8 + 1], conf: vec![cfg.confidence], acts }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::indicators::{prev_extreme, sma_from_prefix};
+    use super::indicators::{prev_extreme, sma};
     use super::*;
 
     #[test]
     fn sma_and_std_against_hand_values() {
         let x = [1.0, 2.0, 3.0, 4.0, 6.0];
-        let mut cs = vec![];
-        let mut a = 0.0;
-        for v in x {
-            a += v;
-            cs.push(a);
-        }
-        let s = sma_from_prefix(&cs, &x, 3);
+        let s = sma(&x, 3);
         assert!(s[1].is_nan());
         assert_eq!(&s[2..], &[2.0, 3.0, 13.0 / 3.0]);
         // One bar at 1e20 swamps every later prefix sum (1e20 + 5 == 1e20): once it has left
         // the window, the windows are summed directly and come out exact.
-        let prefix = |v: &[f64]| {
-            let mut a = 0.0;
-            v.iter()
-                .map(|x| {
-                    a += x;
-                    a
-                })
-                .collect::<Vec<f64>>()
-        };
         let big = [100.0, 1e20, 100.0, 101.0, 102.0, 103.0];
-        assert_eq!(&sma_from_prefix(&prefix(&big), &big, 2)[3..], &[100.5, 101.5, 102.5]);
+        assert_eq!(&sma(&big, 2)[3..], &[100.5, 101.5, 102.5]);
         let inf = [100.0, 1e308, 1e308, 100.0, 102.0];
-        assert_eq!(sma_from_prefix(&prefix(&inf), &inf, 2)[4], 101.0);
+        assert_eq!(sma(&inf, 2)[4], 101.0);
         let sd = rolling_std(&x, 2);
         assert!((sd[4] - 1.0).abs() < 1e-12); // {4, 6}: mean 5, deviations 1
+    }
+
+    #[test]
+    fn sma_is_the_prefix_sum_difference() {
+        // (cs[i] - cs[i-n]) / n over the running prefix sum, as vectorbt computes it: not the
+        // window summed afresh (the two differ in the last bits on most windows).
+        let mut r = 7u64;
+        let x: Vec<f64> = (0..500)
+            .map(|_| {
+                r = r.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                100.0 + (r >> 11) as f64 / (1u64 << 53) as f64
+            })
+            .collect();
+        let mut cs = Vec::new();
+        let mut acc = 0.0;
+        for v in &x {
+            acc += v;
+            cs.push(acc);
+        }
+        let s = sma(&x, 7);
+        for i in 7..x.len() {
+            assert_eq!(s[i].to_bits(), ((cs[i] - cs[i - 7]) / 7.0).to_bits(), "bar {i}");
+        }
+    }
+
+    #[test]
+    fn indicators_in_tiles_equal_one_pass() {
+        // Every kernel, produced in uneven tiles, gives the one-pass series bit for bit.
+        let mut r = 11u64;
+        let mut next = || {
+            r ^= r << 13;
+            r ^= r >> 7;
+            r ^= r << 17;
+            (r % 1000) as f64 / 100.0
+        };
+        let n = 700;
+        let close: Vec<f64> = (0..n).map(|_| 50.0 + next()).collect();
+        let high: Vec<f64> = close.iter().map(|c| c + next()).collect();
+        let low: Vec<f64> = close.iter().map(|c| c - next()).collect();
+        let mut bars = crate::data::Bars::default();
+        for i in 0..n {
+            bars.push(close[i], high[i], low[i], close[i], 1.0, true);
+        }
+        let keys = [
+            IndKey::Sma(1),
+            IndKey::Sma(13),
+            IndKey::Ema(9),
+            IndKey::Rsi(14),
+            IndKey::MacdLine(5, 13),
+            IndKey::MacdSignal(5, 13, 4),
+            IndKey::Std(20),
+            IndKey::PrevMax(8),
+            IndKey::PrevMin(8),
+            IndKey::Atr(10),
+            IndKey::Sma(n + 5),
+        ];
+        let cache = IndicatorCache::default();
+        for key in keys {
+            let whole = cache.get(0, &bars, key);
+            let mut st = indicators::IndState::new(key);
+            let mut got = Vec::new();
+            let (mut lo, mut step) = (0, 1);
+            while lo < n {
+                let hi = (lo + step).min(n);
+                let mut buf = vec![0.0; hi - lo];
+                st.fill(&bars, lo..hi, &mut buf);
+                got.extend(buf);
+                lo = hi;
+                step = step * 3 % 97 + 1;
+            }
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&got), bits(&whole), "{key:?}");
+        }
+        // The one-pass kernels are the formulas of their docs.
+        assert!(cache.get(0, &bars, IndKey::Ema(9)).iter().zip(ema(&close, 9)).all(|(a, b)| a.to_bits() == b.to_bits()));
+        let line = cache.get(0, &bars, IndKey::MacdLine(5, 13));
+        let (e5, e13) = (ema(&close, 5), ema(&close, 13));
+        assert!((12..n).all(|i| line[i] == e5[i] - e13[i]));
+        let sig = cache.get(0, &bars, IndKey::MacdSignal(5, 13, 4));
+        assert_eq!(
+            sig[12..].iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+            ema(&line[12..], 4).iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+        );
     }
 
     #[test]
