@@ -88,7 +88,8 @@ pub fn symbol_from_path(p: &Path) -> String {
 
 /// A column as read, before numbers are checked.
 enum RawCol {
-    Text(Vec<Option<String>>),
+    /// Text as polars holds it (no copy per cell: a million-row file stays near its own size).
+    Text(StringChunked),
     Num(Vec<Option<f64>>),
     /// Datetime already typed by the file, in ms.
     TimeMs(Vec<Option<i64>>),
@@ -139,7 +140,7 @@ fn polars_err(file: &Path, e: PolarsError) -> Error {
 fn series_to_raw(file: &Path, s: &Series) -> Result<RawCol> {
     let err = |e| polars_err(file, e);
     Ok(match s.dtype() {
-        DataType::String => RawCol::Text(s.str().map_err(err)?.iter().map(|v| v.map(str::to_string)).collect()),
+        DataType::String => RawCol::Text(s.str().map_err(err)?.clone()),
         DataType::Datetime(unit, _) => {
             let div = match unit {
                 TimeUnit::Nanoseconds => 1_000_000,
@@ -243,7 +244,7 @@ fn numbers(t: &Table, idx: usize) -> Result<Vec<f64>> {
     match &t.cols[idx] {
         RawCol::Text(v) => {
             for (i, s) in v.iter().enumerate() {
-                let s = s.as_deref().map(str::trim).unwrap_or("");
+                let s = s.map(str::trim).unwrap_or("");
                 if s.is_empty() {
                     return Err(bad(i, "missing-value", "empty, expected a number".into()));
                 }
@@ -276,7 +277,7 @@ fn timestamps(t: &Table, idx: usize, unit: TimestampUnit) -> Result<Vec<i64>> {
     match &t.cols[idx] {
         RawCol::Text(v) => {
             for (i, s) in v.iter().enumerate() {
-                let s = s.as_deref().unwrap_or("");
+                let s = s.unwrap_or("");
                 out.push(parse_timestamp(s, unit).ok_or_else(|| bad(i, format!("'{s}' is not an ISO-8601 time or epoch number")))?);
             }
         }
@@ -364,7 +365,6 @@ pub fn read_file(file: &Path, opts: &LoadOptions) -> Result<Vec<SymbolSeries>> {
             let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
             for (i, s) in sym.iter().enumerate() {
                 let s = s
-                    .as_deref()
                     .map(str::trim)
                     .filter(|s| !s.is_empty())
                     .ok_or_else(|| Error::data(file, Some(t.loc(i)), "missing-value", format!("column {}: empty symbol", c.symbol)))?;
@@ -479,7 +479,7 @@ pub fn read_text_table(file: &Path) -> Result<TextTable> {
     for col in &t.cols {
         for (r, row) in rows.iter_mut().enumerate() {
             row.push(match col {
-                RawCol::Text(v) => v[r].clone().unwrap_or_default(),
+                RawCol::Text(v) => v.get(r).unwrap_or_default().to_string(),
                 RawCol::Num(v) => v[r].map(|x| x.to_string()).unwrap_or_default(),
                 RawCol::TimeMs(v) => v[r].map(super::time::format_ts).unwrap_or_default(),
             });

@@ -70,12 +70,14 @@ struct Entry<'e> {
 }
 
 /// Run candidates (each of which [`fallback_reason`] passes) over the same bars together;
-/// each result is what [`super::prepare`] and [`super::backtest_stats`] give for it alone.
+/// each result is what [`super::prepare`] and [`super::backtest_stats`] (with `record`,
+/// [`super::backtest`]) give for it alone.
 pub fn run_batch(
     les: &[LoadedExperiment],
     md: &Arc<MarketData>,
     cache: &Arc<IndicatorCache>,
     tile: usize,
+    record: bool,
 ) -> Vec<Result<(Prepared, RunResult)>> {
     let (n, ns) = (md.len(), md.symbols.len());
     let tile = tile.max(1);
@@ -126,7 +128,7 @@ pub fn run_batch(
         .zip(&preps)
         .map(|(le, p)| {
             p.as_ref().ok().map(|p| {
-                let mut lp = Loop::new(&le.exp, p, false);
+                let mut lp = Loop::new(&le.exp, p, record);
                 lp.tile = vec![Combined::default(); ns];
                 lp
             })

@@ -35,9 +35,12 @@ fn seed_bytes(seed: u64, salt: u64) -> [u8; 32] {
     s
 }
 
+/// A fitness of many genomes at once: (score to maximize, payload) per genome, in order.
+pub type BatchFitness<'a, T> = dyn Fn(&[Vec<f64>]) -> Vec<(f64, T)> + Sync + 'a;
+
 /// A cached fitness over the unit cube.
 struct Fitness<'a, T: Clone + Send> {
-    eval: &'a (dyn Fn(&[f64]) -> (f64, T) + Sync),
+    eval: &'a BatchFitness<'a, T>,
     cache: Mutex<BTreeMap<Vec<u64>, (f64, T)>>,
 }
 
@@ -47,7 +50,7 @@ impl<T: Clone + Send> Fitness<'_, T> {
         if let Some(v) = self.cache.lock().ok().and_then(|c| c.get(&k).cloned()) {
             return v;
         }
-        let v = (self.eval)(g);
+        let v = (self.eval)(&[g.to_vec()]).pop().expect("one result per genome");
         if let Ok(mut c) = self.cache.lock() {
             c.entry(k).or_insert_with(|| v.clone());
         }
@@ -117,6 +120,19 @@ pub fn ga_search<T: Clone + Send + Sync>(
     on_new: &mut dyn FnMut(Vec<(Vec<f64>, T)>) -> Result<()>,
 ) -> Result<()> {
     use rayon::prelude::*;
+    ga_search_batched(d, budget, s, seed, &|gs: &[Vec<f64>]| gs.par_iter().map(|g| eval(g)).collect(), on_new)
+}
+
+/// [`ga_search`] with a fitness that takes each generation's new genomes together (results in
+/// their order): the optimizer hands them to the batch path as one batch.
+pub fn ga_search_batched<T: Clone + Send + Sync>(
+    d: usize,
+    budget: usize,
+    s: GaSettings,
+    seed: u64,
+    eval: &BatchFitness<'_, T>,
+    on_new: &mut dyn FnMut(Vec<(Vec<f64>, T)>) -> Result<()>,
+) -> Result<()> {
     let fit = Fitness { eval, cache: Mutex::new(BTreeMap::new()) };
     let mut pop: Vec<Vec<f64>> = build_population()
         .with_genome_builder(ValueEncodedGenomeBuilder::new(d, 0.0, 1.0))
@@ -140,7 +156,12 @@ pub fn ga_search<T: Clone + Send + Sync>(
                 fresh.push(g.clone());
             }
         }
-        let results: Vec<(f64, T)> = fresh.par_iter().map(|g| fit.score(g)).collect();
+        let results: Vec<(f64, T)> = (fit.eval)(&fresh);
+        if let Ok(mut c) = fit.cache.lock() {
+            for (g, v) in fresh.iter().zip(&results) {
+                c.entry(key(g)).or_insert_with(|| v.clone());
+            }
+        }
         let n = fresh.len();
         on_new(fresh.into_iter().zip(results).map(|(g, (_, t))| (g, t)).collect())?;
         Ok(n)
@@ -180,9 +201,8 @@ pub(crate) fn run(study: &mut Study, sink: &mut Sink) -> Result<()> {
     let s = GaSettings { population: c.population, tournament: c.tournament, mutation_rate: c.mutation_rate, elitism: c.elitism };
     let study: &Study = study;
     sink.progress.set_length(study.cfg.budget as u64);
-    let eval = |g: &[f64]| -> (f64, Trial) {
-        let t = study.evaluate(0, study.space.decode(g));
-        (t.score, t)
+    let eval = |gs: &[Vec<f64>]| -> Vec<(f64, Trial)> {
+        study.evaluate_batch(0, gs.iter().map(|g| study.space.decode(g)).collect()).into_iter().map(|t| (t.score, t)).collect()
     };
     let mut on_new = |fresh: Vec<(Vec<f64>, Trial)>| -> Result<()> {
         let first = sink.len();
@@ -192,5 +212,5 @@ pub(crate) fn run(study: &mut Study, sink: &mut Sink) -> Result<()> {
         });
         sink.push(trials.collect())
     };
-    ga_search(study.space.dims.len(), study.cfg.budget, s, study.le.exp.experiment.seed, &eval, &mut on_new)
+    ga_search_batched(study.space.dims.len(), study.cfg.budget, s, study.le.exp.experiment.seed, &eval, &mut on_new)
 }

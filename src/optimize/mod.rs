@@ -293,10 +293,9 @@ impl Study {
 
     /// The per-bar returns of one candidate (from the starting cash to each bar's close).
     pub fn returns_of(&self, exp: Experiment) -> Result<Vec<f64>> {
-        let le = LoadedExperiment { exp, file: self.le.file.clone() };
-        let prep = prepare(&le, self.md.clone(), &self.cache)?;
-        let eq = crate::engine::backtest(&le.exp, &prep).equity;
-        let mut prev = le.exp.portfolio.initial_cash;
+        let cash = exp.portfolio.initial_cash;
+        let eq = self.run(exp, true)?.1.equity;
+        let mut prev = cash;
         Ok(eq
             .iter()
             .map(|e| {
@@ -308,13 +307,26 @@ impl Study {
     }
 
     fn run_candidate(&self, exp: Experiment) -> Result<(Stats, [[f64; 3]; crate::metrics::BLOCKS])> {
-        let le = LoadedExperiment { exp, file: self.le.file.clone() };
-        let prep = prepare(&le, self.md.clone(), &self.cache)?;
-        let res = backtest_stats(&le.exp, &prep);
+        let (prep, res) = self.run(exp, false)?;
         if let Some((bar, what)) = &res.fault {
             return Err(Error::Input(format!("bar {bar}: {what}")));
         }
         Ok((crate::engine::summarize(&prep, &res), res.stream.blocks()))
+    }
+
+    /// One run of an experiment over the study's data (every bar recorded with `record`):
+    /// through the batch path when it covers the experiment, so no whole indicator line is
+    /// kept in the shared cache; otherwise through the engine.
+    fn run(&self, exp: Experiment, record: bool) -> Result<(crate::engine::Prepared, crate::engine::RunResult)> {
+        let le = LoadedExperiment { exp, file: self.le.file.clone() };
+        if self.batch && crate::engine::batch::fallback_reason(&le.exp).is_none() {
+            let mut runs =
+                crate::engine::batch::run_batch(std::slice::from_ref(&le), &self.md, &self.cache, crate::engine::batch::TILE, record);
+            return runs.pop().expect("one run");
+        }
+        let prep = prepare(&le, self.md.clone(), &self.cache)?;
+        let res = if record { crate::engine::backtest(&le.exp, &prep) } else { backtest_stats(&le.exp, &prep) };
+        Ok((prep, res))
     }
 
     /// Evaluate candidates in parallel; results come back in candidate order. Candidates the
@@ -353,7 +365,7 @@ impl Study {
                 let start = std::time::Instant::now();
                 let les: Vec<LoadedExperiment> =
                     chunk.iter().map(|(_, _, e)| LoadedExperiment { exp: e.clone(), file: self.le.file.clone() }).collect();
-                let runs = crate::engine::batch::run_batch(&les, &self.md, &self.cache, crate::engine::batch::TILE);
+                let runs = crate::engine::batch::run_batch(&les, &self.md, &self.cache, crate::engine::batch::TILE, false);
                 let ms = start.elapsed().as_secs_f64() * 1e3 / chunk.len() as f64;
                 chunk
                     .into_iter()
@@ -454,9 +466,10 @@ pub fn search(study: &mut Study, log: Option<&mut TrialLog>, progress: &indicati
             let n = study.cfg.budget;
             progress.set_length(n as u64);
             let pts = latin_hypercube(n, study.space.dims.len(), &mut ChaCha8Rng::seed_from_u64(seed));
-            for (c, chunk) in pts.chunks(64).enumerate() {
+            // Large calls: the batch path shares each tile's indicators among a call's candidates.
+            for (c, chunk) in pts.chunks(1024).enumerate() {
                 let batch = chunk.iter().map(|u| study.space.decode(u)).collect();
-                let got = study.evaluate_batch(c * 64, batch);
+                let got = study.evaluate_batch(c * 1024, batch);
                 sink.push(got)?;
             }
         }
@@ -711,16 +724,17 @@ fn effective_trials(study: &Study, r: &SearchResult) -> Result<Option<EffectiveT
         return Ok(None);
     }
     let picked: Vec<&Trial> = (0..k).map(|i| ok[i * ok.len() / k]).collect();
+    let per = study.md.len().div_ceil(MAX_POINTS).max(1);
+    // Each run's returns are summed into stretches at once: only the stretches are kept.
     let series: Vec<Result<Vec<f64>>> = picked
         .par_iter()
         .map(|t| {
             let exp = study.candidate(&t.params).map_err(|(_, m)| Error::Internal(format!("trial {} cannot be rebuilt: {m}", t.index)))?;
-            study.returns_of(exp)
+            Ok(study.returns_of(exp)?.chunks(per).map(|c| c.iter().sum()).collect())
         })
         .collect();
     let series = series.into_iter().collect::<Result<Vec<_>>>()?;
-    let per = study.md.len().div_ceil(MAX_POINTS).max(1);
-    let Some((rho, sampled)) = mean_correlation(&series, per) else { return Ok(None) };
+    let Some((rho, sampled)) = mean_correlation(&series, 1) else { return Ok(None) };
     let big_n = r.trials.len() as f64;
     Ok(Some(EffectiveTrials {
         estimate: (rho + (1.0 - rho) * big_n).clamp(1.0, big_n),
@@ -766,9 +780,7 @@ fn write_top_equity(study: &Study, r: &SearchResult, dir: &Path, k: usize) -> Re
     let mut curves = Vec::new();
     for t in ok.iter().take(k) {
         let Ok(exp) = study.candidate(&t.params) else { continue };
-        let le = LoadedExperiment { exp, file: study.le.file.clone() };
-        let prep = prepare(&le, study.md.clone(), &study.cache)?;
-        curves.push((t.index, crate::engine::backtest(&le.exp, &prep).equity));
+        curves.push((t.index, study.run(exp, true)?.1.equity));
     }
     let path = dir.join("top_equity.csv");
     if curves.is_empty() {

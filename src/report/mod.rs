@@ -477,7 +477,7 @@ pub fn render_optimize(dir: &Path) -> Result<Vec<String>> {
 pub fn render_optimize_with(dir: &Path, map: Option<(&str, &str)>) -> Result<Vec<String>> {
     let trials = view::Table::read(&dir.join("trials.csv"))?;
     let (maximize, summary) = direction_max(dir)?;
-    let top = view::Table::read_opt(&dir.join("top_equity.csv"))?;
+    let top = view::Curves::read_opt(&dir.join("top_equity.csv"))?;
     let names = charts::optimize_charts(dir, &trials, maximize, top.as_ref(), map).map_err(|m| {
         if m.starts_with("--map") {
             Error::Input(m)

@@ -108,6 +108,56 @@ impl Table {
     }
 }
 
+/// A `timestamp` column and numeric columns, parsed as the file streams by (a curve file of
+/// millions of rows costs its numbers, not a string per cell).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Curves {
+    /// Names of the numeric columns.
+    pub names: Vec<String>,
+    /// Times (ms).
+    pub ts: Vec<i64>,
+    /// One vector per named column (empty fields are NaN).
+    pub cols: Vec<Vec<f64>>,
+}
+
+impl Curves {
+    /// Read `path` if it exists: its first column is ISO-8601 times, the others numbers.
+    pub fn read_opt(path: &Path) -> Result<Option<Curves>> {
+        if !path.exists() {
+            return Ok(None);
+        }
+        let mut rd = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .from_path(path)
+            .map_err(|e| Error::data(path, None, "unreadable", e.to_string()))?;
+        let head = rd.headers().map_err(|e| Error::data(path, Some(Loc::Line(1)), "bad-header", e.to_string()))?.clone();
+        let names: Vec<String> = head.iter().skip(1).map(String::from).collect();
+        let (mut ts, mut cols) = (Vec::new(), vec![Vec::new(); names.len()]);
+        let mut rec = csv::StringRecord::new();
+        let mut line = 1;
+        loop {
+            line += 1;
+            match rd.read_record(&mut rec) {
+                Ok(false) => break,
+                Ok(true) => {}
+                Err(e) => return Err(Error::data(path, Some(Loc::Line(line)), "bad-row", e.to_string())),
+            }
+            let bad = |what: String| Error::data(path, Some(Loc::Line(line)), "unparsable-value", what);
+            let t = rec.get(0).unwrap_or("").trim();
+            ts.push(parse_timestamp(t, TimestampUnit::Iso).ok_or_else(|| bad(format!("{}: '{t}'", &head[0])))?);
+            for (j, col) in cols.iter_mut().enumerate() {
+                let s = rec.get(j + 1).unwrap_or("").trim();
+                col.push(if s.is_empty() {
+                    f64::NAN
+                } else {
+                    s.parse().map_err(|_| bad(format!("{}: '{s}' is not a number", names[j])))?
+                });
+            }
+        }
+        Ok(Some(Curves { names, ts, cols }))
+    }
+}
+
 /// One fill, for markers on price charts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FillMark {

@@ -60,7 +60,7 @@ pub fn optimize_charts(
     dir: &Path,
     trials: &Table,
     maximize: bool,
-    top: Option<&Table>,
+    top: Option<&crate::report::view::Curves>,
     map: Option<(&str, &str)>,
 ) -> Result<Vec<String>, String> {
     let mut names = Vec::new();
@@ -88,13 +88,15 @@ pub fn optimize_charts(
         names.push("params".into());
     }
     if let Some(t) = top {
-        let ts = t.times("timestamp").map_err(e)?;
-        let series: Vec<Series> = t.names[1..]
+        let ts = &t.ts;
+        let series: Vec<Series> = t
+            .names
             .iter()
+            .zip(&t.cols)
             .enumerate()
-            .map(|(i, n)| Ok((n.replace('_', " "), minmax(&ts, &t.f64s(n).map_err(e)?, POINTS), PALETTE[i % PALETTE.len()])))
-            .collect::<Result<_, String>>()?;
-        both!(dir, "top_equity", WIDE, |r| lines(r, "Equity of the top trials", "equity (quote currency)", &ts, &series, false))?;
+            .map(|(i, (n, c))| (n.replace('_', " "), minmax(ts, c, POINTS), PALETTE[i % PALETTE.len()]))
+            .collect();
+        both!(dir, "top_equity", WIDE, |r| lines(r, "Equity of the top trials", "equity (quote currency)", ts, &series, false))?;
         names.push("top_equity".into());
     }
     Ok(names)
