@@ -1,7 +1,8 @@
 //! Engine throughput: one SMA-cross backtest through the full pipeline (signals prepared once,
 //! then decision, risk, execution and accounting per bar), on 1,000,000 bars of one symbol and
 //! on a 10-symbol portfolio; the same crossover written as rules, and the RSI/SMA rules strategy
-//! (a strategy is asked at every bar); plus the indicator kernels.
+//! (a strategy is asked at every bar); plus the indicator kernels; and a whole grid sweep (500
+//! SMA-cross pairs through the batch path) at 100,000 and 1,000,000 bars.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::hint::black_box;
@@ -94,5 +95,49 @@ fn bench_indicators(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_engine, bench_strategies, bench_indicators);
+/// One symbol of one-minute bars: a seeded geometric random walk with Gaussian returns of 0.1% a
+/// bar (set here, apart from the synthetic market generator), open at the last close.
+fn walk(bars: usize) -> MarketData {
+    use rand::SeedableRng;
+    use rand_distr::{Distribution, Normal};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+    let step: Normal<f64> = Normal::new(0.0, 0.001).expect("a normal");
+    let mut b = tradelab::data::Bars::default();
+    let mut close = 100.0f64;
+    for _ in 0..bars {
+        let open = close;
+        close = open * step.sample(&mut rng).exp();
+        b.push(open, open.max(close), open.min(close), close, 1.0, true);
+    }
+    let ts = (0..bars as i64).map(|i| 1_577_836_800_000 + 60_000 * i).collect();
+    let s = tradelab::data::SymbolSeries { symbol: "W".into(), source: "walk".into(), ts, bars: b };
+    align(&[s], tradelab::data::time::Timeframe::from_ms(60_000), AlignPolicy::Inner).expect("aligned")
+}
+
+fn bench_sweep(c: &mut Criterion) {
+    let mut g = c.benchmark_group("sweep");
+    g.sample_size(10);
+    // 500 pairs: fast 2..=11 with each of 50 slow windows 12..=61, as experiments/sma_sweep.toml
+    // but smaller (its 4,950 pairs are timed from the CLI, see README).
+    let body = "[[signals.technical]]\nkind = \"sma_cross\"\nfast = 2\nslow = 12\nmode = \"event\"\n\
+        [execution]\nfill = \"close\"\nfee_bps = 10\nmin_qty = 1e-8\n\
+        [optimize]\nmethod = \"grid\"\nobjective = \"total_return\"\n\
+        [optimize.space]\n\"signals.technical[0].fast\" = [2, 11]\n\"signals.technical[0].slow\" = [12, 61]\n";
+    let text = format!("[experiment]\nname = \"bench\"\n[data]\npath = \"x\"\n{body}");
+    let le = LoadedExperiment { exp: Experiment::from_toml(&text, "bench.toml".as_ref()).expect("valid"), file: "bench.toml".into() };
+    for bars in [100_000usize, 1_000_000] {
+        let md = Arc::new(walk(bars));
+        g.throughput(Throughput::Elements((bars * 500) as u64));
+        g.bench_function(format!("grid_500_sma_pairs_{bars}bars"), |b| {
+            b.iter(|| {
+                let mut study = tradelab::optimize::Study::new(&le, md.clone()).expect("a study");
+                let r = tradelab::optimize::search(&mut study, None, &indicatif::ProgressBar::hidden()).expect("a search");
+                black_box(r.trials.len())
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench_engine, bench_strategies, bench_indicators, bench_sweep);
 criterion_main!(benches);

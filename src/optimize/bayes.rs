@@ -23,17 +23,31 @@ pub struct Gp {
     theta: Vec<f64>,
     chol: Vec<f64>,
     alpha: Vec<f64>,
+    kern: Kern,
 }
 
-fn kernel(a: &[f64], b: &[f64], theta: &[f64]) -> f64 {
-    let d = a.len();
-    let mut r2 = 0.0;
-    for i in 0..d {
-        let z = (a[i] - b[i]) * (-theta[i]).exp();
-        r2 += z * z;
+/// The kernel's constants for one `theta`: inverse length scales and the signal variance
+/// (computed once per fit, not once per pair of points: the same values, far fewer `exp`s).
+#[derive(Debug, Clone)]
+struct Kern {
+    inv_ls: Vec<f64>,
+    var: f64,
+}
+
+impl Kern {
+    fn new(theta: &[f64], d: usize) -> Kern {
+        Kern { inv_ls: theta[..d].iter().map(|t| (-t).exp()).collect(), var: theta[d].exp() }
     }
-    let r = r2.sqrt();
-    theta[d].exp() * (1.0 + SQRT5 * r + 5.0 / 3.0 * r2) * (-SQRT5 * r).exp()
+
+    fn eval(&self, a: &[f64], b: &[f64]) -> f64 {
+        let mut r2 = 0.0;
+        for i in 0..self.inv_ls.len() {
+            let z = (a[i] - b[i]) * self.inv_ls[i];
+            r2 += z * z;
+        }
+        let r = r2.sqrt();
+        self.var * (1.0 + SQRT5 * r + 5.0 / 3.0 * r2) * (-SQRT5 * r).exp()
+    }
 }
 
 /// Lower Cholesky factor of a row-major n x n matrix, or None if not positive definite.
@@ -88,12 +102,13 @@ impl Gp {
         let n = x.len();
         let d = x[0].len();
         let noise = theta[d + 1].exp();
+        let kern = Kern::new(theta, d);
         // Jitter grows until the factorization succeeds.
         for jitter in [1e-8, 1e-7, 1e-6] {
             let mut k = vec![0.0; n * n];
             for i in 0..n {
                 for j in 0..=i {
-                    let v = kernel(&x[i], &x[j], theta);
+                    let v = kern.eval(&x[i], &x[j]);
                     k[i * n + j] = v;
                     k[j * n + i] = v;
                 }
@@ -103,7 +118,7 @@ impl Gp {
                 let mut alpha = y.to_vec();
                 solve_lower(&l, &mut alpha, n);
                 solve_upper_t(&l, &mut alpha, n);
-                return Some(Gp { x: x.to_vec(), y: y.to_vec(), theta: theta.to_vec(), chol: l, alpha });
+                return Some(Gp { x: x.to_vec(), y: y.to_vec(), theta: theta.to_vec(), chol: l, alpha, kern });
             }
         }
         None
@@ -147,7 +162,8 @@ impl Gp {
     /// Posterior mean and standard deviation at `p`.
     pub fn predict(&self, p: &[f64]) -> (f64, f64) {
         let n = self.x.len();
-        let mut k: Vec<f64> = self.x.iter().map(|xi| kernel(xi, p, &self.theta)).collect();
+        let kern = &self.kern;
+        let mut k: Vec<f64> = self.x.iter().map(|xi| kern.eval(xi, p)).collect();
         let mu: f64 = k.iter().zip(&self.alpha).map(|(a, b)| a * b).sum();
         solve_lower(&self.chol, &mut k, n);
         let d = p.len();

@@ -354,7 +354,7 @@ impl Study {
         let threads = rayon::current_num_threads().max(1);
         // Dealt out in turn, so neighbouring candidates (of similar cost in a grid) spread over
         // the chunks.
-        let count = together.len().div_ceil(together.len().div_ceil(threads * 4).clamp(16, 256));
+        let count = together.len().div_ceil(together.len().div_ceil(threads * 2).clamp(16, 2048));
         let mut chunks: Vec<Vec<(usize, Vec<toml::Value>, Experiment)>> = (0..count).map(|_| Vec::new()).collect();
         for (i, c) in together.into_iter().enumerate() {
             chunks[i % count].push(c);
@@ -449,7 +449,7 @@ pub fn search(study: &mut Study, log: Option<&mut TrialLog>, progress: &indicati
             let mut next_index = 0;
             while i < n {
                 // Large calls: the batch path shares each tile's indicators among a call's candidates.
-                let end = (i + 4096).min(n);
+                let end = (i + 16384).min(n);
                 // Points breaking a rule are not part of the grid.
                 let pts: Vec<Vec<toml::Value>> = (i..end)
                     .map(|k| study.space.grid_point(k, study.cfg.grid_points))
