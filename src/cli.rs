@@ -64,6 +64,19 @@ enum Cmd {
     /// Market-regime detection.
     #[command(subcommand)]
     Regime(RegimeCmd),
+    /// Merge the shards of a search (`optimize --shard I/N --out DIR`) into one run folder, as
+    /// the search on one machine writes it; or list which shards are finished.
+    Merge {
+        /// Shard folders (`shard-I-of-N`), or folders holding them.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Only list finished, unfinished and missing shards.
+        #[arg(long)]
+        status: bool,
+        /// Put the run folder under DIR instead of `reports/`.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
     /// Statistics of an equity curve CSV (`timestamp,equity`).
     Stats {
         /// The CSV file.
@@ -99,6 +112,10 @@ struct OptimizeArgs {
     /// Threads (default: all cores, or RAYON_NUM_THREADS).
     #[arg(short, long)]
     jobs: Option<usize>,
+    /// Evaluate only shard I of N of a grid or random search (candidates I, I+N, ...) into
+    /// `shard-I-of-N` under `--out`; `tradelab merge` joins the shards.
+    #[arg(long, value_name = "I/N", value_parser = crate::optimize::shard::parse_shard)]
+    shard: Option<(usize, usize)>,
 }
 
 #[derive(Args)]
@@ -290,6 +307,12 @@ fn check_all(exp: &Experiment, file: &std::path::Path) -> crate::Result<()> {
 }
 
 /// Load an experiment file, check it whole, and apply `--set` overrides, each checked again.
+/// Threads: as asked, else the CPUs a Slurm job step was given (`SLURM_CPUS_PER_TASK`), else
+/// rayon's default (the CPUs this process may use, container limits included).
+fn jobs_or_scheduler(jobs: Option<usize>) -> Option<usize> {
+    jobs.or_else(|| std::env::var("SLURM_CPUS_PER_TASK").ok().and_then(|v| v.trim().parse().ok()).filter(|n: &usize| *n > 0))
+}
+
 fn load(file: &std::path::Path, sets: &[String]) -> anyhow::Result<LoadedExperiment> {
     let mut le = Experiment::load(file)?;
     check_all(&le.exp, file)?;
@@ -327,13 +350,44 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 outln!("wrote {}", out.dir.display());
             }
         }
+        Cmd::Optimize(a) if a.shard.is_some() => {
+            let le = load(&a.run.file, &a.run.sets)?;
+            let paths = if a.run.data.is_empty() { le.data_paths() } else { a.run.data.clone() };
+            let root =
+                a.run.out.ok_or_else(|| crate::Error::Input("--shard needs --out DIR: the folder every shard writes into".into()))?;
+            let (dir, done) =
+                crate::optimize::shard::run_shard(&le, &paths, &root, a.shard.unwrap_or((0, 1)), jobs_or_scheduler(a.jobs), quiet)?;
+            if !quiet {
+                outln!("shard {}/{}: {} trials in {}", done.shard, done.of, done.trials, dir.display());
+            }
+        }
+        Cmd::Merge { dirs, status, out } => {
+            if status {
+                for line in crate::optimize::shard::status(&dirs)? {
+                    outln!("{line}");
+                }
+            } else {
+                let (dir, s) = crate::optimize::shard::merge(&dirs, &out.unwrap_or_else(|| PathBuf::from("reports")), quiet)?;
+                if !quiet {
+                    outln!(
+                        "{} trials ({} feasible); best trial {}: {} = {:.6}",
+                        s.trials,
+                        s.feasible,
+                        s.best_trial,
+                        s.objective,
+                        s.best_objective
+                    );
+                    outln!("run folder: {}", dir.display());
+                }
+            }
+        }
         Cmd::Optimize(a) => {
             let le = load(&a.run.file, &a.run.sets)?;
             let paths = if a.run.data.is_empty() { le.data_paths() } else { a.run.data.clone() };
             let opts = crate::optimize::OptimizeOptions {
                 out_root: a.run.out.unwrap_or_else(|| PathBuf::from("reports")),
                 resume: a.resume.map(Option::unwrap_or_default),
-                jobs: a.jobs,
+                jobs: jobs_or_scheduler(a.jobs),
                 quiet,
             };
             let (dir, s) = crate::optimize::run_optimize(&le, &paths, &opts)?;
@@ -365,7 +419,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             let le = load(&run.file, &run.sets)?;
             let paths = if run.data.is_empty() { le.data_paths() } else { run.data.clone() };
             let out = run.out.unwrap_or_else(|| PathBuf::from("reports"));
-            let (dir, wf) = crate::optimize::walk::walk_forward_file(&le, &paths, &out, jobs, quiet)?;
+            let (dir, wf) = crate::optimize::walk::walk_forward_file(&le, &paths, &out, jobs_or_scheduler(jobs), quiet)?;
             if !quiet {
                 outln!("{:<8}{:<44}{:>12}{:>14}{:>14}", "window", "test", "in sample", "out of sample", "defaults oos");
                 for (k, w) in wf.windows.iter().enumerate() {

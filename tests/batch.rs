@@ -139,7 +139,7 @@ fn random_experiments_give_the_same_bits_in_tiles_as_whole() {
     assert!(ran >= 50, "only {ran} of 60 random experiments could run");
     let mut trades = 0;
     for tile in [1, 7, 64, 1000, 5000] {
-        let got = run_batch(&les, &md, &cache, tile, false);
+        let got = run_batch(&les, &md, &cache, tile, tradelab::engine::Record::Stats);
         for (i, (w, g)) in whole.iter().zip(got).enumerate() {
             let g = g.ok().map(|(p, res)| {
                 if tile == 7 {
@@ -153,7 +153,7 @@ fn random_experiments_give_the_same_bits_in_tiles_as_whole() {
     // The experiments trade: the comparison is not of empty books.
     assert!(trades > 60 * 20, "{trades} trades in all");
     // Recorded runs (every bar's equity, every fill) are the engine's too.
-    let got = run_batch(&les[..20], &md, &cache, 333, true);
+    let got = run_batch(&les[..20], &md, &cache, 333, tradelab::engine::Record::Full);
     for (le, g) in les.iter().zip(got) {
         let Ok((_, b)) = g else { continue };
         let w = tradelab::engine::backtest(&le.exp, &prepare(le, md.clone(), &cache).unwrap());
@@ -161,6 +161,15 @@ fn random_experiments_give_the_same_bits_in_tiles_as_whole() {
         assert_eq!((bits(&w.equity), bits(&w.cash)), (bits(&b.equity), bits(&b.cash)));
         assert_eq!(format!("{:?}", w.fills), format!("{:?}", b.fills));
         assert_eq!(w.trades.len(), b.trades.len());
+    }
+    // So is the equity curve of a run that records it alone.
+    let got = run_batch(&les[20..30], &md, &cache, 100, tradelab::engine::Record::Equity);
+    for (le, g) in les[20..30].iter().zip(got) {
+        let Ok((_, b)) = g else { continue };
+        let w = tradelab::engine::backtest(&le.exp, &prepare(le, md.clone(), &cache).unwrap());
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&w.equity), bits(&b.equity));
+        assert!(b.fills.is_empty() && b.cash.is_empty());
     }
 }
 

@@ -112,6 +112,32 @@ pub fn align(series: &[SymbolSeries], tf: Timeframe, policy: AlignPolicy) -> Res
     if series.is_empty() {
         return Err(Error::Input("no symbols to load".into()));
     }
+    let clock = clock_of(series, policy)?;
+    let mut bars = Vec::with_capacity(series.len());
+    for s in series {
+        bars.push(on_clock(s, &clock));
+    }
+    Ok(MarketData { timeframe: tf, timestamps: clock, symbols: series.iter().map(|s| s.symbol.clone()).collect(), bars })
+}
+
+/// [`align`], taking the series: one already on the clock (the usual case) gives its bars up
+/// without a copy, and each series is freed once aligned, so loading many long symbols holds
+/// about one copy of the bars, not two.
+pub fn align_owned(series: Vec<SymbolSeries>, tf: Timeframe, policy: AlignPolicy) -> Result<MarketData> {
+    if series.is_empty() {
+        return Err(Error::Input("no symbols to load".into()));
+    }
+    let clock = clock_of(&series, policy)?;
+    let symbols = series.iter().map(|s| s.symbol.clone()).collect();
+    let mut bars = Vec::with_capacity(series.len());
+    for s in series {
+        bars.push(if s.ts == clock { s.bars } else { on_clock(&s, &clock) });
+    }
+    Ok(MarketData { timeframe: tf, timestamps: clock, symbols, bars })
+}
+
+/// The common clock of the series (see [`AlignPolicy`]); an error when they share no time.
+fn clock_of(series: &[SymbolSeries], policy: AlignPolicy) -> Result<Vec<i64>> {
     let clock: Vec<i64> = match policy {
         AlignPolicy::Inner => {
             let mut clock = series[0].ts.clone();
@@ -135,23 +161,24 @@ pub fn align(series: &[SymbolSeries], tf: Timeframe, policy: AlignPolicy) -> Res
             .collect();
         return Err(Error::Input(format!("the symbols share no timestamps ({}); try data.align = \"ffill\"", spans.join(", "))));
     }
-    let mut bars = Vec::with_capacity(series.len());
-    for s in series {
-        let b = &s.bars;
-        let mut out = Bars::default();
-        let mut k = 0; // index into s.ts of the latest bar at or before the clock time
-        for &t in &clock {
-            while k + 1 < s.ts.len() && s.ts[k + 1] <= t {
-                k += 1;
-            }
-            if s.ts[k] == t {
-                out.push(b.open[k], b.high[k], b.low[k], b.close[k], b.volume[k], b.tradable[k]);
-            } else {
-                let c = b.close[k];
-                out.push(c, c, c, c, 0.0, false);
-            }
+    Ok(clock)
+}
+
+/// One series' bars on `clock` (forward-filled, not tradable, where it has no bar).
+fn on_clock(s: &SymbolSeries, clock: &[i64]) -> Bars {
+    let b = &s.bars;
+    let mut out = Bars::default();
+    let mut k = 0; // index into s.ts of the latest bar at or before the clock time
+    for &t in clock {
+        while k + 1 < s.ts.len() && s.ts[k + 1] <= t {
+            k += 1;
         }
-        bars.push(out);
+        if s.ts[k] == t {
+            out.push(b.open[k], b.high[k], b.low[k], b.close[k], b.volume[k], b.tradable[k]);
+        } else {
+            let c = b.close[k];
+            out.push(c, c, c, c, 0.0, false);
+        }
     }
-    Ok(MarketData { timeframe: tf, timestamps: clock, symbols: series.iter().map(|s| s.symbol.clone()).collect(), bars })
+    out
 }

@@ -296,7 +296,7 @@ pub fn load(paths: &[PathBuf], opts: &LoadOptions) -> Result<(MarketData, LoadRe
         }
         None => tf,
     };
-    let mut md = align(&series, tf, opts.align)?;
+    let mut md = align::align_owned(series, tf, opts.align)?;
     if md.is_empty() {
         return Err(Error::Input(format!("the symbols share no bar time (align = {:?}): nothing to run on", opts.align).to_lowercase()));
     }

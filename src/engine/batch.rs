@@ -70,14 +70,14 @@ struct Entry<'e> {
 }
 
 /// Run candidates (each of which [`fallback_reason`] passes) over the same bars together;
-/// each result is what [`super::prepare`] and [`super::backtest_stats`] (with `record`,
-/// [`super::backtest`]) give for it alone.
+/// each result is what [`super::prepare`] and [`super::backtest_stats`] (or, as `record` asks,
+/// [`super::backtest_equity`] or [`super::backtest`]) give for it alone.
 pub fn run_batch(
     les: &[LoadedExperiment],
     md: &Arc<MarketData>,
     cache: &Arc<IndicatorCache>,
     tile: usize,
-    record: bool,
+    record: super::Record,
 ) -> Vec<Result<(Prepared, RunResult)>> {
     let (n, ns) = (md.len(), md.symbols.len());
     let tile = tile.max(1);

@@ -122,6 +122,8 @@ struct Loop<'a> {
     target_qty: Vec<f64>,
     /// Whether fills and orders are logged (a recorded run) or only counted (a candidate).
     log: bool,
+    /// Whether the equity curve is recorded (a recorded run, or a curve alone: see [`Record`]).
+    curve: bool,
     order_count: u64,
     /// Where status updates go when orders are not logged.
     scratch: OrderRecord,
@@ -176,16 +178,32 @@ pub fn summarize(prep: &Prepared, res: &RunResult) -> crate::metrics::Stats {
 
 /// Run one backtest over prepared inputs, recording every bar (equity, cash, positions).
 pub fn backtest(exp: &Experiment, prep: &Prepared) -> RunResult {
-    run(exp, prep, true)
+    run(exp, prep, Record::Full)
 }
 
 /// Run one backtest keeping only running statistics, trades and risk events: no per-bar vectors,
 /// no fill or order log (what an optimizer candidate needs).
 pub fn backtest_stats(exp: &Experiment, prep: &Prepared) -> RunResult {
-    run(exp, prep, false)
+    run(exp, prep, Record::Stats)
 }
 
-fn run(exp: &Experiment, prep: &Prepared, record: bool) -> RunResult {
+/// Run one backtest recording the equity at each bar's close and nothing else per bar.
+pub fn backtest_equity(exp: &Experiment, prep: &Prepared) -> RunResult {
+    run(exp, prep, Record::Equity)
+}
+
+/// What a run records beyond its running statistics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Record {
+    /// Nothing per bar, no fill or order log (an optimizer candidate).
+    Stats,
+    /// The equity at each bar's close, nothing else (returns for the search's statistics).
+    Equity,
+    /// Every bar (equity, cash, positions), every fill and order (a report).
+    Full,
+}
+
+fn run(exp: &Experiment, prep: &Prepared, record: Record) -> RunResult {
     let mut lp = Loop::new(exp, prep, record);
     lp.advance(lp.n);
     lp.finish()
@@ -244,7 +262,7 @@ impl<'a> Loop<'a> {
         self.t = t;
     }
 
-    fn new(exp: &'a Experiment, prep: &'a Prepared, record: bool) -> Loop<'a> {
+    fn new(exp: &'a Experiment, prep: &'a Prepared, record: Record) -> Loop<'a> {
         let md = &*prep.md;
         let (n, ns) = (md.len(), md.symbols.len());
         // The base parameters and every regime's: what the loop must be ready for is their union.
@@ -267,7 +285,8 @@ impl<'a> Loop<'a> {
             && exp.risk.max_drawdown.is_none()
             && prep.regime.is_none()
             && exp.rebalance.is_none();
-        let cap = if record { n } else { 0 };
+        let full = record == Record::Full;
+        let cap = if full { n } else { 0 };
         Loop {
             exp,
             pv: prep,
@@ -281,17 +300,17 @@ impl<'a> Loop<'a> {
             n,
             ns,
             costs: Costs::from_config(&exp.execution),
-            pf: if record {
+            pf: if full {
                 Portfolio::new(exp.portfolio.initial_cash, ns)
             } else {
                 Portfolio::new(exp.portfolio.initial_cash, ns).folding()
             },
             pending: Vec::with_capacity(2 * ns),
             res: RunResult {
-                equity: Vec::with_capacity(cap),
+                equity: Vec::with_capacity(if record == Record::Stats { 0 } else { n }),
                 cash: Vec::with_capacity(cap),
                 positions: vec![Vec::with_capacity(cap); ns],
-                target_weights: if record && exp.rebalance.is_some() { vec![Vec::with_capacity(n); ns] } else { Vec::new() },
+                target_weights: if full && exp.rebalance.is_some() { vec![Vec::with_capacity(n); ns] } else { Vec::new() },
                 stream: crate::metrics::EquityStream::new(exp.portfolio.initial_cash, exp.metrics.risk_free / prep.per_year).with_blocks(n),
                 ..Default::default()
             },
@@ -304,7 +323,8 @@ impl<'a> Loop<'a> {
             memo: (0..ns).map(|_| Default::default()).collect(),
             targets: vec![0.0; ns],
             target_qty: vec![0.0; ns],
-            log: record,
+            log: record == Record::Full,
+            curve: record != Record::Stats,
             order_count: 0,
             scratch: OrderRecord {
                 order: Order {
@@ -626,14 +646,16 @@ impl<'a> Loop<'a> {
             } else if ns == 1 {
                 stream.push_position(cash, qty[0], &md.bars[0].close[t..next]);
             }
-            if self.log || !bulk {
+            if self.log || self.curve || !bulk {
                 for u in t..next {
                     let eq = equity_at(u);
                     if !bulk {
                         stream.push(eq);
                     }
-                    if self.log {
+                    if self.curve {
                         res.equity.push(eq);
+                    }
+                    if self.log {
                         res.cash.push(cash);
                         for s in 0..ns {
                             res.positions[s].push(qty[s]);
@@ -711,8 +733,10 @@ impl<'a> Loop<'a> {
             exposed |= self.pf.qty[s] != 0.0;
         }
         self.exposed = exposed;
-        if self.log {
+        if self.curve {
             self.res.equity.push(eq);
+        }
+        if self.log {
             self.res.cash.push(self.pf.cash);
             for s in 0..self.ns {
                 self.res.positions[s].push(self.pf.qty[s]);

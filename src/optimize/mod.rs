@@ -14,6 +14,7 @@
 pub mod bayes;
 pub mod genetic;
 pub mod resume;
+pub mod shard;
 pub mod space;
 mod trials;
 pub mod walk;
@@ -186,6 +187,9 @@ pub struct Study {
     pub batch: bool,
     /// How the candidates were run.
     paths: std::sync::Mutex<RunPaths>,
+    /// `(i, n)`: evaluate only the candidates whose index is `i` modulo `n` (a shard of a
+    /// search spread over a cluster; see [`shard`]).
+    pub shard: Option<(usize, usize)>,
 }
 
 impl Study {
@@ -218,6 +222,7 @@ impl Study {
             done: BTreeMap::new(),
             batch: true,
             paths: Default::default(),
+            shard: None,
         })
     }
 
@@ -294,7 +299,7 @@ impl Study {
     /// The per-bar returns of one candidate (from the starting cash to each bar's close).
     pub fn returns_of(&self, exp: Experiment) -> Result<Vec<f64>> {
         let cash = exp.portfolio.initial_cash;
-        let eq = self.run(exp, true)?.1.equity;
+        let eq = self.run(exp, crate::engine::Record::Equity)?.1.equity;
         let mut prev = cash;
         Ok(eq
             .iter()
@@ -307,17 +312,17 @@ impl Study {
     }
 
     fn run_candidate(&self, exp: Experiment) -> Result<(Stats, [[f64; 3]; crate::metrics::BLOCKS])> {
-        let (prep, res) = self.run(exp, false)?;
+        let (prep, res) = self.run(exp, crate::engine::Record::Stats)?;
         if let Some((bar, what)) = &res.fault {
             return Err(Error::Input(format!("bar {bar}: {what}")));
         }
         Ok((crate::engine::summarize(&prep, &res), res.stream.blocks()))
     }
 
-    /// One run of an experiment over the study's data (every bar recorded with `record`):
+    /// One run of an experiment over the study's data, recording what `record` asks:
     /// through the batch path when it covers the experiment, so no whole indicator line is
     /// kept in the shared cache; otherwise through the engine.
-    fn run(&self, exp: Experiment, record: bool) -> Result<(crate::engine::Prepared, crate::engine::RunResult)> {
+    fn run(&self, exp: Experiment, record: crate::engine::Record) -> Result<(crate::engine::Prepared, crate::engine::RunResult)> {
         let le = LoadedExperiment { exp, file: self.le.file.clone() };
         if self.batch && crate::engine::batch::fallback_reason(&le.exp).is_none() {
             let mut runs =
@@ -325,7 +330,11 @@ impl Study {
             return runs.pop().expect("one run");
         }
         let prep = prepare(&le, self.md.clone(), &self.cache)?;
-        let res = if record { crate::engine::backtest(&le.exp, &prep) } else { backtest_stats(&le.exp, &prep) };
+        let res = match record {
+            crate::engine::Record::Stats => backtest_stats(&le.exp, &prep),
+            crate::engine::Record::Equity => crate::engine::backtest_equity(&le.exp, &prep),
+            crate::engine::Record::Full => crate::engine::backtest(&le.exp, &prep),
+        };
         Ok((prep, res))
     }
 
@@ -333,18 +342,22 @@ impl Study {
     /// batch path covers run through it together, in chunks (see [`crate::engine::batch`]);
     /// the others one by one through the engine.
     pub fn evaluate_batch(&self, first_index: usize, batch: Vec<Vec<toml::Value>>) -> Vec<Trial> {
+        let mine = |i: usize| self.shard.is_none_or(|(s, n)| i % n == s);
+        let batch: Vec<(usize, Vec<toml::Value>)> =
+            batch.into_iter().enumerate().map(|(k, p)| (first_index + k, p)).filter(|(i, _)| mine(*i)).collect();
         if !self.batch || batch.len() < 2 {
-            return batch.into_par_iter().enumerate().map(|(k, p)| self.evaluate(first_index + k, p)).collect::<Vec<_>>();
+            return batch.into_par_iter().map(|(i, p)| self.evaluate(i, p)).collect::<Vec<_>>();
         }
         let mut out: Vec<Option<Trial>> = vec![None; batch.len()];
         let (mut together, mut alone) = (Vec::new(), Vec::new());
-        for (k, p) in batch.into_iter().enumerate() {
+        let indices: Vec<usize> = batch.iter().map(|(i, _)| *i).collect();
+        for (k, (_, p)) in batch.into_iter().enumerate() {
             if let Some(t) = self.done.get(&params_key(&p)) {
-                out[k] = Some(Trial { index: first_index + k, ..t.clone() });
+                out[k] = Some(Trial { index: indices[k], ..t.clone() });
                 continue;
             }
             match self.candidate(&p) {
-                Err(why) => out[k] = Some(self.trial(first_index + k, p, Err(why), 0.0)),
+                Err(why) => out[k] = Some(self.trial(indices[k], p, Err(why), 0.0)),
                 Ok(exp) if crate::engine::batch::fallback_reason(&exp).is_none() => together.push((k, p, exp)),
                 Ok(_) => alone.push((k, p)),
             }
@@ -354,7 +367,9 @@ impl Study {
         let threads = rayon::current_num_threads().max(1);
         // Dealt out in turn, so neighbouring candidates (of similar cost in a grid) spread over
         // the chunks.
-        let count = together.len().div_ceil(together.len().div_ceil(threads * 2).clamp(16, 2048));
+        // A candidate holds a tile of its signals per symbol: fewer per chunk with many symbols.
+        let most = (4096 / self.md.symbols.len().max(1)).clamp(16, 2048);
+        let count = together.len().div_ceil(together.len().div_ceil(threads * 2).clamp(16, most));
         let mut chunks: Vec<Vec<(usize, Vec<toml::Value>, Experiment)>> = (0..count).map(|_| Vec::new()).collect();
         for (i, c) in together.into_iter().enumerate() {
             chunks[i % count].push(c);
@@ -365,7 +380,8 @@ impl Study {
                 let start = std::time::Instant::now();
                 let les: Vec<LoadedExperiment> =
                     chunk.iter().map(|(_, _, e)| LoadedExperiment { exp: e.clone(), file: self.le.file.clone() }).collect();
-                let runs = crate::engine::batch::run_batch(&les, &self.md, &self.cache, crate::engine::batch::TILE, false);
+                let runs =
+                    crate::engine::batch::run_batch(&les, &self.md, &self.cache, crate::engine::batch::TILE, crate::engine::Record::Stats);
                 let ms = start.elapsed().as_secs_f64() * 1e3 / chunk.len() as f64;
                 chunk
                     .into_iter()
@@ -375,7 +391,7 @@ impl Study {
                             Some((bar, what)) => Err((TrialStatus::Invalid, format!("bar {bar}: {what}"))),
                             None => Ok((crate::engine::summarize(&prep, &res), res.stream.blocks())),
                         });
-                        (k, self.trial(first_index + k, p, outcome, ms))
+                        (k, self.trial(indices[k], p, outcome, ms))
                     })
                     .collect()
             })
@@ -383,7 +399,7 @@ impl Study {
         if let Ok(mut m) = self.paths.lock() {
             m.batch += done_together.iter().map(Vec::len).sum::<usize>();
         }
-        let done_alone: Vec<(usize, Trial)> = alone.into_par_iter().map(|(k, p)| (k, self.evaluate(first_index + k, p))).collect();
+        let done_alone: Vec<(usize, Trial)> = alone.into_par_iter().map(|(k, p)| (k, self.evaluate(indices[k], p))).collect();
         for (k, t) in done_together.into_iter().flatten().chain(done_alone) {
             out[k] = Some(t);
         }
@@ -395,7 +411,7 @@ impl Study {
 type CandidateOutcome = std::result::Result<(Stats, [[f64; 3]; crate::metrics::BLOCKS]), (TrialStatus, String)>;
 
 /// How the candidates of a search were run (in `optimize.json`).
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct RunPaths {
     /// Candidates run together through the batch path.
     pub batch: usize,
@@ -411,7 +427,7 @@ pub(super) fn value_text(v: &toml::Value) -> String {
     }
 }
 
-fn params_key(p: &[toml::Value]) -> String {
+pub(crate) fn params_key(p: &[toml::Value]) -> String {
     p.iter().map(value_text).collect::<Vec<_>>().join("\u{1f}")
 }
 
@@ -455,9 +471,11 @@ pub fn search(study: &mut Study, log: Option<&mut TrialLog>, progress: &indicati
                     .map(|k| study.space.grid_point(k, study.cfg.grid_points))
                     .filter(|p| !matches!(study.candidate(p), Err((TrialStatus::Rule, _))))
                     .collect();
-                progress.inc((end - i - pts.len()) as u64);
+                let kept = pts.len();
                 let got = study.evaluate_batch(next_index, pts);
-                next_index += got.len();
+                // A shard's share is every n-th candidate: the rest count as done here.
+                progress.inc((end - i - got.len()) as u64);
+                next_index += kept;
                 sink.push(got)?;
                 i = end;
             }
@@ -470,6 +488,7 @@ pub fn search(study: &mut Study, log: Option<&mut TrialLog>, progress: &indicati
             for (c, chunk) in pts.chunks(1024).enumerate() {
                 let batch = chunk.iter().map(|u| study.space.decode(u)).collect();
                 let got = study.evaluate_batch(c * 1024, batch);
+                progress.inc((chunk.len() - got.len()) as u64);
                 sink.push(got)?;
             }
         }
@@ -625,7 +644,7 @@ pub fn progress_bar(quiet: bool) -> indicatif::ProgressBar {
 }
 
 /// Write best.toml and optimize.json for a finished search.
-fn finish(study: &Study, r: &SearchResult, dir: &Path, start: std::time::Instant) -> Result<Summary> {
+pub(crate) fn finish(study: &Study, r: &SearchResult, dir: &Path, start: std::time::Instant) -> Result<Summary> {
     let Some(best) = r.trials.get(r.best) else {
         return Err(Error::Input("no candidate to run: every point of the space breaks a rule in [optimize].rules".into()));
     };
@@ -780,7 +799,7 @@ fn write_top_equity(study: &Study, r: &SearchResult, dir: &Path, k: usize) -> Re
     let mut curves = Vec::new();
     for t in ok.iter().take(k) {
         let Ok(exp) = study.candidate(&t.params) else { continue };
-        curves.push((t.index, study.run(exp, true)?.1.equity));
+        curves.push((t.index, study.run(exp, crate::engine::Record::Equity)?.1.equity));
     }
     let path = dir.join("top_equity.csv");
     if curves.is_empty() {

@@ -14,8 +14,8 @@ pub struct TrialLog {
     file: Option<csv::Writer<std::fs::File>>,
     blocks: Option<csv::Writer<std::fs::File>>,
     path: PathBuf,
-    /// Trials already in the file (read back when resuming): not written again.
-    present: usize,
+    /// Indices of the trials already in the file (read back when resuming): not written again.
+    present: std::collections::BTreeSet<usize>,
     /// Fault injection for the kill tests: `TRADELAB_FAULT=blocks:K` aborts the process right
     /// after trial K's block sums are written (before its row), `row:K` after its row, `torn:K`
     /// halfway through writing its row. Unset in normal use.
@@ -146,7 +146,7 @@ impl TrialLog {
         }
         let file = appender(&path, (!existing).then_some(header.as_slice()))?;
         let blocks = appender(&bpath, (!existing_blocks).then_some(bheader.as_slice()))?;
-        let present = done.len();
+        let present = done.iter().map(|t| t.index).collect();
         let fault =
             std::env::var("TRADELAB_FAULT").ok().and_then(|v| v.split_once(':').and_then(|(s, k)| Some((s.to_string(), k.parse().ok()?))));
         Ok((TrialLog { file: Some(file), blocks: Some(blocks), path, present, fault }, done))
@@ -157,7 +157,7 @@ impl TrialLog {
         if self.fault.is_some() {
             return self.append_one_by_one(trials, seed);
         }
-        let new = || trials.iter().filter(|t| t.index >= self.present);
+        let new = || trials.iter().filter(|t| !self.present.contains(&t.index));
         // Block sums first: a trial whose row is in trials.csv always has them.
         if let Some(f) = self.blocks.as_mut() {
             for t in new() {
@@ -179,7 +179,8 @@ impl TrialLog {
     /// `append` one trial at a time, flushing each file after each, with the fault points.
     fn append_one_by_one(&mut self, trials: &[Trial], seed: u64) -> Result<()> {
         let io = |p: &Path, e: std::io::Error| Error::io(p, e);
-        for t in trials.iter().filter(|t| t.index >= self.present) {
+        let present = std::mem::take(&mut self.present);
+        for t in trials.iter().filter(|t| !present.contains(&t.index)) {
             if let (Some(f), Some(b)) = (self.blocks.as_mut(), &t.blocks) {
                 f.write_record(blocks_row(t.index, b)).map_err(|e| io(&self.path, e.into()))?;
                 f.flush().map_err(|e| io(&self.path, e))?;
@@ -207,6 +208,7 @@ impl TrialLog {
                 std::process::abort();
             }
         }
+        self.present = present;
         Ok(())
     }
 }

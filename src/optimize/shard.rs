@@ -1,0 +1,252 @@
+//! A search spread over a cluster: shards and their merge. Shard `i` of `n` evaluates the
+//! candidates whose index is `i` modulo `n` (neighbours in a grid cost alike, so interleaving
+//! balances the shards) into its own folder `shard-I-of-N` under a shared folder: the trial
+//! log (`trials.csv`, `trial_blocks.csv`: every number the merge needs, exactly), the search's
+//! `fingerprint.json` and `experiment.toml`, and, once done, `shard.json`. A shard run again
+//! (a requeued job) resumes its own log, so running it twice is harmless.
+//!
+//! The merge checks that the shards are of one search (the same fingerprint: settings and the
+//! data's bytes, not paths, which differ between nodes), that each of `0..n` is there once and
+//! finished, and that together they hold every candidate; then it writes one run folder as the
+//! single-machine search writes it: `trials.csv` in candidate order, `best.toml`,
+//! `optimize.json` (deflated Sharpe, PBO over every trial's block sums) and the report.
+
+use super::{finish, resume::Fingerprint, RunPaths, SearchResult, Study, Trial, TrialLog};
+use crate::error::{Error, Result};
+use crate::experiment::{Experiment, LoadedExperiment, Method};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// What a finished shard records (`shard.json`).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ShardDone {
+    /// This shard's number, from 0.
+    pub shard: usize,
+    /// Shards in all.
+    pub of: usize,
+    /// Trials it evaluated.
+    pub trials: usize,
+    /// How its candidates were run.
+    pub run_paths: RunPaths,
+}
+
+/// Parse `I/N` (0 <= I < N).
+pub fn parse_shard(s: &str) -> std::result::Result<(usize, usize), String> {
+    let bad = || format!("--shard {s}: expected I/N with 0 <= I < N, e.g. 0/8");
+    let (i, n) = s.split_once('/').ok_or_else(bad)?;
+    let (i, n): (usize, usize) = (i.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
+    if n == 0 || i >= n {
+        return Err(bad());
+    }
+    Ok((i, n))
+}
+
+/// The folder of shard `i` of `n` under `root`.
+pub fn shard_dir(root: &Path, i: usize, n: usize) -> PathBuf {
+    root.join(format!("shard-{i}-of-{n}"))
+}
+
+/// Run shard `i` of `n` of the experiment's search into `shard_dir(root, i, n)`, resuming what
+/// an earlier run of the same shard left there. Genetic and Bayesian searches choose each
+/// candidate from the results before it, so they cannot be cut into independent shards.
+pub fn run_shard(
+    le: &LoadedExperiment,
+    paths: &[PathBuf],
+    root: &Path,
+    (i, n): (usize, usize),
+    jobs: Option<usize>,
+    quiet: bool,
+) -> Result<(PathBuf, ShardDone)> {
+    let method = le.exp.optimize.as_ref().map(|o| o.method);
+    if matches!(method, Some(Method::Genetic | Method::Bayesian)) {
+        return Err(Error::Config {
+            file: le.file.clone(),
+            key: "optimize.method".into(),
+            msg: "--shard splits grid and random searches; a genetic or Bayesian search picks each candidate from the results before it"
+                .into(),
+        });
+    }
+    let (md, report) = crate::data::load(paths, &le.exp.data)?;
+    for w in &report.warnings {
+        tracing::warn!("{}: {}", w.file.display(), w.message);
+    }
+    let mut study = Study::new(le, Arc::new(md))?;
+    study.shard = Some((i, n));
+    let dir = shard_dir(root, i, n);
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    let fp = Fingerprint::of(le, paths)?;
+    let again = dir.join("fingerprint.json").exists();
+    if again {
+        fp.check(&dir)?;
+    } else {
+        fp.write(&dir)?;
+    }
+    // The search as run, data paths included, for the merge (which has no other input).
+    let mut exp = le.with_absolute_paths();
+    exp.data.path = None;
+    exp.data.paths = paths.iter().map(|p| std::path::absolute(le.resolve(p)).unwrap_or_else(|_| le.resolve(p))).collect();
+    crate::data::write_atomic(&dir.join("experiment.toml"), exp.to_toml().as_bytes())?;
+    let _ = std::fs::remove_file(dir.join("shard.json"));
+    let (mut log, done) = TrialLog::open(&dir, &study.space, again)?;
+    study.done = done.into_iter().map(|t| (super::params_key(&t.params), t)).collect();
+    let progress = super::progress_bar(quiet);
+    progress.set_prefix(format!("shard {i}/{n}"));
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs.unwrap_or(0)).build().map_err(|e| Error::Internal(e.to_string()))?;
+    let result = pool.install(|| super::search(&mut study, Some(&mut log), &progress))?;
+    progress.finish_and_clear();
+    let done =
+        ShardDone { shard: i, of: n, trials: result.trials.len(), run_paths: study.paths.lock().map(|p| p.clone()).unwrap_or_default() };
+    let json = serde_json::to_string_pretty(&done).map_err(|e| Error::Internal(e.to_string()))?;
+    crate::data::write_atomic(&dir.join("shard.json"), (json + "\n").as_bytes())?;
+    Ok((dir, done))
+}
+
+/// A shard folder found under the given paths: (folder, shard, of).
+fn find_shards(dirs: &[PathBuf]) -> Result<Vec<(PathBuf, usize, usize)>> {
+    let parse = |p: &Path| -> Option<(usize, usize)> {
+        let name = p.file_name()?.to_str()?;
+        let rest = name.strip_prefix("shard-")?;
+        let (i, n) = rest.split_once("-of-")?;
+        Some((i.parse().ok()?, n.parse().ok()?))
+    };
+    let mut out = Vec::new();
+    for d in dirs {
+        if let Some((i, n)) = parse(d) {
+            out.push((d.clone(), i, n));
+            continue;
+        }
+        let entries = std::fs::read_dir(d).map_err(|e| Error::io(d, e))?;
+        let mut found: Vec<(PathBuf, usize, usize)> =
+            entries.filter_map(|e| e.ok().map(|e| e.path())).filter_map(|p| parse(&p).map(|(i, n)| (p, i, n))).collect();
+        if found.is_empty() {
+            return Err(Error::Input(format!("{}: not a shard folder (shard-I-of-N) and holds none", d.display())));
+        }
+        found.sort();
+        out.extend(found);
+    }
+    Ok(out)
+}
+
+/// `tradelab merge --status`: one line per shard (finished, or started and not finished), and
+/// the shards not found.
+pub fn status(dirs: &[PathBuf]) -> Result<Vec<String>> {
+    let shards = find_shards(dirs)?;
+    let mut lines = Vec::new();
+    let mut of = std::collections::BTreeSet::new();
+    for (d, i, n) in &shards {
+        of.insert(*n);
+        let state = match std::fs::read_to_string(d.join("shard.json")) {
+            Ok(t) => match serde_json::from_str::<ShardDone>(&t) {
+                Ok(s) => format!("finished, {} trials", s.trials),
+                Err(_) => "shard.json unreadable".into(),
+            },
+            Err(_) => {
+                let rows = std::fs::read_to_string(d.join("trials.csv")).map(|t| t.lines().count().saturating_sub(1)).unwrap_or(0);
+                format!("not finished ({rows} trials logged)")
+            }
+        };
+        lines.push(format!("shard {i}/{n}: {state}  {}", d.display()));
+    }
+    for n in of {
+        let have: Vec<usize> = shards.iter().filter(|s| s.2 == n).map(|s| s.1).collect();
+        let missing: Vec<String> = (0..n).filter(|i| !have.contains(i)).map(|i| i.to_string()).collect();
+        if !missing.is_empty() {
+            lines.push(format!("missing of {n}: {}", missing.join(", ")));
+        }
+    }
+    Ok(lines)
+}
+
+/// `tradelab merge DIR...`: check the shards and write their search as one run folder under
+/// `out_root/<experiment name>/`. Returns the folder and its summary.
+pub fn merge(dirs: &[PathBuf], out_root: &Path, quiet: bool) -> Result<(PathBuf, super::Summary)> {
+    let start = std::time::Instant::now();
+    let shards = find_shards(dirs)?;
+    let n = shards[0].2;
+    if let Some(s) = shards.iter().find(|s| s.2 != n) {
+        return Err(Error::Input(format!(
+            "{} is shard {} of {}, but {} is of {n}: shards of different splits",
+            s.0.display(),
+            s.1,
+            s.2,
+            shards[0].0.display()
+        )));
+    }
+    for i in 0..n {
+        let with: Vec<&(PathBuf, usize, usize)> = shards.iter().filter(|s| s.1 == i).collect();
+        if with.len() > 1 {
+            let names: Vec<String> = with.iter().map(|s| s.0.display().to_string()).collect();
+            return Err(Error::Input(format!("shard {i}/{n} is given twice: {}", names.join(", "))));
+        }
+    }
+    let missing: Vec<String> = (0..n).filter(|i| !shards.iter().any(|s| s.1 == *i)).map(|i| format!("{i}/{n}")).collect();
+    if !missing.is_empty() {
+        return Err(Error::Input(format!(
+            "missing shard(s) {} (found {} of {n} under the given folders)",
+            missing.join(", "),
+            shards.len()
+        )));
+    }
+    let mut fps = Vec::new();
+    let mut counts = RunPaths::default();
+    for (d, i, _) in &shards {
+        let t = std::fs::read_to_string(d.join("shard.json"))
+            .map_err(|_| Error::Input(format!("shard {i}/{n} ({}) has not finished: no shard.json; run it (again) first", d.display())))?;
+        let done: ShardDone = serde_json::from_str(&t).map_err(|e| Error::data(d.join("shard.json"), None, "bad-json", e.to_string()))?;
+        counts.batch += done.run_paths.batch;
+        for (k, v) in done.run_paths.engine {
+            *counts.engine.entry(k).or_default() += v;
+        }
+        let fp_path = d.join("fingerprint.json");
+        let t = std::fs::read_to_string(&fp_path).map_err(|e| Error::io(&fp_path, e))?;
+        let fp: Fingerprint = serde_json::from_str(&t).map_err(|e| Error::data(&fp_path, None, "bad-json", e.to_string()))?;
+        fps.push(fp);
+    }
+    for ((d, i, _), fp) in shards.iter().zip(&fps).skip(1) {
+        if fp.fingerprint != fps[0].fingerprint {
+            return Err(Error::Input(format!(
+                "shard {i}/{n} ({}) is of another search than shard {}/{n} ({}): their fingerprints differ (settings or data)",
+                d.display(),
+                shards[0].1,
+                shards[0].0.display()
+            )));
+        }
+    }
+    // The search as the shards ran it; its data must still be what they read.
+    let file = shards[0].0.join("experiment.toml");
+    let text = std::fs::read_to_string(&file).map_err(|e| Error::io(&file, e))?;
+    let le = LoadedExperiment { exp: Experiment::from_toml(&text, &file)?, file: file.clone() };
+    let paths = le.data_paths();
+    let fp = Fingerprint::of(&le, &paths)?;
+    if fp.fingerprint != fps[0].fingerprint {
+        return Err(Error::Input(format!(
+            "the data the shards read has changed since (fingerprint of {} now differs from the shards')",
+            paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        )));
+    }
+    let (md, _) = crate::data::load(&paths, &le.exp.data)?;
+    let study = Study::new(&le, Arc::new(md))?;
+    let mut trials: Vec<Trial> = Vec::new();
+    for (d, _, _) in &shards {
+        trials.extend(TrialLog::open(d, &study.space, true)?.1);
+    }
+    trials.sort_by_key(|t| t.index);
+    if let Some(k) = trials.iter().enumerate().find(|(k, t)| t.index != *k).map(|(k, _)| k) {
+        return Err(Error::Input(format!("the shards' trials skip or repeat candidate {k} ({} trials in all)", trials.len())));
+    }
+    if let Ok(mut p) = study.paths.lock() {
+        *p = counts;
+    }
+    let dir = crate::report::new_run_dir(&out_root.join(&le.exp.experiment.name))?;
+    fp.write(&dir)?;
+    let (mut log, _) = TrialLog::open(&dir, &study.space, false)?;
+    log.append(&trials, le.exp.experiment.seed)?;
+    drop(log);
+    let best = (0..trials.len()).max_by(|&a, &b| trials[a].score.total_cmp(&trials[b].score).then(b.cmp(&a))).unwrap_or(0);
+    let r = SearchResult { trials, best };
+    let summary = finish(&study, &r, &dir, start)?;
+    drop((study, r));
+    let _ = quiet;
+    crate::report::render_optimize(&dir)?;
+    Ok((dir, summary))
+}
