@@ -31,15 +31,19 @@ fn ok(args: &[&str]) {
 
 fn experiment(dir: &Path, method: &str, seed: u64) -> PathBuf {
     let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    // The grid reads two files; the others one, as `path` (merged best.toml must keep the form).
+    let data_line = if method == "grid" {
+        format!("paths = [\"{}\", \"{}\"]", data.join("BTCUSDT_1h.csv").display(), data.join("ETHUSDT_1h.csv").display())
+    } else {
+        format!("path = \"{}\"", data.join("BTCUSDT_1h.csv").display())
+    };
     let text = format!(
-        "[experiment]\nname = \"sharded\"\nseed = {seed}\n[data]\npaths = [\"{}\", \"{}\"]\n\
+        "[experiment]\nname = \"sharded\"\nseed = {seed}\n[data]\n{data_line}\n\
          [[signals.technical]]\nkind = \"sma_cross\"\nfast = 5\nslow = 20\n\
          [decision]\nfraction = 0.5\n[risk]\nstop_loss = 0.05\n[execution]\nfee_bps = 10\n\
          [optimize]\nmethod = \"{method}\"\nobjective = \"sharpe\"\nbudget = 90\n\
          rules = [\"signals.technical[0].fast < signals.technical[0].slow\"]\n\
-         [optimize.space]\n\"signals.technical[0].fast\" = [2, 20]\n\"signals.technical[0].slow\" = [10, 40]\n",
-        data.join("BTCUSDT_1h.csv").display(),
-        data.join("ETHUSDT_1h.csv").display()
+         [optimize.space]\n\"signals.technical[0].fast\" = [2, 20]\n\"signals.technical[0].slow\" = [10, 40]\n"
     );
     let path = dir.join(format!("{method}_{seed}.toml"));
     std::fs::write(&path, text).unwrap();

@@ -63,7 +63,8 @@ exp=experiments/sma_sweep.toml
 rm -rf "$work"
 mkdir -p "$work"
 "$TRADELAB" optimize "$exp" --out "$work/single" --quiet
-jobs=$(deploy/slurm/submit.sh "$exp" "$n" "$work/shards" "$work/merged")
+# Submitted from the work folder: the jobs' output files land there.
+jobs=$(cd "$work" && "$repo/deploy/slurm/submit.sh" "$repo/$exp" "$n" "$work/shards" "$work/merged")
 echo "$jobs"
 merge_job=$(echo "$jobs" | sed -n 's/.*merge: job \([0-9]*\).*/\1/p')
 while squeue -h -j "$merge_job" 2>/dev/null | grep -q .; do sleep 2; done

@@ -81,10 +81,13 @@ pub fn run_shard(
     } else {
         fp.write(&dir)?;
     }
-    // The search as run, data paths included, for the merge (which has no other input).
+    // The search as run, for the merge (which has no other input); data given on the command
+    // line instead of the file's replaces the file's.
     let mut exp = le.with_absolute_paths();
-    exp.data.path = None;
-    exp.data.paths = paths.iter().map(|p| std::path::absolute(le.resolve(p)).unwrap_or_else(|_| le.resolve(p))).collect();
+    if paths != le.data_paths().as_slice() {
+        exp.data.path = None;
+        exp.data.paths = paths.iter().map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone())).collect();
+    }
     crate::data::write_atomic(&dir.join("experiment.toml"), exp.to_toml().as_bytes())?;
     let _ = std::fs::remove_file(dir.join("shard.json"));
     let (mut log, done) = TrialLog::open(&dir, &study.space, again)?;
