@@ -35,6 +35,10 @@ enum Cmd {
         /// Threads (default: all cores, or RAYON_NUM_THREADS).
         #[arg(short, long)]
         jobs: Option<usize>,
+        /// Run only windows I, I+N, ... into `shard-I-of-N` under `--out`; `tradelab merge`
+        /// stitches the shards.
+        #[arg(long, value_name = "I/N", value_parser = crate::optimize::shard::parse_shard)]
+        shard: Option<(usize, usize)>,
     },
     /// Inspect, convert, resample or generate bar data.
     #[command(subcommand)]
@@ -367,16 +371,21 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
                     outln!("{line}");
                 }
             } else {
-                let (dir, s) = crate::optimize::shard::merge(&dirs, &out.unwrap_or_else(|| PathBuf::from("reports")), quiet)?;
+                let (dir, m) = crate::optimize::shard::merge(&dirs, &out.unwrap_or_else(|| PathBuf::from("reports")), quiet)?;
                 if !quiet {
-                    outln!(
-                        "{} trials ({} feasible); best trial {}: {} = {:.6}",
-                        s.trials,
-                        s.feasible,
-                        s.best_trial,
-                        s.objective,
-                        s.best_objective
-                    );
+                    match m {
+                        crate::optimize::shard::Merged::Search(s) => outln!(
+                            "{} trials ({} feasible); best trial {}: {} = {:.6}",
+                            s.trials,
+                            s.feasible,
+                            s.best_trial,
+                            s.objective,
+                            s.best_objective
+                        ),
+                        crate::optimize::shard::Merged::WalkForward(wf) => {
+                            outln!("{} windows; stitched {} improvement {:.6}", wf.windows.len(), wf.objective, wf.improvement)
+                        }
+                    }
                     outln!("run folder: {}", dir.display());
                 }
             }
@@ -415,7 +424,16 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 outln!("wrote {}", dir.display());
             }
         }
-        Cmd::WalkForward { run, jobs } => {
+        Cmd::WalkForward { run, jobs, shard: Some(shard) } => {
+            let le = load(&run.file, &run.sets)?;
+            let paths = if run.data.is_empty() { le.data_paths() } else { run.data.clone() };
+            let root = run.out.ok_or_else(|| crate::Error::Input("--shard needs --out DIR: the folder every shard writes into".into()))?;
+            let (dir, done) = crate::optimize::walk::run_walk_shard(&le, &paths, &root, shard, jobs_or_scheduler(jobs), quiet)?;
+            if !quiet {
+                outln!("shard {}/{}: {} windows in {}", done.shard, done.of, done.trials, dir.display());
+            }
+        }
+        Cmd::WalkForward { run, jobs, shard: None } => {
             let le = load(&run.file, &run.sets)?;
             let paths = if run.data.is_empty() { le.data_paths() } else { run.data.clone() };
             let out = run.out.unwrap_or_else(|| PathBuf::from("reports"));

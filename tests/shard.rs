@@ -43,7 +43,8 @@ fn experiment(dir: &Path, method: &str, seed: u64) -> PathBuf {
          [decision]\nfraction = 0.5\n[risk]\nstop_loss = 0.05\n[execution]\nfee_bps = 10\n\
          [optimize]\nmethod = \"{method}\"\nobjective = \"sharpe\"\nbudget = 90\n\
          rules = [\"signals.technical[0].fast < signals.technical[0].slow\"]\n\
-         [optimize.space]\n\"signals.technical[0].fast\" = [2, 20]\n\"signals.technical[0].slow\" = [10, 40]\n"
+         [optimize.space]\n\"signals.technical[0].fast\" = [2, 20]\n\"signals.technical[0].slow\" = [10, 40]\n\
+         [optimize.walk_forward]\nwindows = 3\ntrain_ratio = 2\n"
     );
     let path = dir.join(format!("{method}_{seed}.toml"));
     std::fs::write(&path, text).unwrap();
@@ -157,4 +158,38 @@ fn a_sharded_random_search_merges_and_foreign_shards_are_refused() {
     let ga = experiment(t, "genetic", 4);
     let out = tradelab(&["-q", "optimize", ga.to_str().unwrap(), "--shard", "0/2", "--out", s], None);
     assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn a_sharded_walk_forward_stitches_into_the_single_machine_one() {
+    let tmp = scratch("walk");
+    let t = tmp.as_path();
+    let exp = experiment(t, "random", 6);
+    let e = exp.to_str().unwrap();
+    let single = t.join("single");
+    ok(&["-q", "walk-forward", e, "--out", single.to_str().unwrap()]);
+    let shards = t.join("shards");
+    let s = shards.to_str().unwrap();
+    ok(&["-q", "walk-forward", e, "--shard", "1/2", "--out", s]);
+    let out = tradelab(&["-q", "merge", s, "--out", t.join("m").to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(2));
+    ok(&["-q", "walk-forward", e, "--shard", "0/2", "--out", s]);
+    let merged = t.join("merged");
+    ok(&["-q", "merge", s, "--out", merged.to_str().unwrap()]);
+    let dir = |root: &Path| {
+        let mut d: Vec<PathBuf> = std::fs::read_dir(root.join("sharded_walk_forward")).unwrap().map(|e| e.unwrap().path()).collect();
+        assert_eq!(d.len(), 1);
+        d.pop().unwrap()
+    };
+    let (a, b) = (dir(&single), dir(&merged));
+    for f in ["walk_forward.json", "walk_forward.csv", "oos_equity.csv"] {
+        assert_eq!(comparable(&a.join(f)), comparable(&b.join(f)), "{f} differs");
+    }
+    for k in 0..3 {
+        for f in ["trials.csv", "trial_blocks.csv", "best.toml"] {
+            let f = format!("window_{k}/{f}");
+            assert_eq!(comparable(&a.join(&f)), comparable(&b.join(&f)), "{f} differs");
+        }
+        assert!(!b.join(format!("window_{k}/window.json")).exists());
+    }
 }

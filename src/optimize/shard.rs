@@ -28,6 +28,10 @@ pub struct ShardDone {
     pub trials: usize,
     /// How its candidates were run.
     pub run_paths: RunPaths,
+    /// For a walk-forward's shard: the walk-forward's windows in all (its `trials` then counts
+    /// the windows this shard ran).
+    #[serde(default)]
+    pub walk_forward_windows: Option<usize>,
 }
 
 /// Parse `I/N` (0 <= I < N).
@@ -72,11 +76,33 @@ pub fn run_shard(
     }
     let mut study = Study::new(le, Arc::new(md))?;
     study.shard = Some((i, n));
+    let dir = prepare_shard_dir(le, paths, root, (i, n))?;
+    let again = dir.join("trials.csv").exists();
+    let (mut log, done) = TrialLog::open(&dir, &study.space, again)?;
+    study.done = done.into_iter().map(|t| (super::params_key(&t.params), t)).collect();
+    let progress = super::progress_bar(quiet);
+    progress.set_prefix(format!("shard {i}/{n}"));
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs.unwrap_or(0)).build().map_err(|e| Error::Internal(e.to_string()))?;
+    let result = pool.install(|| super::search(&mut study, Some(&mut log), &progress))?;
+    progress.finish_and_clear();
+    let done = ShardDone {
+        shard: i,
+        of: n,
+        trials: result.trials.len(),
+        run_paths: study.paths.lock().map(|p| p.clone()).unwrap_or_default(),
+        walk_forward_windows: None,
+    };
+    finish_shard(&dir, &done)?;
+    Ok((dir, done))
+}
+
+/// Make (or, for a shard run again, check) `shard_dir(root, i, n)`: the search's fingerprint
+/// and the experiment as run; the shard counts as unfinished until [`finish_shard`].
+pub(crate) fn prepare_shard_dir(le: &LoadedExperiment, paths: &[PathBuf], root: &Path, (i, n): (usize, usize)) -> Result<PathBuf> {
     let dir = shard_dir(root, i, n);
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     let fp = Fingerprint::of(le, paths)?;
-    let again = dir.join("fingerprint.json").exists();
-    if again {
+    if dir.join("fingerprint.json").exists() {
         fp.check(&dir)?;
     } else {
         fp.write(&dir)?;
@@ -90,18 +116,13 @@ pub fn run_shard(
     }
     crate::data::write_atomic(&dir.join("experiment.toml"), exp.to_toml().as_bytes())?;
     let _ = std::fs::remove_file(dir.join("shard.json"));
-    let (mut log, done) = TrialLog::open(&dir, &study.space, again)?;
-    study.done = done.into_iter().map(|t| (super::params_key(&t.params), t)).collect();
-    let progress = super::progress_bar(quiet);
-    progress.set_prefix(format!("shard {i}/{n}"));
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs.unwrap_or(0)).build().map_err(|e| Error::Internal(e.to_string()))?;
-    let result = pool.install(|| super::search(&mut study, Some(&mut log), &progress))?;
-    progress.finish_and_clear();
-    let done =
-        ShardDone { shard: i, of: n, trials: result.trials.len(), run_paths: study.paths.lock().map(|p| p.clone()).unwrap_or_default() };
-    let json = serde_json::to_string_pretty(&done).map_err(|e| Error::Internal(e.to_string()))?;
-    crate::data::write_atomic(&dir.join("shard.json"), (json + "\n").as_bytes())?;
-    Ok((dir, done))
+    Ok(dir)
+}
+
+/// Mark a shard finished (`shard.json`, written atomically).
+pub(crate) fn finish_shard(dir: &Path, done: &ShardDone) -> Result<()> {
+    let json = serde_json::to_string_pretty(done).map_err(|e| Error::Internal(e.to_string()))?;
+    crate::data::write_atomic(&dir.join("shard.json"), (json + "\n").as_bytes())
 }
 
 /// A shard folder found under the given paths: (folder, shard, of).
@@ -140,6 +161,7 @@ pub fn status(dirs: &[PathBuf]) -> Result<Vec<String>> {
         of.insert(*n);
         let state = match std::fs::read_to_string(d.join("shard.json")) {
             Ok(t) => match serde_json::from_str::<ShardDone>(&t) {
+                Ok(s) if s.walk_forward_windows.is_some() => format!("finished, {} walk-forward windows", s.trials),
                 Ok(s) => format!("finished, {} trials", s.trials),
                 Err(_) => "shard.json unreadable".into(),
             },
@@ -162,7 +184,7 @@ pub fn status(dirs: &[PathBuf]) -> Result<Vec<String>> {
 
 /// `tradelab merge DIR...`: check the shards and write their search as one run folder under
 /// `out_root/<experiment name>/`. Returns the folder and its summary.
-pub fn merge(dirs: &[PathBuf], out_root: &Path, quiet: bool) -> Result<(PathBuf, super::Summary)> {
+pub fn merge(dirs: &[PathBuf], out_root: &Path, quiet: bool) -> Result<(PathBuf, Merged)> {
     let start = std::time::Instant::now();
     let shards = find_shards(dirs)?;
     let n = shards[0].2;
@@ -192,10 +214,12 @@ pub fn merge(dirs: &[PathBuf], out_root: &Path, quiet: bool) -> Result<(PathBuf,
     }
     let mut fps = Vec::new();
     let mut counts = RunPaths::default();
+    let mut walk = None;
     for (d, i, _) in &shards {
         let t = std::fs::read_to_string(d.join("shard.json"))
             .map_err(|_| Error::Input(format!("shard {i}/{n} ({}) has not finished: no shard.json; run it (again) first", d.display())))?;
         let done: ShardDone = serde_json::from_str(&t).map_err(|e| Error::data(d.join("shard.json"), None, "bad-json", e.to_string()))?;
+        walk = walk.or(done.walk_forward_windows);
         counts.batch += done.run_paths.batch;
         for (k, v) in done.run_paths.engine {
             *counts.engine.entry(k).or_default() += v;
@@ -227,6 +251,9 @@ pub fn merge(dirs: &[PathBuf], out_root: &Path, quiet: bool) -> Result<(PathBuf,
             paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
         )));
     }
+    if let Some(windows) = walk {
+        return merge_walk(&le, &shards, windows, out_root);
+    }
     let (md, _) = crate::data::load(&paths, &le.exp.data)?;
     let study = Study::new(&le, Arc::new(md))?;
     let mut trials: Vec<Trial> = Vec::new();
@@ -251,5 +278,38 @@ pub fn merge(dirs: &[PathBuf], out_root: &Path, quiet: bool) -> Result<(PathBuf,
     drop((study, r));
     let _ = quiet;
     crate::report::render_optimize(&dir)?;
-    Ok((dir, summary))
+    Ok((dir, Merged::Search(summary)))
+}
+
+/// What a merge produced.
+#[derive(Debug, Clone)]
+pub enum Merged {
+    /// A search's summary (`optimize.json`).
+    Search(super::Summary),
+    /// A walk-forward's (`walk_forward.json`).
+    WalkForward(super::walk::WalkForward),
+}
+
+/// Merge a sharded walk-forward: every window's folder copied from the shard that ran it (its
+/// `window.json` left behind), then the windows stitched as one machine stitches them.
+fn merge_walk(le: &LoadedExperiment, shards: &[(PathBuf, usize, usize)], windows: usize, out_root: &Path) -> Result<(PathBuf, Merged)> {
+    let dir = crate::report::new_run_dir(&out_root.join(format!("{}_walk_forward", le.exp.experiment.name)))?;
+    let mut window_dirs = Vec::new();
+    for k in 0..windows {
+        let from = shards.iter().map(|s| s.0.join(format!("window_{k}"))).find(|w| w.join("window.json").exists());
+        let from = from.ok_or_else(|| Error::Input(format!("window {k} of {windows} is in no shard (its shard has not finished it)")))?;
+        let to = dir.join(format!("window_{k}"));
+        std::fs::create_dir_all(&to).map_err(|e| Error::io(&to, e))?;
+        for e in std::fs::read_dir(&from).map_err(|e| Error::io(&from, e))? {
+            let p = e.map_err(|e| Error::io(&from, e))?.path();
+            if p.is_file() && p.file_name().is_some_and(|n| n != "window.json") {
+                let dest = to.join(p.file_name().unwrap_or_default());
+                std::fs::copy(&p, &dest).map_err(|e| Error::io(&dest, e))?;
+            }
+        }
+        window_dirs.push(from);
+    }
+    let wf = super::walk::stitch_shards(le, &window_dirs, &dir)?;
+    crate::report::render_walk(&dir)?;
+    Ok((dir, Merged::WalkForward(wf)))
 }

@@ -164,7 +164,7 @@ pub fn windows(n: usize, count: usize, train_ratio: f64, anchored: bool) -> Resu
 }
 
 /// One walk-forward window's outcome.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Window {
     /// Train range (first, last bar time).
     pub train: (String, String),
@@ -222,11 +222,48 @@ fn chain(start: f64, rets: &[f64]) -> Vec<f64> {
         .collect()
 }
 
+/// A window's outcome with its test returns (optimized and default), exactly: what stitching
+/// needs (a sharded walk-forward keeps it as `window_K/window.json`).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct WindowRun {
+    /// Its number, from 0.
+    pub window: usize,
+    /// Its outcome.
+    pub outcome: Window,
+    /// The chosen parameters' test-window bar returns.
+    pub optimized: Vec<f64>,
+    /// The experiment's own parameters' test-window bar returns.
+    pub default: Vec<f64>,
+}
+
 /// `tradelab walk-forward`: windows, a search per train window, out-of-sample judgement,
 /// stitched equity. Writes `walk_forward.json`, `walk_forward.csv`, `oos_equity.csv`, each
 /// window's `window_K/trials.csv`, and with `[[signals.models]]` the chosen parameters' model
 /// predictions on the test windows (`model_signals.csv`, `model.json`) into `dir`.
 pub fn run_walk_forward(le: &LoadedExperiment, md: Arc<MarketData>, dir: &Path, jobs: Option<usize>, quiet: bool) -> Result<WalkForward> {
+    let (cfg, wins) = plan(le, &md)?;
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs.unwrap_or(0)).build().map_err(|e| Error::Internal(e.to_string()))?;
+    let mut runs = Vec::new();
+    let mut model_parts = Vec::new();
+    for k in 0..wins.len() {
+        let (run, prep) = run_window(le, &md, &cfg, &wins, k, dir, &pool, quiet)?;
+        if !prep.models.is_empty() {
+            model_parts.push((prep, wins[k].1.clone()));
+        }
+        runs.push(run);
+    }
+    if !model_parts.is_empty() {
+        // The chosen parameters' model predictions on each test window, stitched.
+        let parts: Vec<_> = model_parts.iter().map(|(p, r)| (p, r.clone())).collect();
+        crate::report::write_models(dir, &parts)?;
+    }
+    stitch(le, &md, &cfg, &wins, runs, dir)
+}
+
+type Windows = Vec<(std::ops::Range<usize>, std::ops::Range<usize>)>;
+
+/// The search settings and the (train, test) windows of a walk-forward over `md`.
+fn plan(le: &LoadedExperiment, md: &MarketData) -> Result<(crate::experiment::OptimizeConfig, Windows)> {
     let cfg = le.exp.optimize.clone().ok_or_else(|| Error::Config {
         file: le.file.clone(),
         key: "optimize".into(),
@@ -234,48 +271,76 @@ pub fn run_walk_forward(le: &LoadedExperiment, md: Arc<MarketData>, dir: &Path, 
     })?;
     let w = &cfg.walk_forward;
     let wins = windows(md.len(), w.windows, w.train_ratio, w.anchored)?;
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs.unwrap_or(0)).build().map_err(|e| Error::Internal(e.to_string()))?;
+    Ok((cfg, wins))
+}
+
+/// Window k: the search on its train part (into `dir/window_k`), then the chosen and the
+/// default parameters on its test part.
+#[allow(clippy::too_many_arguments)]
+fn run_window(
+    le: &LoadedExperiment,
+    md: &Arc<MarketData>,
+    cfg: &crate::experiment::OptimizeConfig,
+    wins: &Windows,
+    k: usize,
+    dir: &Path,
+    pool: &rayon::ThreadPool,
+    quiet: bool,
+) -> Result<(WindowRun, crate::engine::Prepared)> {
+    let (train, test) = &wins[k];
     let per_year = le.exp.metrics.periods_per_year.unwrap_or_else(|| md.timeframe.bars_per_year());
     let init = le.exp.portfolio.initial_cash;
     let judge = |rets: &[f64]| -> f64 {
         let s = from_equity(&chain(init, rets), init, per_year, le.exp.metrics.risk_free);
         stat(&s, &cfg.objective).unwrap_or(f64::NAN)
     };
+    let wdir = dir.join(format!("window_{k}"));
+    std::fs::create_dir_all(&wdir).map_err(|e| Error::io(&wdir, e))?;
+    let mut study = Study::new(le, Arc::new(md.slice(train.clone())))?;
+    let (mut log, _) = super::TrialLog::open(&wdir, &study.space, false)?;
+    let pb = progress_bar(quiet);
+    pb.set_prefix(format!("window {}/{}", k + 1, wins.len()));
+    let res = pool.install(|| search(&mut study, Some(&mut log), &pb))?;
+    pb.finish_and_clear();
+    let best = &res.trials[res.best];
+    let chosen = study.candidate(&best.params).map_err(|(_, m)| Error::Internal(m))?;
+    let path = wdir.join("best.toml");
+    crate::data::write_atomic(&path, chosen.to_toml().as_bytes())?;
+    let chosen = LoadedExperiment { exp: chosen, file: le.file.clone() };
+    // The data up to the test window's end, and its own indicator cache (a cache belongs to
+    // one market), shared by the two test runs.
+    let upto = Arc::new(md.slice(0..test.end));
+    let cache = Arc::default();
+    let (opt, prep) = test_returns(&chosen, &upto, &cache, test)?;
+    let (def, _) = test_returns(&study.le, &upto, &cache, test)?;
+    let outcome = Window {
+        train: (format_ts(md.timestamps[train.start]), format_ts(md.timestamps[train.end - 1])),
+        test: (format_ts(md.timestamps[test.start]), format_ts(md.timestamps[test.end - 1])),
+        params: study.space.paths.iter().cloned().zip(best.params.iter().cloned()).collect(),
+        in_sample: best.objective,
+        out_of_sample: judge(&opt),
+        default_out_of_sample: judge(&def),
+    };
+    Ok((WindowRun { window: k, outcome, optimized: opt, default: def }, prep))
+}
+
+/// Stitch the windows' test returns (in window order) and write `oos_equity.csv`,
+/// `walk_forward.csv` and `walk_forward.json` into `dir`.
+fn stitch(
+    le: &LoadedExperiment,
+    md: &MarketData,
+    cfg: &crate::experiment::OptimizeConfig,
+    wins: &Windows,
+    runs: Vec<WindowRun>,
+    dir: &Path,
+) -> Result<WalkForward> {
+    let per_year = le.exp.metrics.periods_per_year.unwrap_or_else(|| md.timeframe.bars_per_year());
+    let init = le.exp.portfolio.initial_cash;
     let (mut all_opt, mut all_def, mut out) = (Vec::new(), Vec::new(), Vec::new());
-    let mut model_parts = Vec::new();
-    for (k, (train, test)) in wins.iter().enumerate() {
-        let wdir = dir.join(format!("window_{k}"));
-        std::fs::create_dir_all(&wdir).map_err(|e| Error::io(&wdir, e))?;
-        let mut study = Study::new(le, Arc::new(md.slice(train.clone())))?;
-        let (mut log, _) = super::TrialLog::open(&wdir, &study.space, false)?;
-        let pb = progress_bar(quiet);
-        pb.set_prefix(format!("window {}/{}", k + 1, wins.len()));
-        let res = pool.install(|| search(&mut study, Some(&mut log), &pb))?;
-        pb.finish_and_clear();
-        let best = &res.trials[res.best];
-        let chosen = study.candidate(&best.params).map_err(|(_, m)| Error::Internal(m))?;
-        let path = wdir.join("best.toml");
-        crate::data::write_atomic(&path, chosen.to_toml().as_bytes())?;
-        let chosen = LoadedExperiment { exp: chosen, file: le.file.clone() };
-        // The data up to the test window's end, and its own indicator cache (a cache belongs to
-        // one market), shared by the two test runs.
-        let upto = Arc::new(md.slice(0..test.end));
-        let cache = Arc::default();
-        let (opt, prep) = test_returns(&chosen, &upto, &cache, test)?;
-        if !prep.models.is_empty() {
-            model_parts.push((prep, test.clone()));
-        }
-        let (def, _) = test_returns(&study.le, &upto, &cache, test)?;
-        out.push(Window {
-            train: (format_ts(md.timestamps[train.start]), format_ts(md.timestamps[train.end - 1])),
-            test: (format_ts(md.timestamps[test.start]), format_ts(md.timestamps[test.end - 1])),
-            params: study.space.paths.iter().cloned().zip(best.params.iter().cloned()).collect(),
-            in_sample: best.objective,
-            out_of_sample: judge(&opt),
-            default_out_of_sample: judge(&def),
-        });
-        all_opt.extend(opt);
-        all_def.extend(def);
+    for r in runs {
+        all_opt.extend(r.optimized);
+        all_def.extend(r.default);
+        out.push(r.outcome);
     }
     let eq_opt = chain(init, &all_opt);
     let eq_def = chain(init, &all_def);
@@ -299,16 +364,65 @@ pub fn run_walk_forward(le: &LoadedExperiment, md: Arc<MarketData>, dir: &Path, 
         w.row(&[&k, &x.train.0, &x.train.1, &x.test.0, &x.test.1, &x.in_sample, &x.out_of_sample, &x.default_out_of_sample, &params])?;
     }
     w.finish()?;
-    if !model_parts.is_empty() {
-        // The chosen parameters' model predictions on each test window, stitched.
-        let parts: Vec<_> = model_parts.iter().map(|(p, r)| (p, r.clone())).collect();
-        crate::report::write_models(dir, &parts)?;
-    }
     let wf = WalkForward { objective: cfg.objective.clone(), windows: out, stitched, stitched_default, improvement };
     let path = dir.join("walk_forward.json");
     let json = serde_json::to_string_pretty(&wf).map_err(|e| Error::Internal(e.to_string()))? + "\n";
     crate::data::write_atomic(&path, json.as_bytes())?;
     Ok(wf)
+}
+
+/// Run the windows `i`, `i + n`, ... of the experiment's walk-forward (shard `i` of `n`) into
+/// `shard_dir(root, i, n)`: each window's folder as the whole walk-forward writes it, plus its
+/// `window.json`; a window already there (a requeued shard) is not run again. Models' test
+/// predictions are not kept by shards.
+pub fn run_walk_shard(
+    le: &LoadedExperiment,
+    paths: &[PathBuf],
+    root: &Path,
+    (i, n): (usize, usize),
+    jobs: Option<usize>,
+    quiet: bool,
+) -> Result<(PathBuf, super::shard::ShardDone)> {
+    let (md, _) = crate::data::load(paths, &le.exp.data)?;
+    let md = Arc::new(md);
+    let (cfg, wins) = plan(le, &md)?;
+    let dir = super::shard::prepare_shard_dir(le, paths, root, (i, n))?;
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs.unwrap_or(0)).build().map_err(|e| Error::Internal(e.to_string()))?;
+    let mut count = 0;
+    for k in (i..wins.len()).step_by(n) {
+        let wjson = dir.join(format!("window_{k}")).join("window.json");
+        if !wjson.exists() {
+            let (run, _) = run_window(le, &md, &cfg, &wins, k, &dir, &pool, quiet)?;
+            let json = serde_json::to_string(&run).map_err(|e| Error::Internal(e.to_string()))?;
+            crate::data::write_atomic(&wjson, (json + "\n").as_bytes())?;
+        }
+        count += 1;
+    }
+    let done =
+        super::shard::ShardDone { shard: i, of: n, trials: count, run_paths: Default::default(), walk_forward_windows: Some(wins.len()) };
+    super::shard::finish_shard(&dir, &done)?;
+    Ok((dir, done))
+}
+
+/// Stitch a sharded walk-forward's windows (read from `window_K/window.json` in the shard
+/// folders) into `dir`, which already holds their copied window folders.
+pub(crate) fn stitch_shards(le: &LoadedExperiment, window_dirs: &[PathBuf], dir: &Path) -> Result<WalkForward> {
+    let (md, _) = crate::data::load(&le.data_paths(), &le.exp.data)?;
+    let (cfg, wins) = plan(le, &md)?;
+    let mut runs = Vec::new();
+    for (k, wd) in window_dirs.iter().enumerate() {
+        let p = wd.join("window.json");
+        let text = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
+        let run: WindowRun = serde_json::from_str(&text).map_err(|e| Error::data(&p, None, "bad-json", e.to_string()))?;
+        if run.window != k {
+            return Err(Error::Input(format!("{}: holds window {}, expected {k}", p.display(), run.window)));
+        }
+        runs.push(run);
+    }
+    if runs.len() != wins.len() {
+        return Err(Error::Input(format!("{} of the walk-forward's {} windows found", runs.len(), wins.len())));
+    }
+    stitch(le, &md, &cfg, &wins, runs, dir)
 }
 
 /// Load an experiment's data and run the walk-forward into a new run folder under `out_root`.
