@@ -68,6 +68,17 @@ enum Cmd {
     /// Market-regime detection.
     #[command(subcommand)]
     Regime(RegimeCmd),
+    /// Evaluate a round's candidates (`optimize --ask`), or shard I of N of them.
+    Evaluate {
+        /// The round's `candidates.json`.
+        candidates: PathBuf,
+        /// Evaluate only candidates I, I+N, ... of the file.
+        #[arg(long, value_name = "I/N", value_parser = crate::optimize::shard::parse_shard)]
+        shard: Option<(usize, usize)>,
+        /// Threads (default: all cores, or SLURM_CPUS_PER_TASK, or RAYON_NUM_THREADS).
+        #[arg(short, long)]
+        jobs: Option<usize>,
+    },
     /// Merge the shards of a search (`optimize --shard I/N --out DIR`) into one run folder, as
     /// the search on one machine writes it; or list which shards are finished.
     Merge {
@@ -120,6 +131,14 @@ struct OptimizeArgs {
     /// `shard-I-of-N` under `--out`; `tradelab merge` joins the shards.
     #[arg(long, value_name = "I/N", value_parser = crate::optimize::shard::parse_shard)]
     shard: Option<(usize, usize)>,
+    /// Search in rounds for a cluster: replay the search from what DIR has been told and write
+    /// the next round's candidates (`DIR/round-K/candidates.json`), or, when all are told, the
+    /// run folder (under `--out`).
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["shard", "tell", "resume"])]
+    ask: Option<PathBuf>,
+    /// Read the last asked round's evaluated shards back into DIR.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["shard", "ask", "resume"])]
+    tell: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -363,6 +382,43 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 crate::optimize::shard::run_shard(&le, &paths, &root, a.shard.unwrap_or((0, 1)), jobs_or_scheduler(a.jobs), quiet)?;
             if !quiet {
                 outln!("shard {}/{}: {} trials in {}", done.shard, done.of, done.trials, dir.display());
+            }
+        }
+        Cmd::Optimize(a) if a.ask.is_some() || a.tell.is_some() => {
+            let le = load(&a.run.file, &a.run.sets)?;
+            let paths = if a.run.data.is_empty() { le.data_paths() } else { a.run.data.clone() };
+            if let Some(dir) = &a.tell {
+                let (k, n) = crate::optimize::rounds::tell(&le, &paths, dir)?;
+                if !quiet {
+                    outln!("round {k}: {n} trials told");
+                }
+            } else if let Some(dir) = &a.ask {
+                let out = a.run.out.unwrap_or_else(|| PathBuf::from("reports"));
+                match crate::optimize::rounds::ask(&le, &paths, dir, &out, quiet)? {
+                    crate::optimize::rounds::Asked::Round { round, candidates, path } => {
+                        if !quiet {
+                            outln!("round {round}: {candidates} candidates in {}", path.display());
+                        }
+                    }
+                    crate::optimize::rounds::Asked::Finished(dir, s) => {
+                        if !quiet {
+                            outln!(
+                                "search finished: {} trials; best trial {}: {} = {:.6}",
+                                s.trials,
+                                s.best_trial,
+                                s.objective,
+                                s.best_objective
+                            );
+                            outln!("run folder: {}", dir.display());
+                        }
+                    }
+                }
+            }
+        }
+        Cmd::Evaluate { candidates, shard, jobs } => {
+            let (dir, done) = crate::optimize::rounds::evaluate(&candidates, shard.unwrap_or((0, 1)), jobs_or_scheduler(jobs), quiet)?;
+            if !quiet {
+                outln!("{} candidates evaluated into {}", done.trials, dir.display());
             }
         }
         Cmd::Merge { dirs, status, out } => {

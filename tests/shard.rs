@@ -193,3 +193,41 @@ fn a_sharded_walk_forward_stitches_into_the_single_machine_one() {
         assert!(!b.join(format!("window_{k}/window.json")).exists());
     }
 }
+
+/// Run a search in ask/tell rounds, each round's candidates evaluated by two processes; returns
+/// the number of rounds.
+fn in_rounds(e: &str, rounds: &Path, out: &Path) -> usize {
+    for k in 0..200 {
+        let asked = tradelab(&["optimize", e, "--ask", rounds.to_str().unwrap(), "--out", out.to_str().unwrap()], None);
+        assert!(asked.status.success(), "{}", String::from_utf8_lossy(&asked.stderr));
+        let text = String::from_utf8_lossy(&asked.stdout).to_string();
+        if text.starts_with("search finished") {
+            return k;
+        }
+        let path = text.trim().rsplit(" in ").next().unwrap().to_string();
+        assert!(path.ends_with("candidates.json"), "{text}");
+        // Asking again before telling is refused.
+        let again = tradelab(&["-q", "optimize", e, "--ask", rounds.to_str().unwrap()], None);
+        assert_eq!(again.status.code(), Some(2));
+        ok(&["-q", "evaluate", &path, "--shard", "1/2"]);
+        ok(&["-q", "evaluate", &path, "--shard", "0/2"]);
+        ok(&["-q", "optimize", e, "--tell", rounds.to_str().unwrap()]);
+    }
+    panic!("no end after 200 rounds");
+}
+
+#[test]
+fn genetic_and_bayesian_searches_in_ask_tell_rounds_equal_the_single_machine_ones() {
+    let tmp = scratch("rounds");
+    let t = tmp.as_path();
+    for method in ["genetic", "bayesian"] {
+        let exp = experiment(t, method, 8);
+        let e = exp.to_str().unwrap();
+        let single = t.join(format!("{method}_single"));
+        ok(&["-q", "optimize", e, "--out", single.to_str().unwrap()]);
+        let merged = t.join(format!("{method}_rounds_out"));
+        let rounds = in_rounds(e, &t.join(format!("{method}_rounds")), &merged);
+        assert!(rounds >= 3, "{method}: {rounds} rounds");
+        same_folders(&run_dir(&single), &run_dir(&merged));
+    }
+}

@@ -14,6 +14,7 @@
 pub mod bayes;
 pub mod genetic;
 pub mod resume;
+pub mod rounds;
 pub mod shard;
 pub mod space;
 mod trials;
@@ -190,7 +191,15 @@ pub struct Study {
     /// `(i, n)`: evaluate only the candidates whose index is `i` modulo `n` (a shard of a
     /// search spread over a cluster; see [`shard`]).
     pub shard: Option<(usize, usize)>,
+    /// Replay the search from the told results and stop at the first candidates not among
+    /// them (see [`rounds`]).
+    asking: bool,
+    /// The candidates the replay stopped at (with their indices).
+    asked: Asked,
 }
+
+/// Candidates a replay stopped at, with their indices (shared by the study and its sink).
+type Asked = Arc<std::sync::Mutex<Vec<(usize, Vec<toml::Value>)>>>;
 
 impl Study {
     /// A study over `md` for the experiment's `[optimize]` table.
@@ -223,6 +232,8 @@ impl Study {
             batch: true,
             paths: Default::default(),
             shard: None,
+            asking: false,
+            asked: Default::default(),
         })
     }
 
@@ -345,6 +356,37 @@ impl Study {
         let mine = |i: usize| self.shard.is_none_or(|(s, n)| i % n == s);
         let batch: Vec<(usize, Vec<toml::Value>)> =
             batch.into_iter().enumerate().map(|(k, p)| (first_index + k, p)).filter(|(i, _)| mine(*i)).collect();
+        if self.asking {
+            return self.ask(batch);
+        }
+        self.evaluate_indexed(batch)
+    }
+
+    /// Replaying a search from its told results: the candidates already told come back from
+    /// them; the first batch with any other is recorded as the next ask (placeholders stand in
+    /// for its trials, and the sink stops the search before they are used).
+    fn ask(&self, batch: Vec<(usize, Vec<toml::Value>)>) -> Vec<Trial> {
+        let missing: Vec<(usize, Vec<toml::Value>)> =
+            batch.iter().filter(|(_, p)| !self.done.contains_key(&params_key(p))).cloned().collect();
+        if !missing.is_empty() {
+            if let Ok(mut a) = self.asked.lock() {
+                if a.is_empty() {
+                    *a = missing;
+                }
+            }
+        }
+        batch.into_iter().map(|(i, p)| self.evaluate_cached(i, p)).collect()
+    }
+
+    fn evaluate_cached(&self, index: usize, params: Vec<toml::Value>) -> Trial {
+        match self.done.get(&params_key(&params)) {
+            Some(t) => Trial { index, ..t.clone() },
+            None => self.trial(index, params, Err((TrialStatus::Invalid, "not evaluated yet (asked)".into())), 0.0),
+        }
+    }
+
+    /// Evaluate candidates with their indices (see [`Study::evaluate_batch`]).
+    pub fn evaluate_indexed(&self, batch: Vec<(usize, Vec<toml::Value>)>) -> Vec<Trial> {
         if !self.batch || batch.len() < 2 {
             return batch.into_par_iter().map(|(i, p)| self.evaluate(i, p)).collect::<Vec<_>>();
         }
@@ -456,7 +498,9 @@ pub struct SearchResult {
 /// Run the experiment's search over `md`, logging trials to `log` (if any).
 pub fn search(study: &mut Study, log: Option<&mut TrialLog>, progress: &indicatif::ProgressBar) -> Result<SearchResult> {
     let seed = study.le.exp.experiment.seed;
-    let mut sink = Sink { log, trials: Vec::new(), seed, progress };
+    // A replay stops at its first unanswered batch.
+    let stop = study.asking.then(|| study.asked.clone());
+    let mut sink = Sink { stop, log, trials: Vec::new(), seed, progress };
     match study.cfg.method {
         Method::Grid => {
             let n = study.space.grid_size(study.cfg.grid_points);
@@ -502,6 +546,8 @@ pub fn search(study: &mut Study, log: Option<&mut TrialLog>, progress: &indicati
 
 /// Where evaluated trials go: the log, the in-memory list and the progress bar.
 pub(crate) struct Sink<'a, 'b> {
+    /// A replay's asked candidates: once any, the search stops (see [`rounds`]).
+    stop: Option<Asked>,
     log: Option<&'a mut TrialLog>,
     trials: Vec<Trial>,
     seed: u64,
@@ -510,6 +556,9 @@ pub(crate) struct Sink<'a, 'b> {
 
 impl Sink<'_, '_> {
     pub(crate) fn push(&mut self, got: Vec<Trial>) -> Result<()> {
+        if self.stop.as_ref().is_some_and(|s| s.lock().is_ok_and(|a| !a.is_empty())) {
+            return Err(Error::Input("asked".into()));
+        }
         if let Some(log) = self.log.as_deref_mut() {
             log.append(&got, self.seed)?;
         }
