@@ -8,8 +8,13 @@
 //! threads. Every candidate is the user's experiment with some fields changed: `best.toml` re-runs
 //! the best trial exactly with `tradelab run`.
 //!
-//! Sharing: the market data and the indicator cache are shared read-only by all candidates; a
-//! candidate evaluates with streaming statistics only (no per-bar curves).
+//! Sharing: the market data is shared read-only by all candidates. Candidates the batch path
+//! covers run together, tile by tile ([`crate::engine::batch`]), sharing each tile's indicator
+//! values; the others run one by one through the engine over the shared indicator cache. A
+//! candidate keeps streaming statistics only (no per-bar curves, no list of trades).
+//!
+//! Beyond one machine: [`shard`] cuts a grid or random search (or a walk-forward) into
+//! independent parts and merges them; [`rounds`] runs any search in ask/tell rounds.
 
 pub mod bayes;
 pub mod genetic;
