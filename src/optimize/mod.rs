@@ -264,7 +264,12 @@ impl Study {
         }
         let start = std::time::Instant::now();
         let outcome = self.candidate(&params).and_then(|exp| {
-            self.count_engine(crate::engine::batch::fallback_reason(&exp).unwrap_or("a single candidate"));
+            // A candidate alone still takes the batch path when it covers it (see `run`).
+            match (crate::engine::batch::fallback_reason(&exp), self.batch) {
+                (Some(why), _) => self.count_engine(why),
+                (None, true) => self.count_batch(1),
+                (None, false) => self.count_engine("batch path switched off"),
+            }
             self.run_candidate(exp).map_err(|e| (TrialStatus::Invalid, e.to_string()))
         });
         self.trial(index, params, outcome, start.elapsed().as_secs_f64() * 1e3)
@@ -299,6 +304,12 @@ impl Study {
             }
         }
         trial
+    }
+
+    fn count_batch(&self, n: usize) {
+        if let Ok(mut m) = self.paths.lock() {
+            m.batch += n;
+        }
     }
 
     fn count_engine(&self, why: &'static str) {
@@ -443,9 +454,7 @@ impl Study {
                     .collect()
             })
             .collect();
-        if let Ok(mut m) = self.paths.lock() {
-            m.batch += done_together.iter().map(Vec::len).sum::<usize>();
-        }
+        self.count_batch(done_together.iter().map(Vec::len).sum::<usize>());
         let done_alone: Vec<(usize, Trial)> = alone.into_par_iter().map(|(k, p)| (k, self.evaluate(indices[k], p))).collect();
         for (k, t) in done_together.into_iter().flatten().chain(done_alone) {
             out[k] = Some(t);
@@ -463,7 +472,7 @@ pub struct RunPaths {
     /// Candidates run together through the batch path.
     pub batch: usize,
     /// Candidates run one by one through the engine, by reason (what the batch path does not
-    /// cover, or a batch of one: a Bayesian proposal).
+    /// cover).
     pub engine: BTreeMap<String, usize>,
 }
 
