@@ -260,16 +260,13 @@ impl Study {
     /// Backtest one candidate.
     pub fn evaluate(&self, index: usize, params: Vec<toml::Value>) -> Trial {
         if let Some(t) = self.done.get(&params_key(&params)) {
+            self.count_told(&params);
             return Trial { index, ..t.clone() };
         }
         let start = std::time::Instant::now();
         let outcome = self.candidate(&params).and_then(|exp| {
             // A candidate alone still takes the batch path when it covers it (see `run`).
-            match (crate::engine::batch::fallback_reason(&exp), self.batch) {
-                (Some(why), _) => self.count_engine(why),
-                (None, true) => self.count_batch(1),
-                (None, false) => self.count_engine("batch path switched off"),
-            }
+            self.count_path(&exp);
             self.run_candidate(exp).map_err(|e| (TrialStatus::Invalid, e.to_string()))
         });
         self.trial(index, params, outcome, start.elapsed().as_secs_f64() * 1e3)
@@ -304,6 +301,23 @@ impl Study {
             }
         }
         trial
+    }
+
+    /// Count a trial read back (a resumed search, a rerun shard, an ask/tell replay) on the path
+    /// it would have taken, so `run_paths` describes the whole search however it was run.
+    fn count_told(&self, params: &[toml::Value]) {
+        if let Ok(exp) = self.candidate(params) {
+            self.count_path(&exp);
+        }
+    }
+
+    /// Count a candidate on the path it takes (see [`RunPaths`]).
+    fn count_path(&self, exp: &Experiment) {
+        match (crate::engine::batch::fallback_reason(exp), self.batch) {
+            (Some(why), _) => self.count_engine(why),
+            (None, true) => self.count_batch(1),
+            (None, false) => self.count_engine("batch path switched off"),
+        }
     }
 
     fn count_batch(&self, n: usize) {
@@ -396,7 +410,10 @@ impl Study {
 
     fn evaluate_cached(&self, index: usize, params: Vec<toml::Value>) -> Trial {
         match self.done.get(&params_key(&params)) {
-            Some(t) => Trial { index, ..t.clone() },
+            Some(t) => {
+                self.count_told(&params);
+                Trial { index, ..t.clone() }
+            }
             None => self.trial(index, params, Err((TrialStatus::Invalid, "not evaluated yet (asked)".into())), 0.0),
         }
     }
@@ -411,6 +428,7 @@ impl Study {
         let indices: Vec<usize> = batch.iter().map(|(i, _)| *i).collect();
         for (k, (_, p)) in batch.into_iter().enumerate() {
             if let Some(t) = self.done.get(&params_key(&p)) {
+                self.count_told(&p);
                 out[k] = Some(Trial { index: indices[k], ..t.clone() });
                 continue;
             }
@@ -466,7 +484,9 @@ impl Study {
 /// A candidate's statistics and per-block return sums, or why it did not run.
 type CandidateOutcome = std::result::Result<(Stats, [[f64; 3]; crate::metrics::BLOCKS]), (TrialStatus, String)>;
 
-/// How the candidates of a search were run (in `optimize.json`).
+/// How the candidates of a search run (in `optimize.json`): each candidate that could be built
+/// is counted once on its path, whether it ran now or was read back from an earlier run, so a
+/// resumed, sharded or ask/tell search counts as the search run in one go.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct RunPaths {
     /// Candidates run together through the batch path.
