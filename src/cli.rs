@@ -394,7 +394,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 }
             } else if let Some(dir) = &a.ask {
                 let out = a.run.out.unwrap_or_else(|| PathBuf::from("reports"));
-                match crate::optimize::rounds::ask(&le, &paths, dir, &out, quiet)? {
+                match crate::optimize::rounds::ask(&le, &paths, dir, &out)? {
                     crate::optimize::rounds::Asked::Round { round, candidates, path } => {
                         if !quiet {
                             outln!("round {round}: {candidates} candidates in {}", path.display());
@@ -427,7 +427,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
                     outln!("{line}");
                 }
             } else {
-                let (dir, m) = crate::optimize::shard::merge(&dirs, &out.unwrap_or_else(|| PathBuf::from("reports")), quiet)?;
+                let (dir, m) = crate::optimize::shard::merge(&dirs, &out.unwrap_or_else(|| PathBuf::from("reports")))?;
                 if !quiet {
                     match m {
                         crate::optimize::shard::Merged::Search(s) => outln!(

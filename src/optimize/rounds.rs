@@ -66,7 +66,7 @@ fn told(dir: &Path, study: &Study) -> Result<Vec<Trial>> {
 
 /// `tradelab optimize FILE --ask DIR`: the next round's candidates, or, with every candidate
 /// told, the finished search's run folder under `out_root`.
-pub fn ask(le: &LoadedExperiment, paths: &[PathBuf], dir: &Path, out_root: &Path, quiet: bool) -> Result<Asked> {
+pub fn ask(le: &LoadedExperiment, paths: &[PathBuf], dir: &Path, out_root: &Path) -> Result<Asked> {
     let start = std::time::Instant::now();
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let fp = Fingerprint::of(le, paths)?;
@@ -111,7 +111,6 @@ pub fn ask(le: &LoadedExperiment, paths: &[PathBuf], dir: &Path, out_root: &Path
     drop(log);
     let summary = finish(&study, &SearchResult { trials: r.trials, best: r.best }, &out, start)?;
     drop(study);
-    let _ = quiet;
     crate::report::render_optimize(&out)?;
     Ok(Asked::Finished(out, Box::new(summary)))
 }

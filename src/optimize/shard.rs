@@ -184,7 +184,7 @@ pub fn status(dirs: &[PathBuf]) -> Result<Vec<String>> {
 
 /// `tradelab merge DIR...`: check the shards and write their search as one run folder under
 /// `out_root/<experiment name>/`. Returns the folder and its summary.
-pub fn merge(dirs: &[PathBuf], out_root: &Path, quiet: bool) -> Result<(PathBuf, Merged)> {
+pub fn merge(dirs: &[PathBuf], out_root: &Path) -> Result<(PathBuf, Merged)> {
     let start = std::time::Instant::now();
     let shards = find_shards(dirs)?;
     let n = shards[0].2;
@@ -276,7 +276,6 @@ pub fn merge(dirs: &[PathBuf], out_root: &Path, quiet: bool) -> Result<(PathBuf,
     let r = SearchResult { trials, best };
     let summary = finish(&study, &r, &dir, start)?;
     drop((study, r));
-    let _ = quiet;
     crate::report::render_optimize(&dir)?;
     Ok((dir, Merged::Search(summary)))
 }
