@@ -110,6 +110,8 @@ struct Table {
     text: bool,
     names: Vec<String>,
     cols: Vec<RawCol>,
+    /// Rows as read (columns may be let go once converted).
+    rows: usize,
 }
 
 impl Table {
@@ -129,7 +131,7 @@ impl Table {
     }
 
     fn n_rows(&self) -> usize {
-        self.cols.first().map_or(0, |c| c.len())
+        self.rows
     }
 }
 
@@ -196,7 +198,8 @@ fn read_table(file: &Path, format: Format) -> Result<Table> {
         names.push(c.name().to_string());
         cols.push(series_to_raw(file, c.as_materialized_series())?);
     }
-    Ok(Table { file: file.to_path_buf(), text: format == Format::Csv, names, cols })
+    let rows = cols.first().map_or(0, RawCol::len);
+    Ok(Table { file: file.to_path_buf(), text: format == Format::Csv, names, cols, rows })
 }
 
 fn read_freqtrade_json(file: &Path) -> Result<Table> {
@@ -234,7 +237,8 @@ fn read_freqtrade_json(file: &Path) -> Result<Table> {
     if let RawCol::Num(ts) = &cols[0] {
         cols[0] = RawCol::TimeMs(ts.iter().map(|v| v.map(|x| x as i64)).collect());
     }
-    Ok(Table { file: file.to_path_buf(), text: false, names, cols })
+    let rows = cols.first().map_or(0, RawCol::len);
+    Ok(Table { file: file.to_path_buf(), text: false, names, cols, rows })
 }
 
 fn numbers(t: &Table, idx: usize) -> Result<Vec<f64>> {
@@ -303,7 +307,7 @@ fn timestamps(t: &Table, idx: usize, unit: TimestampUnit) -> Result<Vec<i64>> {
 /// `negative-volume`, `price-jump` (a bar's close over `max_price_jump` times away from its open,
 /// or its open that far from the previous close), `duplicate-timestamp`, `decreasing-timestamp`.
 pub fn read_file(file: &Path, opts: &LoadOptions) -> Result<Vec<SymbolSeries>> {
-    let t = read_table(file, opts.format)?;
+    let mut t = read_table(file, opts.format)?;
     // The CSV reader renames a repeated header `x` to `x_duplicated_N`: which column was meant
     // cannot be known.
     for (i, n) in t.names.iter().enumerate() {
@@ -335,7 +339,16 @@ pub fn read_file(file: &Path, opts: &LoadOptions) -> Result<Vec<SymbolSeries>> {
             )
         })?;
     }
+    // Each column's text is let go once it is read as numbers (unless read again, or the symbol
+    // column): a long file then holds its text and its numbers side by side for one column only.
+    let keep = t.find(&c.symbol, &[]);
+    let release = |t: &mut Table, k: usize| {
+        if !idx[k + 1..].contains(&idx[k]) && keep != Some(idx[k]) {
+            t.cols[idx[k]] = RawCol::Num(Vec::new());
+        }
+    };
     let ts = timestamps(&t, idx[0], opts.timestamp_unit)?;
+    release(&mut t, 0);
     // Epoch numbers read in too large a unit land in January 1970, where no bar data lives.
     const Y1980_MS: i64 = 315_532_800_000;
     if let Some(first) = ts.iter().position(|&x| x < Y1980_MS).filter(|_| opts.timestamp_unit != TimestampUnit::Auto) {
@@ -351,10 +364,15 @@ pub fn read_file(file: &Path, opts: &LoadOptions) -> Result<Vec<SymbolSeries>> {
         ));
     }
     let o = numbers(&t, idx[1])?;
+    release(&mut t, 1);
     let h = numbers(&t, idx[2])?;
+    release(&mut t, 2);
     let l = numbers(&t, idx[3])?;
+    release(&mut t, 3);
     let cl = numbers(&t, idx[4])?;
+    release(&mut t, 4);
     let v = numbers(&t, idx[5])?;
+    release(&mut t, 5);
 
     // Group rows by symbol (file order kept within each symbol).
     let groups: Vec<(String, Vec<usize>)> = match t.find(&c.symbol, &[]) {
