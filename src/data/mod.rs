@@ -239,7 +239,10 @@ fn freqtrade_timeframe(p: &Path) -> Option<Timeframe> {
 pub fn load_series(paths: &[PathBuf], opts: &LoadOptions) -> Result<Vec<SymbolSeries>> {
     let mut all: Vec<SymbolSeries> = Vec::new();
     for f in expand_paths(paths, opts.timeframe)? {
-        for s in read_file(&f, opts)? {
+        let read = read_file(&f, opts)?;
+        // The file's text is freed: hand it back before the next file is read.
+        release_freed_memory();
+        for s in read {
             if let Some(prev) = all.iter().find(|p| p.symbol == s.symbol) {
                 return Err(Error::data(&f, None, "duplicate-symbol", format!("symbol {} is also in {}", s.symbol, prev.source.display())));
             }
@@ -318,7 +321,18 @@ pub fn load(paths: &[PathBuf], opts: &LoadOptions) -> Result<(MarketData, LoadRe
     if md.is_empty() {
         return Err(Error::Input("no bars left after alignment and the start/end range".into()));
     }
+    release_freed_memory();
     Ok((md, report))
+}
+
+/// Give the memory freed by loading (the CSV reader's text, the unaligned series) back to the
+/// system: glibc's allocator keeps it otherwise, and a run then holds it to the end.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free heap pages to the kernel; no live allocation moves.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 fn parse_bound(s: Option<&str>, key: &str) -> Result<Option<i64>> {
