@@ -573,9 +573,37 @@ pub fn search(study: &mut Study, log: Option<&mut TrialLog>, progress: &indicati
         Method::Genetic => genetic::run(study, &mut sink)?,
         Method::Bayesian => bayes::run(study, &mut sink)?,
     }
-    let trials = sink.trials;
-    let best = (0..trials.len()).max_by(|&a, &b| trials[a].score.total_cmp(&trials[b].score).then(b.cmp(&a))).unwrap_or(0);
-    Ok(SearchResult { trials, best })
+    Ok(SearchResult::of(sink.trials))
+}
+
+impl SearchResult {
+    /// The trials and the best of them (highest score; the earliest of equals).
+    pub(crate) fn of(trials: Vec<Trial>) -> SearchResult {
+        let best = (0..trials.len()).max_by(|&a, &b| trials[a].score.total_cmp(&trials[b].score).then(b.cmp(&a))).unwrap_or(0);
+        SearchResult { trials, best }
+    }
+}
+
+/// Write a search finished elsewhere (merged shards, told rounds) as the run folder the search
+/// on one machine writes: a new folder under `out_root`, its fingerprint, the trial log,
+/// `best.toml`, `optimize.json` and the report.
+pub(crate) fn write_search(
+    study: Study,
+    trials: Vec<Trial>,
+    fp: &resume::Fingerprint,
+    out_root: &Path,
+    start: std::time::Instant,
+) -> Result<(PathBuf, Summary)> {
+    let dir = crate::report::new_run_dir(&out_root.join(&study.le.exp.experiment.name))?;
+    fp.write(&dir)?;
+    let (mut log, _) = TrialLog::open(&dir, &study.space, false)?;
+    log.append(&trials, study.le.exp.experiment.seed)?;
+    drop(log);
+    let r = SearchResult::of(trials);
+    let summary = finish(&study, &r, &dir, start)?;
+    drop((study, r));
+    crate::report::render_optimize(&dir)?;
+    Ok((dir, summary))
 }
 
 /// Where evaluated trials go: the log, the in-memory list and the progress bar.

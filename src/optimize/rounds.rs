@@ -12,7 +12,7 @@
 //! draws included) reaches the same next candidates, and the final trials equal a
 //! single-machine run's (for Bayesian search, one with the same batch size).
 
-use super::{finish, resume::Fingerprint, shard, SearchResult, Study, Trial, TrialLog};
+use super::{resume::Fingerprint, shard, Study, Trial, TrialLog};
 use crate::error::{Error, Result};
 use crate::experiment::{Experiment, LoadedExperiment};
 use std::collections::BTreeMap;
@@ -104,14 +104,7 @@ pub fn ask(le: &LoadedExperiment, paths: &[PathBuf], dir: &Path, out_root: &Path
         return Ok(Asked::Round { round: k, candidates: list.len(), path });
     }
     let r = result?;
-    let out = crate::report::new_run_dir(&out_root.join(&le.exp.experiment.name))?;
-    fp.write(&out)?;
-    let (mut log, _) = TrialLog::open(&out, &study.space, false)?;
-    log.append(&r.trials, le.exp.experiment.seed)?;
-    drop(log);
-    let summary = finish(&study, &SearchResult { trials: r.trials, best: r.best }, &out, start)?;
-    drop(study);
-    crate::report::render_optimize(&out)?;
+    let (out, summary) = super::write_search(study, r.trials, &fp, out_root, start)?;
     Ok(Asked::Finished(out, Box::new(summary)))
 }
 

@@ -11,7 +11,7 @@
 //! single-machine search writes it: `trials.csv` in candidate order, `best.toml`,
 //! `optimize.json` (deflated Sharpe, PBO over every trial's block sums) and the report.
 
-use super::{finish, resume::Fingerprint, RunPaths, SearchResult, Study, Trial, TrialLog};
+use super::{resume::Fingerprint, RunPaths, Study, Trial, TrialLog};
 use crate::error::{Error, Result};
 use crate::experiment::{Experiment, LoadedExperiment, Method};
 use std::path::{Path, PathBuf};
@@ -267,16 +267,7 @@ pub fn merge(dirs: &[PathBuf], out_root: &Path) -> Result<(PathBuf, Merged)> {
     if let Ok(mut p) = study.paths.lock() {
         *p = counts;
     }
-    let dir = crate::report::new_run_dir(&out_root.join(&le.exp.experiment.name))?;
-    fp.write(&dir)?;
-    let (mut log, _) = TrialLog::open(&dir, &study.space, false)?;
-    log.append(&trials, le.exp.experiment.seed)?;
-    drop(log);
-    let best = (0..trials.len()).max_by(|&a, &b| trials[a].score.total_cmp(&trials[b].score).then(b.cmp(&a))).unwrap_or(0);
-    let r = SearchResult { trials, best };
-    let summary = finish(&study, &r, &dir, start)?;
-    drop((study, r));
-    crate::report::render_optimize(&dir)?;
+    let (dir, summary) = super::write_search(study, trials, &fp, out_root, start)?;
     Ok((dir, Merged::Search(summary)))
 }
 
