@@ -132,7 +132,7 @@ fn bench_sweep(c: &mut Criterion) {
             b.iter(|| {
                 let mut study = tradelab::optimize::Study::new(&le, md.clone()).expect("a study");
                 let r = tradelab::optimize::search(&mut study, None, &indicatif::ProgressBar::hidden()).expect("a search");
-                black_box(r.trials.len())
+                black_box(r.count)
             })
         });
     }

@@ -521,12 +521,15 @@ pub struct OptimizeOptions {
 }
 
 /// What a search produced.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct SearchResult {
-    /// Every trial in order.
+    /// Every trial in order when the search ran without a trial log; with one, the trials are in
+    /// the log only, so memory does not grow with the number of candidates.
     pub trials: Vec<Trial>,
-    /// Index of the best trial.
-    pub best: usize,
+    /// How many trials the search made.
+    pub count: usize,
+    /// The best trial (highest score; the earliest of equals); None when there was none.
+    pub best: Option<Trial>,
 }
 
 /// Run the experiment's search over `md`, logging trials to `log` (if any).
@@ -534,7 +537,8 @@ pub fn search(study: &mut Study, log: Option<&mut TrialLog>, progress: &indicati
     let seed = study.le.exp.experiment.seed;
     // A replay stops at its first unanswered batch.
     let stop = study.asking.then(|| study.asked.clone());
-    let mut sink = Sink { stop, log, trials: Vec::new(), seed, progress };
+    let keep = log.is_none();
+    let mut sink = Sink { stop, log, keep, result: SearchResult::default(), best_objective: None, seed, progress };
     match study.cfg.method {
         Method::Grid => {
             let n = study.space.grid_size(study.cfg.grid_points);
@@ -573,14 +577,24 @@ pub fn search(study: &mut Study, log: Option<&mut TrialLog>, progress: &indicati
         Method::Genetic => genetic::run(study, &mut sink)?,
         Method::Bayesian => bayes::run(study, &mut sink)?,
     }
-    Ok(SearchResult::of(sink.trials))
+    Ok(sink.result)
 }
 
 impl SearchResult {
-    /// The trials and the best of them (highest score; the earliest of equals).
+    /// Count `t` and keep it if it is the best so far (trials come in index order).
+    fn tally(&mut self, t: &Trial) {
+        self.count += 1;
+        if self.best.as_ref().is_none_or(|b| t.score.total_cmp(&b.score).then(b.index.cmp(&t.index)).is_gt()) {
+            self.best = Some(t.clone());
+        }
+    }
+
+    /// The trials and the best of them.
     pub(crate) fn of(trials: Vec<Trial>) -> SearchResult {
-        let best = (0..trials.len()).max_by(|&a, &b| trials[a].score.total_cmp(&trials[b].score).then(b.cmp(&a))).unwrap_or(0);
-        SearchResult { trials, best }
+        let mut r = SearchResult::default();
+        trials.iter().for_each(|t| r.tally(t));
+        r.trials = trials;
+        r
     }
 }
 
@@ -599,19 +613,24 @@ pub(crate) fn write_search(
     let (mut log, _) = TrialLog::open(&dir, &study.space, false)?;
     log.append(&trials, study.le.exp.experiment.seed)?;
     drop(log);
-    let r = SearchResult::of(trials);
+    let mut r = SearchResult::of(trials);
+    r.trials = Vec::new();
     let summary = finish(&study, &r, &dir, start)?;
     drop((study, r));
     crate::report::render_optimize(&dir)?;
     Ok((dir, summary))
 }
 
-/// Where evaluated trials go: the log, the in-memory list and the progress bar.
+/// Where evaluated trials go: the log (or, without one, the in-memory list), the running best
+/// and the progress bar.
 pub(crate) struct Sink<'a, 'b> {
     /// A replay's asked candidates: once any, the search stops (see [`rounds`]).
     stop: Option<Asked>,
     log: Option<&'a mut TrialLog>,
-    trials: Vec<Trial>,
+    /// Keep every trial in memory (no log to read them back from).
+    keep: bool,
+    result: SearchResult,
+    best_objective: Option<f64>,
     seed: u64,
     pub(crate) progress: &'b indicatif::ProgressBar,
 }
@@ -625,15 +644,23 @@ impl Sink<'_, '_> {
             log.append(&got, self.seed)?;
         }
         self.progress.inc(got.len() as u64);
-        self.trials.extend(got);
-        if let Some(b) = self.trials.iter().filter(|t| t.feasible).map(|t| t.objective).max_by(f64::total_cmp) {
+        for t in &got {
+            self.result.tally(t);
+            if t.feasible && self.best_objective.is_none_or(|b| t.objective.total_cmp(&b).is_gt()) {
+                self.best_objective = Some(t.objective);
+            }
+        }
+        if let Some(b) = self.best_objective {
             self.progress.set_message(format!("best {b:.4}"));
+        }
+        if self.keep {
+            self.result.trials.extend(got);
         }
         Ok(())
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.trials.len()
+        self.result.count
     }
 }
 
@@ -754,15 +781,31 @@ pub fn progress_bar(quiet: bool) -> indicatif::ProgressBar {
     pb
 }
 
-/// Write best.toml and optimize.json for a finished search.
+/// What the summary needs from the trial log, gathered in passes over `trials.csv` (one row in
+/// memory at a time).
+struct LogScan {
+    trials: usize,
+    feasible: usize,
+    /// Which trials ran (one bit per trial).
+    ok: Vec<bool>,
+    ok_count: usize,
+    /// Sum and count of the finite per-bar Sharpe ratios.
+    sharpe_sum: f64,
+    sharpe_n: usize,
+    /// The best feasible trials, best first.
+    top: Vec<Trial>,
+}
+
+/// Write best.toml and optimize.json for a finished search whose trials are in `dir`'s log.
 pub(crate) fn finish(study: &Study, r: &SearchResult, dir: &Path, start: std::time::Instant) -> Result<Summary> {
-    let Some(best) = r.trials.get(r.best) else {
+    const TOP: usize = 5;
+    let Some(best) = r.best.as_ref() else {
         return Err(Error::Input("no candidate to run: every point of the space breaks a rule in [optimize].rules".into()));
     };
     if best.status != TrialStatus::Ok {
         return Err(Error::Input(format!(
             "no candidate could be run: all {} trials were refused by the rules or invalid (e.g. trial {}: {} {}); see trials.csv",
-            r.trials.len(),
+            r.count,
             best.index,
             best.status.as_str(),
             best.reason
@@ -773,49 +816,64 @@ pub(crate) fn finish(study: &Study, r: &SearchResult, dir: &Path, start: std::ti
     crate::data::write_atomic(&path, exp.to_toml().as_bytes())?;
     let best_stats = study.stats_of(exp.clone())?;
     let per_year = best_stats.periods_per_year;
-    let sharpes: Vec<f64> = r
-        .trials
-        .iter()
-        .filter(|t| t.status == TrialStatus::Ok)
-        .map(|t| t.key_stats[1] / per_year.sqrt())
-        .filter(|s| s.is_finite())
-        .collect();
-    let var = if sharpes.len() > 1 {
-        let m = sharpes.iter().sum::<f64>() / sharpes.len() as f64;
-        sharpes.iter().map(|s| (s - m).powi(2)).sum::<f64>() / (sharpes.len() - 1) as f64
-    } else {
-        f64::NAN
-    };
+    let sharpe = |t: &Trial| Some(t.key_stats[1] / per_year.sqrt()).filter(|s| s.is_finite() && t.status == TrialStatus::Ok);
+    let mut scan = LogScan { trials: 0, feasible: 0, ok: Vec::new(), ok_count: 0, sharpe_sum: 0.0, sharpe_n: 0, top: Vec::new() };
+    trials::for_each_trial(dir, &study.space, |t| {
+        scan.trials += 1;
+        scan.feasible += usize::from(t.feasible);
+        let ok = t.status == TrialStatus::Ok;
+        if scan.ok.len() <= t.index {
+            scan.ok.resize(t.index + 1, false);
+        }
+        scan.ok[t.index] = ok;
+        scan.ok_count += usize::from(ok);
+        if let Some(s) = sharpe(&t) {
+            scan.sharpe_sum += s;
+            scan.sharpe_n += 1;
+        }
+        if ok && t.feasible && t.score.is_finite() {
+            let at = scan.top.partition_point(|u| u.score.total_cmp(&t.score).then(t.index.cmp(&u.index)).is_gt());
+            if at < TOP {
+                scan.top.insert(at, t);
+                scan.top.truncate(TOP);
+            }
+        }
+        Ok(())
+    })?;
+    // Second pass: the spread of the Sharpe ratios about their mean, and the trials sampled for
+    // the effective number of trials.
+    let picked = effective_sample(scan.ok_count);
+    let (mut ss, mut seen, mut sample) = (0.0, 0usize, Vec::with_capacity(picked.len()));
+    let mean = scan.sharpe_sum / scan.sharpe_n.max(1) as f64;
+    trials::for_each_trial(dir, &study.space, |t| {
+        if let Some(s) = sharpe(&t) {
+            ss += (s - mean).powi(2);
+        }
+        if t.status == TrialStatus::Ok {
+            if picked.binary_search(&seen).is_ok() {
+                sample.push(t);
+            }
+            seen += 1;
+        }
+        Ok(())
+    })?;
+    let var = if scan.sharpe_n > 1 { ss / (scan.sharpe_n - 1) as f64 } else { f64::NAN };
     let (skew, kurt) = walk::skew_kurtosis(&study.returns_of(exp)?);
-    let deflation = walk::deflated_sharpe(best.key_stats[1] / per_year.sqrt(), skew, kurt, best_stats.bars, var, r.trials.len());
+    let deflation = walk::deflated_sharpe(best.key_stats[1] / per_year.sqrt(), skew, kurt, best_stats.bars, var, scan.trials);
     let summary = Summary {
         method: format!("{:?}", study.cfg.method).to_lowercase(),
         objective: study.cfg.objective.clone(),
         direction: format!("{:?}", study.cfg.direction).to_lowercase(),
-        trials: r.trials.len(),
-        feasible: r.trials.iter().filter(|t| t.feasible).count(),
+        trials: scan.trials,
+        feasible: scan.feasible,
         best_trial: best.index,
         best_params: study.space.paths.iter().cloned().zip(best.params.iter().cloned()).collect(),
         best_objective: best.objective,
         deflated_sharpe: deflation.deflated_sharpe,
         deflation,
-        effective_trials: effective_trials(study, r)?,
+        effective_trials: effective_trials(study, &sample, scan.trials)?,
         best_stats,
-        pbo: {
-            // A trial read back without its block sums (a run interrupted between the two
-            // files, or made before they were kept) is run again for them.
-            let blocks: Vec<Option<_>> = r
-                .trials
-                .par_iter()
-                .filter(|t| t.status == TrialStatus::Ok)
-                .map(|t| match t.blocks {
-                    Some(b) => Some(b),
-                    None => study.candidate(&t.params).ok().and_then(|e| study.run_candidate(e).ok()).map(|x| x.1),
-                })
-                .collect();
-            let blocks: Option<Vec<_>> = blocks.into_iter().collect();
-            blocks.filter(|b| b.len() >= 4).map(|b| walk::pbo(&b))
-        },
+        pbo: pbo_of_log(study, dir, &scan.ok, scan.ok_count)?,
         indicators_computed: study.cache.len(),
         run_paths: study.paths.lock().map(|p| p.clone()).unwrap_or_default(),
         seconds: start.elapsed().as_secs_f64(),
@@ -823,8 +881,65 @@ pub(crate) fn finish(study: &Study, r: &SearchResult, dir: &Path, start: std::ti
     let path = dir.join("optimize.json");
     let json = serde_json::to_string_pretty(&summary).map_err(|e| Error::Internal(e.to_string()))?;
     crate::data::write_atomic(&path, (json + "\n").as_bytes())?;
-    write_top_equity(study, r, dir, 5)?;
+    write_top_equity(study, &scan.top, dir)?;
     Ok(summary)
+}
+
+/// PBO over the block sums in `dir/trial_blocks.csv` of the trials that ran (`ok`), streamed
+/// twice in chunks; None below 4 such trials. A trial that ran but has no block sums there (a
+/// run interrupted between the two files, or made before they were kept) is run again for them.
+fn pbo_of_log(study: &Study, dir: &Path, ok: &[bool], ok_count: usize) -> Result<Option<f64>> {
+    const CHUNK: usize = 1 << 15;
+    if ok_count < 4 {
+        return Ok(None);
+    }
+    let mut has = vec![false; ok.len()];
+    let mut p = walk::Pbo::<{ crate::metrics::BLOCKS }>::new();
+    // A trial's sums may be there twice (written again after a kill between the two files):
+    // each trial counts once.
+    let fresh = |rows: &[(usize, trials::Blocks)], has: &mut [bool]| -> Vec<(usize, trials::Blocks)> {
+        rows.iter()
+            .filter(|(i, _)| {
+                let take = ok.get(*i).copied().unwrap_or(false) && !has[*i];
+                if take {
+                    has[*i] = true;
+                }
+                take
+            })
+            .copied()
+            .collect()
+    };
+    trials::for_each_blocks(dir, CHUNK, |rows| {
+        p.find_winners(&fresh(rows, &mut has));
+        Ok(())
+    })?;
+    let missing: Vec<usize> = (0..ok.len()).filter(|&i| ok[i] && !has[i]).collect();
+    let mut rerun: Vec<(usize, trials::Blocks)> = Vec::new();
+    if !missing.is_empty() {
+        let mut params = Vec::new();
+        trials::for_each_trial(dir, &study.space, |t| {
+            if missing.binary_search(&t.index).is_ok() {
+                params.push((t.index, t.params));
+            }
+            Ok(())
+        })?;
+        let got: Vec<Option<(usize, trials::Blocks)>> = params
+            .into_par_iter()
+            .map(|(i, p)| study.candidate(&p).ok().and_then(|e| study.run_candidate(e).ok()).map(|x| (i, x.1)))
+            .collect();
+        match got.into_iter().collect::<Option<Vec<_>>>() {
+            Some(g) => rerun = g,
+            None => return Ok(None),
+        }
+        p.find_winners(&rerun);
+    }
+    has.iter_mut().for_each(|h| *h = false);
+    trials::for_each_blocks(dir, CHUNK, |rows| {
+        p.rank_winners(&fresh(rows, &mut has));
+        Ok(())
+    })?;
+    p.rank_winners(&rerun);
+    Ok(Some(p.value()))
 }
 
 /// An estimate of how many independent trials a search amounted to.
@@ -842,18 +957,22 @@ pub struct EffectiveTrials {
     pub bars_per_return: usize,
 }
 
+/// Positions among the trials that ran of those sampled for [`effective_trials`]: up to 64,
+/// spread evenly.
+fn effective_sample(ok: usize) -> Vec<usize> {
+    let k = ok.min(64);
+    (0..k).map(|i| i * ok / k).collect()
+}
+
 /// The effective number of independent trials, by the average-correlation approximation
-/// `N_eff = rho + (1 - rho) N` over the returns of up to 64 trials spread evenly over the
-/// search (trials whose returns never vary are left out). None with fewer than 2 such trials.
-fn effective_trials(study: &Study, r: &SearchResult) -> Result<Option<EffectiveTrials>> {
-    const SAMPLE: usize = 64;
+/// `N_eff = rho + (1 - rho) N` over the returns of the `picked` trials (up to 64 spread evenly
+/// over the search, see [`effective_sample`]; trials whose returns never vary are left out).
+/// None with fewer than 2 such trials.
+fn effective_trials(study: &Study, picked: &[Trial], trials: usize) -> Result<Option<EffectiveTrials>> {
     const MAX_POINTS: usize = 20_000;
-    let ok: Vec<&Trial> = r.trials.iter().filter(|t| t.status == TrialStatus::Ok).collect();
-    let k = ok.len().min(SAMPLE);
-    if k < 2 {
+    if picked.len() < 2 {
         return Ok(None);
     }
-    let picked: Vec<&Trial> = (0..k).map(|i| ok[i * ok.len() / k]).collect();
     let per = study.md.len().div_ceil(MAX_POINTS).max(1);
     // Each run's returns are summed into stretches at once: only the stretches are kept.
     let series: Vec<Result<Vec<f64>>> = picked
@@ -865,7 +984,7 @@ fn effective_trials(study: &Study, r: &SearchResult) -> Result<Option<EffectiveT
         .collect();
     let series = series.into_iter().collect::<Result<Vec<_>>>()?;
     let Some((rho, sampled)) = mean_correlation(&series, 1) else { return Ok(None) };
-    let big_n = r.trials.len() as f64;
+    let big_n = trials as f64;
     Ok(Some(EffectiveTrials {
         estimate: (rho + (1.0 - rho) * big_n).clamp(1.0, big_n),
         mean_correlation: rho,
@@ -902,13 +1021,11 @@ fn mean_correlation(series: &[Vec<f64>], per: usize) -> Option<(f64, usize)> {
     Some((sum / pairs as f64, cols.len()))
 }
 
-/// `top_equity.csv`: the equity curves of the `k` best feasible trials, re-run with every bar
-/// recorded (for the report's overlay; columns `trial_<index>`, best first).
-fn write_top_equity(study: &Study, r: &SearchResult, dir: &Path, k: usize) -> Result<()> {
-    let mut ok: Vec<&Trial> = r.trials.iter().filter(|t| t.status == TrialStatus::Ok && t.feasible && t.score.is_finite()).collect();
-    ok.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.index.cmp(&b.index)));
+/// `top_equity.csv`: the equity curves of the best feasible trials (`top`, best first), re-run
+/// with every bar recorded (for the report's overlay; columns `trial_<index>`).
+fn write_top_equity(study: &Study, top: &[Trial], dir: &Path) -> Result<()> {
     let mut curves = Vec::new();
-    for t in ok.iter().take(k) {
+    for t in top {
         let Ok(exp) = study.candidate(&t.params) else { continue };
         curves.push((t.index, study.run(exp, crate::engine::Record::Equity)?.1.equity));
     }

@@ -88,7 +88,7 @@ pub fn run_shard(
     let done = ShardDone {
         shard: i,
         of: n,
-        trials: result.trials.len(),
+        trials: result.count,
         run_paths: study.paths.lock().map(|p| p.clone()).unwrap_or_default(),
         walk_forward_windows: None,
     };

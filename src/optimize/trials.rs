@@ -264,3 +264,76 @@ fn parse_row(f: &csv::StringRecord, space: &Space) -> std::result::Result<Trial,
         reason: f[11 + d].to_string(),
     })
 }
+
+/// Per-block return sums of one trial: (sum, sum of squares, count) per block.
+pub(crate) type Blocks = [[f64; 3]; crate::metrics::BLOCKS];
+
+/// Stream the trials of `dir/trials.csv` in file order (which is trial order: every writer
+/// appends in candidate order), one row in memory at a time; an unreadable row is an error
+/// naming its line.
+pub(crate) fn for_each_trial(dir: &Path, space: &Space, mut f: impl FnMut(Trial) -> Result<()>) -> Result<()> {
+    let path = dir.join("trials.csv");
+    let mut rd =
+        csv::ReaderBuilder::new().has_headers(true).flexible(true).from_path(&path).map_err(|e| Error::io(&path, e.into()))?;
+    let width = TrialLog::header(space).len();
+    let mut rec = csv::StringRecord::new();
+    let mut last: Option<usize> = None;
+    loop {
+        let line = rd.position().line() as usize;
+        let bad = |m: String| Error::data(&path, Some(crate::error::Loc::Line(line)), "bad-trial-row", m);
+        match rd.read_record(&mut rec) {
+            Ok(true) => {}
+            Ok(false) => return Ok(()),
+            Err(e) => return Err(bad(e.to_string())),
+        }
+        if rec.len() != width {
+            return Err(bad(format!("{} fields, the header has {width}", rec.len())));
+        }
+        let t = parse_row(&rec, space).map_err(bad)?;
+        if last.is_some_and(|l| t.index <= l) {
+            return Err(bad(format!("trial {} after trial {}: the log is not in trial order", t.index, last.unwrap_or(0))));
+        }
+        last = Some(t.index);
+        f(t)?;
+    }
+}
+
+/// Stream `dir/trial_blocks.csv` in chunks of at most `chunk` rows of (trial, block sums).
+pub(crate) fn for_each_blocks(dir: &Path, chunk: usize, mut f: impl FnMut(&[(usize, Blocks)]) -> Result<()>) -> Result<()> {
+    let path = dir.join("trial_blocks.csv");
+    let mut rd =
+        csv::ReaderBuilder::new().has_headers(true).flexible(true).from_path(&path).map_err(|e| Error::io(&path, e.into()))?;
+    let width = TrialLog::blocks_header().len();
+    let mut rec = csv::StringRecord::new();
+    let mut buf: Vec<(usize, Blocks)> = Vec::with_capacity(chunk);
+    loop {
+        let line = rd.position().line() as usize;
+        let bad = || {
+            Error::data(
+                &path,
+                Some(crate::error::Loc::Line(line)),
+                "bad-trial-row",
+                format!("expected {width} numbers (trial, then sum, sum_sq, count per block)"),
+            )
+        };
+        if !rd.read_record(&mut rec).map_err(|_| bad())? {
+            break;
+        }
+        let mut nums = [0.0; 1 + 3 * crate::metrics::BLOCKS];
+        if rec.len() != width {
+            return Err(bad());
+        }
+        for (x, s) in nums.iter_mut().zip(rec.iter()) {
+            *x = s.parse().map_err(|_| bad())?;
+        }
+        buf.push((nums[0] as usize, std::array::from_fn(|k| [nums[1 + 3 * k], nums[2 + 3 * k], nums[3 + 3 * k]])));
+        if buf.len() == chunk {
+            f(&buf)?;
+            buf.clear();
+        }
+    }
+    if !buf.is_empty() {
+        f(&buf)?;
+    }
+    Ok(())
+}

@@ -121,29 +121,97 @@ fn block_sharpe(b: &[[f64; 3]], set: &[usize]) -> f64 {
 /// at most 0 when it fell in the bottom half. PBO is the share of splits where that happened.
 /// `trials[i][k]` = (sum of returns, sum of squares, count) of trial i over block k.
 pub fn pbo<const S: usize>(trials: &[[[f64; 3]; S]]) -> f64 {
-    let s = S;
-    let n = trials.len();
-    let (mut total, mut overfit) = (0usize, 0usize);
-    for mask in 0u32..(1 << s) {
-        if mask.count_ones() as usize != s / 2 {
-            continue;
-        }
-        let is: Vec<usize> = (0..s).filter(|k| mask & (1 << k) != 0).collect();
-        let oos: Vec<usize> = (0..s).filter(|k| mask & (1 << k) == 0).collect();
-        let best =
-            (0..n).max_by(|&a, &b| block_sharpe(&trials[a], &is).total_cmp(&block_sharpe(&trials[b], &is)).then(b.cmp(&a))).unwrap_or(0);
-        let v = block_sharpe(&trials[best], &oos);
-        // Rank 1 = worst out of sample; ties count half.
-        let below = (0..n).filter(|&j| block_sharpe(&trials[j], &oos) < v).count() as f64;
-        let equal = (0..n).filter(|&j| block_sharpe(&trials[j], &oos) == v).count() as f64;
-        let rank = below + (equal + 1.0) / 2.0;
-        let w = rank / (n as f64 + 1.0);
-        total += 1;
-        if (w / (1.0 - w)).ln() <= 0.0 {
-            overfit += 1;
-        }
+    let rows: Vec<(usize, [[f64; 3]; S])> = trials.iter().copied().enumerate().collect();
+    let mut p = Pbo::<S>::new();
+    p.find_winners(&rows);
+    p.rank_winners(&rows);
+    p.value()
+}
+
+/// [`pbo`] over trials streamed in chunks, in two passes (so memory does not grow with the
+/// trials): every chunk to [`Pbo::find_winners`], then every chunk again to
+/// [`Pbo::rank_winners`]. Each row is (trial index, block sums); chunks may come in any order
+/// (ties go to the lowest index), but every trial exactly once per pass.
+pub struct Pbo<const S: usize> {
+    /// Per split: in-sample blocks, out-of-sample blocks, the in-sample winner (Sharpe, index,
+    /// out-of-sample Sharpe) and the trials below and equal to it out of sample.
+    splits: Vec<Split>,
+    trials: usize,
+}
+
+struct Split {
+    is: Vec<usize>,
+    oos: Vec<usize>,
+    winner: Option<(f64, usize, f64)>,
+    below: usize,
+    equal: usize,
+}
+
+impl<const S: usize> Pbo<S> {
+    /// Every split of the S blocks into two halves.
+    pub fn new() -> Self {
+        let splits = (0u32..(1 << S))
+            .filter(|mask| mask.count_ones() as usize == S / 2)
+            .map(|mask| Split {
+                is: (0..S).filter(|k| mask & (1 << k) != 0).collect(),
+                oos: (0..S).filter(|k| mask & (1 << k) == 0).collect(),
+                winner: None,
+                below: 0,
+                equal: 0,
+            })
+            .collect();
+        Pbo { splits, trials: 0 }
     }
-    overfit as f64 / total.max(1) as f64
+
+    /// Pass 1: the best in-sample trial of each split so far.
+    pub fn find_winners(&mut self, rows: &[(usize, [[f64; 3]; S])]) {
+        use rayon::prelude::*;
+        self.trials += rows.len();
+        self.splits.par_iter_mut().for_each(|sp| {
+            for (i, b) in rows {
+                let v = block_sharpe(b, &sp.is);
+                let better = sp.winner.is_none_or(|(w, wi, _)| v.total_cmp(&w).then(wi.cmp(i)).is_gt());
+                if better {
+                    sp.winner = Some((v, *i, block_sharpe(b, &sp.oos)));
+                }
+            }
+        });
+    }
+
+    /// Pass 2: count the trials below and equal to each split's winner out of sample.
+    pub fn rank_winners(&mut self, rows: &[(usize, [[f64; 3]; S])]) {
+        use rayon::prelude::*;
+        self.splits.par_iter_mut().for_each(|sp| {
+            let Some((_, _, v)) = sp.winner else { return };
+            for (_, b) in rows {
+                let o = block_sharpe(b, &sp.oos);
+                sp.below += usize::from(o < v);
+                sp.equal += usize::from(o == v);
+            }
+        });
+    }
+
+    /// The share of splits whose winner ranked in the bottom half out of sample.
+    pub fn value(&self) -> f64 {
+        let n = self.trials as f64;
+        let overfit = self
+            .splits
+            .iter()
+            .filter(|sp| {
+                // Rank 1 = worst out of sample; ties count half (the winner ties with itself).
+                let rank = sp.below as f64 + (sp.equal as f64 + 1.0) / 2.0;
+                let w = rank / (n + 1.0);
+                (w / (1.0 - w)).ln() <= 0.0
+            })
+            .count();
+        overfit as f64 / self.splits.len().max(1) as f64
+    }
+}
+
+impl<const S: usize> Default for Pbo<S> {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// The (train, test) bar ranges of every window.
@@ -302,7 +370,7 @@ fn run_window(
     pb.set_prefix(format!("window {}/{}", k + 1, wins.len()));
     let res = pool.install(|| search(&mut study, Some(&mut log), &pb))?;
     pb.finish_and_clear();
-    let best = &res.trials[res.best];
+    let best = res.best.as_ref().ok_or_else(|| Error::Input(format!("window {k}: no candidate to run: every point of the space breaks a rule in [optimize].rules")))?;
     let chosen = study.candidate(&best.params).map_err(|(_, m)| Error::Internal(m))?;
     let path = wdir.join("best.toml");
     crate::data::write_atomic(&path, chosen.to_toml().as_bytes())?;
