@@ -592,6 +592,51 @@ mod tests {
         assert_eq!(pbo(&[a, b, flat]), 1.0);
     }
 
+    /// PBO as the paper states it, every trial in memory (the form `pbo` had before streaming).
+    fn pbo_whole<const S: usize>(trials: &[[[f64; 3]; S]]) -> f64 {
+        let n = trials.len();
+        let (mut total, mut overfit) = (0usize, 0usize);
+        for mask in 0u32..(1 << S) {
+            if mask.count_ones() as usize != S / 2 {
+                continue;
+            }
+            let is: Vec<usize> = (0..S).filter(|k| mask & (1 << k) != 0).collect();
+            let oos: Vec<usize> = (0..S).filter(|k| mask & (1 << k) == 0).collect();
+            let best = (0..n)
+                .max_by(|&a, &b| block_sharpe(&trials[a], &is).total_cmp(&block_sharpe(&trials[b], &is)).then(b.cmp(&a)))
+                .unwrap_or(0);
+            let v = block_sharpe(&trials[best], &oos);
+            let below = (0..n).filter(|&j| block_sharpe(&trials[j], &oos) < v).count() as f64;
+            let equal = (0..n).filter(|&j| block_sharpe(&trials[j], &oos) == v).count() as f64;
+            let w = (below + (equal + 1.0) / 2.0) / (n as f64 + 1.0);
+            total += 1;
+            overfit += usize::from((w / (1.0 - w)).ln() <= 0.0);
+        }
+        overfit as f64 / total.max(1) as f64
+    }
+
+    #[test]
+    fn pbo_streamed_in_shuffled_chunks_equals_pbo_over_all_trials_at_once() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        for case in 0..20 {
+            let n = rng.gen_range(4..300);
+            // Each block's sum one of three values: distinct trials often tie in sample and
+            // differ out of sample, so which of equals wins matters.
+            let trials: Vec<[[f64; 3]; crate::metrics::BLOCKS]> =
+                (0..n).map(|_| std::array::from_fn(|_| [[-0.5, 0.0, 0.5][rng.gen_range(0..3)], 2.0, 50.0])).collect();
+            let mut rows: Vec<(usize, _)> = trials.iter().copied().enumerate().collect();
+            for i in (1..rows.len()).rev() {
+                rows.swap(i, rng.gen_range(0..=i));
+            }
+            let chunk = rng.gen_range(1..40);
+            let mut p = Pbo::new();
+            rows.chunks(chunk).for_each(|c| p.find_winners(c));
+            rows.chunks(chunk).rev().for_each(|c| p.rank_winners(c));
+            assert_eq!(p.value(), pbo_whole(&trials), "case {case}: {n} trials in chunks of {chunk}");
+        }
+    }
+
     #[test]
     fn window_ranges() {
         // 100 bars, 2 windows, ratio 3: test 20, train 60.

@@ -475,10 +475,9 @@ pub fn render_optimize(dir: &Path) -> Result<Vec<String>> {
 
 /// As [`render_optimize`], with the objective map over the two named parameters.
 pub fn render_optimize_with(dir: &Path, map: Option<(&str, &str)>) -> Result<Vec<String>> {
-    let trials = view::Table::read(&dir.join("trials.csv"))?;
     let (maximize, summary) = direction_max(dir)?;
     let top = view::Curves::read_opt(&dir.join("top_equity.csv"))?;
-    let names = charts::optimize_charts(dir, &trials, maximize, top.as_ref(), map).map_err(|m| {
+    let names = charts::optimize_charts(dir, &dir.join("trials.csv"), maximize, top.as_ref(), map).map_err(|m| {
         if m.starts_with("--map") {
             Error::Input(m)
         } else {
@@ -500,15 +499,7 @@ pub fn render_optimize_with(dir: &Path, map: Option<(&str, &str)>) -> Result<Vec
             }
         }
     }
-    // The top trials by objective among the feasible ones that ran.
-    let (st, oc, fc) = (trials.col("status"), trials.col("objective"), trials.col("feasible"));
-    let mut ok: Vec<&Vec<String>> =
-        trials.rows.iter().filter(|r| st.is_some_and(|c| r[c] == "ok") && fc.is_none_or(|c| r[c] == "true")).collect();
-    let key = |r: &Vec<String>| oc.and_then(|c| r[c].parse::<f64>().ok()).unwrap_or(f64::NAN);
-    ok.sort_by(|a, b| if maximize { key(b).total_cmp(&key(a)) } else { key(a).total_cmp(&key(b)) });
-    let head: Vec<String> = trials.names.iter().filter(|n| *n != "seed" && *n != "duration_ms").cloned().collect();
-    let cols: Vec<usize> = head.iter().filter_map(|n| trials.col(n)).collect();
-    let top_rows: Vec<Vec<String>> = ok.iter().take(20).map(|r| cols.iter().map(|&c| r[c].clone()).collect()).collect();
+    let (head, top_rows) = top_trials(&dir.join("trials.csv"), maximize, 20)?;
     let mut blocks = vec![Block::Heading("Search".into()), Block::Pairs(figures.clone()), Block::Heading("Charts".into())];
     blocks.extend(names.iter().map(|n| Block::Chart(n.clone(), caption(n))));
     blocks.push(Block::Heading(format!("Top {} trials (feasible, by objective)", top_rows.len())));
@@ -522,6 +513,38 @@ pub fn render_optimize_with(dir: &Path, map: Option<(&str, &str)>) -> Result<Vec
     write_text(&dir.join("index.html"), &html::page(&title, &blocks))?;
     write_text(&dir.join("summary.md"), &html::summary_md(&title, &figures, ""))?;
     Ok(names)
+}
+
+/// The `k` best trials by objective among the feasible ones that ran (the earlier of equals
+/// first), read from `trials.csv` one row at a time: the header (without seed and duration) and
+/// their rows.
+fn top_trials(path: &Path, maximize: bool, k: usize) -> Result<(Vec<String>, Vec<Vec<String>>)> {
+    let mut rd = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .from_path(path)
+        .map_err(|e| Error::data(path, None, "unreadable", e.to_string()))?;
+    let names: Vec<String> =
+        rd.headers().map_err(|e| Error::data(path, Some(crate::error::Loc::Line(1)), "bad-header", e.to_string()))?.iter().map(String::from).collect();
+    let col = |n: &str| names.iter().position(|c| c == n);
+    let (st, oc, fc) = (col("status"), col("objective"), col("feasible"));
+    let head: Vec<String> = names.iter().filter(|n| *n != "seed" && *n != "duration_ms").cloned().collect();
+    let cols: Vec<usize> = head.iter().filter_map(|n| col(n)).collect();
+    let mut top: Vec<(f64, Vec<String>)> = Vec::with_capacity(k + 1);
+    let mut rec = csv::StringRecord::new();
+    while rd.read_record(&mut rec).map_err(|e| Error::data(path, None, "bad-row", e.to_string()))? {
+        if rec.len() != names.len() || !st.is_some_and(|c| &rec[c] == "ok") || !fc.is_none_or(|c| &rec[c] == "true") {
+            continue;
+        }
+        let key = oc.and_then(|c| rec[c].parse::<f64>().ok()).unwrap_or(f64::NAN);
+        let before = |other: f64| if maximize { other.total_cmp(&key).is_ge() } else { other.total_cmp(&key).is_le() };
+        let at = top.partition_point(|(o, _)| before(*o));
+        if at < k {
+            top.insert(at, (key, cols.iter().map(|&c| rec[c].to_string()).collect()));
+            top.truncate(k);
+        }
+    }
+    Ok((head, top.into_iter().map(|(_, r)| r).collect()))
 }
 
 /// Draw a walk-forward folder's charts and page.
@@ -580,8 +603,7 @@ fn compare_searches(dirs: &[PathBuf], out: &Path) -> Result<Vec<String>> {
     let mut rows = Vec::new();
     for d in dirs {
         let (maximize, summary) = direction_max(d)?;
-        let t = view::Table::read(&d.join("trials.csv"))?;
-        let series = charts::trial_series(&t, maximize).map_err(|m| Error::data(d.join("trials.csv"), None, "bad-trials", m))?;
+        let series = charts::trial_series(&d.join("trials.csv"), maximize).map_err(|m| Error::data(d.join("trials.csv"), None, "bad-trials", m))?;
         let get = |k: &str| summary.as_ref().and_then(|s| s.get(k)).map(html::num).unwrap_or_default();
         let method = get("method");
         let best_toml = std::fs::read_to_string(d.join("best.toml")).unwrap_or_default();

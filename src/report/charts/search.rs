@@ -4,68 +4,176 @@ use super::*;
 use crate::report::view::Table;
 
 /// The trials that ran, as numbers: parameters (choices by order of appearance), objective, and
-/// the best feasible objective so far.
+/// the best feasible objective so far. Above [`SHOW_ALL`] trials, only the trials that change
+/// what the charts show are kept (see [`trial_series`]), so a search of any size draws in
+/// bounded memory.
 pub struct TrialSeries {
     /// Parameter paths.
     pub params: Vec<String>,
-    /// Each parameter's value per trial.
+    /// Evaluation number (1-based, among the trials that ran) of each kept trial.
+    pub x: Vec<f64>,
+    /// Each parameter's value per kept trial.
     pub cols: Vec<Vec<f64>>,
-    /// Objective per trial.
+    /// Objective per kept trial.
     pub obj: Vec<f64>,
-    /// Best feasible objective up to each trial (NaN before the first feasible one).
+    /// Best feasible objective up to each kept trial (NaN before the first feasible one).
     pub best: Vec<f64>,
+    /// Trials that ran, kept or not.
+    pub ran: usize,
 }
 
-/// Read the trials of `trials.csv`.
-pub fn trial_series(trials: &Table, maximize: bool) -> Result<TrialSeries, String> {
-    let st = trials.col("status").ok_or("trials.csv has no status column")?;
-    let params: Vec<String> = trials.names[1..st].to_vec();
-    let ok: Vec<&Vec<String>> = trials.rows.iter().filter(|r| r[st] == "ok").collect();
-    let oc = trials.col("objective").ok_or("trials.csv has no objective column")?;
-    let fc = trials.col("feasible");
-    let obj: Vec<f64> = ok.iter().map(|r| r[oc].parse().unwrap_or(f64::NAN)).collect();
-    let feasible: Vec<bool> = ok.iter().map(|r| fc.is_none_or(|c| r[c] == "true")).collect();
-    let better = |a: f64, b: f64| if maximize { a > b } else { a < b };
-    let mut best = Vec::new();
-    let mut cur = f64::NAN;
-    for (i, o) in obj.iter().enumerate() {
-        if feasible[i] && o.is_finite() && (cur.is_nan() || better(*o, cur)) {
-            cur = *o;
+/// Up to this many trials that ran, every one is drawn.
+pub const SHOW_ALL: usize = 20_000;
+
+/// One trial of `trials.csv` as numbers.
+struct Row {
+    x: f64,
+    cols: Vec<f64>,
+    obj: f64,
+    feasible: bool,
+}
+
+/// Read `trials.csv` in two passes, one row in memory at a time. Above [`SHOW_ALL`] trials that
+/// ran, a trial is kept when it is the first or last, holds a column's least or greatest value
+/// (so the axes are those of every trial), improves the best so far (or precedes one that does),
+/// or falls in a cell of a chart's pixel grid not yet drawn (in the objective map: or beats the
+/// objective drawn in its cell); the charts then look as with every trial drawn.
+pub fn trial_series(path: &Path, maximize: bool) -> Result<TrialSeries, String> {
+    let open = || -> Result<csv::Reader<std::fs::File>, String> {
+        csv::ReaderBuilder::new().has_headers(true).flexible(true).from_path(path).map_err(|e| e.to_string())
+    };
+    let mut rd = open()?;
+    let names: Vec<String> = rd.headers().map_err(|e| e.to_string())?.iter().map(String::from).collect();
+    let col = |n: &str| names.iter().position(|c| c == n);
+    let st = col("status").ok_or("trials.csv has no status column")?;
+    let oc = col("objective").ok_or("trials.csv has no objective column")?;
+    let fc = col("feasible");
+    let params: Vec<String> = names[1..st].to_vec();
+    let d = params.len();
+    // Choices are numbered by order of appearance, the same in both passes.
+    let mut seen: Vec<Vec<String>> = vec![Vec::new(); d];
+    let mut read = |rd: &mut csv::Reader<std::fs::File>, f: &mut dyn FnMut(Row)| -> Result<(), String> {
+        let mut rec = csv::StringRecord::new();
+        let mut x = 0.0;
+        for s in &mut seen {
+            s.clear();
         }
-        best.push(cur);
-    }
-    let cols: Vec<Vec<f64>> = (0..params.len())
-        .map(|p| {
-            let mut seen: Vec<String> = Vec::new();
-            ok.iter()
-                .map(|r| {
-                    let s = &r[1 + p];
+        while rd.read_record(&mut rec).map_err(|e| e.to_string())? {
+            if rec.len() != names.len() || &rec[st] != "ok" {
+                continue;
+            }
+            x += 1.0;
+            let cols = (0..d)
+                .map(|p| {
+                    let s = &rec[1 + p];
                     s.parse::<f64>().unwrap_or_else(|_| {
-                        let i = seen.iter().position(|x| x == s).unwrap_or_else(|| {
-                            seen.push(s.clone());
-                            seen.len() - 1
+                        let i = seen[p].iter().position(|v| v == s).unwrap_or_else(|| {
+                            seen[p].push(s.to_string());
+                            seen[p].len() - 1
                         });
                         i as f64
                     })
                 })
-                .collect()
-        })
-        .collect();
-    Ok(TrialSeries { params, cols, obj, best })
+                .collect();
+            let obj = rec[oc].parse().unwrap_or(f64::NAN);
+            f(Row { x, cols, obj, feasible: fc.is_none_or(|c| &rec[c] == "true") });
+        }
+        Ok(())
+    };
+    // Pass 1: how many ran, and each column's extremes.
+    let (mut ran, mut lo, mut hi) = (0usize, vec![f64::INFINITY; d + 1], vec![f64::NEG_INFINITY; d + 1]);
+    read(&mut rd, &mut |r| {
+        ran += 1;
+        for (k, v) in r.cols.iter().chain([&r.obj]).enumerate() {
+            if v.is_finite() {
+                lo[k] = lo[k].min(*v);
+                hi[k] = hi[k].max(*v);
+            }
+        }
+    })?;
+    let thin = ran > SHOW_ALL;
+    let cell = |v: f64, k: usize, cells: f64| -> u32 {
+        if !v.is_finite() {
+            return u32::MAX;
+        }
+        let w = hi[k] - lo[k];
+        if w > 0.0 {
+            ((v - lo[k]) / w * cells).floor() as u32
+        } else {
+            0
+        }
+    };
+    let mut out = TrialSeries { params, x: Vec::new(), cols: vec![Vec::new(); d], obj: Vec::new(), best: Vec::new(), ran };
+    let push = |out: &mut TrialSeries, r: &Row, best: f64| {
+        out.x.push(r.x);
+        for (c, v) in out.cols.iter_mut().zip(&r.cols) {
+            c.push(*v);
+        }
+        out.obj.push(r.obj);
+        out.best.push(best);
+    };
+    let better = |a: f64, b: f64| if maximize { a > b } else { a < b };
+    let (mut cur, mut prev): (f64, Option<(Row, f64, bool)>) = (f64::NAN, None);
+    let mut extreme_seen = vec![[false; 2]; d + 1];
+    let mut conv: std::collections::HashSet<(u32, u32)> = Default::default();
+    let mut map: std::collections::HashMap<(u32, u32), f64> = Default::default();
+    let mut panels: Vec<std::collections::HashSet<(u32, u32)>> = vec![Default::default(); d];
+    // Pass 2: the kept trials.
+    let mut rd = open()?;
+    read(&mut rd, &mut |r| {
+        let improves = r.feasible && r.obj.is_finite() && (cur.is_nan() || better(r.obj, cur));
+        if improves {
+            cur = r.obj;
+        }
+        let mut keep = !thin || r.x == 1.0 || r.x == ran as f64 || improves;
+        if thin {
+            for (k, v) in r.cols.iter().chain([&r.obj]).enumerate() {
+                for (side, edge) in [lo[k], hi[k]].into_iter().enumerate() {
+                    if *v == edge && !extreme_seen[k][side] {
+                        extreme_seen[k][side] = true;
+                        keep = true;
+                    }
+                }
+            }
+            let oy = cell(r.obj, d, 140.0);
+            keep |= conv.insert((((r.x - 1.0) / ran as f64 * 360.0) as u32, oy));
+            if d >= 2 {
+                let m = map.entry((cell(r.cols[0], 0, 150.0), cell(r.cols[1], 1, 115.0))).or_insert(f64::NAN);
+                if m.is_nan() || r.obj > *m {
+                    *m = r.obj;
+                    keep = true;
+                }
+            }
+            for (k, p) in panels.iter_mut().enumerate() {
+                keep |= p.insert((cell(r.cols[k], k, 170.0), cell(r.obj, d, 80.0)));
+            }
+        }
+        if let Some((p, b, kept)) = prev.take() {
+            // The step before an improvement, so the best-so-far line steps where it did.
+            if !kept && improves {
+                push(&mut out, &p, b);
+            }
+        }
+        if keep {
+            push(&mut out, &r, cur);
+        }
+        prev = Some((r, cur, keep));
+    })?;
+    Ok(out)
 }
 
 /// Charts of an optimization folder; `map` names the two parameters of the objective map (the
 /// first two by default).
 pub fn optimize_charts(
     dir: &Path,
-    trials: &Table,
+    trials: &Path,
     maximize: bool,
     top: Option<&crate::report::view::Curves>,
     map: Option<(&str, &str)>,
 ) -> Result<Vec<String>, String> {
     let mut names = Vec::new();
-    let TrialSeries { params, cols, obj, best } = trial_series(trials, maximize)?;
-    both!(dir, "convergence", (1100, 420), |r| convergence(r, &obj, &best))?;
+    let TrialSeries { params, x, cols, obj, best, ran } = trial_series(trials, maximize)?;
+    both!(dir, "convergence", (1100, 420), |r| convergence(r, ran, &x, &obj, &best))?;
     names.push("convergence".into());
     let axes = match map {
         Some((a, b)) => {
@@ -130,20 +238,20 @@ fn evaluation_axes<'a, DB: DrawingBackend>(
     Ok(chart)
 }
 
-fn convergence<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, obj: &[f64], best: &[f64]) -> Res {
-    let n = obj.len().max(2) as f64;
+fn convergence<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, ran: usize, x: &[f64], obj: &[f64], best: &[f64]) -> Res {
+    let n = ran.max(2) as f64;
     let (lo, hi) = range(obj.iter().chain(best).copied());
     let mut chart = evaluation_axes(root, "Objective by evaluation, and the best so far (feasible trials)", n, lo, hi)?;
     let c = PALETTE[7];
     chart
-        .draw_series(obj.iter().enumerate().filter(|(_, o)| o.is_finite()).map(|(i, o)| Circle::new((i as f64 + 1.0, *o), 3, c.filled())))
+        .draw_series(x.iter().zip(obj).filter(|(_, o)| o.is_finite()).map(|(i, o)| Circle::new((*i, *o), 3, c.filled())))
         .map_err(e)?
         .label("trial")
         .legend(move |(x, y)| Circle::new((x + 9, y), 3, c.filled()));
     let b = PALETTE[0];
     chart
         .draw_series(LineSeries::new(
-            best.iter().enumerate().filter(|(_, o)| o.is_finite()).map(|(i, o)| (i as f64 + 1.0, *o)),
+            x.iter().zip(best).filter(|(_, o)| o.is_finite()).map(|(i, o)| (*i, *o)),
             b.stroke_width(2),
         ))
         .map_err(e)?
@@ -278,7 +386,7 @@ fn grouped<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, ins: &[f64], outs:
 
 /// Several searches' best-so-far objective overlaid.
 pub fn compare_searches(dir: &Path, runs: &[(String, TrialSeries)]) -> Result<Vec<String>, String> {
-    let n = runs.iter().map(|r| r.1.obj.len()).max().unwrap_or(2).max(2) as f64;
+    let n = runs.iter().map(|r| r.1.ran).max().unwrap_or(2).max(2) as f64;
     let (lo, hi) = range(runs.iter().flat_map(|r| r.1.best.iter().copied()));
     both!(dir, "convergence", (1100, 460), |r| searches(r, runs, n, lo, hi))?;
     Ok(vec!["convergence".into()])
@@ -288,7 +396,7 @@ fn searches<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, runs: &[(String, 
     let mut chart = evaluation_axes(root, "Best feasible objective so far, per search", n, lo, hi)?;
     for (k, (label, t)) in runs.iter().enumerate() {
         let c = PALETTE[k % PALETTE.len()];
-        let pts = t.best.iter().enumerate().filter(|(_, b)| b.is_finite()).map(|(i, b)| (i as f64 + 1.0, *b));
+        let pts = t.x.iter().zip(&t.best).filter(|(_, b)| b.is_finite()).map(|(i, b)| (*i, *b));
         chart
             .draw_series(LineSeries::new(pts, c.stroke_width(2)))
             .map_err(e)?
@@ -297,4 +405,102 @@ fn searches<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, runs: &[(String, 
     }
     legend(&mut chart, SeriesLabelPosition::LowerRight)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    /// 200,000 trials of two parameters (one a choice) with a noisy objective, every tenth
+    /// infeasible and every hundredth not run, written as `trials.csv`; returns the rows that ran
+    /// as (x, a, b as its choice number, objective, feasible).
+    fn write_trials(path: &Path) -> Vec<(f64, f64, f64, f64, bool)> {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let mut w = csv::Writer::from_path(path).unwrap();
+        w.write_record(["trial", "a", "b", "status", "objective", "feasible"]).unwrap();
+        let mut ran = Vec::new();
+        for i in 0..200_000 {
+            let a: f64 = rng.gen_range(0.0..10.0);
+            let b = ["x", "y", "z"][rng.gen_range(0..3)];
+            let obj = (a - 5.0).abs() * -0.1 + rng.gen_range(-0.05..0.05) + i as f64 * 1e-6;
+            let (status, feasible) = (if i % 100 == 7 { "invalid" } else { "ok" }, i % 10 != 3);
+            w.write_record([i.to_string(), a.to_string(), b.into(), status.into(), obj.to_string(), feasible.to_string()]).unwrap();
+            if status == "ok" {
+                // Choices are numbered by first appearance.
+                ran.push((ran.len() as f64 + 1.0, a, b, obj, feasible));
+            }
+        }
+        w.flush().unwrap();
+        let mut order: Vec<&str> = Vec::new();
+        ran.into_iter()
+            .map(|(x, a, b, o, f)| {
+                if !order.contains(&b) {
+                    order.push(b);
+                }
+                (x, a, order.iter().position(|c| *c == b).unwrap() as f64, o, f)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_large_search_draws_from_a_thinned_series_with_the_same_axes_best_line_and_cells() {
+        let dir = std::env::temp_dir().join(format!("tradelab-thin-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("trials.csv");
+        let all = write_trials(&path);
+        let t = trial_series(&path, true).unwrap();
+        assert_eq!(t.ran, all.len());
+        assert!(t.obj.len() < all.len() / 3, "kept {} of {}", t.obj.len(), all.len());
+        // The axes: each column's extremes are among the kept trials.
+        let ext = |v: &mut dyn Iterator<Item = f64>| v.fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), x| (l.min(x), h.max(x)));
+        assert_eq!(ext(&mut all.iter().map(|r| r.1)), ext(&mut t.cols[0].iter().copied()));
+        assert_eq!(ext(&mut all.iter().map(|r| r.2)), ext(&mut t.cols[1].iter().copied()));
+        assert_eq!(ext(&mut all.iter().map(|r| r.3)), ext(&mut t.obj.iter().copied()));
+        // The best so far, worked out over every trial, at each kept trial and at every change.
+        let mut best = f64::NAN;
+        let mut full = Vec::new();
+        for r in &all {
+            if r.4 && (best.is_nan() || r.3 > best) {
+                best = r.3;
+            }
+            full.push(best);
+        }
+        for (x, b) in t.x.iter().zip(&t.best) {
+            assert_eq!(full[*x as usize - 1].to_bits(), b.to_bits(), "best so far at trial {x}");
+        }
+        for i in 1..full.len() {
+            if full[i] != full[i - 1] && !full[i - 1].is_nan() {
+                assert!(t.x.contains(&(i as f64)) && t.x.contains(&(i as f64 + 1.0)), "the step at trial {}", i + 1);
+            }
+        }
+        // Every occupied cell of the map shows its best objective.
+        let (lo, hi) = (ext(&mut all.iter().map(|r| r.1)), ext(&mut all.iter().map(|r| r.3)));
+        let _ = hi;
+        let cell = |a: f64, b: f64| (((a - lo.0) / (lo.1 - lo.0) * 150.0).floor() as u32, ((b - 0.0) / 2.0 * 115.0).floor() as u32);
+        let mut want: std::collections::HashMap<(u32, u32), f64> = Default::default();
+        for r in &all {
+            let m = want.entry(cell(r.1, r.2)).or_insert(f64::NEG_INFINITY);
+            *m = m.max(r.3);
+        }
+        let mut got: std::collections::HashMap<(u32, u32), f64> = Default::default();
+        for i in 0..t.obj.len() {
+            let m = got.entry(cell(t.cols[0][i], t.cols[1][i])).or_insert(f64::NEG_INFINITY);
+            *m = m.max(t.obj[i]);
+        }
+        assert_eq!(want, got);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_small_search_keeps_every_trial_that_ran() {
+        let dir = std::env::temp_dir().join(format!("tradelab-small-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("trials.csv");
+        std::fs::write(&path, "trial,a,status,objective,feasible\n0,1,ok,0.5,true\n1,2,rule,NaN,false\n2,3,ok,0.2,true\n3,4,ok,0.9,false\n").unwrap();
+        let t = trial_series(&path, true).unwrap();
+        assert_eq!((t.ran, t.x.clone(), t.cols[0].clone(), t.obj.clone()), (3, vec![1.0, 2.0, 3.0], vec![1.0, 3.0, 4.0], vec![0.5, 0.2, 0.9]));
+        assert_eq!(t.best, vec![0.5, 0.5, 0.5]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
