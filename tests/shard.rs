@@ -104,7 +104,13 @@ fn a_sharded_grid_with_a_killed_shard_merges_into_the_single_machine_search() {
     let out = tradelab(&["-q", "merge", s, "--out", t.join("m").to_str().unwrap()], None);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("missing shard(s) 2/3"), "{}", String::from_utf8_lossy(&out.stderr));
+    // Shard 2 dies between candidate 32's block sums and its row: run again, its block sums are
+    // in its log twice, and the merge takes them once.
+    let killed = tradelab(&["-q", "optimize", e, "--shard", "2/3", "--out", s], Some("blocks:32"));
+    assert!(!killed.status.success());
     ok(&["-q", "optimize", e, "--shard", "2/3", "--out", s]);
+    let sums = std::fs::read_to_string(shards.join("shard-2-of-3/trial_blocks.csv")).unwrap();
+    assert_eq!(sums.lines().filter(|l| l.starts_with("32,")).count(), 2, "{sums}");
     let out = tradelab(&["-q", "merge", s, "--out", t.join("m").to_str().unwrap()], None);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("shard 1/3"), "{}", String::from_utf8_lossy(&out.stderr));

@@ -325,9 +325,10 @@ pub fn load(paths: &[PathBuf], opts: &LoadOptions) -> Result<(MarketData, LoadRe
     Ok((md, report))
 }
 
-/// Give the memory freed by loading (the CSV reader's text, the unaligned series) back to the
-/// system: glibc's allocator keeps it otherwise, and a run then holds it to the end.
-fn release_freed_memory() {
+/// Give freed memory back to the system (after loading: the CSV reader's text, the unaligned
+/// series; after a search: its candidates' buffers): glibc's allocator keeps it otherwise, and a
+/// run then holds it to the end.
+pub(crate) fn release_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only returns free heap pages to the kernel; no live allocation moves.
     unsafe {

@@ -608,15 +608,30 @@ pub(crate) fn write_search(
     out_root: &Path,
     start: std::time::Instant,
 ) -> Result<(PathBuf, Summary)> {
+    write_search_with(study, fp, out_root, start, |log, seed| {
+        log.append(&trials, seed)?;
+        let mut r = SearchResult::of(trials);
+        r.trials = Vec::new();
+        Ok(r)
+    })
+}
+
+/// As [`write_search`], with `fill` writing the trials into the log (and tallying them).
+pub(crate) fn write_search_with(
+    study: Study,
+    fp: &resume::Fingerprint,
+    out_root: &Path,
+    start: std::time::Instant,
+    fill: impl FnOnce(&mut TrialLog, u64) -> Result<SearchResult>,
+) -> Result<(PathBuf, Summary)> {
     let dir = crate::report::new_run_dir(&out_root.join(&study.le.exp.experiment.name))?;
     fp.write(&dir)?;
     let (mut log, _) = TrialLog::open(&dir, &study.space, false)?;
-    log.append(&trials, study.le.exp.experiment.seed)?;
+    let r = fill(&mut log, study.le.exp.experiment.seed)?;
     drop(log);
-    let mut r = SearchResult::of(trials);
-    r.trials = Vec::new();
     let summary = finish(&study, &r, &dir, start)?;
     drop((study, r));
+    crate::data::release_freed_memory();
     crate::report::render_optimize(&dir)?;
     Ok((dir, summary))
 }
@@ -750,8 +765,9 @@ pub fn run_optimize(le: &LoadedExperiment, paths: &[PathBuf], opts: &OptimizeOpt
     let result = pool.install(|| search(&mut study, Some(&mut log), &progress))?;
     progress.finish_and_clear();
     let summary = finish(&study, &result, &dir, start)?;
-    // The indicator cache and the trials are no longer needed: free them before drawing.
+    // The indicator cache and the search's buffers are no longer needed: free them before drawing.
     drop((study, result));
+    crate::data::release_freed_memory();
     crate::report::render_optimize(&dir)?;
     Ok((dir, summary))
 }

@@ -11,7 +11,8 @@
 //! single-machine search writes it: `trials.csv` in candidate order, `best.toml`,
 //! `optimize.json` (deflated Sharpe, PBO over every trial's block sums) and the report.
 
-use super::{resume::Fingerprint, RunPaths, Study, Trial, TrialLog};
+use super::trials::{BlocksReader, TrialReader};
+use super::{resume::Fingerprint, RunPaths, SearchResult, Study, TrialLog};
 use crate::error::{Error, Result};
 use crate::experiment::{Experiment, LoadedExperiment, Method};
 use std::path::{Path, PathBuf};
@@ -256,19 +257,52 @@ pub fn merge(dirs: &[PathBuf], out_root: &Path) -> Result<(PathBuf, Merged)> {
     }
     let (md, _) = crate::data::load(&paths, &le.exp.data)?;
     let study = Study::new(&le, Arc::new(md))?;
-    let mut trials: Vec<Trial> = Vec::new();
-    for (d, _, _) in &shards {
-        trials.extend(TrialLog::open(d, &study.space, true)?.1);
-    }
-    trials.sort_by_key(|t| t.index);
-    if let Some(k) = trials.iter().enumerate().find(|(k, t)| t.index != *k).map(|(k, _)| k) {
-        return Err(Error::Input(format!("the shards' trials skip or repeat candidate {k} ({} trials in all)", trials.len())));
-    }
     if let Ok(mut p) = study.paths.lock() {
         *p = counts;
     }
-    let (dir, summary) = super::write_search(study, trials, &fp, out_root, start)?;
+    let dirs: Vec<PathBuf> = shards.iter().map(|s| s.0.clone()).collect();
+    let space = study.space.clone();
+    let (dir, summary) = super::write_search_with(study, &fp, out_root, start, |log, seed| merge_logs(&dirs, &space, log, seed))?;
     Ok((dir, Merged::Search(summary)))
+}
+
+/// Merge the shards' trial logs (each in trial order) into `log` in trial order, one trial per
+/// shard in memory at a time, each with its block sums from its shard; every candidate must come
+/// exactly once.
+fn merge_logs(dirs: &[PathBuf], space: &super::Space, log: &mut TrialLog, seed: u64) -> Result<SearchResult> {
+    const BATCH: usize = 4096;
+    let mut trials = dirs.iter().map(|d| TrialReader::open(d, space)).collect::<Result<Vec<_>>>()?;
+    let mut blocks = dirs.iter().map(|d| BlocksReader::open(d)).collect::<Result<Vec<_>>>()?;
+    let mut heads = trials.iter_mut().map(TrialReader::next_trial).collect::<Result<Vec<_>>>()?;
+    let mut block_heads = blocks.iter_mut().map(BlocksReader::next_row).collect::<Result<Vec<_>>>()?;
+    let mut r = SearchResult::default();
+    let mut batch = Vec::with_capacity(BATCH);
+    while let Some(k) = (0..heads.len()).filter(|&k| heads[k].is_some()).min_by_key(|&k| heads[k].as_ref().map_or(0, |t| t.index)) {
+        let Some(mut t) = heads[k].take() else { break };
+        heads[k] = trials[k].next_trial()?;
+        if t.index != r.count {
+            let k = r.count.min(t.index);
+            return Err(Error::Input(format!("the shards' trials skip or repeat candidate {k} (after {} trials in order)", r.count)));
+        }
+        // A shard's block sums come in its trials' order; a row written again after a kill
+        // between the two files comes later and is passed over.
+        while block_heads[k].as_ref().is_some_and(|(i, _)| *i < t.index) {
+            block_heads[k] = blocks[k].next_row()?;
+        }
+        if let Some((i, b)) = block_heads[k] {
+            if i == t.index {
+                t.blocks = Some(b);
+            }
+        }
+        r.tally(&t);
+        batch.push(t);
+        if batch.len() == BATCH {
+            log.append(&batch, seed)?;
+            batch.clear();
+        }
+    }
+    log.append(&batch, seed)?;
+    Ok(r)
 }
 
 /// What a merge produced.

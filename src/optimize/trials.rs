@@ -268,65 +268,100 @@ fn parse_row(f: &csv::StringRecord, space: &Space) -> std::result::Result<Trial,
 /// Per-block return sums of one trial: (sum, sum of squares, count) per block.
 pub(crate) type Blocks = [[f64; 3]; crate::metrics::BLOCKS];
 
-/// Stream the trials of `dir/trials.csv` in file order (which is trial order: every writer
-/// appends in candidate order), one row in memory at a time; an unreadable row is an error
-/// naming its line.
-pub(crate) fn for_each_trial(dir: &Path, space: &Space, mut f: impl FnMut(Trial) -> Result<()>) -> Result<()> {
-    let path = dir.join("trials.csv");
-    let mut rd =
-        csv::ReaderBuilder::new().has_headers(true).flexible(true).from_path(&path).map_err(|e| Error::io(&path, e.into()))?;
-    let width = TrialLog::header(space).len();
-    let mut rec = csv::StringRecord::new();
-    let mut last: Option<usize> = None;
-    loop {
-        let line = rd.position().line() as usize;
-        let bad = |m: String| Error::data(&path, Some(crate::error::Loc::Line(line)), "bad-trial-row", m);
-        match rd.read_record(&mut rec) {
+/// Reads `dir/trials.csv` one row at a time, in file order (which is trial order: every writer
+/// appends in candidate order, and a row out of order is an error naming its line).
+pub(crate) struct TrialReader<'s> {
+    rd: csv::Reader<std::fs::File>,
+    path: PathBuf,
+    space: &'s Space,
+    width: usize,
+    rec: csv::StringRecord,
+    last: Option<usize>,
+}
+
+impl<'s> TrialReader<'s> {
+    pub(crate) fn open(dir: &Path, space: &'s Space) -> Result<Self> {
+        let path = dir.join("trials.csv");
+        let rd = csv::ReaderBuilder::new().has_headers(true).flexible(true).from_path(&path).map_err(|e| Error::io(&path, e.into()))?;
+        Ok(TrialReader { rd, path, space, width: TrialLog::header(space).len(), rec: csv::StringRecord::new(), last: None })
+    }
+
+    /// The next trial, None at the end of the file.
+    pub(crate) fn next_trial(&mut self) -> Result<Option<Trial>> {
+        let line = self.rd.position().line() as usize;
+        let bad = |m: String| Error::data(&self.path, Some(crate::error::Loc::Line(line)), "bad-trial-row", m);
+        match self.rd.read_record(&mut self.rec) {
             Ok(true) => {}
-            Ok(false) => return Ok(()),
+            Ok(false) => return Ok(None),
             Err(e) => return Err(bad(e.to_string())),
         }
-        if rec.len() != width {
-            return Err(bad(format!("{} fields, the header has {width}", rec.len())));
+        if self.rec.len() != self.width {
+            return Err(bad(format!("{} fields, the header has {}", self.rec.len(), self.width)));
         }
-        let t = parse_row(&rec, space).map_err(bad)?;
-        if last.is_some_and(|l| t.index <= l) {
-            return Err(bad(format!("trial {} after trial {}: the log is not in trial order", t.index, last.unwrap_or(0))));
+        let t = parse_row(&self.rec, self.space).map_err(bad)?;
+        if let Some(l) = self.last.filter(|l| t.index <= *l) {
+            return Err(bad(format!("trial {} after trial {l}: the log is not in trial order", t.index)));
         }
-        last = Some(t.index);
+        self.last = Some(t.index);
+        Ok(Some(t))
+    }
+}
+
+/// Stream the trials of `dir/trials.csv` in order (see [`TrialReader`]).
+pub(crate) fn for_each_trial(dir: &Path, space: &Space, mut f: impl FnMut(Trial) -> Result<()>) -> Result<()> {
+    let mut rd = TrialReader::open(dir, space)?;
+    while let Some(t) = rd.next_trial()? {
         f(t)?;
+    }
+    Ok(())
+}
+
+/// Reads `dir/trial_blocks.csv` one row at a time: (trial, block sums).
+pub(crate) struct BlocksReader {
+    rd: csv::Reader<std::fs::File>,
+    path: PathBuf,
+    rec: csv::StringRecord,
+}
+
+impl BlocksReader {
+    pub(crate) fn open(dir: &Path) -> Result<Self> {
+        let path = dir.join("trial_blocks.csv");
+        let rd = csv::ReaderBuilder::new().has_headers(true).flexible(true).from_path(&path).map_err(|e| Error::io(&path, e.into()))?;
+        Ok(BlocksReader { rd, path, rec: csv::StringRecord::new() })
+    }
+
+    /// The next row, None at the end of the file.
+    pub(crate) fn next_row(&mut self) -> Result<Option<(usize, Blocks)>> {
+        const WIDTH: usize = 1 + 3 * crate::metrics::BLOCKS;
+        let line = self.rd.position().line() as usize;
+        let bad = || {
+            Error::data(
+                &self.path,
+                Some(crate::error::Loc::Line(line)),
+                "bad-trial-row",
+                format!("expected {WIDTH} numbers (trial, then sum, sum_sq, count per block)"),
+            )
+        };
+        if !self.rd.read_record(&mut self.rec).map_err(|_| bad())? {
+            return Ok(None);
+        }
+        if self.rec.len() != WIDTH {
+            return Err(bad());
+        }
+        let mut nums = [0.0; WIDTH];
+        for (x, s) in nums.iter_mut().zip(self.rec.iter()) {
+            *x = s.parse().map_err(|_| bad())?;
+        }
+        Ok(Some((nums[0] as usize, std::array::from_fn(|k| [nums[1 + 3 * k], nums[2 + 3 * k], nums[3 + 3 * k]]))))
     }
 }
 
 /// Stream `dir/trial_blocks.csv` in chunks of at most `chunk` rows of (trial, block sums).
 pub(crate) fn for_each_blocks(dir: &Path, chunk: usize, mut f: impl FnMut(&[(usize, Blocks)]) -> Result<()>) -> Result<()> {
-    let path = dir.join("trial_blocks.csv");
-    let mut rd =
-        csv::ReaderBuilder::new().has_headers(true).flexible(true).from_path(&path).map_err(|e| Error::io(&path, e.into()))?;
-    let width = TrialLog::blocks_header().len();
-    let mut rec = csv::StringRecord::new();
+    let mut rd = BlocksReader::open(dir)?;
     let mut buf: Vec<(usize, Blocks)> = Vec::with_capacity(chunk);
-    loop {
-        let line = rd.position().line() as usize;
-        let bad = || {
-            Error::data(
-                &path,
-                Some(crate::error::Loc::Line(line)),
-                "bad-trial-row",
-                format!("expected {width} numbers (trial, then sum, sum_sq, count per block)"),
-            )
-        };
-        if !rd.read_record(&mut rec).map_err(|_| bad())? {
-            break;
-        }
-        let mut nums = [0.0; 1 + 3 * crate::metrics::BLOCKS];
-        if rec.len() != width {
-            return Err(bad());
-        }
-        for (x, s) in nums.iter_mut().zip(rec.iter()) {
-            *x = s.parse().map_err(|_| bad())?;
-        }
-        buf.push((nums[0] as usize, std::array::from_fn(|k| [nums[1 + 3 * k], nums[2 + 3 * k], nums[3 + 3 * k]])));
+    while let Some(row) = rd.next_row()? {
+        buf.push(row);
         if buf.len() == chunk {
             f(&buf)?;
             buf.clear();

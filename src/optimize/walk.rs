@@ -370,7 +370,9 @@ fn run_window(
     pb.set_prefix(format!("window {}/{}", k + 1, wins.len()));
     let res = pool.install(|| search(&mut study, Some(&mut log), &pb))?;
     pb.finish_and_clear();
-    let best = res.best.as_ref().ok_or_else(|| Error::Input(format!("window {k}: no candidate to run: every point of the space breaks a rule in [optimize].rules")))?;
+    let best = res.best.as_ref().ok_or_else(|| {
+        Error::Input(format!("window {k}: no candidate to run: every point of the space breaks a rule in [optimize].rules"))
+    })?;
     let chosen = study.candidate(&best.params).map_err(|(_, m)| Error::Internal(m))?;
     let path = wdir.join("best.toml");
     crate::data::write_atomic(&path, chosen.to_toml().as_bytes())?;

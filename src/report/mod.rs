@@ -524,8 +524,12 @@ fn top_trials(path: &Path, maximize: bool, k: usize) -> Result<(Vec<String>, Vec
         .flexible(true)
         .from_path(path)
         .map_err(|e| Error::data(path, None, "unreadable", e.to_string()))?;
-    let names: Vec<String> =
-        rd.headers().map_err(|e| Error::data(path, Some(crate::error::Loc::Line(1)), "bad-header", e.to_string()))?.iter().map(String::from).collect();
+    let names: Vec<String> = rd
+        .headers()
+        .map_err(|e| Error::data(path, Some(crate::error::Loc::Line(1)), "bad-header", e.to_string()))?
+        .iter()
+        .map(String::from)
+        .collect();
     let col = |n: &str| names.iter().position(|c| c == n);
     let (st, oc, fc) = (col("status"), col("objective"), col("feasible"));
     let head: Vec<String> = names.iter().filter(|n| *n != "seed" && *n != "duration_ms").cloned().collect();
@@ -603,7 +607,8 @@ fn compare_searches(dirs: &[PathBuf], out: &Path) -> Result<Vec<String>> {
     let mut rows = Vec::new();
     for d in dirs {
         let (maximize, summary) = direction_max(d)?;
-        let series = charts::trial_series(&d.join("trials.csv"), maximize).map_err(|m| Error::data(d.join("trials.csv"), None, "bad-trials", m))?;
+        let series =
+            charts::trial_series(&d.join("trials.csv"), maximize).map_err(|m| Error::data(d.join("trials.csv"), None, "bad-trials", m))?;
         let get = |k: &str| summary.as_ref().and_then(|s| s.get(k)).map(html::num).unwrap_or_default();
         let method = get("method");
         let best_toml = std::fs::read_to_string(d.join("best.toml")).unwrap_or_default();

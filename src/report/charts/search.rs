@@ -250,10 +250,7 @@ fn convergence<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, ran: usize, x:
         .legend(move |(x, y)| Circle::new((x + 9, y), 3, c.filled()));
     let b = PALETTE[0];
     chart
-        .draw_series(LineSeries::new(
-            x.iter().zip(best).filter(|(_, o)| o.is_finite()).map(|(i, o)| (*i, *o)),
-            b.stroke_width(2),
-        ))
+        .draw_series(LineSeries::new(x.iter().zip(best).filter(|(_, o)| o.is_finite()).map(|(i, o)| (*i, *o)), b.stroke_width(2)))
         .map_err(e)?
         .label("best so far")
         .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], b.stroke_width(2)));
@@ -497,9 +494,16 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("tradelab-small-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("trials.csv");
-        std::fs::write(&path, "trial,a,status,objective,feasible\n0,1,ok,0.5,true\n1,2,rule,NaN,false\n2,3,ok,0.2,true\n3,4,ok,0.9,false\n").unwrap();
+        std::fs::write(
+            &path,
+            "trial,a,status,objective,feasible\n0,1,ok,0.5,true\n1,2,rule,NaN,false\n2,3,ok,0.2,true\n3,4,ok,0.9,false\n",
+        )
+        .unwrap();
         let t = trial_series(&path, true).unwrap();
-        assert_eq!((t.ran, t.x.clone(), t.cols[0].clone(), t.obj.clone()), (3, vec![1.0, 2.0, 3.0], vec![1.0, 3.0, 4.0], vec![0.5, 0.2, 0.9]));
+        assert_eq!(
+            (t.ran, t.x.clone(), t.cols[0].clone(), t.obj.clone()),
+            (3, vec![1.0, 2.0, 3.0], vec![1.0, 3.0, 4.0], vec![0.5, 0.2, 0.9])
+        );
         assert_eq!(t.best, vec![0.5, 0.5, 0.5]);
         std::fs::remove_dir_all(&dir).unwrap();
     }
