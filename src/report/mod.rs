@@ -537,7 +537,7 @@ fn top_trials(path: &Path, maximize: bool, k: usize) -> Result<(Vec<String>, Vec
     let mut top: Vec<(f64, Vec<String>)> = Vec::with_capacity(k + 1);
     let mut rec = csv::StringRecord::new();
     while rd.read_record(&mut rec).map_err(|e| Error::data(path, None, "bad-row", e.to_string()))? {
-        if rec.len() != names.len() || !st.is_some_and(|c| &rec[c] == "ok") || !fc.is_none_or(|c| &rec[c] == "true") {
+        if rec.len() != names.len() || st.is_none_or(|c| &rec[c] != "ok") || fc.is_some_and(|c| &rec[c] != "true") {
             continue;
         }
         let key = oc.and_then(|c| rec[c].parse::<f64>().ok()).unwrap_or(f64::NAN);
