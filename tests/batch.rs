@@ -220,4 +220,21 @@ fn a_search_gives_the_same_trials_with_the_batch_path_and_without() {
     let (with, without) = (trials(true), trials(false));
     assert_eq!(with.len(), 40);
     assert_eq!(with, without);
+    // With a trial log, the trials go to the log only: the result keeps the count and the best,
+    // which is the highest score (the earliest of equals) of the trials kept in memory above.
+    let mut study = tradelab::optimize::Study::new(&le, md.clone()).unwrap();
+    let all = tradelab::optimize::search(&mut study, None, &indicatif::ProgressBar::hidden()).unwrap().trials;
+    let top = all.iter().map(|t| t.score).fold(f64::NEG_INFINITY, f64::max);
+    let want = all.iter().find(|t| t.score == top).unwrap();
+    let dir = std::env::temp_dir().join(format!("tradelab-logged-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (mut log, _) = tradelab::optimize::TrialLog::open(&dir, &study.space, false).unwrap();
+    let r = tradelab::optimize::search(&mut study, Some(&mut log), &indicatif::ProgressBar::hidden()).unwrap();
+    assert!(r.trials.is_empty());
+    assert_eq!(r.count, 40);
+    let best = r.best.unwrap();
+    assert_eq!((best.index, &best.params, best.score.to_bits()), (want.index, &want.params, want.score.to_bits()));
+    let logged = std::fs::read_to_string(dir.join("trials.csv")).unwrap();
+    assert_eq!(logged.lines().count(), 41);
+    std::fs::remove_dir_all(&dir).unwrap();
 }
