@@ -14,7 +14,7 @@ mkdir -p "$work"
 cargo build --release -q --bin tradelab
 cargo build --release -q -p tradelab-research --bin bench_bars
 bin=target/release
-for spec in "100000 1" "1000000 1" "100000 10" "1000000 10"; do
+for spec in "10000 1" "100000 1" "1000000 1" "100000 10" "1000000 10"; do
   set -- $spec
   d="$work/bars_${1}_$2"
   [ -d "$d" ] || "$bin/bench_bars" "$d" "$1" "$2" 2>/dev/null
@@ -88,3 +88,6 @@ row g500_100k_10 100000 10 "[2, 11]" "[12, 61]" grid 0.1
 row g4950_100k_10 100000 10 "[2, 101]" "[2, 101]" grid 0.1
 row g500_1m_10 1000000 10 "[2, 11]" "[12, 61]" grid 0.1
 row wf500_1m 1000000 1 "[2, 11]" "[12, 61]" grid 1 walk-forward
+# Memory flat in candidates: 100,000 and 1,000,000 pairs on 10,000 bars (trials stream to disk).
+row g100k_10k 10000 1 "[2, 101]" "[1002, 2001]" grid 1
+row g1m_10k 10000 1 "[2, 1001]" "[1002, 2001]" grid 1

@@ -13,6 +13,12 @@
 //! values; the others run one by one through the engine over the shared indicator cache. A
 //! candidate keeps streaming statistics only (no per-bar curves, no list of trades).
 //!
+//! Memory: a search with a trial log keeps no trials in memory (only their count and the best);
+//! `optimize.json` (deflation, PBO, effective trials, the top curves) is computed from the log
+//! in passes over `trials.csv` and `trial_blocks.csv`, so memory is flat in the number of
+//! candidates. Genetic and Bayesian searches keep what their method needs (a population, the
+//! observations).
+//!
 //! Beyond one machine: [`shard`] cuts a grid or random search (or a walk-forward) into
 //! independent parts and merges them; [`rounds`] runs any search in ask/tell rounds.
 
@@ -454,15 +460,16 @@ impl Study {
             .into_par_iter()
             .map(|chunk| {
                 let start = std::time::Instant::now();
-                let les: Vec<LoadedExperiment> =
-                    chunk.iter().map(|(_, _, e)| LoadedExperiment { exp: e.clone(), file: self.le.file.clone() }).collect();
+                // Each candidate's experiment moves into the run (no copy per candidate).
+                let (keys, les): (Vec<(usize, Vec<toml::Value>)>, Vec<LoadedExperiment>) =
+                    chunk.into_iter().map(|(k, p, exp)| ((k, p), LoadedExperiment { exp, file: self.le.file.clone() })).unzip();
                 let runs =
                     crate::engine::batch::run_batch(&les, &self.md, &self.cache, crate::engine::batch::TILE, crate::engine::Record::Stats);
-                let ms = start.elapsed().as_secs_f64() * 1e3 / chunk.len() as f64;
-                chunk
-                    .into_iter()
+                drop(les);
+                let ms = start.elapsed().as_secs_f64() * 1e3 / keys.len() as f64;
+                keys.into_iter()
                     .zip(runs)
-                    .map(|((k, p, _), run)| {
+                    .map(|((k, p), run)| {
                         let outcome = run.map_err(|e| (TrialStatus::Invalid, e.to_string())).and_then(|(prep, res)| match &res.fault {
                             Some((bar, what)) => Err((TrialStatus::Invalid, format!("bar {bar}: {what}"))),
                             None => Ok((crate::engine::summarize(&prep, &res), res.stream.blocks())),

@@ -1,7 +1,8 @@
 //! The trial log of a search: `trials.csv` (one row per finished trial) and `trial_blocks.csv`
 //! (the per-block return sums behind PBO), written through the `csv` crate, append-only and
 //! flushed per batch; on resume a torn last line is cut off in place and every other row is read
-//! back or named as an error, so no finished trial is lost or silently dropped.
+//! back or named as an error, so no finished trial is lost or silently dropped. The readers
+//! stream both files back a row at a time (for the summary and for merging shards).
 
 use super::{value_text, Dim, Space, Trial, TrialStatus};
 use crate::error::{Error, Result};
