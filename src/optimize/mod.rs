@@ -250,17 +250,21 @@ impl Study {
 
     /// The experiment of a candidate, or why it cannot run.
     pub fn candidate(&self, params: &[toml::Value]) -> std::result::Result<Experiment, (TrialStatus, String)> {
+        if let Some(r) = self.broken_rule(params) {
+            return Err((TrialStatus::Rule, format!("{} {} {}", r.left, r.op, r.right)));
+        }
+        let sets: Vec<(String, toml::Value)> = self.space.paths.iter().cloned().zip(params.iter().cloned()).collect();
+        Experiment::from_value_with(self.base_tree.clone(), &sets, &self.le.file).map_err(|e| (TrialStatus::Invalid, e.to_string()))
+    }
+
+    /// The first rule of `[optimize].rules` that `params` break (checked without building the
+    /// experiment).
+    fn broken_rule(&self, params: &[toml::Value]) -> Option<&Comparison> {
         let lookup = |name: &str| match self.space.paths.iter().position(|p| p == name) {
             Some(i) => params[i].as_float().or_else(|| params[i].as_integer().map(|x| x as f64)),
             None => space::number_at(&self.base_tree, name),
         };
-        for r in &self.rules {
-            if r.holds(&lookup) != Some(true) {
-                return Err((TrialStatus::Rule, format!("{} {} {}", r.left, r.op, r.right)));
-            }
-        }
-        let sets: Vec<(String, toml::Value)> = self.space.paths.iter().cloned().zip(params.iter().cloned()).collect();
-        Experiment::from_value_with(self.base_tree.clone(), &sets, &self.le.file).map_err(|e| (TrialStatus::Invalid, e.to_string()))
+        self.rules.iter().find(|r| r.holds(&lookup) != Some(true))
     }
 
     /// Backtest one candidate.
@@ -432,16 +436,31 @@ impl Study {
         let mut out: Vec<Option<Trial>> = vec![None; batch.len()];
         let (mut together, mut alone) = (Vec::new(), Vec::new());
         let indices: Vec<usize> = batch.iter().map(|(i, _)| *i).collect();
-        for (k, (_, p)) in batch.into_iter().enumerate() {
-            if let Some(t) = self.done.get(&params_key(&p)) {
-                self.count_told(&p);
-                out[k] = Some(Trial { index: indices[k], ..t.clone() });
-                continue;
-            }
-            match self.candidate(&p) {
-                Err(why) => out[k] = Some(self.trial(indices[k], p, Err(why), 0.0)),
-                Ok(exp) if crate::engine::batch::fallback_reason(&exp).is_none() => together.push((k, p, exp)),
-                Ok(_) => alone.push((k, p)),
+        enum Built {
+            Done(Trial),
+            Together(Vec<toml::Value>, Experiment),
+            Alone(Vec<toml::Value>),
+        }
+        // The candidates' experiments (a parse of the experiment tree each) are built in parallel.
+        let built: Vec<Built> = batch
+            .into_par_iter()
+            .map(|(i, p)| {
+                if let Some(t) = self.done.get(&params_key(&p)) {
+                    self.count_told(&p);
+                    return Built::Done(Trial { index: i, ..t.clone() });
+                }
+                match self.candidate(&p) {
+                    Err(why) => Built::Done(self.trial(i, p, Err(why), 0.0)),
+                    Ok(exp) if crate::engine::batch::fallback_reason(&exp).is_none() => Built::Together(p, exp),
+                    Ok(_) => Built::Alone(p),
+                }
+            })
+            .collect();
+        for (k, b) in built.into_iter().enumerate() {
+            match b {
+                Built::Done(t) => out[k] = Some(t),
+                Built::Together(p, exp) => together.push((k, p, exp)),
+                Built::Alone(p) => alone.push((k, p)),
             }
         }
         // Chunks small enough for the threads to share the work evenly, large enough to share
@@ -558,7 +577,7 @@ pub fn search(study: &mut Study, log: Option<&mut TrialLog>, progress: &indicati
                 // Points breaking a rule are not part of the grid.
                 let pts: Vec<Vec<toml::Value>> = (i..end)
                     .map(|k| study.space.grid_point(k, study.cfg.grid_points))
-                    .filter(|p| !matches!(study.candidate(p), Err((TrialStatus::Rule, _))))
+                    .filter(|p| study.broken_rule(p).is_none())
                     .collect();
                 let kept = pts.len();
                 let got = study.evaluate_batch(next_index, pts);
