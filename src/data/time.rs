@@ -179,6 +179,11 @@ pub fn parse_timestamp(s: &str, unit: TimestampUnit) -> Option<i64> {
 
 /// Format ms since epoch as ISO-8601 UTC with a `Z` (seconds precision unless ms are present).
 pub fn format_ts(ms: i64) -> String {
+    // Years 1970-9999 directly (the hot case: every row of every curve written); chrono's
+    // formatter, which parses its pattern on every call, for the rest.
+    if (0..253_402_300_800_000).contains(&ms) {
+        return format_ts_fast(ms);
+    }
     match Utc.timestamp_millis_opt(ms).single() {
         Some(dt) if ms % 1000 == 0 => dt.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
         Some(dt) => dt.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
@@ -186,9 +191,73 @@ pub fn format_ts(ms: i64) -> String {
     }
 }
 
+/// `format_ts` for 0 <= ms < year 10000: the civil date from the day number (Hinnant's
+/// `civil_from_days`), written digit by digit.
+fn format_ts_fast(ms: i64) -> String {
+    let (days, in_day) = (ms.div_euclid(DAY_MS), ms.rem_euclid(DAY_MS));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    let (secs, milli) = (in_day / 1000, in_day % 1000);
+    let mut out = [0u8; 24];
+    let mut put = |at: usize, v: i64, width: usize| {
+        let mut v = v;
+        for k in (0..width).rev() {
+            out[at + k] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, y, 4);
+    put(5, m, 2);
+    put(8, d, 2);
+    put(11, secs / 3600, 2);
+    put(14, secs / 60 % 60, 2);
+    put(17, secs % 60, 2);
+    put(20, milli, 3);
+    for (at, c) in [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':'), (19, b'.')] {
+        out[at] = c;
+    }
+    let len = if milli == 0 {
+        out[19] = b'Z';
+        20
+    } else {
+        out[23] = b'Z';
+        24
+    };
+    out[..len].iter().map(|b| *b as char).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fast_timestamps_are_chrono_s() {
+        use rand::{Rng, SeedableRng};
+        let chrono_fmt = |ms: i64| {
+            let dt = Utc.timestamp_millis_opt(ms).single().unwrap();
+            if ms % 1000 == 0 {
+                dt.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+            } else {
+                dt.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+            }
+        };
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let edges = [0, 999, 1000, 951_782_400_000, 951_868_799_999, 4_107_542_400_000, 253_402_300_799_999];
+        for ms in edges.into_iter().chain((0..20_000).map(|_| rng.gen_range(0..253_402_300_800_000))) {
+            // Whole seconds, whole days and odd milliseconds alike.
+            for ms in [ms, ms - ms % 1000, ms - ms % DAY_MS] {
+                assert_eq!(format_ts(ms), chrono_fmt(ms), "{ms}");
+            }
+        }
+        assert_eq!(format_ts(-1), "1969-12-31T23:59:59.999Z");
+    }
 
     #[test]
     fn timeframes_parse_and_print() {

@@ -575,10 +575,8 @@ pub fn search(study: &mut Study, log: Option<&mut TrialLog>, progress: &indicati
                 // Large calls: the batch path shares each tile's indicators among a call's candidates.
                 let end = (i + 16384).min(n);
                 // Points breaking a rule are not part of the grid.
-                let pts: Vec<Vec<toml::Value>> = (i..end)
-                    .map(|k| study.space.grid_point(k, study.cfg.grid_points))
-                    .filter(|p| study.broken_rule(p).is_none())
-                    .collect();
+                let pts: Vec<Vec<toml::Value>> =
+                    (i..end).map(|k| study.space.grid_point(k, study.cfg.grid_points)).filter(|p| study.broken_rule(p).is_none()).collect();
                 let kept = pts.len();
                 let got = study.evaluate_batch(next_index, pts);
                 // A shard's share is every n-th candidate: the rest count as done here.
@@ -771,6 +769,7 @@ pub fn run_optimize(le: &LoadedExperiment, paths: &[PathBuf], opts: &OptimizeOpt
     for w in &report.warnings {
         tracing::warn!("{}: {}", w.file.display(), w.message);
     }
+    tracing::info!("loaded {} bars x {} symbols in {:.2} s", md.len(), md.symbols.len(), start.elapsed().as_secs_f64());
     let mut study = Study::new(le, Arc::new(md))?;
     let root = opts.out_root.join(&le.exp.experiment.name);
     let dir = match &opts.resume {
@@ -790,11 +789,14 @@ pub fn run_optimize(le: &LoadedExperiment, paths: &[PathBuf], opts: &OptimizeOpt
     let pool = rayon::ThreadPoolBuilder::new().num_threads(opts.jobs.unwrap_or(0)).build().map_err(|e| Error::Internal(e.to_string()))?;
     let result = pool.install(|| search(&mut study, Some(&mut log), &progress))?;
     progress.finish_and_clear();
-    let summary = finish(&study, &result, &dir, start)?;
+    tracing::info!("searched {} candidates by {:.2} s", result.count, start.elapsed().as_secs_f64());
+    let summary = pool.install(|| finish(&study, &result, &dir, start))?;
+    tracing::info!("summarized by {:.2} s", start.elapsed().as_secs_f64());
     // The indicator cache and the search's buffers are no longer needed: free them before drawing.
     drop((study, result));
     crate::data::release_freed_memory();
     crate::report::render_optimize(&dir)?;
+    tracing::info!("drew the report by {:.2} s", start.elapsed().as_secs_f64());
     Ok((dir, summary))
 }
 
@@ -1066,11 +1068,14 @@ fn mean_correlation(series: &[Vec<f64>], per: usize) -> Option<(f64, usize)> {
 /// `top_equity.csv`: the equity curves of the best feasible trials (`top`, best first), re-run
 /// with every bar recorded (for the report's overlay; columns `trial_<index>`).
 fn write_top_equity(study: &Study, top: &[Trial], dir: &Path) -> Result<()> {
-    let mut curves = Vec::new();
-    for t in top {
-        let Ok(exp) = study.candidate(&t.params) else { continue };
-        curves.push((t.index, study.run(exp, crate::engine::Record::Equity)?.1.equity));
-    }
+    let curves: Vec<Result<Option<(usize, Vec<f64>)>>> = top
+        .par_iter()
+        .map(|t| match study.candidate(&t.params) {
+            Ok(exp) => Ok(Some((t.index, study.run(exp, crate::engine::Record::Equity)?.1.equity))),
+            Err(_) => Ok(None),
+        })
+        .collect();
+    let curves: Vec<(usize, Vec<f64>)> = curves.into_iter().filter_map(Result::transpose).collect::<Result<_>>()?;
     let path = dir.join("top_equity.csv");
     if curves.is_empty() {
         // No feasible trial: nothing to overlay (and nothing stale left from a resumed run).
