@@ -437,8 +437,8 @@ impl Study {
         let (mut together, mut alone) = (Vec::new(), Vec::new());
         let indices: Vec<usize> = batch.iter().map(|(i, _)| *i).collect();
         enum Built {
-            Done(Trial),
-            Together(Vec<toml::Value>, Experiment),
+            Done(Box<Trial>),
+            Together(Vec<toml::Value>, Box<Experiment>),
             Alone(Vec<toml::Value>),
         }
         // The candidates' experiments (a parse of the experiment tree each) are built in parallel.
@@ -447,19 +447,19 @@ impl Study {
             .map(|(i, p)| {
                 if let Some(t) = self.done.get(&params_key(&p)) {
                     self.count_told(&p);
-                    return Built::Done(Trial { index: i, ..t.clone() });
+                    return Built::Done(Box::new(Trial { index: i, ..t.clone() }));
                 }
                 match self.candidate(&p) {
-                    Err(why) => Built::Done(self.trial(i, p, Err(why), 0.0)),
-                    Ok(exp) if crate::engine::batch::fallback_reason(&exp).is_none() => Built::Together(p, exp),
+                    Err(why) => Built::Done(Box::new(self.trial(i, p, Err(why), 0.0))),
+                    Ok(exp) if crate::engine::batch::fallback_reason(&exp).is_none() => Built::Together(p, Box::new(exp)),
                     Ok(_) => Built::Alone(p),
                 }
             })
             .collect();
         for (k, b) in built.into_iter().enumerate() {
             match b {
-                Built::Done(t) => out[k] = Some(t),
-                Built::Together(p, exp) => together.push((k, p, exp)),
+                Built::Done(t) => out[k] = Some(*t),
+                Built::Together(p, exp) => together.push((k, p, *exp)),
                 Built::Alone(p) => alone.push((k, p)),
             }
         }
@@ -1068,14 +1068,11 @@ fn mean_correlation(series: &[Vec<f64>], per: usize) -> Option<(f64, usize)> {
 /// `top_equity.csv`: the equity curves of the best feasible trials (`top`, best first), re-run
 /// with every bar recorded (for the report's overlay; columns `trial_<index>`).
 fn write_top_equity(study: &Study, top: &[Trial], dir: &Path) -> Result<()> {
-    let curves: Vec<Result<Option<(usize, Vec<f64>)>>> = top
-        .par_iter()
-        .map(|t| match study.candidate(&t.params) {
-            Ok(exp) => Ok(Some((t.index, study.run(exp, crate::engine::Record::Equity)?.1.equity))),
-            Err(_) => Ok(None),
-        })
-        .collect();
-    let curves: Vec<(usize, Vec<f64>)> = curves.into_iter().filter_map(Result::transpose).collect::<Result<_>>()?;
+    let runs: Vec<(usize, Experiment)> = top.iter().filter_map(|t| Some((t.index, study.candidate(&t.params).ok()?))).collect();
+    let curves = runs
+        .into_par_iter()
+        .map(|(i, exp)| Ok((i, study.run(exp, crate::engine::Record::Equity)?.1.equity)))
+        .collect::<Result<Vec<(usize, Vec<f64>)>>>()?;
     let path = dir.join("top_equity.csv");
     if curves.is_empty() {
         // No feasible trial: nothing to overlay (and nothing stale left from a resumed run).
