@@ -192,8 +192,11 @@ pub struct Study {
     pub cache: std::sync::Arc<IndicatorCache>,
     rules: Vec<Comparison>,
     constraints: Vec<Comparison>,
-    /// Results read back from an interrupted run, by parameter values.
+    /// Results read back from an interrupted run, by parameter values (with `logged`, only the
+    /// current call's window of them).
     done: BTreeMap<String, Trial>,
+    /// An interrupted grid or random search's log, read back a window of candidates at a time.
+    logged: Option<trials::Logged>,
     /// Whether candidates the batch path covers take it (true unless switched off, e.g. to
     /// compare the two paths).
     pub batch: bool,
@@ -240,6 +243,7 @@ impl Study {
             rules,
             constraints,
             done: BTreeMap::new(),
+            logged: None,
             batch: true,
             paths: Default::default(),
             shard: None,
@@ -265,6 +269,28 @@ impl Study {
             None => space::number_at(&self.base_tree, name),
         };
         self.rules.iter().find(|r| r.holds(&lookup) != Some(true))
+    }
+
+    /// With a resumed log read back in windows: the logged trials below index `end` (the
+    /// next call's candidates) become the ones read back.
+    fn load_logged(&mut self, end: usize) -> Result<()> {
+        if let Some(l) = self.logged.as_mut() {
+            self.done = l.take_below(end)?.into_iter().map(|t| (params_key(&t.params), t)).collect();
+        }
+        Ok(())
+    }
+
+    /// Continue the search logged in `dir` (see [`TrialLog::open`]); grid and random searches
+    /// read their logged trials back a window at a time, so memory does not grow with them.
+    pub(crate) fn resume_log(&mut self, dir: &Path, resume: bool) -> Result<TrialLog> {
+        if resume && matches!(self.cfg.method, Method::Grid | Method::Random) {
+            let (log, logged) = TrialLog::resume_streaming(dir, &self.space)?;
+            self.logged = logged;
+            return Ok(log);
+        }
+        let (log, done) = TrialLog::open(dir, &self.space, resume)?;
+        self.done = done.into_iter().map(|t| (params_key(&t.params), t)).collect();
+        Ok(log)
     }
 
     /// Backtest one candidate.
@@ -578,6 +604,7 @@ pub fn search(study: &mut Study, log: Option<&mut TrialLog>, progress: &indicati
                 let pts: Vec<Vec<toml::Value>> =
                     (i..end).map(|k| study.space.grid_point(k, study.cfg.grid_points)).filter(|p| study.broken_rule(p).is_none()).collect();
                 let kept = pts.len();
+                study.load_logged(next_index + kept)?;
                 let got = study.evaluate_batch(next_index, pts);
                 // A shard's share is every n-th candidate: the rest count as done here.
                 progress.inc((end - i - got.len()) as u64);
@@ -593,6 +620,7 @@ pub fn search(study: &mut Study, log: Option<&mut TrialLog>, progress: &indicati
             // Large calls: the batch path shares each tile's indicators among a call's candidates.
             for (c, chunk) in pts.chunks(1024).enumerate() {
                 let batch = chunk.iter().map(|u| study.space.decode(u)).collect();
+                study.load_logged(c * 1024 + chunk.len())?;
                 let got = study.evaluate_batch(c * 1024, batch);
                 progress.inc((chunk.len() - got.len()) as u64);
                 sink.push(got)?;
@@ -783,8 +811,7 @@ pub fn run_optimize(le: &LoadedExperiment, paths: &[PathBuf], opts: &OptimizeOpt
     } else {
         fp.write(&dir)?;
     }
-    let (mut log, done) = TrialLog::open(&dir, &study.space, opts.resume.is_some())?;
-    study.done = done.into_iter().map(|t| (params_key(&t.params), t)).collect();
+    let mut log = study.resume_log(&dir, opts.resume.is_some())?;
     let progress = progress_bar(opts.quiet);
     let pool = rayon::ThreadPoolBuilder::new().num_threads(opts.jobs.unwrap_or(0)).build().map_err(|e| Error::Internal(e.to_string()))?;
     let result = pool.install(|| search(&mut study, Some(&mut log), &progress))?;

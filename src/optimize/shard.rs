@@ -79,8 +79,7 @@ pub fn run_shard(
     study.shard = Some((i, n));
     let dir = prepare_shard_dir(le, paths, root, (i, n))?;
     let again = dir.join("trials.csv").exists();
-    let (mut log, done) = TrialLog::open(&dir, &study.space, again)?;
-    study.done = done.into_iter().map(|t| (super::params_key(&t.params), t)).collect();
+    let mut log = study.resume_log(&dir, again)?;
     let progress = super::progress_bar(quiet);
     progress.set_prefix(format!("shard {i}/{n}"));
     let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs.unwrap_or(0)).build().map_err(|e| Error::Internal(e.to_string()))?;

@@ -15,8 +15,9 @@ pub struct TrialLog {
     file: Option<csv::Writer<std::fs::File>>,
     blocks: Option<csv::Writer<std::fs::File>>,
     path: PathBuf,
-    /// Indices of the trials already in the file (read back when resuming): not written again.
-    present: std::collections::BTreeSet<usize>,
+    /// Which trials are already in the file (read back when resuming), by index: not written
+    /// again.
+    present: Vec<bool>,
     /// Fault injection for the kill tests: `TRADELAB_FAULT=blocks:K` aborts the process right
     /// after trial K's block sums are written (before its row), `row:K` after its row, `torn:K`
     /// halfway through writing its row. Unset in normal use.
@@ -52,6 +53,46 @@ fn read_appended(path: &Path) -> Result<Vec<(usize, csv::StringRecord)>> {
         tracing::warn!("{}: cut off a last line left unfinished by an interrupted run", path.display());
     }
     Ok(out)
+}
+
+fn mark(present: &mut Vec<bool>, i: usize) {
+    if present.len() <= i {
+        present.resize(i + 1, false);
+    }
+    present[i] = true;
+}
+
+fn is_present(present: &[bool], i: usize) -> bool {
+    present.get(i).copied().unwrap_or(false)
+}
+
+/// Cut off a last line left unfinished by a kill (truncating in place, never rewriting),
+/// reading only the file's tail.
+fn cut_torn_tail(path: &Path) -> Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    let io = |e| Error::io(path, e);
+    let mut f = std::fs::OpenOptions::new().read(true).write(true).open(path).map_err(io)?;
+    let len = f.metadata().map_err(io)?.len();
+    let mut end = len;
+    let mut buf = vec![0u8; 1 << 16];
+    let complete = loop {
+        if end == 0 {
+            break 0;
+        }
+        let start = end.saturating_sub(buf.len() as u64);
+        let part = &mut buf[..(end - start) as usize];
+        f.seek(SeekFrom::Start(start)).map_err(io)?;
+        f.read_exact(part).map_err(io)?;
+        if let Some(i) = part.iter().rposition(|b| *b == b'\n') {
+            break start + i as u64 + 1;
+        }
+        end = start;
+    };
+    if complete < len {
+        f.set_len(complete).map_err(io)?;
+        tracing::warn!("{}: cut off a last line left unfinished by an interrupted run", path.display());
+    }
+    Ok(())
 }
 
 fn appender(path: &Path, header: Option<&[String]>) -> Result<csv::Writer<std::fs::File>> {
@@ -147,10 +188,56 @@ impl TrialLog {
         }
         let file = appender(&path, (!existing).then_some(header.as_slice()))?;
         let blocks = appender(&bpath, (!existing_blocks).then_some(bheader.as_slice()))?;
-        let present = done.iter().map(|t| t.index).collect();
+        let mut present = Vec::new();
+        for t in &done {
+            mark(&mut present, t.index);
+        }
         let fault =
             std::env::var("TRADELAB_FAULT").ok().and_then(|v| v.split_once(':').and_then(|(s, k)| Some((s.to_string(), k.parse().ok()?))));
         Ok((TrialLog { file: Some(file), blocks: Some(blocks), path, present, fault }, done))
+    }
+
+    /// Continue `dir`'s log without reading its trials into memory (for grid and random
+    /// searches, whose candidates come back in index order): each file's torn last line is cut
+    /// off, every row is checked as [`TrialLog::open`] checks it, and the trials are then read
+    /// back a window at a time by [`Logged`]. Without a `trials.csv`, a fresh log.
+    pub fn resume_streaming(dir: &Path, space: &Space) -> Result<(TrialLog, Option<Logged>)> {
+        let path = dir.join("trials.csv");
+        if !std::fs::metadata(&path).is_ok_and(|m| m.len() > 0) {
+            let (log, _) = TrialLog::open(dir, space, false)?;
+            return Ok((log, None));
+        }
+        let bpath = dir.join("trial_blocks.csv");
+        let header = Self::header(space);
+        cut_torn_tail(&path)?;
+        let mut rd = TrialReader::open(dir, space)?;
+        if rd.headers()?.iter().ne(header.iter().map(String::as_str)) {
+            return Err(Error::data(
+                &path,
+                Some(crate::error::Loc::Line(1)),
+                "header-mismatch",
+                format!(
+                    "not the header this search writes (expected columns: {}); the file was edited or written by another tradelab version",
+                    header.join(", ")
+                ),
+            ));
+        }
+        let mut present = Vec::new();
+        while let Some(t) = rd.next_trial()? {
+            mark(&mut present, t.index);
+        }
+        let existing_blocks = std::fs::metadata(&bpath).is_ok_and(|m| m.len() > 0);
+        if existing_blocks {
+            cut_torn_tail(&bpath)?;
+            let mut b = BlocksReader::open(dir)?;
+            while b.next_row()?.is_some() {}
+        }
+        let file = appender(&path, None)?;
+        let blocks = appender(&bpath, (!existing_blocks).then_some(Self::blocks_header().as_slice()))?;
+        let fault =
+            std::env::var("TRADELAB_FAULT").ok().and_then(|v| v.split_once(':').and_then(|(s, k)| Some((s.to_string(), k.parse().ok()?))));
+        let logged = Logged { reader: TrialReader::open(dir, space)?, head: None };
+        Ok((TrialLog { file: Some(file), blocks: Some(blocks), path, present, fault }, Some(logged)))
     }
 
     /// Append trials and flush, so a killed run loses nothing written.
@@ -158,7 +245,7 @@ impl TrialLog {
         if self.fault.is_some() {
             return self.append_one_by_one(trials, seed);
         }
-        let new = || trials.iter().filter(|t| !self.present.contains(&t.index));
+        let new = || trials.iter().filter(|t| !is_present(&self.present, t.index));
         // Block sums first: a trial whose row is in trials.csv always has them.
         if let Some(f) = self.blocks.as_mut() {
             for t in new() {
@@ -181,7 +268,7 @@ impl TrialLog {
     fn append_one_by_one(&mut self, trials: &[Trial], seed: u64) -> Result<()> {
         let io = |p: &Path, e: std::io::Error| Error::io(p, e);
         let present = std::mem::take(&mut self.present);
-        for t in trials.iter().filter(|t| !present.contains(&t.index)) {
+        for t in trials.iter().filter(|t| !is_present(&present, t.index)) {
             if let (Some(f), Some(b)) = (self.blocks.as_mut(), &t.blocks) {
                 f.write_record(blocks_row(t.index, b)).map_err(|e| io(&self.path, e.into()))?;
                 f.flush().map_err(|e| io(&self.path, e))?;
@@ -271,20 +358,26 @@ pub(crate) type Blocks = [[f64; 3]; crate::metrics::BLOCKS];
 
 /// Reads `dir/trials.csv` one row at a time, in file order (which is trial order: every writer
 /// appends in candidate order, and a row out of order is an error naming its line).
-pub(crate) struct TrialReader<'s> {
+pub(crate) struct TrialReader {
     rd: csv::Reader<std::fs::File>,
     path: PathBuf,
-    space: &'s Space,
+    space: Space,
     width: usize,
     rec: csv::StringRecord,
     last: Option<usize>,
 }
 
-impl<'s> TrialReader<'s> {
-    pub(crate) fn open(dir: &Path, space: &'s Space) -> Result<Self> {
+impl TrialReader {
+    pub(crate) fn open(dir: &Path, space: &Space) -> Result<Self> {
         let path = dir.join("trials.csv");
         let rd = csv::ReaderBuilder::new().has_headers(true).flexible(true).from_path(&path).map_err(|e| Error::io(&path, e.into()))?;
-        Ok(TrialReader { rd, path, space, width: TrialLog::header(space).len(), rec: csv::StringRecord::new(), last: None })
+        Ok(TrialReader { rd, path, space: space.clone(), width: TrialLog::header(space).len(), rec: csv::StringRecord::new(), last: None })
+    }
+
+    /// The header row.
+    pub(crate) fn headers(&mut self) -> Result<csv::StringRecord> {
+        let path = &self.path;
+        self.rd.headers().cloned().map_err(|e| Error::data(path, Some(crate::error::Loc::Line(1)), "bad-header", e.to_string()))
     }
 
     /// The next trial, None at the end of the file.
@@ -299,12 +392,38 @@ impl<'s> TrialReader<'s> {
         if self.rec.len() != self.width {
             return Err(bad(format!("{} fields, the header has {}", self.rec.len(), self.width)));
         }
-        let t = parse_row(&self.rec, self.space).map_err(bad)?;
+        let t = parse_row(&self.rec, &self.space).map_err(bad)?;
         if let Some(l) = self.last.filter(|l| t.index <= *l) {
             return Err(bad(format!("trial {} after trial {l}: the log is not in trial order", t.index)));
         }
         self.last = Some(t.index);
         Ok(Some(t))
+    }
+}
+
+/// The trials of a resumed log, read back a window of indices at a time.
+pub struct Logged {
+    reader: TrialReader,
+    head: Option<Trial>,
+}
+
+impl Logged {
+    /// The logged trials with indices below `end` not yet taken (a window: the caller asks
+    /// for increasing `end`).
+    pub(crate) fn take_below(&mut self, end: usize) -> Result<Vec<Trial>> {
+        let mut out = Vec::new();
+        loop {
+            if self.head.is_none() {
+                self.head = self.reader.next_trial()?;
+            }
+            match self.head.take() {
+                Some(t) if t.index < end => out.push(t),
+                other => {
+                    self.head = other;
+                    return Ok(out);
+                }
+            }
+        }
     }
 }
 
@@ -372,4 +491,27 @@ pub(crate) fn for_each_blocks(dir: &Path, chunk: usize, mut f: impl FnMut(&[(usi
         f(&buf)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_torn_tail_is_cut_at_the_last_newline_however_far_back() {
+        let dir = std::env::temp_dir().join(format!("tradelab-torn-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("t.csv");
+        let head = "a,b\n1,2\n".to_string();
+        // A last line longer than the 64 KiB read back at a time.
+        for (tail, want) in [("", head.as_str()), ("3,", head.as_str()), (&"9".repeat(200_000)[..], head.as_str())] {
+            std::fs::write(&path, head.clone() + tail).unwrap();
+            cut_torn_tail(&path).unwrap();
+            assert_eq!(std::fs::read_to_string(&path).unwrap(), want);
+        }
+        std::fs::write(&path, "no newline at all").unwrap();
+        cut_torn_tail(&path).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
