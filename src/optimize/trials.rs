@@ -55,6 +55,18 @@ fn read_appended(path: &Path) -> Result<Vec<(usize, csv::StringRecord)>> {
     Ok(out)
 }
 
+fn header_mismatch(path: &Path, header: &[String]) -> Error {
+    Error::data(
+        path,
+        Some(crate::error::Loc::Line(1)),
+        "header-mismatch",
+        format!(
+            "not the header this search writes (expected columns: {}); the file was edited or written by another tradelab version",
+            header.join(", ")
+        ),
+    )
+}
+
 fn mark(present: &mut Vec<bool>, i: usize) {
     if present.len() <= i {
         present.resize(i + 1, false);
@@ -155,15 +167,7 @@ impl TrialLog {
             for (line, rec) in read_appended(&path)? {
                 if line == 1 {
                     if rec.iter().ne(header.iter().map(String::as_str)) {
-                        return Err(Error::data(
-                            &path,
-                            Some(crate::error::Loc::Line(1)),
-                            "header-mismatch",
-                            format!(
-                                "not the header this search writes (expected columns: {}); the file was edited or written by another tradelab version",
-                                header.join(", ")
-                            ),
-                        ));
+                        return Err(header_mismatch(&path, &header));
                     }
                     continue;
                 }
@@ -212,15 +216,7 @@ impl TrialLog {
         cut_torn_tail(&path)?;
         let mut rd = TrialReader::open(dir, space)?;
         if rd.headers()?.iter().ne(header.iter().map(String::as_str)) {
-            return Err(Error::data(
-                &path,
-                Some(crate::error::Loc::Line(1)),
-                "header-mismatch",
-                format!(
-                    "not the header this search writes (expected columns: {}); the file was edited or written by another tradelab version",
-                    header.join(", ")
-                ),
-            ));
+            return Err(header_mismatch(&path, &header));
         }
         let mut present = Vec::new();
         while let Some(t) = rd.next_trial()? {

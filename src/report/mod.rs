@@ -519,17 +519,7 @@ pub fn render_optimize_with(dir: &Path, map: Option<(&str, &str)>) -> Result<Vec
 /// first), read from `trials.csv` one row at a time: the header (without seed and duration) and
 /// their rows.
 fn top_trials(path: &Path, maximize: bool, k: usize) -> Result<(Vec<String>, Vec<Vec<String>>)> {
-    let mut rd = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(true)
-        .from_path(path)
-        .map_err(|e| Error::data(path, None, "unreadable", e.to_string()))?;
-    let names: Vec<String> = rd
-        .headers()
-        .map_err(|e| Error::data(path, Some(crate::error::Loc::Line(1)), "bad-header", e.to_string()))?
-        .iter()
-        .map(String::from)
-        .collect();
+    let (mut rd, names) = view::Table::open(path)?;
     let col = |n: &str| names.iter().position(|c| c == n);
     let (st, oc, fc) = (col("status"), col("objective"), col("feasible"));
     let head: Vec<String> = names.iter().filter(|n| *n != "seed" && *n != "duration_ms").cloned().collect();

@@ -18,8 +18,8 @@ pub struct Table {
 }
 
 impl Table {
-    /// Read `path` (CSV with quoting, through the `csv` crate).
-    pub fn read(path: &Path) -> Result<Table> {
+    /// Open `path` for reading row by row: the reader and the header's names.
+    pub fn open(path: &Path) -> Result<(csv::Reader<std::fs::File>, Vec<String>)> {
         let mut rd = csv::ReaderBuilder::new()
             .has_headers(true)
             .flexible(true)
@@ -31,6 +31,12 @@ impl Table {
             .iter()
             .map(String::from)
             .collect();
+        Ok((rd, names))
+    }
+
+    /// Read `path` (CSV with quoting, through the `csv` crate).
+    pub fn read(path: &Path) -> Result<Table> {
+        let (mut rd, names) = Table::open(path)?;
         let mut rows = Vec::new();
         for (i, r) in rd.records().enumerate() {
             let r = r.map_err(|e| Error::data(path, Some(Loc::Line(i + 2)), "bad-row", e.to_string()))?;
