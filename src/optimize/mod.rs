@@ -857,7 +857,7 @@ pub fn progress_bar(quiet: bool) -> indicatif::ProgressBar {
 struct LogScan {
     trials: usize,
     feasible: usize,
-    /// Which trials ran (one bit per trial).
+    /// Which trials ran, by index (one byte per trial).
     ok: Vec<bool>,
     ok_count: usize,
     /// Sum and count of the finite per-bar Sharpe ratios.
