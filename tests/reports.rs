@@ -130,6 +130,21 @@ fn optimize_walk_forward_and_compare_reports() {
     let last: f64 = top.lines().last().unwrap().split(',').nth(1).unwrap().parse().unwrap();
     assert!(close(last, json["best_stats"]["final_equity"].as_f64().unwrap(), 1e-9));
 
+    // A trials.csv row cut short (an edited file) is named by its line, not skipped.
+    let bad = out.join("bad_trials");
+    std::fs::create_dir_all(&bad).unwrap();
+    for f in ["optimize.json", "best.toml", "top_equity.csv"] {
+        std::fs::copy(dir.join(f), bad.join(f)).unwrap();
+    }
+    let trials = std::fs::read_to_string(dir.join("trials.csv")).unwrap();
+    let mut lines: Vec<String> = trials.lines().map(String::from).collect();
+    lines[2] = lines[2].split(',').take(3).collect::<Vec<_>>().join(",");
+    std::fs::write(bad.join("trials.csv"), lines.join("\n") + "\n").unwrap();
+    let o = std::process::Command::new(bin).args(["report", "-q"]).arg(&bad).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("trials.csv") && err.contains("line 3") && err.contains("3 fields"), "{err}");
+
     // The same search by random sampling, compared with the genetic one; the map redrawn over
     // two chosen parameters.
     run(&["optimize", root().join("experiments/genetic_search.toml").to_str().unwrap(), "--set", "optimize.method=\"random\""]);

@@ -477,7 +477,9 @@ pub fn render_optimize(dir: &Path) -> Result<Vec<String>> {
 pub fn render_optimize_with(dir: &Path, map: Option<(&str, &str)>) -> Result<Vec<String>> {
     let (maximize, summary) = direction_max(dir)?;
     let top = view::Curves::read_opt(&dir.join("top_equity.csv"))?;
-    let names = charts::optimize_charts(dir, &dir.join("trials.csv"), maximize, top.as_ref(), map).map_err(|m| {
+    let path = dir.join("trials.csv");
+    let series = charts::trial_series(&path, maximize).map_err(|m| Error::data(&path, None, "bad-trials", m))?;
+    let names = charts::optimize_charts(dir, series, top.as_ref(), map).map_err(|m| {
         if m.starts_with("--map") {
             Error::Input(m)
         } else {
@@ -526,8 +528,19 @@ fn top_trials(path: &Path, maximize: bool, k: usize) -> Result<(Vec<String>, Vec
     let cols: Vec<usize> = head.iter().filter_map(|n| col(n)).collect();
     let mut top: Vec<(f64, Vec<String>)> = Vec::with_capacity(k + 1);
     let mut rec = csv::StringRecord::new();
-    while rd.read_record(&mut rec).map_err(|e| Error::data(path, None, "bad-row", e.to_string()))? {
-        if rec.len() != names.len() || st.is_none_or(|c| &rec[c] != "ok") || fc.is_some_and(|c| &rec[c] != "true") {
+    loop {
+        let line = rd.position().line() as usize;
+        let at = Some(crate::error::Loc::Line(line));
+        if !rd.read_record(&mut rec).map_err(|e| Error::data(path, at, "bad-row", e.to_string()))? {
+            break;
+        }
+        if rec.len() == 1 && rec[0].is_empty() {
+            continue;
+        }
+        if rec.len() != names.len() {
+            return Err(Error::data(path, at, "field-count", format!("{} fields, the header has {}", rec.len(), names.len())));
+        }
+        if st.is_none_or(|c| &rec[c] != "ok") || fc.is_some_and(|c| &rec[c] != "true") {
             continue;
         }
         let key = oc.and_then(|c| rec[c].parse::<f64>().ok()).unwrap_or(f64::NAN);

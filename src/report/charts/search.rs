@@ -58,8 +58,18 @@ pub fn trial_series(path: &Path, maximize: bool) -> Result<TrialSeries, String> 
         for s in &mut seen {
             s.clear();
         }
-        while rd.read_record(&mut rec).map_err(|e| e.to_string())? {
-            if rec.len() != names.len() || &rec[st] != "ok" {
+        loop {
+            let line = rd.position().line();
+            if !rd.read_record(&mut rec).map_err(|e| e.to_string())? {
+                break;
+            }
+            if rec.len() == 1 && rec[0].is_empty() {
+                continue;
+            }
+            if rec.len() != names.len() {
+                return Err(format!("line {line}: {} fields, the header has {}", rec.len(), names.len()));
+            }
+            if &rec[st] != "ok" {
                 continue;
             }
             x += 1.0;
@@ -166,13 +176,12 @@ pub fn trial_series(path: &Path, maximize: bool) -> Result<TrialSeries, String> 
 /// first two by default).
 pub fn optimize_charts(
     dir: &Path,
-    trials: &Path,
-    maximize: bool,
+    trials: TrialSeries,
     top: Option<&crate::report::view::Curves>,
     map: Option<(&str, &str)>,
 ) -> Result<Vec<String>, String> {
     let mut names = Vec::new();
-    let TrialSeries { params, x, cols, obj, best, ran } = trial_series(trials, maximize)?;
+    let TrialSeries { params, x, cols, obj, best, ran } = trials;
     both!(dir, "convergence", (1100, 420), |r| convergence(r, ran, &x, &obj, &best))?;
     names.push("convergence".into());
     let axes = match map {
