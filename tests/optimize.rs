@@ -85,6 +85,24 @@ fn resume_finishes_an_interrupted_search_without_repeating_trials() {
 }
 
 #[test]
+fn resume_of_a_run_killed_while_writing_its_header_starts_afresh() {
+    let dir = tmp_dir("resume_header");
+    let le = experiment(&dir, &format!("[optimize]\nmethod = \"random\"\nbudget = 12\n{SPACE}"));
+    let (full, _) = optimize(&le, &dir.join("full"), 2, None);
+    let text = std::fs::read_to_string(full.join("trials.csv")).unwrap();
+    let cut = dir.join("cut/opt/0001");
+    std::fs::create_dir_all(&cut).unwrap();
+    // Half the header and no newline; the block sums' file holds its whole header.
+    std::fs::write(cut.join("trials.csv"), &text[..text.find('\n').unwrap() / 2]).unwrap();
+    let blocks = std::fs::read_to_string(full.join("trial_blocks.csv")).unwrap();
+    std::fs::write(cut.join("trial_blocks.csv"), blocks.lines().next().unwrap().to_string() + "\n").unwrap();
+    std::fs::copy(full.join("fingerprint.json"), cut.join("fingerprint.json")).unwrap();
+    optimize(&le, &dir.join("cut"), 1, Some(cut.clone()));
+    assert_eq!(trials(&full), trials(&cut));
+    assert_eq!(std::fs::read_to_string(cut.join("trial_blocks.csv")).unwrap(), blocks);
+}
+
+#[test]
 fn best_toml_reruns_to_the_recorded_statistics() {
     let dir = tmp_dir("best_rerun");
     let le = experiment(&dir, &format!("[optimize]\nmethod = \"random\"\nbudget = 12\n{SPACE}"));

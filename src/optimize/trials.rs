@@ -207,13 +207,21 @@ impl TrialLog {
     /// back a window at a time by [`Logged`]. Without a `trials.csv`, a fresh log.
     pub fn resume_streaming(dir: &Path, space: &Space) -> Result<(TrialLog, Option<Logged>)> {
         let path = dir.join("trials.csv");
+        let bpath = dir.join("trial_blocks.csv");
+        if std::fs::metadata(&path).is_ok_and(|m| m.len() > 0) {
+            cut_torn_tail(&path)?;
+        }
         if !std::fs::metadata(&path).is_ok_and(|m| m.len() > 0) {
+            // Not even a whole header: the run stopped as it began; start both files afresh.
+            for p in [&path, &bpath] {
+                if p.exists() {
+                    std::fs::write(p, b"").map_err(|e| Error::io(p, e))?;
+                }
+            }
             let (log, _) = TrialLog::open(dir, space, false)?;
             return Ok((log, None));
         }
-        let bpath = dir.join("trial_blocks.csv");
         let header = Self::header(space);
-        cut_torn_tail(&path)?;
         let mut rd = TrialReader::open(dir, space)?;
         if rd.headers()?.iter().ne(header.iter().map(String::as_str)) {
             return Err(header_mismatch(&path, &header));
