@@ -12,4 +12,4 @@ dir=$(realpath -m "${3:?rounds folder}")
 out=$(realpath -m "${4:-$dir/result}")
 mkdir -p "$dir"
 job=$(sbatch --parsable --export=ALL "$here/round.sbatch" "$exp" "$n" "$dir" "$out" "$here")
-echo "first step: job $job; follow with: tradelab merge --status is for shards; ls $dir"
+echo "first step: job $job; each round lands in $dir/round-K, the finished search in $out"

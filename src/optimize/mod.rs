@@ -592,8 +592,7 @@ pub fn search(study: &mut Study, log: Option<&mut TrialLog>, progress: &indicati
     let seed = study.le.exp.experiment.seed;
     // A replay stops at its first unanswered batch.
     let stop = study.asking.then(|| study.asked.clone());
-    let keep = log.is_none();
-    let mut sink = Sink { stop, log, keep, result: SearchResult::default(), best_objective: None, seed, progress };
+    let mut sink = Sink { stop, log, result: SearchResult::default(), best_objective: None, seed, progress };
     match study.cfg.method {
         Method::Grid => {
             let n = study.space.grid_size(study.cfg.grid_points);
@@ -643,14 +642,6 @@ impl SearchResult {
             self.best = Some(t.clone());
         }
     }
-
-    /// The trials and the best of them.
-    pub(crate) fn of(trials: Vec<Trial>) -> SearchResult {
-        let mut r = SearchResult::default();
-        trials.iter().for_each(|t| r.tally(t));
-        r.trials = trials;
-        r
-    }
 }
 
 /// Write a search finished elsewhere (merged shards, told rounds) as the run folder the search
@@ -665,8 +656,8 @@ pub(crate) fn write_search(
 ) -> Result<(PathBuf, Summary)> {
     write_search_with(study, fp, out_root, start, |log, seed| {
         log.append(&trials, seed)?;
-        let mut r = SearchResult::of(trials);
-        r.trials = Vec::new();
+        let mut r = SearchResult::default();
+        trials.iter().for_each(|t| r.tally(t));
         Ok(r)
     })
 }
@@ -697,8 +688,6 @@ pub(crate) struct Sink<'a, 'b> {
     /// A replay's asked candidates: once any, the search stops (see [`rounds`]).
     stop: Option<Asked>,
     log: Option<&'a mut TrialLog>,
-    /// Keep every trial in memory (no log to read them back from).
-    keep: bool,
     result: SearchResult,
     best_objective: Option<f64>,
     seed: u64,
@@ -723,7 +712,8 @@ impl Sink<'_, '_> {
         if let Some(b) = self.best_objective {
             self.progress.set_message(format!("best {b:.4}"));
         }
-        if self.keep {
+        // Without a log to read them back from, every trial is kept in memory.
+        if self.log.is_none() {
             self.result.trials.extend(got);
         }
         Ok(())

@@ -55,6 +55,11 @@ fn read_appended(path: &Path) -> Result<Vec<(usize, csv::StringRecord)>> {
     Ok(out)
 }
 
+/// The fault point of `TRADELAB_FAULT` (`step:trial`), if set (see [`TrialLog`]).
+fn fault_from_env() -> Option<(String, usize)> {
+    std::env::var("TRADELAB_FAULT").ok().and_then(|v| v.split_once(':').and_then(|(s, k)| Some((s.to_string(), k.parse().ok()?))))
+}
+
 fn header_mismatch(path: &Path, header: &[String]) -> Error {
     Error::data(
         path,
@@ -196,8 +201,7 @@ impl TrialLog {
         for t in &done {
             mark(&mut present, t.index);
         }
-        let fault =
-            std::env::var("TRADELAB_FAULT").ok().and_then(|v| v.split_once(':').and_then(|(s, k)| Some((s.to_string(), k.parse().ok()?))));
+        let fault = fault_from_env();
         Ok((TrialLog { file: Some(file), blocks: Some(blocks), path, present, fault }, done))
     }
 
@@ -238,8 +242,7 @@ impl TrialLog {
         }
         let file = appender(&path, None)?;
         let blocks = appender(&bpath, (!existing_blocks).then_some(Self::blocks_header().as_slice()))?;
-        let fault =
-            std::env::var("TRADELAB_FAULT").ok().and_then(|v| v.split_once(':').and_then(|(s, k)| Some((s.to_string(), k.parse().ok()?))));
+        let fault = fault_from_env();
         let logged = Logged { reader: TrialReader::open(dir, space)?, head: None };
         Ok((TrialLog { file: Some(file), blocks: Some(blocks), path, present, fault }, Some(logged)))
     }
