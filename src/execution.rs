@@ -183,8 +183,15 @@ pub fn fill(size: Size, cur: f64, raw: f64, maker: bool, equity: f64, cash: f64,
     let (fee_rate, slip) = if maker {
         (c.maker, 0.0)
     } else {
-        let part = if volume > 0.0 { (capped / volume).min(1.0) } else { 1.0 };
-        (c.taker, c.slip + c.impact * part)
+        // Without impact the participation (always in [0, 1]: `min` passes over NaN) adds a
+        // zero: no division for it.
+        let impact = if c.impact == 0.0 {
+            0.0
+        } else {
+            let part = if volume > 0.0 { (capped / volume).min(1.0) } else { 1.0 };
+            c.impact * part
+        };
+        (c.taker, c.slip + impact)
     };
     let lot_floor = |x: f64| if c.lot > 0.0 { x.signum() * (x.abs() / c.lot + 1e-9).floor() * c.lot } else { x };
     let sized = |side: f64| {

@@ -427,52 +427,60 @@ impl EquityStream {
     }
 
     fn push_position_in_block(&mut self, cash: f64, q: f64, closes: &[f64]) {
-        let mut start = 0;
-        while start < closes.len() {
-            // The state is copied into locals so the loop keeps it in registers; a new peak or a
-            // deeper drawdown (rare) ends the segment, and the next one starts from the new state.
-            let (mut prev, mut sum, mut sum_sq, mut down_sq, mut sum_equity) = (self.prev, 0.0, 0.0, 0.0, 0.0);
-            let (peak, floor, rf) = (self.peak, self.floor, self.rf_per_period);
-            let (mut end, mut hit) = (closes.len(), false);
-            for (i, &c) in closes[start..].iter().enumerate() {
-                let e = cash + q * c;
-                let r = e / prev - 1.0;
-                prev = e;
-                sum += r;
-                sum_sq += r * r;
-                let ex = r - rf;
-                if ex < 0.0 {
-                    down_sq += ex * ex;
-                }
-                sum_equity += e;
-                if e >= peak || e < floor {
-                    (end, hit) = (start + i + 1, true);
-                    break;
-                }
-            }
-            self.add_segment(prev, sum, sum_sq, down_sq, sum_equity, end - start);
-            if hit {
-                if prev >= self.peak {
-                    self.new_peak(prev, self.n);
-                } else {
-                    self.deeper(prev);
-                }
-            }
-            start = end;
+        // `r - 0.0` is `r` for every r, -0.0 and NaN included: without a risk-free rate the
+        // excess return is the return, one subtraction less per bar.
+        if self.rf_per_period == 0.0 {
+            self.push_position_with::<false>(cash, q, closes)
+        } else {
+            self.push_position_with::<true>(cash, q, closes)
         }
     }
 
-    /// Fold a segment's sums (over `k` bars, the last of which had equity `prev`) into the
-    /// stream.
-    #[inline]
-    fn add_segment(&mut self, prev: f64, sum: f64, sum_sq: f64, down_sq: f64, sum_equity: f64, k: usize) {
-        self.prev = prev;
-        self.cur[0] += sum;
-        self.cur[1] += sum_sq;
-        self.down_sq += down_sq;
-        self.sum_equity += sum_equity;
-        self.cur_n += k;
-        self.n += k;
+    #[inline(always)]
+    fn push_position_with<const RF: bool>(&mut self, cash: f64, q: f64, closes: &[f64]) {
+        // The stream's state lives in locals through the loop. The sums are taken per segment,
+        // from a zero, and folded into the totals where a new peak or a deeper drawdown ends one
+        // (the association of the additions that [`push`](Self::push)'s callers have always
+        // had, so the figures stay the same to the last bit).
+        let rf = self.rf_per_period;
+        let (mut prev, mut peak, mut floor, mut mdd) = (self.prev, self.peak, self.floor, self.mdd);
+        let (mut peak_n, mut max_dd_len) = (self.peak_n, self.max_dd_len);
+        let (mut tot, mut tot_sq, mut tot_down, mut tot_equity) = (self.cur[0], self.cur[1], self.down_sq, self.sum_equity);
+        let (mut sum, mut sum_sq, mut down_sq, mut sum_equity) = (0.0, 0.0, 0.0, 0.0);
+        let mut open = false;
+        let mut i = 0;
+        while i < closes.len() {
+            let e = cash + q * closes[i];
+            i += 1;
+            let r = e / prev - 1.0;
+            prev = e;
+            sum += r;
+            sum_sq += r * r;
+            let ex = if RF { r - rf } else { r };
+            // Adding a zero leaves the (never negative-zero) sum as it is.
+            down_sq += if ex < 0.0 { ex * ex } else { 0.0 };
+            sum_equity += e;
+            open = true;
+            if e >= peak || e < floor {
+                (tot, tot_sq, tot_down, tot_equity) = (tot + sum, tot_sq + sum_sq, tot_down + down_sq, tot_equity + sum_equity);
+                (sum, sum_sq, down_sq, sum_equity, open) = (0.0, 0.0, 0.0, 0.0, false);
+                if e >= peak {
+                    let n = self.n + i;
+                    max_dd_len = max_dd_len.max(n - 1 - peak_n);
+                    (peak, peak_n, floor) = (e, n, e * (1.0 - mdd));
+                } else {
+                    mdd = 1.0 - e / peak;
+                    floor = peak * (1.0 - mdd);
+                }
+            }
+        }
+        if open {
+            (tot, tot_sq, tot_down, tot_equity) = (tot + sum, tot_sq + sum_sq, tot_down + down_sq, tot_equity + sum_equity);
+        }
+        (self.prev, self.peak, self.floor, self.mdd, self.peak_n, self.max_dd_len) = (prev, peak, floor, mdd, peak_n, max_dd_len);
+        (self.cur, self.down_sq, self.sum_equity) = ([tot, tot_sq], tot_down, tot_equity);
+        self.cur_n += closes.len();
+        self.n += closes.len();
     }
 
     /// Latest equity.

@@ -23,7 +23,7 @@ mod orders;
 mod prepare;
 mod rebalancing;
 
-pub use prepare::{check, prepare, Prepared, RegimePrep};
+pub use prepare::{check, periods_per_year, prepare, Prepared, RegimePrep};
 
 use crate::data::time::DAY_MS;
 use crate::data::MarketData;
@@ -222,16 +222,22 @@ impl<'a> Loop<'a> {
                 // UTC day boundaries matter only to the daily limits (and the division is not free).
                 self.account.start_bar(self.md.timestamps[t].div_euclid(DAY_MS));
             }
-            // 1. Open.
-            self.mark(t, false);
-            self.process(t, false);
-            self.settle_rebalance(t);
-            // 2. Stops.
-            self.stops(t);
-            // 3. Close.
-            self.mark(t, true);
-            self.process(t, true);
-            self.settle_rebalance(t);
+            if self.pending.is_empty() && !self.has_stops && self.rb_open.is_none() {
+                // Nothing can fill or settle at the open, nothing can stop out: only the marks
+                // move, to the close.
+                self.mark(t, true);
+            } else {
+                // 1. Open.
+                self.mark(t, false);
+                self.process(t, false);
+                self.settle_rebalance(t);
+                // 2. Stops.
+                self.stops(t);
+                // 3. Close.
+                self.mark(t, true);
+                self.process(t, true);
+                self.settle_rebalance(t);
+            }
             if self.borrow_per_bar > 0.0 {
                 self.pf.charge_borrow(self.borrow_per_bar);
             }
@@ -631,6 +637,22 @@ impl<'a> Loop<'a> {
                 }
             }
             let cash = self.pf.cash;
+            if ns == 1 && !self.log && !self.curve {
+                // One symbol, nothing recorded per bar: `equity_at` below, spelled out.
+                let (q, close) = (self.pf.qty[0], &md.bars[0].close);
+                let eq_at = |u: usize| cash + (0.0 + q * close[u]);
+                if q == 0.0 {
+                    self.res.stream.push_flat(eq_at(t), next - t);
+                } else {
+                    self.res.stream.push_position(cash, q, &close[t..next]);
+                }
+                self.account.closed_at(eq_at(next - 1));
+                if self.exposed {
+                    self.res.exposure_bars += next - t;
+                }
+                self.pf.mark[0] = close[next - 1];
+                return next;
+            }
             // In place: the statistics hold the block sums (a copy per skip would cost more than
             // the skip); the bulk pushes keep their hot state in locals themselves.
             let res = &mut self.res;

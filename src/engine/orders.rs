@@ -64,100 +64,121 @@ impl Loop<'_> {
     /// Try the pending orders due in this phase; orders that reduce a position go first so their
     /// cash is there for the ones that add.
     pub(super) fn process(&mut self, t: usize, at_close: bool) {
-        if self.pending.is_empty() {
-            return;
+        match self.pending.len() {
+            0 => {}
+            // One order: no order among orders to keep.
+            1 => {
+                self.try_order(0, t, at_close);
+            }
+            _ => {
+                for reducing_pass in [true, false] {
+                    let mut i = 0;
+                    while i < self.pending.len() {
+                        let o = &self.pending[i];
+                        let cur = self.pf.qty[o.sym];
+                        let reducing = cur != 0.0 && self.wants(o, cur).signum() != cur.signum();
+                        if reducing != reducing_pass || !self.try_order(i, t, at_close) {
+                            i += 1;
+                        }
+                    }
+                }
+            }
         }
-        for reducing_pass in [true, false] {
-            let mut i = 0;
-            while i < self.pending.len() {
-                let o = self.pending[i].clone();
-                let intrabar = !matches!(o.price, PriceType::Market);
-                let due = o.bar <= t && (o.at_close == at_close || intrabar && !at_close);
-                let b = &self.md.bars[o.sym];
-                let cur = self.pf.qty[o.sym];
-                let wants = match o.size {
-                    Size::TargetFraction(f) => f * self.pf.equity() / self.pf.mark[o.sym] - cur,
-                    Size::TargetQty(q) => q - cur,
-                    Size::Qty(q) => q,
-                };
-                let reducing = cur != 0.0 && wants.signum() != cur.signum();
-                if !due || reducing != reducing_pass {
-                    i += 1;
-                    continue;
+    }
+
+    /// The signed quantity order `o` asks for, from position `cur` at the marks.
+    fn wants(&self, o: &Order, cur: f64) -> f64 {
+        match o.size {
+            Size::TargetFraction(f) => f * self.pf.equity() / self.pf.mark[o.sym] - cur,
+            Size::TargetQty(q) => q - cur,
+            Size::Qty(q) => q,
+        }
+    }
+
+    /// Try pending order `i` if it is due in this phase; whether it left the book (filled,
+    /// rejected, expired or already at its target).
+    fn try_order(&mut self, i: usize, t: usize, at_close: bool) -> bool {
+        let o = self.pending[i].clone();
+        let intrabar = !matches!(o.price, PriceType::Market);
+        let due = o.bar <= t && (o.at_close == at_close || intrabar && !at_close);
+        if !due {
+            return false;
+        }
+        if o.expires.is_some_and(|e| t > e) {
+            let rec = self.res.orders.get_mut(o.id as usize).unwrap_or(&mut self.scratch);
+            rec.status = if rec.filled_qty != 0.0 { Status::Partial } else { Status::Expired };
+            self.pending.remove(i);
+            return true;
+        }
+        let b = &self.md.bars[o.sym];
+        if !b.tradable[t] {
+            return false;
+        }
+        let cur = self.pf.qty[o.sym];
+        let (raw, maker) = match o.price {
+            PriceType::Market => (if at_close { b.close[t] } else { b.open[t] }, false),
+            PriceType::Limit(l) => {
+                let buy = self.wants(&o, cur) > 0.0;
+                if buy && b.open[t] <= l || !buy && b.open[t] >= l {
+                    (b.open[t], true)
+                } else if buy && b.low[t] <= l || !buy && b.high[t] >= l {
+                    (l, true)
+                } else {
+                    return false;
                 }
-                if o.expires.is_some_and(|e| t > e) {
-                    let rec = self.res.orders.get_mut(o.id as usize).unwrap_or(&mut self.scratch);
-                    rec.status = if rec.filled_qty != 0.0 { Status::Partial } else { Status::Expired };
+            }
+            PriceType::Stop(l) => {
+                let buy = self.wants(&o, cur) > 0.0;
+                if buy && b.open[t] >= l || !buy && b.open[t] <= l {
+                    (b.open[t], false)
+                } else if buy && b.high[t] >= l || !buy && b.low[t] <= l {
+                    (l, false)
+                } else {
+                    return false;
+                }
+            }
+        };
+        let eq = self.pf.equity();
+        let costs = Costs { lot: self.lots.get(o.sym).copied().unwrap_or(self.costs.lot), ..self.costs };
+        match execution::fill(o.size, cur, raw, maker, eq, self.pf.cash, b.volume[t], &costs) {
+            Outcome::Done => {
+                let rec = self.res.orders.get_mut(o.id as usize).unwrap_or(&mut self.scratch);
+                rec.status = Status::Filled;
+                if rec.filled_qty == 0.0 && self.log {
+                    rec.note = "already at target".into();
+                }
+                self.pending.remove(i);
+                true
+            }
+            Outcome::Reject(why) => {
+                let rec = self.res.orders.get_mut(o.id as usize).unwrap_or(&mut self.scratch);
+                rec.status = if rec.filled_qty != 0.0 { Status::Partial } else { Status::Rejected };
+                if self.log {
+                    rec.note = why.into();
+                }
+                self.pending.remove(i);
+                true
+            }
+            Outcome::Fill { qty, price, fee, rest } => {
+                self.book(t, o.sym, qty, price, fee, o.reason, o.id, at_close);
+                if let (Reason::Rebalance, Some(r)) = (o.reason, self.rb_open) {
+                    self.rb_px[o.sym] = price;
+                    let rec = &mut self.res.rebalances[r];
+                    rec.cost += fee + (qty * (price - raw)).abs();
+                    rec.notional += (qty * price).abs();
+                }
+                let rec = self.res.orders.get_mut(o.id as usize).unwrap_or(&mut self.scratch);
+                rec.filled_qty += qty;
+                if rest != 0.0 {
+                    rec.status = Status::Partial;
+                    let p = &mut self.pending[i];
+                    p.size = Size::Qty(rest);
+                    p.bar = t + 1;
+                    false
+                } else {
+                    rec.status = Status::Filled;
                     self.pending.remove(i);
-                    continue;
-                }
-                if !b.tradable[t] {
-                    i += 1;
-                    continue;
-                }
-                let (raw, maker) = match o.price {
-                    PriceType::Market => (if at_close { b.close[t] } else { b.open[t] }, false),
-                    PriceType::Limit(l) => {
-                        let buy = wants > 0.0;
-                        if buy && b.open[t] <= l || !buy && b.open[t] >= l {
-                            (b.open[t], true)
-                        } else if buy && b.low[t] <= l || !buy && b.high[t] >= l {
-                            (l, true)
-                        } else {
-                            i += 1;
-                            continue;
-                        }
-                    }
-                    PriceType::Stop(l) => {
-                        let buy = wants > 0.0;
-                        if buy && b.open[t] >= l || !buy && b.open[t] <= l {
-                            (b.open[t], false)
-                        } else if buy && b.high[t] >= l || !buy && b.low[t] <= l {
-                            (l, false)
-                        } else {
-                            i += 1;
-                            continue;
-                        }
-                    }
-                };
-                let eq = self.pf.equity();
-                let costs = Costs { lot: self.lots.get(o.sym).copied().unwrap_or(self.costs.lot), ..self.costs };
-                match execution::fill(o.size, cur, raw, maker, eq, self.pf.cash, b.volume[t], &costs) {
-                    Outcome::Done => {
-                        let rec = self.res.orders.get_mut(o.id as usize).unwrap_or(&mut self.scratch);
-                        rec.status = Status::Filled;
-                        if rec.filled_qty == 0.0 {
-                            rec.note = "already at target".into();
-                        }
-                        self.pending.remove(i);
-                    }
-                    Outcome::Reject(why) => {
-                        let rec = self.res.orders.get_mut(o.id as usize).unwrap_or(&mut self.scratch);
-                        rec.status = if rec.filled_qty != 0.0 { Status::Partial } else { Status::Rejected };
-                        rec.note = why.into();
-                        self.pending.remove(i);
-                    }
-                    Outcome::Fill { qty, price, fee, rest } => {
-                        self.book(t, o.sym, qty, price, fee, o.reason, o.id, at_close);
-                        if let (Reason::Rebalance, Some(r)) = (o.reason, self.rb_open) {
-                            self.rb_px[o.sym] = price;
-                            let rec = &mut self.res.rebalances[r];
-                            rec.cost += fee + (qty * (price - raw)).abs();
-                            rec.notional += (qty * price).abs();
-                        }
-                        let rec = self.res.orders.get_mut(o.id as usize).unwrap_or(&mut self.scratch);
-                        rec.filled_qty += qty;
-                        if rest != 0.0 {
-                            rec.status = Status::Partial;
-                            let p = &mut self.pending[i];
-                            p.size = Size::Qty(rest);
-                            p.bar = t + 1;
-                            i += 1;
-                        } else {
-                            rec.status = Status::Filled;
-                            self.pending.remove(i);
-                        }
-                    }
+                    true
                 }
             }
         }

@@ -219,7 +219,7 @@ pub(super) fn prepare_with(le: &LoadedExperiment, md: Arc<MarketData>, cache: &A
             })
             .collect()
     };
-    let per_year = exp.metrics.periods_per_year.unwrap_or_else(|| md.timeframe.bars_per_year());
+    let per_year = periods_per_year(exp, &md);
     let vol = if exp.decision.sizing == Sizing::Volatility {
         md.bars.iter().map(|b| decision::rolling_vol(&b.close, exp.decision.vol_window, per_year)).collect()
     } else {
@@ -361,4 +361,10 @@ fn drivers(
         }
     }
     Ok(out)
+}
+
+/// Bars per year for `exp`'s annualized figures: its `[metrics]` setting, else the data's
+/// timeframe's.
+pub fn periods_per_year(exp: &crate::experiment::Experiment, md: &MarketData) -> f64 {
+    exp.metrics.periods_per_year.unwrap_or_else(|| md.timeframe.bars_per_year())
 }

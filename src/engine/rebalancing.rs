@@ -131,9 +131,14 @@ impl Loop<'_> {
     /// each symbol valued at its fill price in this rebalance (at its mark if it had no fill):
     /// execution accuracy, apart from how the market moves after the fills (drift is measured
     /// at the closes, in [`DriftStats`](crate::rebalance::DriftStats)).
-    #[inline]
+    #[inline(always)]
     pub(super) fn settle_rebalance(&mut self, t: usize) {
-        let Some(r) = self.rb_open else { return };
+        if let Some(r) = self.rb_open {
+            self.settle_open_rebalance(t, r);
+        }
+    }
+
+    fn settle_open_rebalance(&mut self, t: usize, r: usize) {
         if self.pending.iter().any(|o| o.reason == Reason::Rebalance) {
             return;
         }

@@ -371,24 +371,44 @@ impl Study {
         }
     }
 
-    /// Statistics of one experiment over the study's data (candidates and re-runs).
-    pub fn stats_of(&self, exp: Experiment) -> Result<Stats> {
-        Ok(self.run_candidate(exp)?.0)
-    }
-
-    /// The per-bar returns of one candidate (from the starting cash to each bar's close).
-    pub fn returns_of(&self, exp: Experiment) -> Result<Vec<f64>> {
-        let cash = exp.portfolio.initial_cash;
-        let eq = self.run(exp, crate::engine::Record::Equity)?.1.equity;
-        let mut prev = cash;
-        Ok(eq
-            .iter()
-            .map(|e| {
-                let r = e / prev - 1.0;
-                prev = *e;
-                r
-            })
-            .collect())
+    /// Run `exps` recording their equity curves, and hand each run to `f` with its position in
+    /// `exps`, in order. Those the batch path covers run through it together, in groups whose
+    /// curves stay within 64 MB together, each group shared out among the threads; the others
+    /// run through the engine.
+    pub(crate) fn for_each_curve(
+        &self,
+        mut exps: Vec<Experiment>,
+        mut f: impl FnMut(usize, Result<(crate::engine::Prepared, crate::engine::RunResult)>) -> Result<()>,
+    ) -> Result<()> {
+        const BUDGET: usize = 64 << 20;
+        let group = (BUDGET / (8 * self.md.len().max(1))).clamp(1, 64);
+        let threads = rayon::current_num_threads().max(1);
+        let mut at = 0;
+        while !exps.is_empty() {
+            let rest = exps.split_off(group.min(exps.len()));
+            let g = std::mem::replace(&mut exps, rest);
+            let len = g.len();
+            let runs: Vec<Result<(crate::engine::Prepared, crate::engine::RunResult)>> = if self.batch
+                && g.iter().all(|e| crate::engine::batch::fallback_reason(e).is_none())
+            {
+                let les: Vec<LoadedExperiment> = g.into_iter().map(|exp| LoadedExperiment { exp, file: self.le.file.clone() }).collect();
+                les.par_chunks(len.div_ceil(threads))
+                    .map(|c| {
+                        crate::engine::batch::run_batch(c, &self.md, &self.cache, crate::engine::batch::TILE, crate::engine::Record::Equity)
+                    })
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .flatten()
+                    .collect()
+            } else {
+                g.into_par_iter().map(|e| self.run(e, crate::engine::Record::Equity)).collect()
+            };
+            for (k, run) in runs.into_iter().enumerate() {
+                f(at + k, run)?;
+            }
+            at += len;
+        }
+        Ok(())
     }
 
     fn run_candidate(&self, exp: Experiment) -> Result<(Stats, [[f64; 3]; crate::metrics::BLOCKS])> {

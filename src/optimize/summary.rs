@@ -87,8 +87,7 @@ pub(crate) fn finish(study: &Study, r: &SearchResult, dir: &Path, start: std::ti
     let exp = study.candidate(&best.params).map_err(|(_, m)| Error::Internal(format!("best trial cannot be rebuilt: {m}")))?;
     let path = dir.join("best.toml");
     crate::data::write_atomic(&path, exp.to_toml().as_bytes())?;
-    let best_stats = study.stats_of(exp.clone())?;
-    let per_year = best_stats.periods_per_year;
+    let per_year = crate::engine::periods_per_year(&exp, &study.md);
     let sharpe = |t: &Trial| Some(t.key_stats[1] / per_year.sqrt()).filter(|s| s.is_finite() && t.status == TrialStatus::Ok);
     let mut scan = LogScan { trials: 0, feasible: 0, ok: Vec::new(), ok_count: 0, sharpe_sum: 0.0, sharpe_n: 0, top: Vec::new() };
     trials::for_each_trial(dir, &study.space, |t| {
@@ -131,7 +130,35 @@ pub(crate) fn finish(study: &Study, r: &SearchResult, dir: &Path, start: std::ti
         Ok(())
     })?;
     let var = if scan.sharpe_n > 1 { ss / (scan.sharpe_n - 1) as f64 } else { f64::NAN };
-    let (skew, kurt) = walk::skew_kurtosis(&study.returns_of(exp)?);
+    // The re-runs, together: the best trial (its statistics and returns), the trials sampled
+    // for the effective number of trials (their returns, summed in stretches) and the top
+    // trials (their curves).
+    let rebuild =
+        |t: &Trial| study.candidate(&t.params).map_err(|(_, m)| Error::Internal(format!("trial {} cannot be rebuilt: {m}", t.index)));
+    let sampled = if sample.len() < 2 { Vec::new() } else { sample.iter().map(rebuild).collect::<Result<Vec<_>>>()? };
+    let top: Vec<(usize, Experiment)> = scan.top.iter().filter_map(|t| Some((t.index, study.candidate(&t.params).ok()?))).collect();
+    let (n_sampled, top_index): (usize, Vec<usize>) = (sampled.len(), top.iter().map(|(i, _)| *i).collect());
+    let cash: Vec<f64> = std::iter::once(&exp).chain(&sampled).map(|e| e.portfolio.initial_cash).collect();
+    let runs: Vec<Experiment> = std::iter::once(exp).chain(sampled).chain(top.into_iter().map(|(_, e)| e)).collect();
+    let per = study.md.len().div_ceil(MAX_POINTS).max(1);
+    let (mut best_stats, mut skew_kurt, mut series, mut curves) = (None, (f64::NAN, f64::NAN), Vec::new(), Vec::new());
+    study.for_each_curve(runs, |k, run| {
+        let (prep, res) = run?;
+        if k == 0 {
+            if let Some((bar, what)) = &res.fault {
+                return Err(Error::Input(format!("bar {bar}: {what}")));
+            }
+            best_stats = Some(crate::engine::summarize(&prep, &res));
+            skew_kurt = walk::skew_kurtosis(&returns(cash[0], &res.equity));
+        } else if k <= n_sampled {
+            series.push(returns(cash[k], &res.equity).chunks(per).map(|c| c.iter().sum()).collect());
+        } else {
+            curves.push((top_index[k - 1 - n_sampled], res.equity));
+        }
+        Ok(())
+    })?;
+    let best_stats = best_stats.ok_or_else(|| Error::Internal("the best trial was not re-run".into()))?;
+    let (skew, kurt) = skew_kurt;
     let deflation = walk::deflated_sharpe(best.key_stats[1] / per_year.sqrt(), skew, kurt, best_stats.bars, var, scan.trials);
     let summary = Summary {
         method: format!("{:?}", study.cfg.method).to_lowercase(),
@@ -144,7 +171,7 @@ pub(crate) fn finish(study: &Study, r: &SearchResult, dir: &Path, start: std::ti
         best_objective: best.objective,
         deflated_sharpe: deflation.deflated_sharpe,
         deflation,
-        effective_trials: effective_trials(study, &sample, scan.trials)?,
+        effective_trials: effective_trials(&series, per, scan.trials),
         best_stats,
         pbo: pbo_of_log(study, dir, &scan.ok, scan.ok_count)?,
         indicators_computed: study.cache.len(),
@@ -154,7 +181,7 @@ pub(crate) fn finish(study: &Study, r: &SearchResult, dir: &Path, start: std::ti
     let path = dir.join("optimize.json");
     let json = serde_json::to_string_pretty(&summary).map_err(|e| Error::Internal(e.to_string()))?;
     crate::data::write_atomic(&path, (json + "\n").as_bytes())?;
-    write_top_equity(study, &scan.top, dir)?;
+    write_top_equity(study, &curves, dir)?;
     Ok(summary)
 }
 
@@ -237,33 +264,34 @@ fn effective_sample(ok: usize) -> Vec<usize> {
     (0..k).map(|i| i * ok / k).collect()
 }
 
-/// The effective number of independent trials, by the average-correlation approximation
-/// `N_eff = rho + (1 - rho) N` over the returns of the `picked` trials (up to 64 spread evenly
-/// over the search, see [`effective_sample`]; trials whose returns never vary are left out).
-/// None with fewer than 2 such trials.
-fn effective_trials(study: &Study, picked: &[Trial], trials: usize) -> Result<Option<EffectiveTrials>> {
-    const MAX_POINTS: usize = 20_000;
-    if picked.len() < 2 {
-        return Ok(None);
-    }
-    let per = study.md.len().div_ceil(MAX_POINTS).max(1);
-    // Each run's returns are summed into stretches at once: only the stretches are kept.
-    let series: Vec<Result<Vec<f64>>> = picked
-        .par_iter()
-        .map(|t| {
-            let exp = study.candidate(&t.params).map_err(|(_, m)| Error::Internal(format!("trial {} cannot be rebuilt: {m}", t.index)))?;
-            Ok(study.returns_of(exp)?.chunks(per).map(|c| c.iter().sum()).collect())
+/// Bars summed into each return before correlating: runs longer than this many bars are
+/// cut into this many stretches, so memory stays bounded.
+const MAX_POINTS: usize = 20_000;
+
+/// The per-bar returns of an equity curve starting from `cash` (to each bar's close).
+fn returns(cash: f64, equity: &[f64]) -> Vec<f64> {
+    let mut prev = cash;
+    equity
+        .iter()
+        .map(|e| {
+            let r = e / prev - 1.0;
+            prev = *e;
+            r
         })
-        .collect();
-    let series = series.into_iter().collect::<Result<Vec<_>>>()?;
-    let Some((rho, sampled)) = mean_correlation(&series, 1) else { return Ok(None) };
+        .collect()
+}
+
+/// The effective number of independent trials, by the average-correlation approximation
+/// `N_eff = rho + (1 - rho) N` over the returns (summed in stretches of `per` bars) of the
+/// sampled trials (up to 64 spread evenly over the search, see [`effective_sample`]; trials
+/// whose returns never vary are left out). None with fewer than 2 such trials.
+fn effective_trials(series: &[Vec<f64>], per: usize, trials: usize) -> Option<EffectiveTrials> {
+    if series.len() < 2 {
+        return None;
+    }
+    let (rho, sampled) = mean_correlation(series, 1)?;
     let big_n = trials as f64;
-    Ok(Some(EffectiveTrials {
-        estimate: (rho + (1.0 - rho) * big_n).clamp(1.0, big_n),
-        mean_correlation: rho,
-        sampled,
-        bars_per_return: per,
-    }))
+    Some(EffectiveTrials { estimate: (rho + (1.0 - rho) * big_n).clamp(1.0, big_n), mean_correlation: rho, sampled, bars_per_return: per })
 }
 
 /// Mean pairwise Pearson correlation of return series, each first summed in stretches of `per`
@@ -294,14 +322,9 @@ fn mean_correlation(series: &[Vec<f64>], per: usize) -> Option<(f64, usize)> {
     Some((sum / pairs as f64, cols.len()))
 }
 
-/// `top_equity.csv`: the equity curves of the best feasible trials (`top`, best first), re-run
-/// with every bar recorded (for the report's overlay; columns `trial_<index>`).
-fn write_top_equity(study: &Study, top: &[Trial], dir: &Path) -> Result<()> {
-    let runs: Vec<(usize, Experiment)> = top.iter().filter_map(|t| Some((t.index, study.candidate(&t.params).ok()?))).collect();
-    let curves = runs
-        .into_par_iter()
-        .map(|(i, exp)| Ok((i, study.run(exp, crate::engine::Record::Equity)?.1.equity)))
-        .collect::<Result<Vec<(usize, Vec<f64>)>>>()?;
+/// `top_equity.csv`: the equity curves of the best feasible trials (best first, re-run with
+/// their curves recorded), for the report's overlay; columns `trial_<index>`.
+fn write_top_equity(study: &Study, curves: &[(usize, Vec<f64>)], dir: &Path) -> Result<()> {
     let path = dir.join("top_equity.csv");
     if curves.is_empty() {
         // No feasible trial: nothing to overlay (and nothing stale left from a resumed run).
@@ -312,7 +335,7 @@ fn write_top_equity(study: &Study, top: &[Trial], dir: &Path) -> Result<()> {
     let mut w = crate::data::CsvFile::create(&path, head)?;
     for (b, t) in study.md.timestamps.iter().enumerate() {
         w.field(crate::data::time::format_ts(*t))?;
-        for (_, c) in &curves {
+        for (_, c) in curves {
             w.field(c[b])?;
         }
         w.end()?;
