@@ -13,7 +13,7 @@ mod write;
 pub use align::{align, check_resample, count_gaps, infer_timeframe, resample, AlignPolicy};
 pub use read::{read_file, read_text_table, symbol_from_path, ColumnNames, Format, TextTable};
 pub use time::{Timeframe, TimestampUnit};
-pub use write::{write_atomic, write_bars, CsvFile, OutFormat};
+pub use write::{write_atomic, write_bars, CsvFile, OutFormat, Row};
 
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};

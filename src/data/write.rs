@@ -111,13 +111,33 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::rename(&tmp, path).map_err(|e| io(path, e))
 }
 
+/// One row being written by [`CsvFile::par_rows`].
+pub struct Row {
+    w: csv::Writer<Vec<u8>>,
+    buf: String,
+    err: Option<csv::Error>,
+}
+
+impl Row {
+    /// Append one field, as `Display` writes it.
+    pub fn field(&mut self, v: impl std::fmt::Display) {
+        use std::fmt::Write as _;
+        self.buf.clear();
+        let _ = write!(self.buf, "{v}");
+        if let Err(e) = self.w.write_field(&self.buf) {
+            self.err.get_or_insert(e);
+        }
+    }
+}
+
 /// A CSV file written through the `csv` crate (quoting and escaping every field) into a
 /// temporary file beside its path and renamed over it by [`CsvFile::finish`], so a reader sees
 /// the old file or the whole new one, never half of it.
 pub struct CsvFile {
     path: PathBuf,
     tmp: PathBuf,
-    w: csv::Writer<std::io::BufWriter<std::fs::File>>,
+    /// Taken out only while [`CsvFile::par_rows`] writes past it.
+    w: Option<csv::Writer<std::io::BufWriter<std::fs::File>>>,
     buf: String,
 }
 
@@ -127,7 +147,7 @@ impl CsvFile {
         let tmp = temp_beside(path);
         let file = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
         let w = csv::WriterBuilder::new().flexible(false).from_writer(std::io::BufWriter::new(file));
-        let mut f = CsvFile { path: path.to_path_buf(), tmp, w, buf: String::new() };
+        let mut f = CsvFile { path: path.to_path_buf(), tmp, w: Some(w), buf: String::new() };
         for h in header {
             f.field(h.as_ref())?;
         }
@@ -144,12 +164,51 @@ impl CsvFile {
         use std::fmt::Write as _;
         self.buf.clear();
         let _ = write!(self.buf, "{v}");
-        self.w.write_field(&self.buf).map_err(|e| self.err(e))
+        let buf = std::mem::take(&mut self.buf);
+        let r = self.writer()?.write_field(&buf);
+        self.buf = buf;
+        r.map_err(|e| self.err(e))
+    }
+
+    fn writer(&mut self) -> Result<&mut csv::Writer<std::io::BufWriter<std::fs::File>>> {
+        self.w.as_mut().ok_or_else(|| Error::io(&self.tmp, std::io::Error::other("an earlier write failed")))
+    }
+
+    /// Append rows `0..n`, each written by `row` into a [`Row`]: the rows are formatted in
+    /// parallel, in chunks, then written in order (the same bytes as one field at a time).
+    pub fn par_rows(&mut self, n: usize, row: impl Fn(usize, &mut Row) + Sync) -> Result<()> {
+        use rayon::prelude::*;
+        const CHUNK: usize = 8192;
+        let parts: Vec<std::result::Result<Vec<u8>, csv::Error>> = (0..n.div_ceil(CHUNK))
+            .into_par_iter()
+            .map(|k| {
+                let mut r = Row { w: csv::WriterBuilder::new().flexible(false).from_writer(Vec::new()), buf: String::new(), err: None };
+                for i in k * CHUNK..((k + 1) * CHUNK).min(n) {
+                    row(i, &mut r);
+                    if let Err(e) = r.w.write_record(None::<&[u8]>) {
+                        r.err.get_or_insert(e);
+                    }
+                }
+                match r.err {
+                    Some(e) => Err(e),
+                    None => r.w.into_inner().map_err(|e| csv::Error::from(e.into_error())),
+                }
+            })
+            .collect();
+        let w = self.w.take().ok_or_else(|| Error::io(&self.tmp, std::io::Error::other("an earlier write failed")))?;
+        let mut file = w.into_inner().map_err(|e| Error::io(&self.tmp, e.into_error()))?;
+        let written = parts.into_iter().try_for_each(|part| match part {
+            Ok(bytes) => file.write_all(&bytes).map_err(|e| Error::io(&self.tmp, e)),
+            Err(e) => Err(self.err(e)),
+        });
+        self.w = Some(csv::WriterBuilder::new().flexible(false).from_writer(file));
+        written
     }
 
     /// End the current row.
     pub fn end(&mut self) -> Result<()> {
-        self.w.write_record(None::<&[u8]>).map_err(|e| self.err(e))
+        let r = self.writer()?.write_record(None::<&[u8]>);
+        r.map_err(|e| self.err(e))
     }
 
     /// Write one whole row.
@@ -162,8 +221,9 @@ impl CsvFile {
 
     /// Flush and move the file into place.
     pub fn finish(mut self) -> Result<()> {
-        self.w.flush().map_err(|e| Error::io(&self.tmp, e))?;
-        drop(self.w);
+        let mut w = self.w.take().ok_or_else(|| Error::io(&self.tmp, std::io::Error::other("an earlier write failed")))?;
+        w.flush().map_err(|e| Error::io(&self.tmp, e))?;
+        drop(w);
         std::fs::rename(&self.tmp, &self.path).map_err(|e| Error::io(&self.path, e))
     }
 }

@@ -19,7 +19,11 @@ use super::{
 use crate::data::MarketData;
 use crate::error::Result;
 use crate::experiment::{LoadedExperiment, SignalMode, Sizing, TechnicalSignal};
-use crate::signals::{self, indicators::IndState, Combined, IndKey, IndicatorCache, Spec, Stream};
+use crate::signals::{
+    self,
+    indicators::{IndState, Prefix},
+    Combined, IndKey, IndicatorCache, Spec, Stream,
+};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -55,6 +59,22 @@ pub fn fallback_reason(exp: &crate::experiment::Experiment) -> Option<&'static s
     })
 }
 
+/// How an indicator series of the batch is produced tile by tile: an SMA from its symbol's
+/// shared prefix sums, anything else from its own carried state.
+enum Slot {
+    Sma(usize),
+    State(IndState),
+}
+
+impl Slot {
+    fn of(key: IndKey) -> Slot {
+        match key {
+            IndKey::Sma(n) => Slot::Sma(n),
+            k => Slot::State(IndState::new(k)),
+        }
+    }
+}
+
 /// One technical signal of a candidate on one symbol: what it is and where its lines are.
 struct Entry<'e> {
     cfg: &'e TechnicalSignal,
@@ -84,7 +104,7 @@ pub fn run_batch(
     let preps: Vec<Result<Prepared>> = les.iter().map(|le| prepare_with(le, md.clone(), cache, false)).collect();
     // Every indicator series any candidate reads, once.
     let mut slot_of: BTreeMap<(usize, IndKey), usize> = BTreeMap::new();
-    let mut states: Vec<(usize, IndState)> = Vec::new();
+    let mut states: Vec<(usize, Slot)> = Vec::new();
     let plans: Vec<Vec<Vec<Entry>>> = les
         .iter()
         .zip(&preps)
@@ -104,7 +124,7 @@ pub fn run_batch(
                         .into_iter()
                         .map(|k| {
                             *slot_of.entry((s, k)).or_insert_with(|| {
-                                states.push((s, IndState::new(k)));
+                                states.push((s, Slot::of(k)));
                                 states.len() - 1
                             })
                         })
@@ -120,6 +140,14 @@ pub fn run_batch(
                 list.iter_mut().for_each(|e| e.single = single);
             }
             per_sym
+        })
+        .collect();
+    // Each symbol's closes summed once per tile for all its SMA windows.
+    let mut prefixes: Vec<Option<Prefix>> = (0..ns)
+        .map(|s| {
+            let keep =
+                states.iter().filter(|(t, _)| *t == s).filter_map(|(_, st)| if let Slot::Sma(n) = st { Some(*n) } else { None }).max();
+            keep.map(Prefix::new)
         })
         .collect();
     let mut bufs: Vec<Vec<f64>> = vec![vec![f64::NAN; tile + 1]; states.len()];
@@ -141,11 +169,21 @@ pub fn run_batch(
         let w0 = t0.saturating_sub(1);
         let off = t0 - w0;
         let len = t1 - w0;
+        for (s, p) in prefixes.iter_mut().enumerate() {
+            if let Some(p) = p {
+                p.advance(&md.bars[s].close, t0..t1);
+            }
+        }
         for ((s, st), buf) in states.iter_mut().zip(&mut bufs) {
             if off == 1 {
                 buf[0] = buf[prev_len - 1];
             }
-            st.fill(&md.bars[*s], t0..t1, &mut buf[off..len]);
+            let out = &mut buf[off..len];
+            match (st, &prefixes[*s]) {
+                (Slot::Sma(n), Some(p)) => p.sma(&md.bars[*s].close, *n, t0..t1, out),
+                (Slot::State(st), _) => st.fill(&md.bars[*s], t0..t1, out),
+                (Slot::Sma(_), None) => unreachable!("a symbol with an SMA slot has its prefix sums"),
+            }
         }
         for ((lp, plan), le) in loops.iter_mut().zip(&plans).zip(les) {
             let Some(lp) = lp else { continue };

@@ -86,6 +86,16 @@ impl Loop<'_> {
         }
     }
 
+    /// Take pending order `i` off the book (the last one, usually the only one, without a
+    /// shift).
+    fn drop_pending(&mut self, i: usize) {
+        if i + 1 == self.pending.len() {
+            self.pending.pop();
+        } else {
+            self.pending.remove(i);
+        }
+    }
+
     /// The signed quantity order `o` asks for, from position `cur` at the marks.
     fn wants(&self, o: &Order, cur: f64) -> f64 {
         match o.size {
@@ -107,7 +117,7 @@ impl Loop<'_> {
         if o.expires.is_some_and(|e| t > e) {
             let rec = self.res.orders.get_mut(o.id as usize).unwrap_or(&mut self.scratch);
             rec.status = if rec.filled_qty != 0.0 { Status::Partial } else { Status::Expired };
-            self.pending.remove(i);
+            self.drop_pending(i);
             return true;
         }
         let b = &self.md.bars[o.sym];
@@ -147,7 +157,7 @@ impl Loop<'_> {
                 if rec.filled_qty == 0.0 && self.log {
                     rec.note = "already at target".into();
                 }
-                self.pending.remove(i);
+                self.drop_pending(i);
                 true
             }
             Outcome::Reject(why) => {
@@ -156,7 +166,7 @@ impl Loop<'_> {
                 if self.log {
                     rec.note = why.into();
                 }
-                self.pending.remove(i);
+                self.drop_pending(i);
                 true
             }
             Outcome::Fill { qty, price, fee, rest } => {
@@ -177,7 +187,7 @@ impl Loop<'_> {
                     false
                 } else {
                     rec.status = Status::Filled;
-                    self.pending.remove(i);
+                    self.drop_pending(i);
                     true
                 }
             }

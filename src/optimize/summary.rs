@@ -160,6 +160,9 @@ pub(crate) fn finish(study: &Study, r: &SearchResult, dir: &Path, start: std::ti
     let best_stats = best_stats.ok_or_else(|| Error::Internal("the best trial was not re-run".into()))?;
     let (skew, kurt) = skew_kurt;
     let deflation = walk::deflated_sharpe(best.key_stats[1] / per_year.sqrt(), skew, kurt, best_stats.bars, var, scan.trials);
+    // The top curves are written while the overfitting statistic reads the block sums.
+    let (pbo, top_written) = rayon::join(|| pbo_of_log(study, dir, &scan.ok, scan.ok_count), || write_top_equity(study, &curves, dir));
+    let pbo = pbo?;
     let summary = Summary {
         method: format!("{:?}", study.cfg.method).to_lowercase(),
         objective: study.cfg.objective.clone(),
@@ -173,7 +176,7 @@ pub(crate) fn finish(study: &Study, r: &SearchResult, dir: &Path, start: std::ti
         deflation,
         effective_trials: effective_trials(&series, per, scan.trials),
         best_stats,
-        pbo: pbo_of_log(study, dir, &scan.ok, scan.ok_count)?,
+        pbo,
         indicators_computed: study.cache.len(),
         run_paths: study.paths.lock().map(|p| p.clone()).unwrap_or_default(),
         seconds: start.elapsed().as_secs_f64(),
@@ -181,7 +184,7 @@ pub(crate) fn finish(study: &Study, r: &SearchResult, dir: &Path, start: std::ti
     let path = dir.join("optimize.json");
     let json = serde_json::to_string_pretty(&summary).map_err(|e| Error::Internal(e.to_string()))?;
     crate::data::write_atomic(&path, (json + "\n").as_bytes())?;
-    write_top_equity(study, &curves, dir)?;
+    top_written?;
     Ok(summary)
 }
 
@@ -312,14 +315,12 @@ fn mean_correlation(series: &[Vec<f64>], per: usize) -> Option<(f64, usize)> {
     if cols.len() < 2 {
         return None;
     }
-    let (mut sum, mut pairs) = (0.0, 0usize);
-    for i in 0..cols.len() {
-        for j in i + 1..cols.len() {
-            sum += cols[i].iter().zip(&cols[j]).map(|(a, b)| a * b).sum::<f64>();
-            pairs += 1;
-        }
-    }
-    Some((sum / pairs as f64, cols.len()))
+    // Each pair's product in parallel; summed after, in pair order (the same figure whatever
+    // the threads).
+    let pairs: Vec<(usize, usize)> = (0..cols.len()).flat_map(|i| (i + 1..cols.len()).map(move |j| (i, j))).collect();
+    let dots: Vec<f64> = pairs.par_iter().map(|&(i, j)| cols[i].iter().zip(&cols[j]).map(|(a, b)| a * b).sum::<f64>()).collect();
+    let sum = dots.iter().fold(0.0, |s, d| s + d);
+    Some((sum / pairs.len() as f64, cols.len()))
 }
 
 /// `top_equity.csv`: the equity curves of the best feasible trials (best first, re-run with
@@ -333,13 +334,13 @@ fn write_top_equity(study: &Study, curves: &[(usize, Vec<f64>)], dir: &Path) -> 
     }
     let head = std::iter::once("timestamp".to_string()).chain(curves.iter().map(|(i, _)| format!("trial_{i}")));
     let mut w = crate::data::CsvFile::create(&path, head)?;
-    for (b, t) in study.md.timestamps.iter().enumerate() {
-        w.field(crate::data::time::format_ts(*t))?;
+    let ts = &study.md.timestamps;
+    w.par_rows(ts.len(), |b, row| {
+        row.field(crate::data::time::format_ts(ts[b]));
         for (_, c) in curves {
-            w.field(c[b])?;
+            row.field(c[b]);
         }
-        w.end()?;
-    }
+    })?;
     w.finish()
 }
 

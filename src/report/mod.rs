@@ -476,9 +476,13 @@ pub fn render_optimize(dir: &Path) -> Result<Vec<String>> {
 /// As [`render_optimize`], with the objective map over the two named parameters.
 pub fn render_optimize_with(dir: &Path, map: Option<(&str, &str)>) -> Result<Vec<String>> {
     let (maximize, summary) = direction_max(dir)?;
-    let top = view::Curves::read_opt(&dir.join("top_equity.csv"))?;
+    // The two files are read side by side.
     let path = dir.join("trials.csv");
-    let series = charts::trial_series(&path, maximize).map_err(|m| Error::data(&path, None, "bad-trials", m))?;
+    let (top, series) = rayon::join(
+        || view::Curves::read_opt(&dir.join("top_equity.csv")),
+        || charts::trial_series(&path, maximize).map_err(|m| Error::data(&path, None, "bad-trials", m)),
+    );
+    let (top, series) = (top?, series?);
     let names = charts::optimize_charts(dir, series, top.as_ref(), map).map_err(|m| {
         if m.starts_with("--map") {
             Error::Input(m)

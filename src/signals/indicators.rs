@@ -204,6 +204,77 @@ impl Kernel {
     }
 }
 
+/// The running prefix sum of a symbol's closes over the current tile of bars and the `keep`
+/// bars before it. Every SMA window reads the sum n bars back from it, so the batch path sums
+/// the closes once per tile for all its windows, in the order each window's own running sum
+/// ([`SmaK`]) takes them: the windows' values are the same to the last bit.
+#[derive(Debug, Clone)]
+pub(crate) struct Prefix {
+    acc: f64,
+    keep: usize,
+    /// The bar of `cs[0]`.
+    first: usize,
+    cs: Vec<f64>,
+}
+
+impl Prefix {
+    /// Before bar 0, for windows of up to `keep` bars.
+    pub(crate) fn new(keep: usize) -> Prefix {
+        Prefix { acc: 0.0, keep, first: 0, cs: Vec::new() }
+    }
+
+    /// Sum on through the bars `range` of `x` (which must start where the last call ended).
+    pub(crate) fn advance(&mut self, x: &[f64], range: std::ops::Range<usize>) {
+        let drop = self.cs.len().saturating_sub(self.keep);
+        self.cs.drain(..drop);
+        self.first += drop;
+        for &v in &x[range] {
+            self.acc += v;
+            self.cs.push(self.acc);
+        }
+    }
+
+    /// The SMA of `n` bars of `x` (the column summed) over the bars `range` of the last
+    /// [`advance`](Self::advance), into `out`: [`SmaK`]'s formula and guard, in a loop over
+    /// whole slices (which the compiler vectorizes), then the windows the guard sends back to
+    /// the closes summed directly.
+    pub(crate) fn sma(&self, x: &[f64], n: usize, range: std::ops::Range<usize>, out: &mut [f64]) {
+        if n == 0 || n > x.len() {
+            out.fill(f64::NAN);
+            return;
+        }
+        let nf = n as f64;
+        let (t0, t1) = (range.start, range.end);
+        // Before bar n: the warm-up, then the first window (its sum is the prefix sum itself).
+        let body = n.max(t0).min(t1);
+        for i in t0..body {
+            out[i - t0] = if i + 1 < n { f64::NAN } else { self.cs[i - self.first] / nf };
+        }
+        if body == t1 {
+            return;
+        }
+        let now = &self.cs[body - self.first..t1 - self.first];
+        let old = &self.cs[body - n - self.first..t1 - n - self.first];
+        let kept = |c: f64, p: f64| {
+            let w = c - p;
+            w.is_finite() && c.abs().max(p.abs()) <= SmaK::LOST * w.abs()
+        };
+        let mut guarded = false;
+        for ((o, &c), &p) in out[body - t0..].iter_mut().zip(now).zip(old) {
+            *o = (c - p) / nf;
+            guarded |= !kept(c, p);
+        }
+        if guarded {
+            for (k, (&c, &p)) in now.iter().zip(old).enumerate() {
+                if !kept(c, p) {
+                    let i = body + k;
+                    out[i - t0] = x[i + 1 - n..=i].iter().sum::<f64>() / nf;
+                }
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 struct SmaK {
     n: usize,
@@ -218,8 +289,12 @@ impl SmaK {
         SmaK { n, acc: 0.0, ring: vec![0.0; n], at: 0 }
     }
 
+    /// Where the prefix sums are more than this many times the window's sum, the window is
+    /// summed directly (see [`sma`]).
+    const LOST: f64 = 1e8;
+
     fn fill(&mut self, x: &[f64], range: std::ops::Range<usize>, out: &mut [f64]) {
-        const LOST: f64 = 1e8;
+        const LOST: f64 = SmaK::LOST;
         let n = self.n;
         if n == 0 || n > x.len() {
             out.fill(f64::NAN);
@@ -477,4 +552,47 @@ pub fn rolling_std(x: &[f64], n: usize) -> Vec<f64> {
 #[cfg(test)]
 pub(crate) fn prev_extreme(x: &[f64], n: usize, max: bool) -> Vec<f64> {
     run(Kernel::Prev(PrevK::new(n, max)), x)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    /// The shared prefix sums give every window's SMA to the last bit of the window's own
+    /// running sum, tile by tile, across the guard (huge values) and NaN closes.
+    #[test]
+    fn prefix_sma_equals_the_windows_own_sums() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        for case in 0..40 {
+            let len = rng.gen_range(1..3000);
+            let x: Vec<f64> = (0..len)
+                .map(|_| match rng.gen_range(0..100) {
+                    0 if case % 3 == 0 => 1e12,
+                    1 if case % 5 == 0 => f64::NAN,
+                    _ => rng.gen_range(1.0..200.0),
+                })
+                .collect();
+            let windows: Vec<usize> = (0..6).map(|_| rng.gen_range(0..120)).collect();
+            let keep = *windows.iter().max().unwrap();
+            let mut p = Prefix::new(keep);
+            let mut got: Vec<Vec<f64>> = vec![Vec::new(); windows.len()];
+            let mut t0 = 0;
+            while t0 < len {
+                let t1 = (t0 + rng.gen_range(1..700)).min(len);
+                p.advance(&x, t0..t1);
+                for (g, &n) in got.iter_mut().zip(&windows) {
+                    let mut out = vec![0.0; t1 - t0];
+                    p.sma(&x, n, t0..t1, &mut out);
+                    g.extend(out);
+                }
+                t0 = t1;
+            }
+            for (g, &n) in got.iter().zip(&windows) {
+                let want = sma(&x, n);
+                let bits = |v: &[f64]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(g), bits(&want), "case {case}, window {n}");
+            }
+        }
+    }
 }
