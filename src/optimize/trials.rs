@@ -252,21 +252,22 @@ impl TrialLog {
         if self.fault.is_some() {
             return self.append_one_by_one(trials, seed);
         }
-        let new = || trials.iter().filter(|t| !is_present(&self.present, t.index));
-        // Block sums first: a trial whose row is in trials.csv always has them.
-        if let Some(f) = self.blocks.as_mut() {
-            for t in new() {
-                if let Some(b) = &t.blocks {
-                    f.write_record(blocks_row(t.index, b)).map_err(|e| Error::io(&self.path, e.into()))?;
-                }
+        let new: Vec<&Trial> = trials.iter().filter(|t| !is_present(&self.present, t.index)).collect();
+        let io = |e: csv::Error| Error::io(&self.path, e.into());
+        // The rows are formatted in parallel, then written in order: the bytes the writers
+        // would write one row at a time. Block sums first: a trial whose row is in trials.csv
+        // always has them.
+        let (blocks, rows) = rayon::join(
+            || csv_text(&new, |t| t.blocks.as_ref().map(|b| blocks_row(t.index, b))),
+            || csv_text(&new, |t| Some(row(t, seed))),
+        );
+        for (f, bytes) in [(self.blocks.as_mut(), blocks), (self.file.as_mut(), rows)] {
+            if let Some(f) = f {
+                let bytes = bytes.map_err(io)?;
+                f.flush().map_err(|e| Error::io(&self.path, e))?;
+                let mut file: &std::fs::File = f.get_ref();
+                file.write_all(&bytes).map_err(|e| Error::io(&self.path, e))?;
             }
-            f.flush().map_err(|e| Error::io(&self.path, e))?;
-        }
-        if let Some(f) = self.file.as_mut() {
-            for t in new() {
-                f.write_record(row(t, seed)).map_err(|e| Error::io(&self.path, e.into()))?;
-            }
-            f.flush().map_err(|e| Error::io(&self.path, e))?;
         }
         Ok(())
     }
@@ -306,6 +307,27 @@ impl TrialLog {
         self.present = present;
         Ok(())
     }
+}
+
+/// The CSV text of the rows `row` makes of `items` (those it makes one of), as an appender
+/// writes them, formatted in parallel chunks.
+fn csv_text<T: Sync>(items: &[T], row: impl Fn(&T) -> Option<Vec<String>> + Sync) -> std::result::Result<Vec<u8>, csv::Error> {
+    use rayon::prelude::*;
+    let parts: Vec<std::result::Result<Vec<u8>, csv::Error>> = items
+        .par_chunks(1024)
+        .map(|chunk| {
+            let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
+            for r in chunk.iter().filter_map(&row) {
+                w.write_record(&r)?;
+            }
+            w.into_inner().map_err(|e| csv::Error::from(e.into_error()))
+        })
+        .collect();
+    let mut out = Vec::new();
+    for p in parts {
+        out.extend(p?);
+    }
+    Ok(out)
 }
 
 fn blocks_row(index: usize, b: &[[f64; 3]; crate::metrics::BLOCKS]) -> Vec<String> {
