@@ -175,15 +175,24 @@ impl CsvFile {
     }
 
     /// Append rows `0..n`, each written by `row` into a [`Row`]: the rows are formatted in
-    /// parallel, in chunks, then written in order (the same bytes as one field at a time).
+    /// parallel, in chunks, then written in order (the same bytes as one field at a time); a
+    /// few chunks per thread are in memory at once.
     pub fn par_rows(&mut self, n: usize, row: impl Fn(usize, &mut Row) + Sync) -> Result<()> {
+        const CHUNK: usize = 4096;
+        let step = CHUNK * 2 * rayon::current_num_threads().max(1);
+        for start in (0..n).step_by(step) {
+            self.par_rows_in(start..(start + step).min(n), CHUNK, &row)?;
+        }
+        Ok(())
+    }
+
+    fn par_rows_in(&mut self, rows: std::ops::Range<usize>, chunk: usize, row: &(impl Fn(usize, &mut Row) + Sync)) -> Result<()> {
         use rayon::prelude::*;
-        const CHUNK: usize = 8192;
-        let parts: Vec<std::result::Result<Vec<u8>, csv::Error>> = (0..n.div_ceil(CHUNK))
+        let parts: Vec<std::result::Result<Vec<u8>, csv::Error>> = (0..rows.len().div_ceil(chunk))
             .into_par_iter()
             .map(|k| {
                 let mut r = Row { w: csv::WriterBuilder::new().flexible(false).from_writer(Vec::new()), buf: String::new(), err: None };
-                for i in k * CHUNK..((k + 1) * CHUNK).min(n) {
+                for i in rows.start + k * chunk..(rows.start + (k + 1) * chunk).min(rows.end) {
                     row(i, &mut r);
                     if let Err(e) = r.w.write_record(None::<&[u8]>) {
                         r.err.get_or_insert(e);

@@ -373,14 +373,14 @@ impl Study {
 
     /// Run `exps` recording their equity curves, and hand each run to `f` with its position in
     /// `exps`, in order. Those the batch path covers run through it together, in groups whose
-    /// curves stay within 64 MB together, each group shared out among the threads; the others
+    /// curves stay within 16 MB together, each group shared out among the threads; the others
     /// run through the engine.
     pub(crate) fn for_each_curve(
         &self,
         mut exps: Vec<Experiment>,
         mut f: impl FnMut(usize, Result<(crate::engine::Prepared, crate::engine::RunResult)>) -> Result<()>,
     ) -> Result<()> {
-        const BUDGET: usize = 64 << 20;
+        const BUDGET: usize = 16 << 20;
         let group = (BUDGET / (8 * self.md.len().max(1))).clamp(1, 64);
         let threads = rayon::current_num_threads().max(1);
         let mut at = 0;
