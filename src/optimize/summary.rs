@@ -142,27 +142,32 @@ pub(crate) fn finish(study: &Study, r: &SearchResult, dir: &Path, start: std::ti
     let runs: Vec<Experiment> = std::iter::once(exp).chain(sampled).chain(top.into_iter().map(|(_, e)| e)).collect();
     let per = study.md.len().div_ceil(MAX_POINTS).max(1);
     let (mut best_stats, mut skew_kurt, mut series, mut curves) = (None, (f64::NAN, f64::NAN), Vec::new(), Vec::new());
-    study.for_each_curve(runs, |k, run| {
-        let (prep, res) = run?;
-        if k == 0 {
-            if let Some((bar, what)) = &res.fault {
-                return Err(Error::Input(format!("bar {bar}: {what}")));
-            }
-            best_stats = Some(crate::engine::summarize(&prep, &res));
-            skew_kurt = walk::skew_kurtosis(&returns(cash[0], &res.equity));
-        } else if k <= n_sampled {
-            series.push(returns(cash[k], &res.equity).chunks(per).map(|c| c.iter().sum()).collect());
-        } else {
-            curves.push((top_index[k - 1 - n_sampled], res.equity));
-        }
-        Ok(())
-    })?;
+    // The overfitting statistic reads the block sums while the re-runs run.
+    let (ran, pbo) = rayon::join(
+        || {
+            study.for_each_curve(runs, |k, run| {
+                let (prep, res) = run?;
+                if k == 0 {
+                    if let Some((bar, what)) = &res.fault {
+                        return Err(Error::Input(format!("bar {bar}: {what}")));
+                    }
+                    best_stats = Some(crate::engine::summarize(&prep, &res));
+                    skew_kurt = walk::skew_kurtosis(&returns(cash[0], &res.equity));
+                } else if k <= n_sampled {
+                    series.push(returns(cash[k], &res.equity).chunks(per).map(|c| c.iter().sum()).collect());
+                } else {
+                    curves.push((top_index[k - 1 - n_sampled], res.equity));
+                }
+                Ok(())
+            })
+        },
+        || pbo_of_log(study, dir, &scan.ok, scan.ok_count),
+    );
+    ran?;
+    let pbo = pbo?;
     let best_stats = best_stats.ok_or_else(|| Error::Internal("the best trial was not re-run".into()))?;
     let (skew, kurt) = skew_kurt;
     let deflation = walk::deflated_sharpe(best.key_stats[1] / per_year.sqrt(), skew, kurt, best_stats.bars, var, scan.trials);
-    // The top curves are written while the overfitting statistic reads the block sums.
-    let (pbo, top_written) = rayon::join(|| pbo_of_log(study, dir, &scan.ok, scan.ok_count), || write_top_equity(study, &curves, dir));
-    let pbo = pbo?;
     let summary = Summary {
         method: format!("{:?}", study.cfg.method).to_lowercase(),
         objective: study.cfg.objective.clone(),
@@ -184,7 +189,7 @@ pub(crate) fn finish(study: &Study, r: &SearchResult, dir: &Path, start: std::ti
     let path = dir.join("optimize.json");
     let json = serde_json::to_string_pretty(&summary).map_err(|e| Error::Internal(e.to_string()))?;
     crate::data::write_atomic(&path, (json + "\n").as_bytes())?;
-    top_written?;
+    write_top_equity(study, &curves, dir)?;
     Ok(summary)
 }
 
