@@ -162,6 +162,11 @@ pub fn run_batch(
             })
         })
         .collect();
+    // A tile's signals live in one set of buffers per symbol, lent to each candidate in turn
+    // (they stay in cache; a candidate keeps only its signal at the tile's last bar, which the
+    // next tile's first bar repeats).
+    let mut scratch: Vec<Combined> = vec![Combined::default(); ns];
+    let mut lasts: Vec<Vec<(i8, u8, f64)>> = vec![Vec::new(); les.len()];
     let (mut t0, mut prev_len) = (0, 0);
     while t0 < n {
         let t1 = (t0 + tile).min(n);
@@ -185,7 +190,7 @@ pub fn run_batch(
                 (Slot::Sma(_), None) => unreachable!("a symbol with an SMA slot has its prefix sums"),
             }
         }
-        for ((lp, plan), le) in loops.iter_mut().zip(&plans).zip(les) {
+        for (((lp, plan), le), last) in loops.iter_mut().zip(&plans).zip(les).zip(&mut lasts) {
             let Some(lp) = lp else { continue };
             if lp.done {
                 continue;
@@ -194,8 +199,8 @@ pub fn run_batch(
             let mults = &exp.decision.strength_multipliers;
             for (s, entries) in plan.iter().enumerate() {
                 let line = |e: &Entry, i: usize| e.slots.get(i).map_or(&[][..], |&k| &bufs[k][..len]);
-                let first = (off == 1).then(|| lp.tile[s].get(w0));
-                let mut prev = std::mem::take(&mut lp.tile[s]);
+                let first = (off == 1).then(|| last[s]);
+                let mut prev = std::mem::take(&mut scratch[s]);
                 let comb = match &entries[..] {
                     [e] if e.single && e.cfg.mode == SignalMode::Event && e.spec.is_cross() => {
                         // The hot path of a crossover sweep: one cross, its own combination,
@@ -204,11 +209,14 @@ pub fn run_batch(
                         if let Some(f) = first {
                             prev.dir[0] = f.0;
                         }
+                        (prev.strength.clear(), prev.conf.clear());
+                        prev.strength.push(e.strength);
+                        prev.conf.push(e.cfg.confidence);
                         let st = Stream {
                             source: String::new(),
                             dir: prev.dir,
-                            strength: vec![e.strength],
-                            conf: vec![e.cfg.confidence],
+                            strength: prev.strength,
+                            conf: prev.conf,
                             acts: Some(prev.acts),
                         };
                         Combined::of_stream(st)
@@ -238,6 +246,11 @@ pub fn run_batch(
             }
             lp.act_cursor.fill(0);
             lp.advance(t1);
+            last.clear();
+            for (c, buf) in lp.tile.iter_mut().zip(&mut scratch) {
+                last.push(c.get(t1 - 1));
+                *buf = std::mem::take(c);
+            }
         }
         (t0, prev_len) = (t1, len);
     }
