@@ -209,7 +209,8 @@ pub fn run_batch(
                         if let Some(f) = first {
                             prev.dir[0] = f.0;
                         }
-                        (prev.strength.clear(), prev.conf.clear());
+                        prev.strength.clear();
+                        prev.conf.clear();
                         prev.strength.push(e.strength);
                         prev.conf.push(e.cfg.confidence);
                         let st = Stream {

@@ -19,6 +19,8 @@
 #![allow(clippy::needless_range_loop)] // loops over symbol ids index several parallel arrays
 
 pub mod batch;
+#[cfg(test)]
+mod direct_tests;
 mod orders;
 mod prepare;
 mod rebalancing;
@@ -145,6 +147,9 @@ struct Loop<'a> {
     borrow_per_bar: f64,
     /// Whether idle bars may be skipped in bulk (see [`Loop::skip_idle`]).
     can_skip: bool,
+    /// One symbol filled at the deciding bar's close, under one set of parameters: a signal's
+    /// order is tried as it is sent (see `submit_signal`).
+    direct: bool,
     act_cursor: Vec<usize>,
     /// The next bar to run.
     t: usize,
@@ -359,6 +364,7 @@ impl<'a> Loop<'a> {
             calendar,
             borrow_per_bar,
             can_skip,
+            direct: ns == 1 && exp.execution.fill == FillTiming::Close && prep.regime.is_none() && exp.rebalance.is_none(),
             act_cursor: vec![0; ns],
             t: 0,
             done: false,
@@ -598,7 +604,7 @@ impl<'a> Loop<'a> {
             (a, b) => a.or(b),
         };
         let id = self.next_id();
-        self.submit(t, Order { id, sym: s, size, price, bar, at_close, expires, reason: Reason::Signal });
+        self.submit_signal(t, Order { id, sym: s, size, price, bar, at_close, expires, reason: Reason::Signal });
     }
 
     /// From bar t, skip the bars where nothing can happen but marking to market, in bulk: with

@@ -7,9 +7,25 @@ use crate::execution::{self, Costs, Order, OrderRecord, Outcome, PriceType, Size
 use crate::experiment::FillTiming;
 use crate::portfolio::{Fill, Reason};
 
+/// What trying an order came to.
+enum Tried {
+    /// Not due, not tradable or not touched: it stays as it is.
+    Waits,
+    /// Filled, rejected, expired or already at its target: it leaves the book.
+    Left,
+    /// Partly filled: the rest (a quantity) waits for the next bar.
+    Rest(f64),
+}
+
 impl Loop<'_> {
     pub(super) fn submit(&mut self, created: usize, order: Order) {
-        // A newer order for a symbol replaces its waiting one.
+        self.enter(created, &order);
+        self.pending.push(order);
+    }
+
+    /// Log order `order` (made at bar `created`) and cancel its symbol's waiting one: a newer
+    /// order for a symbol replaces it.
+    fn enter(&mut self, created: usize, order: &Order) {
         let sym = order.sym;
         let orders = &mut self.res.orders;
         self.pending.retain(|o| {
@@ -25,7 +41,21 @@ impl Loop<'_> {
         if self.log {
             orders.push(OrderRecord { order: order.clone(), created, filled_qty: 0.0, status: Status::Pending, note: String::new() });
         }
-        self.pending.push(order);
+    }
+
+    /// Send a signal's order decided at bar t's close. With one symbol and fills at that close
+    /// (`direct`), the book would hold this order alone and try it next: it is tried now, and
+    /// goes on the book only if it waits or leaves a rest.
+    pub(super) fn submit_signal(&mut self, t: usize, order: Order) {
+        if !(self.direct && order.bar == t && order.at_close && order.price == PriceType::Market) {
+            return self.submit(t, order);
+        }
+        self.enter(t, &order);
+        match self.execute(&order, t, true) {
+            Tried::Left => {}
+            Tried::Waits => self.pending.push(order),
+            Tried::Rest(rest) => self.pending.push(Order { size: Size::Qty(rest), bar: t + 1, ..order }),
+        }
     }
 
     pub(super) fn next_id(&self) -> u64 {
@@ -109,42 +139,59 @@ impl Loop<'_> {
     /// rejected, expired or already at its target).
     fn try_order(&mut self, i: usize, t: usize, at_close: bool) -> bool {
         let o = self.pending[i].clone();
+        match self.execute(&o, t, at_close) {
+            Tried::Waits => false,
+            Tried::Left => {
+                self.drop_pending(i);
+                true
+            }
+            Tried::Rest(rest) => {
+                let p = &mut self.pending[i];
+                p.size = Size::Qty(rest);
+                p.bar = t + 1;
+                false
+            }
+        }
+    }
+
+    /// Try order `o` at bar t's open or close (`at_close`), if it is due there: fill, reject or
+    /// expire it (its record says which) or leave it waiting.
+    fn execute(&mut self, o: &Order, t: usize, at_close: bool) -> Tried {
         let intrabar = !matches!(o.price, PriceType::Market);
         let due = o.bar <= t && (o.at_close == at_close || intrabar && !at_close);
         if !due {
-            return false;
+            return Tried::Waits;
         }
         if o.expires.is_some_and(|e| t > e) {
             let rec = self.res.orders.get_mut(o.id as usize).unwrap_or(&mut self.scratch);
             rec.status = if rec.filled_qty != 0.0 { Status::Partial } else { Status::Expired };
-            self.drop_pending(i);
-            return true;
+            return Tried::Left;
         }
         let b = &self.md.bars[o.sym];
         if !b.tradable[t] {
-            return false;
+            return Tried::Waits;
         }
         let cur = self.pf.qty[o.sym];
         let (raw, maker) = match o.price {
             PriceType::Market => (if at_close { b.close[t] } else { b.open[t] }, false),
             PriceType::Limit(l) => {
-                let buy = self.wants(&o, cur) > 0.0;
+                let buy = self.wants(o, cur) > 0.0;
                 if buy && b.open[t] <= l || !buy && b.open[t] >= l {
                     (b.open[t], true)
                 } else if buy && b.low[t] <= l || !buy && b.high[t] >= l {
                     (l, true)
                 } else {
-                    return false;
+                    return Tried::Waits;
                 }
             }
             PriceType::Stop(l) => {
-                let buy = self.wants(&o, cur) > 0.0;
+                let buy = self.wants(o, cur) > 0.0;
                 if buy && b.open[t] >= l || !buy && b.open[t] <= l {
                     (b.open[t], false)
                 } else if buy && b.high[t] >= l || !buy && b.low[t] <= l {
                     (l, false)
                 } else {
-                    return false;
+                    return Tried::Waits;
                 }
             }
         };
@@ -157,8 +204,7 @@ impl Loop<'_> {
                 if rec.filled_qty == 0.0 && self.log {
                     rec.note = "already at target".into();
                 }
-                self.drop_pending(i);
-                true
+                Tried::Left
             }
             Outcome::Reject(why) => {
                 let rec = self.res.orders.get_mut(o.id as usize).unwrap_or(&mut self.scratch);
@@ -166,8 +212,7 @@ impl Loop<'_> {
                 if self.log {
                     rec.note = why.into();
                 }
-                self.drop_pending(i);
-                true
+                Tried::Left
             }
             Outcome::Fill { qty, price, fee, rest } => {
                 self.book(t, o.sym, qty, price, fee, o.reason, o.id, at_close);
@@ -181,14 +226,10 @@ impl Loop<'_> {
                 rec.filled_qty += qty;
                 if rest != 0.0 {
                     rec.status = Status::Partial;
-                    let p = &mut self.pending[i];
-                    p.size = Size::Qty(rest);
-                    p.bar = t + 1;
-                    false
+                    Tried::Rest(rest)
                 } else {
                     rec.status = Status::Filled;
-                    self.drop_pending(i);
-                    true
+                    Tried::Left
                 }
             }
         }
