@@ -180,10 +180,7 @@ pub fn optimize_charts(
     top: Option<&crate::report::view::Curves>,
     map: Option<(&str, &str)>,
 ) -> Result<Vec<String>, String> {
-    let mut names = Vec::new();
     let TrialSeries { params, x, cols, obj, best, ran } = trials;
-    both!(dir, "convergence", (1100, 420), |r| convergence(r, ran, &x, &obj, &best))?;
-    names.push("convergence".into());
     let axes = match map {
         Some((a, b)) => {
             let find = |n: &str| {
@@ -193,18 +190,29 @@ pub fn optimize_charts(
         }
         None => (params.len() >= 2).then_some((0, 1)),
     };
-    if let Some((i, j)) = axes {
+    type Drawn = Result<Option<&'static str>, String>;
+    // The charts are drawn side by side; the first failure in the order below is reported.
+    let convergence = || -> Drawn {
+        both!(dir, "convergence", (1100, 420), |r| convergence(r, ran, &x, &obj, &best))?;
+        Ok(Some("convergence"))
+    };
+    let map = || -> Drawn {
+        let Some((i, j)) = axes else { return Ok(None) };
         let (p2, c2) = ([params[i].clone(), params[j].clone()], [cols[i].clone(), cols[j].clone()]);
         both!(dir, "param_map", (900, 700), |r| param_map(r, &p2, &c2, &obj))?;
-        names.push("param_map".into());
-    }
-    if !params.is_empty() {
+        Ok(Some("param_map"))
+    };
+    let panels = || -> Drawn {
+        if params.is_empty() {
+            return Ok(None);
+        }
         let k = params.len().min(6);
         let rows = k.div_ceil(2) as u32;
         both!(dir, "params", (1100, 60 + 300 * rows), |r| param_panels(r, &params[..k], &cols, &obj))?;
-        names.push("params".into());
-    }
-    if let Some(t) = top {
+        Ok(Some("params"))
+    };
+    let top = || -> Drawn {
+        let Some(t) = top else { return Ok(None) };
         let ts = &t.ts;
         let series: Vec<Series> = t
             .names
@@ -214,7 +222,12 @@ pub fn optimize_charts(
             .map(|(i, (n, c))| (n.replace('_', " "), minmax(ts, c, POINTS), PALETTE[i % PALETTE.len()]))
             .collect();
         both!(dir, "top_equity", WIDE, |r| lines(r, "Equity of the top trials", "equity (quote currency)", ts, &series, false))?;
-        names.push("top_equity".into());
+        Ok(Some("top_equity"))
+    };
+    let ((a, b), (c, d)) = rayon::join(|| rayon::join(convergence, map), || rayon::join(panels, top));
+    let mut names = Vec::new();
+    for drawn in [a, b, c, d] {
+        names.extend(drawn?.map(String::from));
     }
     Ok(names)
 }
