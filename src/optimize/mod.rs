@@ -512,14 +512,15 @@ impl Study {
                 Built::Alone(p) => alone.push((k, p)),
             }
         }
-        // Chunks small enough for the threads to share the work evenly, large enough to share
-        // each tile's indicator series among many candidates.
+        // Chunks small enough for the threads to share the work evenly (eight per thread: the
+        // last chunks of a call run while the other threads idle), large enough to share each
+        // tile's indicator series among many candidates.
         let threads = rayon::current_num_threads().max(1);
         // Dealt out in turn, so neighbouring candidates (of similar cost in a grid) spread over
         // the chunks.
         // A candidate holds a tile of its signals per symbol: fewer per chunk with many symbols.
         let most = (4096 / self.md.symbols.len().max(1)).clamp(16, 2048);
-        let count = together.len().div_ceil(together.len().div_ceil(threads * 2).clamp(16, most));
+        let count = together.len().div_ceil(together.len().div_ceil(threads * 8).clamp(16, most));
         let mut chunks: Vec<Vec<(usize, Vec<toml::Value>, Experiment)>> = (0..count).map(|_| Vec::new()).collect();
         for (i, c) in together.into_iter().enumerate() {
             chunks[i % count].push(c);
