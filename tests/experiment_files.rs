@@ -66,3 +66,55 @@ fn resolved_copy_round_trips_with_defaults_filled() {
     assert!(resolved.contains("seed = 9") && resolved.contains("fee_bps = 10.0") && resolved.contains("initial_cash = 10000.0"));
     assert_eq!(Experiment::from_toml(&resolved, Path::new("b.toml")).unwrap(), e);
 }
+
+/// A candidate built by reading only the sections its keys lead into (`with_sets`) equals the
+/// one read from its whole tree (`from_value_with`), result or error, for every experiment
+/// file and keys in one or two sections, absent sections, bad values, unknown keys and paths.
+#[test]
+fn a_candidate_read_by_section_equals_one_read_whole() {
+    let int = toml::Value::Integer;
+    let float = toml::Value::Float;
+    let text = |s: &str| toml::Value::String(s.into());
+    let cases: Vec<Vec<(&str, toml::Value)>> = vec![
+        vec![("signals.technical[0].fast", int(7))],
+        vec![("signals.technical[0].fast", int(7)), ("signals.technical[0].slow", int(40))],
+        vec![("risk.stop_loss", float(0.03)), ("execution.fee_bps", float(5.0))],
+        vec![("decision.fraction", float(0.5)), ("decision.sizing", text("fixed_fraction")), ("risk.max_position", float(0.7))],
+        vec![("experiment.seed", int(987_654))],
+        vec![("rebalance.band", float(0.07))],
+        vec![("risk.stop_loss", float(-1.0))],
+        vec![("portfolio.initial_cash", text("abc"))],
+        vec![("risk.stop_los", float(0.05))],
+        vec![("signals.technical[9].fast", int(5))],
+        vec![("nosuch.x", int(1))],
+        vec![("signals", int(1))],
+        vec![("signals.technical[0].fast", int(7)), ("signals..x", int(1))],
+        vec![("data.max_price_jump", float(0.5))],
+        vec![("execution.fill", text("next_open")), ("execution.delay_bars", int(1))],
+    ];
+    let (mut ok, mut err) = (0, 0);
+    for entry in std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments")).unwrap() {
+        let file = entry.unwrap().path();
+        let exp = Experiment::load(&file).unwrap().exp;
+        let root = toml::Value::try_from(&exp).unwrap();
+        let base: Experiment = serde::Deserialize::deserialize(root.clone()).unwrap();
+        for case in &cases {
+            let sets: Vec<(String, toml::Value)> = case.iter().map(|(p, v)| (p.to_string(), v.clone())).collect();
+            let whole = Experiment::from_value_with(root.clone(), &sets, &file);
+            let by_section = base.with_sets(&root, &sets, &file);
+            match (whole, by_section) {
+                (Ok(a), Ok(b)) => {
+                    assert!(a == b, "{} {case:?}: read by section differs", file.display());
+                    // Counted only where the keys changed something (a file may hold the value).
+                    ok += usize::from(a != base);
+                }
+                (Err(a), Err(b)) => {
+                    assert_eq!(a.to_string(), b.to_string(), "{} {case:?}", file.display());
+                    err += 1;
+                }
+                (a, b) => panic!("{} {case:?}: whole {:?}, by section {:?}", file.display(), a.map(|_| ()), b.map(|_| ())),
+            }
+        }
+    }
+    assert!(ok > 50 && err > 50, "{ok} built, {err} refused");
+}

@@ -177,6 +177,56 @@ impl Experiment {
         Experiment::from_toml(&text, file)
     }
 
+    /// As [`from_value_with`](Self::from_value_with) for a base experiment `self` that is
+    /// `root` read as it stands: only the sections the paths lead into are read again from
+    /// their subtrees (a sweep's candidates differ in a few keys of one or two sections, and
+    /// reading the whole tree for each was most of a candidate's set-up). Any path or section
+    /// this cannot take goes through `from_value_with`, for the same result and error.
+    pub fn with_sets(&self, root: &toml::Value, sets: &[(String, toml::Value)], file: &Path) -> Result<Experiment> {
+        let mut exp = self.clone();
+        let mut done: Vec<&str> = Vec::new();
+        for (path, _) in sets {
+            let Some((sec, _)) = path.split_once('.') else { return Experiment::from_value_with(root.clone(), sets, file) };
+            if done.contains(&sec) {
+                continue;
+            }
+            done.push(sec);
+            let mut sub = root.get(sec).cloned().unwrap_or_else(|| toml::Value::Table(Default::default()));
+            for (p, v) in sets {
+                if let Some((s, rest)) = p.split_once('.') {
+                    if s == sec && set_path(&mut sub, rest, v.clone()).is_err() {
+                        return Experiment::from_value_with(root.clone(), sets, file);
+                    }
+                }
+            }
+            if exp.read_section(sec, sub).is_err() {
+                return Experiment::from_value_with(root.clone(), sets, file);
+            }
+        }
+        exp.validate(file)?;
+        Ok(exp)
+    }
+
+    /// Replace section `name` (a top-level key) with `value` read as that section.
+    fn read_section(&mut self, name: &str, value: toml::Value) -> std::result::Result<(), String> {
+        let e = |x: toml::de::Error| x.to_string();
+        match name {
+            "experiment" => self.experiment = Meta::deserialize(value).map_err(e)?,
+            "data" => self.data = DataConfig::deserialize(value).map_err(e)?,
+            "portfolio" => self.portfolio = PortfolioConfig::deserialize(value).map_err(e)?,
+            "signals" => self.signals = SignalsConfig::deserialize(value).map_err(e)?,
+            "decision" => self.decision = DecisionConfig::deserialize(value).map_err(e)?,
+            "risk" => self.risk = RiskConfig::deserialize(value).map_err(e)?,
+            "execution" => self.execution = ExecutionConfig::deserialize(value).map_err(e)?,
+            "metrics" => self.metrics = MetricsConfig::deserialize(value).map_err(e)?,
+            "rebalance" => self.rebalance = Some(RebalanceConfig::deserialize(value).map_err(e)?),
+            "regime" => self.regime = Some(RegimeConfig::deserialize(value).map_err(e)?),
+            "optimize" => self.optimize = Some(OptimizeConfig::deserialize(value).map_err(e)?),
+            _ => return Err(format!("no section {name}")),
+        }
+        Ok(())
+    }
+
     /// The schema's own range checks, each error naming its key. The sections other modules
     /// interpret are checked by them: signal parameters and regime overrides by
     /// [`crate::engine::check`] (every run calls it), the search by

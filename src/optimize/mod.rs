@@ -185,6 +185,9 @@ pub struct Study {
     /// The user's experiment.
     pub le: LoadedExperiment,
     base_tree: toml::Value,
+    /// `base_tree` read back: what a candidate is built from (None if it does not read, and
+    /// each candidate then reads its whole tree).
+    base_exp: Option<Experiment>,
     /// The search space.
     pub space: Space,
     /// `[optimize]`.
@@ -233,12 +236,14 @@ impl Study {
         let mut base = le.with_absolute_paths();
         base.optimize = None;
         let base_tree = toml::Value::try_from(&base).map_err(|e| Error::Internal(e.to_string()))?;
+        let base_exp = <Experiment as serde::Deserialize>::deserialize(base_tree.clone()).ok();
         let parse_all = |v: &[String]| v.iter().map(|s| Comparison::parse(s)).collect::<std::result::Result<Vec<_>, _>>();
         let rules = parse_all(&cfg.rules).map_err(Error::Input)?;
         let constraints = parse_all(&cfg.constraints).map_err(Error::Input)?;
         Ok(Study {
             le: LoadedExperiment { exp: base, file: le.file.clone() },
             base_tree,
+            base_exp,
             space,
             cfg,
             md,
@@ -261,7 +266,11 @@ impl Study {
             return Err((TrialStatus::Rule, format!("{} {} {}", r.left, r.op, r.right)));
         }
         let sets: Vec<(String, toml::Value)> = self.space.paths.iter().cloned().zip(params.iter().cloned()).collect();
-        Experiment::from_value_with(self.base_tree.clone(), &sets, &self.le.file).map_err(|e| (TrialStatus::Invalid, e.to_string()))
+        let exp = match &self.base_exp {
+            Some(base) => base.with_sets(&self.base_tree, &sets, &self.le.file),
+            None => Experiment::from_value_with(self.base_tree.clone(), &sets, &self.le.file),
+        };
+        exp.map_err(|e| (TrialStatus::Invalid, e.to_string()))
     }
 
     /// The first rule of `[optimize].rules` that `params` break (checked without building the
