@@ -1,6 +1,8 @@
 //! The engine's order book: submitting orders (a newer one replaces a symbol's waiting one),
 //! filling what is due in each phase of a bar through the execution simulator (reductions first,
-//! so their cash is there for additions), booking fills, and flattening the book.
+//! so their cash is there for additions), booking fills, and flattening the book. With one
+//! symbol filled at the deciding bar's close, a signal's order is tried as it is sent, where the
+//! book would have tried it next.
 
 use super::Loop;
 use crate::execution::{self, Costs, Order, OrderRecord, Outcome, PriceType, Size, Status};

@@ -196,7 +196,7 @@ pub fn optimize_charts(
         both!(dir, "convergence", (1100, 420), |r| convergence(r, ran, &x, &obj, &best))?;
         Ok(Some("convergence"))
     };
-    let map = || -> Drawn {
+    let objective_map = || -> Drawn {
         let Some((i, j)) = axes else { return Ok(None) };
         let (p2, c2) = ([params[i].clone(), params[j].clone()], [cols[i].clone(), cols[j].clone()]);
         both!(dir, "param_map", (900, 700), |r| param_map(r, &p2, &c2, &obj))?;
@@ -224,7 +224,7 @@ pub fn optimize_charts(
         both!(dir, "top_equity", WIDE, |r| lines(r, "Equity of the top trials", "equity (quote currency)", ts, &series, false))?;
         Ok(Some("top_equity"))
     };
-    let ((a, b), (c, d)) = rayon::join(|| rayon::join(convergence, map), || rayon::join(panels, top));
+    let ((a, b), (c, d)) = rayon::join(|| rayon::join(convergence, objective_map), || rayon::join(panels, top));
     let mut names = Vec::new();
     for drawn in [a, b, c, d] {
         names.extend(drawn?.map(String::from));
