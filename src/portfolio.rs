@@ -159,7 +159,11 @@ impl Portfolio {
         for t in &self.trades[..k] {
             st.push(t);
         }
-        self.trades.drain(..k);
+        if k == self.trades.len() {
+            self.trades.clear();
+        } else {
+            self.trades.drain(..k);
+        }
         self.dropped += k;
     }
 

@@ -95,7 +95,8 @@ struct Loop<'a> {
     /// The base experiment and its prepared inputs.
     base: &'a Experiment,
     base_prep: &'a Prepared,
-    lots: &'a [f64],
+    /// The execution costs of each symbol (its own lot size in).
+    sym_costs: Vec<Costs>,
     /// The rebalance whose orders are still working.
     rb_open: Option<usize>,
     /// Price of each symbol's latest fill in the working rebalance (NaN: none yet).
@@ -297,20 +298,21 @@ impl<'a> Loop<'a> {
             && prep.regime.is_none()
             && exp.rebalance.is_none();
         let full = record == Record::Full;
+        let costs = Costs::from_config(&exp.execution);
         let cap = if full { n } else { 0 };
         Loop {
             exp,
             pv: prep,
             base: exp,
             base_prep: prep,
-            lots: &prep.lots,
             rb_open: None,
             rb_px: vec![f64::NAN; ns],
             rb_bufs: rebalancing::Buffers::new(ns),
             md,
             n,
             ns,
-            costs: Costs::from_config(&exp.execution),
+            costs,
+            sym_costs: (0..ns).map(|s| Costs { lot: prep.lots.get(s).copied().unwrap_or(costs.lot), ..costs }).collect(),
             pf: if full {
                 Portfolio::new(exp.portfolio.initial_cash, ns)
             } else {

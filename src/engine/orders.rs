@@ -5,7 +5,7 @@
 //! book would have tried it next.
 
 use super::Loop;
-use crate::execution::{self, Costs, Order, OrderRecord, Outcome, PriceType, Size, Status};
+use crate::execution::{self, Order, OrderRecord, Outcome, PriceType, Size, Status};
 use crate::experiment::FillTiming;
 use crate::portfolio::{Fill, Reason};
 
@@ -198,8 +198,7 @@ impl Loop<'_> {
             }
         };
         let eq = self.pf.equity();
-        let costs = Costs { lot: self.lots.get(o.sym).copied().unwrap_or(self.costs.lot), ..self.costs };
-        match execution::fill(o.size, cur, raw, maker, eq, self.pf.cash, b.volume[t], &costs) {
+        match execution::fill(o.size, cur, raw, maker, eq, self.pf.cash, b.volume[t], &self.sym_costs[o.sym]) {
             Outcome::Done => {
                 let rec = self.res.orders.get_mut(o.id as usize).unwrap_or(&mut self.scratch);
                 rec.status = Status::Filled;
