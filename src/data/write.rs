@@ -171,7 +171,17 @@ impl CsvFile {
     }
 
     fn writer(&mut self) -> Result<&mut csv::Writer<std::io::BufWriter<std::fs::File>>> {
-        self.w.as_mut().ok_or_else(|| Error::io(&self.tmp, std::io::Error::other("an earlier write failed")))
+        self.w.as_mut().ok_or_else(|| Self::broken(&self.tmp))
+    }
+
+    /// The writer, taken out (for [`par_rows`](Self::par_rows) and [`finish`](Self::finish)).
+    fn take_writer(&mut self) -> Result<csv::Writer<std::io::BufWriter<std::fs::File>>> {
+        self.w.take().ok_or_else(|| Self::broken(&self.tmp))
+    }
+
+    /// A write failed part-way through `par_rows` and the writer was not put back.
+    fn broken(tmp: &Path) -> Error {
+        Error::io(tmp, std::io::Error::other("an earlier write failed"))
     }
 
     /// Append rows `0..n`, each written by `row` into a [`Row`]: the rows are formatted in
@@ -204,7 +214,7 @@ impl CsvFile {
                 }
             })
             .collect();
-        let w = self.w.take().ok_or_else(|| Error::io(&self.tmp, std::io::Error::other("an earlier write failed")))?;
+        let w = self.take_writer()?;
         let mut file = w.into_inner().map_err(|e| Error::io(&self.tmp, e.into_error()))?;
         let written = parts.into_iter().try_for_each(|part| match part {
             Ok(bytes) => file.write_all(&bytes).map_err(|e| Error::io(&self.tmp, e)),
@@ -230,7 +240,7 @@ impl CsvFile {
 
     /// Flush and move the file into place.
     pub fn finish(mut self) -> Result<()> {
-        let mut w = self.w.take().ok_or_else(|| Error::io(&self.tmp, std::io::Error::other("an earlier write failed")))?;
+        let mut w = self.take_writer()?;
         w.flush().map_err(|e| Error::io(&self.tmp, e))?;
         drop(w);
         std::fs::rename(&self.tmp, &self.path).map_err(|e| Error::io(&self.path, e))

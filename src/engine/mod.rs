@@ -414,8 +414,9 @@ impl<'a> Loop<'a> {
                     expires: None,
                     reason: why,
                 };
-                self.submit(t, order.clone());
-                self.pending.retain(|o| o.id != id);
+                // Logged (and the symbol's waiting order cancelled) but filled here, at the stop's
+                // level: it never waits on the book.
+                self.enter(t, &order);
                 let out = execution::fill(
                     Size::Qty(-q),
                     q,

@@ -27,7 +27,7 @@ impl Loop<'_> {
 
     /// Log order `order` (made at bar `created`) and cancel its symbol's waiting one: a newer
     /// order for a symbol replaces it.
-    fn enter(&mut self, created: usize, order: &Order) {
+    pub(super) fn enter(&mut self, created: usize, order: &Order) {
         let sym = order.sym;
         let orders = &mut self.res.orders;
         self.pending.retain(|o| {

@@ -294,7 +294,6 @@ impl SmaK {
     const LOST: f64 = 1e8;
 
     fn fill(&mut self, x: &[f64], range: std::ops::Range<usize>, out: &mut [f64]) {
-        const LOST: f64 = SmaK::LOST;
         let n = self.n;
         if n == 0 || n > x.len() {
             out.fill(f64::NAN);
@@ -312,7 +311,7 @@ impl SmaK {
                 cs / nf
             } else {
                 let w = cs - old;
-                if w.is_finite() && cs.abs().max(old.abs()) <= LOST * w.abs() {
+                if w.is_finite() && cs.abs().max(old.abs()) <= Self::LOST * w.abs() {
                     w / nf
                 } else {
                     x[i + 1 - n..=i].iter().sum::<f64>() / nf
