@@ -431,9 +431,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 if !quiet {
                     match m {
                         crate::optimize::shard::Merged::Search(s) => outln!(
-                            "{} trials ({} feasible); best trial {}: {} = {:.6}",
+                            "{} trials ({} feasible); {} {}: {} = {:.6}",
                             s.trials,
                             s.feasible,
+                            best_label(s.feasible),
                             s.best_trial,
                             s.objective,
                             s.best_objective
@@ -458,10 +459,11 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             let (dir, s) = crate::optimize::run_optimize(&le, &paths, &opts)?;
             if !quiet {
                 outln!(
-                    "{} trials ({} feasible) in {:.2} s; best trial {}: {} = {:.6}",
+                    "{} trials ({} feasible) in {:.2} s; {} {}: {} = {:.6}",
                     s.trials,
                     s.feasible,
                     s.seconds,
+                    best_label(s.feasible),
                     s.best_trial,
                     s.objective,
                     s.best_objective
@@ -810,4 +812,14 @@ fn regime_eval(
         );
     }
     Ok(())
+}
+
+/// How a search's best trial is named: with no trial meeting the constraints it is only the
+/// nearest miss (the smallest violation), and says so.
+fn best_label(feasible: usize) -> &'static str {
+    if feasible == 0 {
+        "no trial met the constraints; the nearest miss is trial"
+    } else {
+        "best trial"
+    }
 }

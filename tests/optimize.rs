@@ -132,6 +132,21 @@ fn constraints_rank_infeasible_candidates_last_and_keep_them() {
     let (run, s) = optimize(&le, &dir.join("none"), 2, None);
     assert_eq!((s.trials, s.feasible), (16, 0));
     assert!(std::fs::read_to_string(run.join("trials.csv")).unwrap().lines().skip(1).all(|l| l.contains(",false,")));
+    // With none feasible the command names its pick as the nearest miss, not the best: here the
+    // trial with the most trades (the smallest shortfall from a million), the earliest of equals.
+    let text = std::fs::read_to_string(run.join("trials.csv")).unwrap();
+    let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
+    let col = header.iter().position(|h| *h == "trades").unwrap();
+    let trades: Vec<f64> = text.lines().skip(1).map(|l| l.split(',').nth(col).unwrap().parse().unwrap()).collect();
+    let most = (0..trades.len()).fold(0, |b, i| if trades[i] > trades[b] { i } else { b });
+    let out = Command::new(env!("CARGO_BIN_EXE_tradelab"))
+        .args(["optimize", dir.join("opt.toml").to_str().unwrap(), "-j", "2", "--out"])
+        .arg(dir.join("cli"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("(0 feasible)"), "{stdout}");
+    assert!(stdout.contains(&format!("no trial met the constraints; the nearest miss is trial {most}:")), "{stdout}");
     let le = experiment(&dir, &format!("[optimize]\nmethod = \"random\"\nbudget = 16\nconstraints = [\"max_drawdown <= 0.2\"]\n{SPACE}"));
     let (run, s) = optimize(&le, &dir.join("some"), 2, None);
     assert!(s.feasible > 0 && s.feasible < 16, "{} feasible", s.feasible);

@@ -67,6 +67,17 @@ pub fn stat(s: &Stats, name: &str) -> Option<f64> {
     Some(x.as_f64().unwrap_or(f64::NAN))
 }
 
+/// A comparison's numbers must be finite: against `nan` nothing holds (every candidate would
+/// quietly fail it), and against `inf` the comparison says nothing.
+fn finite_operands(key: &str, cmp: &Comparison) -> std::result::Result<(), (String, String)> {
+    for side in [&cmp.left, &cmp.right] {
+        if side.parse::<f64>().is_ok_and(|x| !x.is_finite()) {
+            return Err((key.to_string(), format!("'{side}' is not a finite number")));
+        }
+    }
+    Ok(())
+}
+
 /// Check `[optimize]` against the experiment: (key, message) of the first problem.
 pub fn check_config(exp: &Experiment, o: &OptimizeConfig) -> std::result::Result<(), (String, String)> {
     let space = Space::parse(&o.space)?;
@@ -80,6 +91,7 @@ pub fn check_config(exp: &Experiment, o: &OptimizeConfig) -> std::result::Result
     for (i, c) in o.constraints.iter().enumerate() {
         let k = format!("optimize.constraints[{i}]");
         let cmp = Comparison::parse(c).map_err(|m| (k.clone(), m))?;
+        finite_operands(&k, &cmp)?;
         for side in [&cmp.left, &cmp.right] {
             if side.parse::<f64>().is_err() && !names.contains(side) {
                 return Err((k, format!("unknown statistic '{side}'")));
@@ -92,6 +104,7 @@ pub fn check_config(exp: &Experiment, o: &OptimizeConfig) -> std::result::Result
     for (i, r) in o.rules.iter().enumerate() {
         let k = format!("optimize.rules[{i}]");
         let cmp = Comparison::parse(r).map_err(|m| (k.clone(), m))?;
+        finite_operands(&k, &cmp)?;
         for side in [&cmp.left, &cmp.right] {
             if side.parse::<f64>().is_err() && !space.paths.contains(side) && space::number_at(&root, side).is_none() {
                 return Err((k, format!("'{side}' is neither a number, a searched path nor a numeric field")));

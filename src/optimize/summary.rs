@@ -69,9 +69,9 @@ struct LogScan {
     top: Vec<Trial>,
 }
 
-/// Write best.toml and optimize.json for a finished search whose trials are in `dir`'s log.
-pub(crate) fn finish(study: &Study, r: &SearchResult, dir: &Path, start: std::time::Instant) -> Result<Summary> {
-    const TOP: usize = 5;
+/// A search's best trial, which must have run: a search where every point broke a rule or
+/// every candidate was invalid has no answer, and says why instead of choosing one.
+pub(crate) fn best_that_ran(r: &SearchResult) -> Result<&Trial> {
     let Some(best) = r.best.as_ref() else {
         return Err(Error::Input("no candidate to run: every point of the space breaks a rule in [optimize].rules".into()));
     };
@@ -84,6 +84,13 @@ pub(crate) fn finish(study: &Study, r: &SearchResult, dir: &Path, start: std::ti
             best.reason
         )));
     }
+    Ok(best)
+}
+
+/// Write best.toml and optimize.json for a finished search whose trials are in `dir`'s log.
+pub(crate) fn finish(study: &Study, r: &SearchResult, dir: &Path, start: std::time::Instant) -> Result<Summary> {
+    const TOP: usize = 5;
+    let best = best_that_ran(r)?;
     let exp = study.candidate(&best.params).map_err(|(_, m)| Error::Internal(format!("best trial cannot be rebuilt: {m}")))?;
     let path = dir.join("best.toml");
     crate::data::write_atomic(&path, exp.to_toml().as_bytes())?;

@@ -370,8 +370,11 @@ fn run_window(
     pb.set_prefix(format!("window {}/{}", k + 1, wins.len()));
     let res = pool.install(|| search(&mut study, Some(&mut log), &pb))?;
     pb.finish_and_clear();
-    let best = res.best.as_ref().ok_or_else(|| {
-        Error::Input(format!("window {k}: no candidate to run: every point of the space breaks a rule in [optimize].rules"))
+    // A window whose candidates all failed has chosen nothing: judging some default in its
+    // place would report an optimization that never happened.
+    let best = super::summary::best_that_ran(&res).map_err(|e| match e {
+        Error::Input(m) => Error::Input(format!("window {k} (train bars {}..{}): {m}", train.start, train.end)),
+        e => e,
     })?;
     let chosen = study.candidate(&best.params).map_err(|(_, m)| Error::Internal(m))?;
     let path = wdir.join("best.toml");
