@@ -378,8 +378,11 @@ impl Experiment {
                 "fixed_quantity sets units, and [rebalance] needs fractions of equity; use fixed_fraction".into(),
             );
         }
-        if !(d.notional > 0.0 && d.target_vol > 0.0) {
-            return err("decision.notional".into(), "notional and target_vol must be > 0".into());
+        if !(d.notional > 0.0 && d.notional.is_finite()) {
+            return err("decision.notional".into(), format!("{} must be a finite number > 0", d.notional));
+        }
+        if !(d.target_vol > 0.0 && d.target_vol.is_finite()) {
+            return err("decision.target_vol".into(), format!("{} must be a finite number > 0", d.target_vol));
         }
         if d.vol_window < 2 {
             return err("decision.vol_window".into(), "must be >= 2".into());
@@ -514,7 +517,11 @@ impl Experiment {
         if let Some(rg) = &self.regime {
             let counts = [
                 ("trend_window", rg.trend_window >= 2, format!("must be >= 2, not {}", rg.trend_window)),
-                ("mean_bars", rg.mean_bars >= 2.0, format!("must be >= 2, not {}", rg.mean_bars)),
+                (
+                    "mean_bars",
+                    rg.mean_bars >= 2.0 && rg.mean_bars.is_finite(),
+                    format!("must be a finite number >= 2, not {}", rg.mean_bars),
+                ),
                 ("confirm_bars", rg.confirm_bars >= 1, format!("must be >= 1, not {}", rg.confirm_bars)),
                 ("refit_every", rg.refit_every >= 1, "must be >= 1, not 0".to_string()),
             ];
@@ -530,13 +537,20 @@ impl Experiment {
             if !(rg.level_prior_sd >= 0.0 && rg.level_prior_sd.is_finite()) {
                 return err("regime.level_prior_sd".into(), format!("must be >= 0 (0 for no prior), not {}", rg.level_prior_sd));
             }
-            if !(rg.vol_halflife > 0.0 && rg.low_vol_ratio > 0.0 && rg.low_vol_ratio < 1.0 && rg.high_vol_ratio > 1.0 && rg.trend_t >= 0.0)
-            {
-                return err(
-                    "regime.high_vol_ratio".into(),
-                    "need vol_halflife > 0, 0 < low_vol_ratio < 1 < high_vol_ratio, trend_t >= 0".into(),
-                );
+            let levels = [
+                ("vol_halflife", rg.vol_halflife, rg.vol_halflife > 0.0 && rg.vol_halflife.is_finite(), "a finite number > 0"),
+                ("low_vol_ratio", rg.low_vol_ratio, rg.low_vol_ratio > 0.0 && rg.low_vol_ratio < 1.0, "in (0, 1)"),
+                ("high_vol_ratio", rg.high_vol_ratio, rg.high_vol_ratio > 1.0 && rg.high_vol_ratio.is_finite(), "a finite number > 1"),
+                ("trend_t", rg.trend_t, rg.trend_t >= 0.0 && rg.trend_t.is_finite(), "a finite number >= 0"),
+            ];
+            if let Some((key, got, _, want)) = levels.into_iter().find(|c| !c.2) {
+                return err(format!("regime.{key}"), format!("must be {want}, not {got}"));
             }
+        }
+        let rf = self.metrics.risk_free;
+        if !(rf > -1.0 && rf.is_finite()) {
+            // A rate of -100% or below has no meaning, and a NaN would make every Sharpe NaN.
+            return err("metrics.risk_free".into(), format!("{rf} must be a finite annual rate above -1 (0.04 for 4%)"));
         }
         if let Some(n) = self.metrics.periods_per_year {
             if !(n > 0.0 && n.is_finite()) {
