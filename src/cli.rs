@@ -96,7 +96,8 @@ enum Cmd {
     Stats {
         /// The CSV file.
         file: PathBuf,
-        /// Periods per year (default: from the timestamps' spacing, 365-day years).
+        /// Periods per year (default: from the timestamps: 365-day years if the curve has
+        /// weekend points, else 252 trading days of a typical day's points).
         #[arg(long)]
         periods_per_year: Option<f64>,
     },

@@ -1,7 +1,9 @@
 //! Statistics of a run, from its equity curve and trades. Conventions (as quantstats/empyrical,
 //! so figures agree with what users compare against):
 //! - returns `r[t] = E[t]/E[t-1] - 1` with `E[-1]` = initial cash, one per bar;
-//! - `N` periods per year: from the timeframe with 365-day years (crypto), or `metrics.periods_per_year`;
+//! - `N` periods per year: `metrics.periods_per_year`, or from the bars: 365-day years for a market
+//!   that trades at weekends (crypto), 252 trading days of a typical day's bars for one that does
+//!   not (equities, FX), as backtesting.py and quantstats count (see [`crate::data::time::bars_per_year`]);
 //! - Sharpe = `mean(r - rf/N) / std(r, ddof=1) * sqrt(N)`;
 //! - Sortino = `mean(r - rf/N) / sqrt(mean(min(r - rf/N, 0)^2)) * sqrt(N)` (downside deviation over
 //!   all periods);
@@ -722,10 +724,15 @@ pub fn stats_from_equity_file(path: &std::path::Path, periods_per_year: Option<f
     }
     let per_year = match periods_per_year {
         Some(p) => p,
-        None => match (ts[0], ts[1]) {
-            (Some(a), Some(b)) if b > a => 365.0 * crate::data::time::DAY_MS as f64 / (b - a) as f64,
-            _ => return Err(Error::Input("cannot infer periods per year from the timestamps: pass --periods-per-year".into())),
-        },
+        None => {
+            // From the most common spacing and the calendar, as for bar data.
+            let stamps: Option<Vec<i64>> = ts.iter().copied().collect();
+            let tf = stamps.as_ref().and_then(|s| crate::data::time::most_common(s.windows(2).map(|w| w[1] - w[0]).collect()));
+            match (stamps, tf) {
+                (Some(s), Some(tf)) => crate::data::time::bars_per_year(&s, crate::data::time::Timeframe::from_ms(tf)),
+                _ => return Err(Error::Input("cannot infer periods per year from the timestamps: pass --periods-per-year".into())),
+            }
+        }
     };
     let mut s = from_equity(&eq[1..], eq[0], per_year, 0.0);
     explain_undefined(&mut s);

@@ -46,21 +46,8 @@ pub fn count_gaps(ts: &[i64], tf: Timeframe) -> Gaps {
 
 /// The most common spacing between bars over all series (ties: the smaller).
 pub fn infer_timeframe(series: &[SymbolSeries]) -> Option<Timeframe> {
-    let mut diffs: Vec<i64> = series.iter().flat_map(|s| s.ts.windows(2).map(|w| w[1] - w[0])).collect();
-    if diffs.is_empty() {
-        return None;
-    }
-    diffs.sort_unstable();
-    let (mut best, mut best_n, mut i) = (diffs[0], 0usize, 0usize);
-    while i < diffs.len() {
-        let j = diffs[i..].partition_point(|&d| d == diffs[i]) + i;
-        if j - i > best_n {
-            best = diffs[i];
-            best_n = j - i;
-        }
-        i = j;
-    }
-    Some(Timeframe::from_ms(best))
+    let diffs: Vec<i64> = series.iter().flat_map(|s| s.ts.windows(2).map(|w| w[1] - w[0])).collect();
+    super::time::most_common(diffs).map(Timeframe::from_ms)
 }
 
 /// Whether bars of `from` can be resampled to `to`: `to` must be a whole multiple of `from`

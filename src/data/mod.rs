@@ -107,6 +107,11 @@ impl MarketData {
         self.timestamps.is_empty()
     }
 
+    /// Bars per year, for annualizing (see [`time::bars_per_year`]).
+    pub fn bars_per_year(&self) -> f64 {
+        time::bars_per_year(&self.timestamps, self.timeframe)
+    }
+
     /// The id of a symbol by name.
     pub fn symbol_id(&self, name: &str) -> Option<usize> {
         self.symbols.iter().position(|s| s == name)

@@ -24,6 +24,46 @@ pub fn week(day: i64) -> i64 {
     (day + FROM_MONDAY).div_euclid(7)
 }
 
+/// Trading days in a year of a market closed at weekends (the convention of backtesting.py,
+/// quantstats and empyrical).
+pub const TRADING_DAYS: f64 = 252.0;
+
+/// Bars in a year of the bars opening at `ts` (increasing) of timeframe `tf`, counted as
+/// backtesting.py and quantstats count them: a market that trades at weekends (crypto) has
+/// 365-day years; one that does not (equities, FX: at most 60% of the weekend share of a
+/// 7-day week, as backtesting.py decides) has [`TRADING_DAYS`] days of as many bars as its
+/// typical (median) UTC day holds. Bars longer than a day, and data spanning under two weeks
+/// (too short to tell), count 365-day years.
+pub fn bars_per_year(ts: &[i64], tf: Timeframe) -> f64 {
+    let calendar = tf.bars_per_year();
+    let (Some(first), Some(last)) = (ts.first(), ts.last()) else { return calendar };
+    if tf.ms > DAY_MS || last - first < 14 * DAY_MS {
+        return calendar;
+    }
+    let weekend = ts.iter().filter(|t| weekday(t.div_euclid(DAY_MS)) >= 5).count();
+    if weekend as f64 > ts.len() as f64 * (2.0 / 7.0) * 0.6 {
+        return calendar;
+    }
+    let mut per_day: Vec<usize> = ts.chunk_by(|a, b| a.div_euclid(DAY_MS) == b.div_euclid(DAY_MS)).map(<[i64]>::len).collect();
+    per_day.sort_unstable();
+    TRADING_DAYS * per_day[per_day.len() / 2] as f64
+}
+
+/// The most common of `diffs` (ties: the smaller); None when empty.
+pub fn most_common(mut diffs: Vec<i64>) -> Option<i64> {
+    diffs.sort_unstable();
+    let (mut best, mut best_n, mut i) = (*diffs.first()?, 0usize, 0usize);
+    while i < diffs.len() {
+        let j = diffs[i..].partition_point(|&d| d == diffs[i]) + i;
+        if j - i > best_n {
+            best = diffs[i];
+            best_n = j - i;
+        }
+        i = j;
+    }
+    Some(best)
+}
+
 /// A bar length such as `1m`, `5m`, `1h`, `4h`, `1d`, `1w`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timeframe {
@@ -37,7 +77,8 @@ impl Timeframe {
         Timeframe { ms }
     }
 
-    /// Bars in a 365-day year (crypto trades every day).
+    /// Bars in a 365-day year (crypto trades every day). For a given series of bars, whose
+    /// market may close at weekends, see [`bars_per_year`].
     pub fn bars_per_year(&self) -> f64 {
         365.0 * DAY_MS as f64 / self.ms as f64
     }
@@ -236,6 +277,32 @@ fn format_ts_fast(ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_year_has_365_days_where_the_market_trades_at_weekends_and_252_where_it_does_not() {
+        // 2024-01-01 was a Monday.
+        let monday = parse_timestamp("2024-01-01T00:00:00Z", TimestampUnit::Auto).unwrap();
+        let (h, d) = (Timeframe::from_ms(HOUR_MS), Timeframe::from_ms(DAY_MS));
+        let days = |n: i64, keep: &dyn Fn(i64) -> bool| -> Vec<i64> { (0..n).map(|k| monday + k * DAY_MS).filter(|t| keep(*t)).collect() };
+        let weekday_of = |t: i64| weekday(t.div_euclid(DAY_MS));
+        // Daily bars every day (crypto): 365; weekdays only (equities): 252.
+        assert_eq!(bars_per_year(&days(140, &|_| true), d), 365.0);
+        assert_eq!(bars_per_year(&days(140, &|t| weekday_of(t) < 5), d), 252.0);
+        // Hourly bars around the clock: 8,760; FX hours (Sunday 22:00 to Friday 22:00 UTC): 24 a
+        // trading day, 6,048; US equity hours (14:00 to 20:00 UTC bars): 7 a day, 1,764.
+        let hours = |keep: &dyn Fn(i64, i64) -> bool| -> Vec<i64> {
+            (0..140 * 24).map(|k| monday + k * HOUR_MS).filter(|t| keep(weekday_of(*t) as i64, t.rem_euclid(DAY_MS) / HOUR_MS)).collect()
+        };
+        assert_eq!(bars_per_year(&hours(&|_, _| true), h), 8760.0);
+        let fx = hours(&|wd, hr| (wd < 4) || (wd == 4 && hr < 22) || (wd == 6 && hr >= 22));
+        assert_eq!(bars_per_year(&fx, h), 6048.0);
+        assert_eq!(bars_per_year(&hours(&|wd, hr| wd < 5 && (14..=20).contains(&hr)), h), 1764.0);
+        // Under two weeks cannot tell a closed weekend from a quiet one: 365-day years.
+        assert_eq!(bars_per_year(&days(12, &|t| weekday_of(t) < 5), d), 365.0);
+        // Bars longer than a day keep calendar years: 365 / 7 weekly bars.
+        let weeks: Vec<i64> = (0..60).map(|k| monday + k * 7 * DAY_MS).collect();
+        assert_eq!(bars_per_year(&weeks, Timeframe::from_ms(7 * DAY_MS)), 365.0 / 7.0);
+    }
 
     #[test]
     fn fast_timestamps_are_chrono_s() {

@@ -366,5 +366,5 @@ fn drivers(
 /// Bars per year for `exp`'s annualized figures: its `[metrics]` setting, else the data's
 /// timeframe's.
 pub fn periods_per_year(exp: &crate::experiment::Experiment, md: &MarketData) -> f64 {
-    exp.metrics.periods_per_year.unwrap_or_else(|| md.timeframe.bars_per_year())
+    exp.metrics.periods_per_year.unwrap_or_else(|| md.bars_per_year())
 }

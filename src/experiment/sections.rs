@@ -689,7 +689,8 @@ impl Default for ExecutionConfig {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetricsConfig {
-    /// Periods per year; default from the timeframe with 365 trading days (crypto).
+    /// Periods per year; default from the bars: 365-day years for a market that trades at
+    /// weekends, 252 trading days for one that does not (see `data::time::bars_per_year`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub periods_per_year: Option<f64>,
     /// Annual risk-free rate subtracted in Sharpe and Sortino (0).

@@ -356,7 +356,7 @@ fn run_window(
     quiet: bool,
 ) -> Result<(WindowRun, crate::engine::Prepared)> {
     let (train, test) = &wins[k];
-    let per_year = le.exp.metrics.periods_per_year.unwrap_or_else(|| md.timeframe.bars_per_year());
+    let per_year = le.exp.metrics.periods_per_year.unwrap_or_else(|| md.bars_per_year());
     let init = le.exp.portfolio.initial_cash;
     let judge = |rets: &[f64]| -> f64 {
         let s = from_equity(&chain(init, rets), init, per_year, le.exp.metrics.risk_free);
@@ -407,7 +407,7 @@ fn stitch(
     runs: Vec<WindowRun>,
     dir: &Path,
 ) -> Result<WalkForward> {
-    let per_year = le.exp.metrics.periods_per_year.unwrap_or_else(|| md.timeframe.bars_per_year());
+    let per_year = le.exp.metrics.periods_per_year.unwrap_or_else(|| md.bars_per_year());
     let init = le.exp.portfolio.initial_cash;
     let (mut all_opt, mut all_def, mut out) = (Vec::new(), Vec::new(), Vec::new());
     for r in runs {

@@ -324,3 +324,30 @@ fn backtesting_py_s_documented_grid_matches_from_the_cli() {
     }
     assert_eq!(matched, 75);
 }
+
+#[test]
+fn equity_statistics_match_quantstats_with_the_periods_each_market_keeps() {
+    // `tradelab stats` on each curve quantstats measured (`make_metric_refs.py`), periods per
+    // year left to tradelab: the references were made with 252 for the markets closed at
+    // weekends (GOOG daily, EURUSD hourly at 24 bars a trading day) and 8,760 for hourly crypto.
+    let mut by_curve: BTreeMap<String, (f64, Vec<(String, f64)>)> = BTreeMap::new();
+    for r in table("metrics.csv") {
+        let e = by_curve.entry(r["curve"].clone()).or_insert((num(&r, "periods"), Vec::new()));
+        e.1.push((r["statistic"].clone(), num(&r, "value")));
+    }
+    assert_eq!(by_curve.len(), 4);
+    let mut worst = 0.0f64;
+    for (curve, (periods, figures)) in &by_curve {
+        let file = here().join("parity/refs/curves").join(format!("{curve}.csv"));
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tradelab")).arg("stats").arg(&file).output().unwrap();
+        assert!(out.status.success(), "{curve}: {}", String::from_utf8_lossy(&out.stderr));
+        let stats: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(stats["periods_per_year"].as_f64(), Some(*periods), "{curve}: periods per year");
+        for (k, want) in figures {
+            let got = stats[k.as_str()].as_f64().unwrap_or_else(|| panic!("{curve}: no {k}"));
+            worst = worst.max(rel(got, *want));
+            assert!(rel(got, *want) < 1e-12, "{curve} {k}: tradelab {got}, quantstats {want}");
+        }
+    }
+    eprintln!("largest relative deviation from quantstats: {worst:e}");
+}
