@@ -10,14 +10,18 @@
 //! - indicators: the same case with tradelab's own `sma_cross` (mode `event`, strict crosses as
 //!   backtesting.py's `crossover`); where its cross bars are the peer's (they differ only when
 //!   the two lines tie or near-tie, which peers treat differently), the results must agree too.
-//!   backtesting.py's documented 75-pair grid must agree on every pair.
+//!   backtesting.py's documented 75-pair grid must agree on every pair;
+//! - statistics: backtesting.py's own win rate, best and worst trade, SQN and max drawdown of
+//!   each of its cases (`btpy_stats.csv`), and quantstats' figures of four equity curves
+//!   (`make_metric_refs.py`: `metrics.csv`, `curves/`) through `tradelab stats`.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use tradelab::engine::{backtest, prepare, RunResult};
+use tradelab::engine::{backtest, prepare, summarize, RunResult};
 use tradelab::experiment::Experiment;
+use tradelab::metrics::Stats;
 use tradelab::signals::NONE;
 
 fn here() -> PathBuf {
@@ -169,7 +173,7 @@ fn experiment_toml(c: &Case, own_signals: bool, signal_file: &Path) -> String {
 }
 
 /// Run one case through an experiment file written to `dir`.
-fn run_case(c: &Case, sig: &[(usize, i8)], own_signals: bool, dir: &Path, md_ts: &[i64]) -> (RunResult, Vec<usize>) {
+fn run_case(c: &Case, sig: &[(usize, i8)], own_signals: bool, dir: &Path, md_ts: &[i64]) -> (RunResult, Vec<usize>, Stats) {
     let symbol = fixture(&c.dataset).file_stem().unwrap().to_string_lossy().to_string();
     let sig_file = dir.join(format!("signals_{}.csv", c.id));
     if !own_signals {
@@ -185,7 +189,74 @@ fn run_case(c: &Case, sig: &[(usize, i8)], own_signals: bool, dir: &Path, md_ts:
     let (md, _) = tradelab::data::load(&le.data_paths(), &le.exp.data).unwrap();
     let prep = prepare(&le, Arc::new(md), &Default::default()).unwrap();
     let acted: Vec<usize> = prep.combined[0].dir.iter().enumerate().filter(|(_, d)| **d != NONE).map(|(i, _)| i).collect();
-    (backtest(&le.exp, &prep), acted)
+    let r = backtest(&le.exp, &prep);
+    let stats = summarize(&prep, &r);
+    (r, acted, stats)
+}
+
+/// backtesting.py's own statistics of a case (`btpy_stats.csv`), as fractions.
+struct PeerStats {
+    closed_trades: usize,
+    win_rate: f64,
+    best_trade: f64,
+    worst_trade: f64,
+    sqn: f64,
+    max_drawdown: f64,
+}
+
+fn btpy_stats() -> BTreeMap<usize, PeerStats> {
+    table("btpy_stats.csv")
+        .iter()
+        .map(|r| {
+            let p = PeerStats {
+                closed_trades: num(r, "closed_trades") as usize,
+                win_rate: num(r, "win_rate"),
+                best_trade: num(r, "best_trade"),
+                worst_trade: num(r, "worst_trade"),
+                sqn: num(r, "sqn"),
+                max_drawdown: num(r, "max_drawdown"),
+            };
+            (num(r, "case") as usize, p)
+        })
+        .collect()
+}
+
+/// Where tradelab's statistics differ from backtesting.py's for the same trades (empty when they
+/// agree): the ones both define alike (win rate, best and worst trade return net of fees over the
+/// entry notional, SQN over closed trades' net PnL, max drawdown of the equity at the closes).
+///
+/// One convention differs: with `trade_on_close`, backtesting.py books a fill at bar t's close
+/// while processing bar t+1, so its equity at t leaves out that fill's fee (tradelab's has it).
+/// Where fees are charged there, tradelab's drawdown may be deeper by up to one fee (a fraction
+/// `fee` of the equity, all of it traded), never shallower.
+fn compare_stats(c: &Case, s: &Stats, p: &PeerStats) -> Vec<String> {
+    let mut out = Vec::new();
+    let booked_late = c.fill == "close" && c.fee > 0.0;
+    if booked_late {
+        let deeper = s.max_drawdown - p.max_drawdown;
+        if !(-1e-9 * p.max_drawdown..=c.fee).contains(&deeper) {
+            out.push(format!("max drawdown {} vs {}: not within one fee deeper", s.max_drawdown, p.max_drawdown));
+        }
+    }
+    if s.trades != p.closed_trades {
+        out.push(format!("closed trades {} vs {}", s.trades, p.closed_trades));
+    }
+    let mut alike = vec![
+        ("win rate", s.win_rate, p.win_rate),
+        ("best trade", s.best_trade, p.best_trade),
+        ("worst trade", s.worst_trade, p.worst_trade),
+        ("sqn", s.sqn, p.sqn),
+    ];
+    if !booked_late {
+        alike.push(("max drawdown", s.max_drawdown, p.max_drawdown));
+    }
+    for (k, a, b) in alike {
+        let agree = (a.is_nan() && b.is_nan()) || (a - b).abs() <= 1e-9 * b.abs().max(1e-3);
+        if !agree {
+            out.push(format!("{k} {a} vs {b}"));
+        }
+    }
+    out
 }
 
 fn rel(a: f64, b: f64) -> f64 {
@@ -246,6 +317,8 @@ fn every_peer_case_matches_on_the_peers_own_decisions_and_on_tradelab_s_indicato
     // peer -> (cases, largest relative deviation of final equity, own-indicator cases compared)
     let mut summary: BTreeMap<String, (usize, f64, usize)> = BTreeMap::new();
     let mut grid_own = 0;
+    let peer_stats = btpy_stats();
+    let mut stats_compared = 0;
     for c in &refs.cases {
         let ts = timestamps.entry(c.dataset.clone()).or_insert_with(|| {
             let (md, _) = tradelab::data::load(&[fixture(&c.dataset)], &Default::default()).unwrap();
@@ -253,14 +326,20 @@ fn every_peer_case_matches_on_the_peers_own_decisions_and_on_tradelab_s_indicato
         });
         let sig = &refs.signals[c.id];
         let peer = &refs.trades[c.id];
-        let (r, _) = run_case(c, sig, false, &dir, ts);
+        let (r, _, stats) = run_case(c, sig, false, &dir, ts);
         let s = summary.entry(format!("{} {}", c.peer, c.variant)).or_default();
         s.0 += 1;
         s.1 = s.1.max(rel(*r.equity.last().unwrap(), c.final_equity));
         for d in compare(c, peer, &r) {
             failures.push(format!("case {} ({} {} {}/{}): {d}", c.id, c.peer, c.dataset, c.fast, c.slow));
         }
-        let (own, acted) = run_case(c, sig, true, &dir, ts);
+        if let Some(p) = peer_stats.get(&c.id) {
+            stats_compared += 1;
+            for d in compare_stats(c, &stats, p) {
+                failures.push(format!("case {} ({} {} {}/{} {}): {d}", c.id, c.peer, c.dataset, c.fast, c.slow, c.variant));
+            }
+        }
+        let (own, acted, _) = run_case(c, sig, true, &dir, ts);
         let peer_bars: Vec<usize> = sig.iter().map(|s| s.0).collect();
         if acted == peer_bars {
             s.2 += 1;
@@ -293,6 +372,7 @@ fn every_peer_case_matches_on_the_peers_own_decisions_and_on_tradelab_s_indicato
     }
     assert!(failures.is_empty(), "{} differences:\n{}", failures.len(), failures.join("\n"));
     assert_eq!(grid_own, 75, "backtesting.py's 75-pair grid with tradelab's own SMA cross");
+    assert_eq!(stats_compared, 195, "every backtesting.py case's statistics");
 }
 
 #[test]

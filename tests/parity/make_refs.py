@@ -8,6 +8,8 @@ requirements.txt) on the fixtures in tests/fixtures/ and writes, under refs/:
                0 flat), decided at that bar's close; tradelab replays them as a signal file
   trades.csv   the peer's trades: case id, entry/exit bar (exit -1 while open at the end), size
                (signed units), entry/exit price, fees
+  btpy_stats.csv  backtesting.py's own statistics of its cases: case id, closed trades, win rate,
+               best and worst trade, SQN (over closed trades) and max drawdown, as fractions
 
 Usage (see README.md): python make_refs.py [out_dir=refs]
 """
@@ -44,7 +46,7 @@ def load(name):
     return df
 
 
-cases, signals, trades = [], [], []
+cases, signals, trades, btpy_stats = [], [], [], []
 
 
 def add_case(peer, dataset, fast, slow, v, final_equity, sig, tr):
@@ -114,6 +116,9 @@ def run_btpy(dataset, fast, slow, v, df, cash):
     u = v['lot']
     for t in strat._broker.trades:  # still open at the end: in equity, not in the trade table
         tr.append((int(t.entry_bar), -1, repr(float(t.size * u)), repr(float(t.entry_price / u)), '', ''))
+    btpy_stats.append((len(cases), int(st['# Trades']), repr(float(st['Win Rate [%]']) / 100),
+                       repr(float(st['Best Trade [%]']) / 100), repr(float(st['Worst Trade [%]']) / 100),
+                       repr(float(st['SQN'])), repr(-float(st['Max. Drawdown [%]']) / 100)))
     add_case('backtesting', dataset, fast, slow, v, st['Equity Final [$]'], strat.log, tr)
 
 
@@ -268,6 +273,10 @@ def main():
         w = csv.writer(f)
         w.writerow(['case', 'entry_bar', 'exit_bar', 'size', 'entry_price', 'exit_price', 'fees'])
         w.writerows(trades)
+    with open(os.path.join(OUT, 'btpy_stats.csv'), 'w', newline='') as f:
+        w = csv.writer(f)
+        w.writerow(['case', 'closed_trades', 'win_rate', 'best_trade', 'worst_trade', 'sqn', 'max_drawdown'])
+        w.writerows(btpy_stats)
     with open(os.path.join(OUT, 'versions.txt'), 'w') as f:
         f.write(f'backtesting {backtesting.__version__}\nbacktrader {btr.__version__}\nvectorbt {vbt.__version__}\n'
                 f'pandas {pd.__version__}\nnumpy {np.__version__}\n')
