@@ -219,7 +219,8 @@ pub(super) fn prepare_with(le: &LoadedExperiment, md: Arc<MarketData>, cache: &A
             })
             .collect()
     };
-    let per_year = periods_per_year(exp, &md);
+    // Reading the calendar scans every timestamp: once per market, not per candidate.
+    let per_year = exp.metrics.periods_per_year.unwrap_or_else(|| *cache.shared("bars_per_year".into(), || md.bars_per_year()));
     let vol = if exp.decision.sizing == Sizing::Volatility {
         md.bars.iter().map(|b| decision::rolling_vol(&b.close, exp.decision.vol_window, per_year)).collect()
     } else {
