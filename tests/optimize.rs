@@ -425,3 +425,51 @@ fn a_search_killed_at_any_step_of_a_checkpoint_loses_no_finished_trial() {
         assert_eq!(summary(&run), summary(&whole.join("opt/0001")), "{step}");
     }
 }
+
+#[test]
+fn a_walk_forward_window_is_judged_on_the_whole_market_s_calendar() {
+    // EURUSD hours (closed at weekends: 252 trading days of 24 bars) in windows whose training
+    // part (119 bars, five days) is too short to show a weekend by itself: each window's
+    // in-sample Sharpe must be the one `tradelab run` gives over those bars at 6,048 a year.
+    let dir = tmp_dir("wf_calendar");
+    let file = dir.join("wf.toml");
+    let text = format!(
+        "[experiment]\nname = \"wf\"\nseed = 3\n[data]\npath = {:?}\n[[signals.technical]]\nkind = \"sma_cross\"\nfast = 5\nslow = 20\n\
+         [execution]\nfee_bps = 1\n[optimize]\nmethod = \"grid\"\nobjective = \"sharpe\"\n\
+         rules = [\"signals.technical[0].fast < signals.technical[0].slow\"]\n[optimize.space]\n\
+         \"signals.technical[0].fast\" = [3, 8]\n\"signals.technical[0].slow\" = [10, 24]\n[optimize.walk_forward]\nwindows = 10\ntrain_ratio = 0.5\n",
+        root().join("tests/fixtures/EURUSD_1h.csv").display().to_string()
+    );
+    std::fs::write(&file, text).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tradelab"))
+        .args(["-q", "walk-forward", file.to_str().unwrap(), "-j", "2", "--out"])
+        .arg(dir.join("wf_out"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let table = std::fs::read_to_string(dir.join("wf_out/wf_walk_forward/0001/walk_forward.csv")).unwrap();
+    let mut lines = table.lines();
+    let head: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |n: &str| head.iter().position(|h| *h == n).unwrap();
+    for (k, line) in lines.take(3).enumerate() {
+        let c: Vec<&str> = line.split(',').collect();
+        let mut args: Vec<String> = ["-q", "run", file.to_str().unwrap(), "--out"].iter().map(|s| s.to_string()).collect();
+        args.push(dir.join(format!("run_{k}")).display().to_string());
+        // The training bars: from its first up to the test window's first (exclusive).
+        for set in [format!("data.start=\"{}\"", c[col("train_start")]), format!("data.end=\"{}\"", c[col("test_start")])]
+            .into_iter()
+            .chain(["metrics.periods_per_year=6048".to_string()])
+            .chain(c[col("params")].split("; ").map(String::from))
+        {
+            args.push("--set".into());
+            args.push(set);
+        }
+        let run = Command::new(env!("CARGO_BIN_EXE_tradelab")).args(&args).output().unwrap();
+        assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+        let stats: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join(format!("run_{k}/wf/0001/stats.json"))).unwrap()).unwrap();
+        assert_eq!(stats["bars"].as_u64(), Some(119), "window {k}");
+        let in_sample: f64 = c[col("in_sample")].parse().unwrap();
+        assert!(close(stats["sharpe"].as_f64().unwrap(), in_sample, 1e-12), "window {k}: {} vs {in_sample}", stats["sharpe"]);
+    }
+}

@@ -25,7 +25,7 @@ mod orders;
 mod prepare;
 mod rebalancing;
 
-pub use prepare::{check, periods_per_year, prepare, Prepared, RegimePrep};
+pub use prepare::{check, periods_per_year, prepare, Prepared, RegimePrep, PER_YEAR};
 
 use crate::data::time::DAY_MS;
 use crate::data::MarketData;

@@ -219,8 +219,7 @@ pub(super) fn prepare_with(le: &LoadedExperiment, md: Arc<MarketData>, cache: &A
             })
             .collect()
     };
-    // Reading the calendar scans every timestamp: once per market, not per candidate.
-    let per_year = exp.metrics.periods_per_year.unwrap_or_else(|| *cache.shared("bars_per_year".into(), || md.bars_per_year()));
+    let per_year = periods_per_year(exp, &md, cache);
     let vol = if exp.decision.sizing == Sizing::Volatility {
         md.bars.iter().map(|b| decision::rolling_vol(&b.close, exp.decision.vol_window, per_year)).collect()
     } else {
@@ -364,8 +363,13 @@ fn drivers(
     Ok(out)
 }
 
-/// Bars per year for `exp`'s annualized figures: its `[metrics]` setting, else the data's
-/// timeframe's.
-pub fn periods_per_year(exp: &crate::experiment::Experiment, md: &MarketData) -> f64 {
-    exp.metrics.periods_per_year.unwrap_or_else(|| md.bars_per_year())
+/// Bars per year for `exp`'s annualized figures: its `[metrics]` setting, else the market's
+/// (read once through `cache`, see [`PER_YEAR`]).
+pub fn periods_per_year(exp: &crate::experiment::Experiment, md: &MarketData, cache: &IndicatorCache) -> f64 {
+    exp.metrics.periods_per_year.unwrap_or_else(|| *cache.shared(PER_YEAR.into(), || md.bars_per_year()))
 }
+
+/// The cache key of a market's bars per year (see [`MarketData::bars_per_year`]): reading the
+/// calendar scans every timestamp, so it is done once per market, not per candidate; a part
+/// of a market (a walk-forward's training window) is given the whole market's.
+pub const PER_YEAR: &str = "bars_per_year";

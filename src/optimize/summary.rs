@@ -94,7 +94,7 @@ pub(crate) fn finish(study: &Study, r: &SearchResult, dir: &Path, start: std::ti
     let exp = study.candidate(&best.params).map_err(|(_, m)| Error::Internal(format!("best trial cannot be rebuilt: {m}")))?;
     let path = dir.join("best.toml");
     crate::data::write_atomic(&path, exp.to_toml().as_bytes())?;
-    let per_year = crate::engine::periods_per_year(&exp, &study.md);
+    let per_year = crate::engine::periods_per_year(&exp, &study.md, &study.cache);
     let sharpe = |t: &Trial| Some(t.key_stats[1] / per_year.sqrt()).filter(|s| s.is_finite() && t.status == TrialStatus::Ok);
     let mut scan = LogScan { trials: 0, feasible: 0, ok: Vec::new(), ok_count: 0, sharpe_sum: 0.0, sharpe_n: 0, top: Vec::new() };
     trials::for_each_trial(dir, &study.space, |t| {

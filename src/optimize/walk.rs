@@ -365,6 +365,9 @@ fn run_window(
     let wdir = dir.join(format!("window_{k}"));
     std::fs::create_dir_all(&wdir).map_err(|e| Error::io(&wdir, e))?;
     let mut study = Study::new(le, Arc::new(md.slice(train.clone())))?;
+    // The window is judged in and out of sample on the whole market's calendar (a short
+    // window of a market closed at weekends could not tell so by itself).
+    study.cache.shared(crate::engine::PER_YEAR.into(), || md.bars_per_year());
     let (mut log, _) = super::TrialLog::open(&wdir, &study.space, false)?;
     let pb = progress_bar(quiet);
     pb.set_prefix(format!("window {}/{}", k + 1, wins.len()));
