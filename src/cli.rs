@@ -100,6 +100,10 @@ enum Cmd {
         /// weekend points, else 252 trading days of a typical day's points).
         #[arg(long)]
         periods_per_year: Option<f64>,
+        /// Annual risk-free rate subtracted in Sharpe and Sortino, per period `rate / N` (0.04
+        /// for 4%), as `metrics.risk_free`.
+        #[arg(long, default_value_t = 0.0)]
+        risk_free: f64,
     },
 }
 
@@ -634,8 +638,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             }
             regime_eval(&paths, experiment.as_deref(), &sets, &regime_bars, &market, seeds)?;
         }
-        Cmd::Stats { file, periods_per_year } => {
-            let stats = crate::metrics::stats_from_equity_file(&file, periods_per_year)?;
+        Cmd::Stats { file, periods_per_year, risk_free } => {
+            let stats = crate::metrics::stats_from_equity_file(&file, periods_per_year, risk_free)?;
             outln!("{}", serde_json::to_string_pretty(&stats).context("serializing stats")?);
         }
     }

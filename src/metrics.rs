@@ -689,8 +689,14 @@ pub fn table(s: &Stats) -> String {
 }
 
 /// Stats of a CSV equity curve (`timestamp,equity`; the first value is the initial equity).
-pub fn stats_from_equity_file(path: &std::path::Path, periods_per_year: Option<f64>) -> crate::Result<Stats> {
+pub fn stats_from_equity_file(path: &std::path::Path, periods_per_year: Option<f64>, risk_free: f64) -> crate::Result<Stats> {
     use crate::error::Error;
+    if !(risk_free > -1.0 && risk_free.is_finite()) {
+        return Err(Error::Input(format!("--risk-free {risk_free}: expected a finite annual rate above -1 (0.04 for 4%)")));
+    }
+    if periods_per_year.is_some_and(|p| !(p > 0.0 && p.is_finite())) {
+        return Err(Error::Input(format!("--periods-per-year {}: expected a finite number > 0", periods_per_year.unwrap_or_default())));
+    }
     let t = crate::data::read_text_table(path)?;
     let ti = t.names.iter().position(|n| n.eq_ignore_ascii_case("timestamp")).unwrap_or(0);
     let ei = t
@@ -734,7 +740,7 @@ pub fn stats_from_equity_file(path: &std::path::Path, periods_per_year: Option<f
             }
         }
     };
-    let mut s = from_equity(&eq[1..], eq[0], per_year, 0.0);
+    let mut s = from_equity(&eq[1..], eq[0], per_year, risk_free);
     explain_undefined(&mut s);
     for k in [
         "win_rate",

@@ -438,6 +438,18 @@ fn trade_statistics_by_formula_and_stats_command() {
     let sd = (rets.iter().map(|x: &f64| (x - m).powi(2)).sum::<f64>() / 2.0).sqrt();
     assert!(close(v["sharpe"].as_f64().unwrap(), m / sd * 365f64.sqrt(), 1e-9));
     assert!(close(v["max_drawdown"].as_f64().unwrap(), 0.1, 1e-12));
+    // With a risk-free rate of 3.65% a year, 0.0001 a day comes off each return's mean, and off
+    // the one negative return in the downside deviation (over all three periods).
+    let (code, out, err) = tradelab(&["stats", f.to_str().unwrap(), "--risk-free", "0.0365"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let rf = 0.0365 / 365.0;
+    assert!(close(v["sharpe"].as_f64().unwrap(), (m - rf) / sd * 365f64.sqrt(), 1e-9));
+    let downside = ((0.1 + rf).powi(2) / 3.0).sqrt();
+    assert!(close(v["sortino"].as_f64().unwrap(), (m - rf) / downside * 365f64.sqrt(), 1e-9));
+    let (code, _, err) = tradelab(&["stats", f.to_str().unwrap(), "--risk-free", "NaN"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--risk-free NaN"), "{err}");
 }
 
 #[test]
