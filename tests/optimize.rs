@@ -147,6 +147,8 @@ fn constraints_rank_infeasible_candidates_last_and_keep_them() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("(0 feasible)"), "{stdout}");
     assert!(stdout.contains(&format!("no trial met the constraints; the nearest miss is trial {most}:")), "{stdout}");
+    let page = std::fs::read_to_string(dir.join("cli/opt/0001/index.html")).unwrap();
+    assert!(page.contains("The nearest miss's statistics (no trial met the constraints)"), "the report names its pick as the nearest miss");
     let le = experiment(&dir, &format!("[optimize]\nmethod = \"random\"\nbudget = 16\nconstraints = [\"max_drawdown <= 0.2\"]\n{SPACE}"));
     let (run, s) = optimize(&le, &dir.join("some"), 2, None);
     assert!(s.feasible > 0 && s.feasible < 16, "{} feasible", s.feasible);

@@ -510,11 +510,17 @@ pub fn render_optimize_with(dir: &Path, map: Option<(&str, &str)>) -> Result<Vec
     blocks.extend(names.iter().map(|n| Block::Chart(n.clone(), caption(n))));
     blocks.push(Block::Heading(format!("Top {} trials (feasible, by objective)", top_rows.len())));
     blocks.push(Block::Table(head, top_rows));
+    // With no trial meeting the constraints, the pick is only the nearest miss.
+    let (stats_head, toml_head) = if summary.as_ref().and_then(|s| s.get("feasible")).and_then(|v| v.as_u64()) == Some(0) {
+        ("The nearest miss's statistics (no trial met the constraints)", "The nearest miss as an experiment (best.toml)")
+    } else {
+        ("Best trial's statistics", "Best trial as an experiment (best.toml)")
+    };
     if let Some(bs) = summary.as_ref().and_then(|s| s.get("best_stats")) {
-        blocks.push(Block::Heading("Best trial's statistics".into()));
+        blocks.push(Block::Heading(stats_head.into()));
         blocks.push(Block::Pairs(key_figures(bs)));
     }
-    blocks.push(Block::Heading("Best trial as an experiment (best.toml)".into()));
+    blocks.push(Block::Heading(toml_head.into()));
     blocks.push(Block::Pre(best_toml));
     write_text(&dir.join("index.html"), &html::page(&title, &blocks))?;
     write_text(&dir.join("summary.md"), &html::summary_md(&title, &figures, ""))?;
