@@ -5,6 +5,7 @@ mod common;
 #[allow(unused_imports)]
 use common::Ohlcv;
 use common::*;
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -450,6 +451,21 @@ fn trade_statistics_by_formula_and_stats_command() {
     let (code, _, err) = tradelab(&["stats", f.to_str().unwrap(), "--risk-free", "NaN"]);
     assert_eq!(code, 2);
     assert!(err.contains("--risk-free NaN"), "{err}");
+    // Six weeks of weekday closes starting on a Friday (its first step spans the weekend): daily
+    // points of a market closed at weekends, 252 a year.
+    let mut text = String::from("timestamp,equity\n");
+    let friday = 1_704_412_800_000i64; // 2024-01-05
+    for k in 0..42 {
+        let t = friday + k * 86_400_000;
+        if tradelab::data::time::weekday(t / 86_400_000) < 5 {
+            writeln!(text, "{},{}", tradelab::data::time::format_ts(t), 100.0 + k as f64).unwrap();
+        }
+    }
+    std::fs::write(&f, text).unwrap();
+    let (code, out, err) = tradelab(&["stats", f.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["periods_per_year"].as_f64(), Some(252.0));
 }
 
 #[test]
