@@ -13,7 +13,9 @@
 //!   backtesting.py's documented 75-pair grid must agree on every pair;
 //! - statistics: backtesting.py's own win rate, best and worst trade, SQN and max drawdown of
 //!   each of its cases (`btpy_stats.csv`), and quantstats' figures of four equity curves
-//!   (`make_metric_refs.py`: `metrics.csv`, `curves/`) through `tradelab stats`.
+//!   (`make_metric_refs.py`: `metrics.csv`, `curves/`) through `tradelab stats`;
+//! - rebalancing: portfolios held at fixed weights on a calendar, against vectorbt's orders and
+//!   value at every bar (`make_rebalance_refs.py`, `refs/rebalance/`; see [`rebalance`]).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -23,6 +25,8 @@ use tradelab::engine::{backtest, prepare, summarize, RunResult};
 use tradelab::experiment::Experiment;
 use tradelab::metrics::Stats;
 use tradelab::signals::NONE;
+
+mod rebalance;
 
 fn here() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests")

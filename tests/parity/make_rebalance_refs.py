@@ -1,0 +1,178 @@
+"""Reference numbers for rebalancing, made by vectorbt itself.
+
+Each case holds a portfolio of several symbols at target weights, traded back to them on a
+calendar at the bar's close: vectorbt 1.2.0's `Portfolio.from_orders` with
+`size_type='targetpercent'`, one group sharing its cash, and `call_seq='auto'` (sales before
+purchases, as tradelab sends them). The weights are given on the first bar and on every calendar
+point (the first bar of a new month or Monday-to-Sunday week, or every n bars), NaN elsewhere.
+
+vectorbt sizes a target percent as `w * value / price` units, its fee then paid from cash (the
+last purchase trimmed to the cash left); tradelab keeps each symbol's position and its fee within
+`w * value` (see src/execution.rs). Without fees the two are the same rule. With fees each case
+also runs in vectorbt with tradelab's rule given as the order function (`sizing` =
+`tradelab_rule`: `Portfolio.from_order_func`, flexible, each symbol's order sized from vectorbt's
+own cash and positions at that moment, reductions first, then in symbol order), so that
+vectorbt's accounting of fees, cash and value is compared to the last digits as well.
+Data: fixtures cut from ../shared/data under tests/fixtures/ (Binance daily and hourly crypto,
+daily US equities), aligned on the timestamps every symbol has.
+
+Writes, under refs/rebalance/:
+
+  cases.csv   one row per case: id, dataset, symbols and weights (space-separated, in the same
+              order), calendar (monthly, weekly or every_N), fee rate, sizing (target_percent
+              or tradelab_rule), final value, orders
+  values.csv  case, bar, the portfolio's value at that bar's close
+  orders.csv  case, bar, symbol, signed size (units), price, fee
+
+Usage (see README.md): python make_rebalance_refs.py [out_dir=refs/rebalance]
+"""
+import csv
+import os
+import sys
+import warnings
+
+import numpy as np
+import pandas as pd
+import vectorbt as vbt
+from numba import njit
+from vectorbt.portfolio import nb as pnb
+from vectorbt.portfolio.enums import NoOrder
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+FIX = os.path.join(HERE, '..', 'fixtures')
+OUT = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, 'refs', 'rebalance')
+warnings.filterwarnings('ignore')
+
+# dataset: (folder under tests/fixtures, symbols as file stems, starting cash)
+DATASETS = {
+    'crypto_1d': ('binance_1d', ['BTCUSDT', 'ETHUSDT', 'BNBUSDT', 'XRPUSDT'], 100_000.0),
+    'crypto_1h': ('.', ['BTCUSDT_1h', 'ETHUSDT_1h'], 100_000.0),
+    'equities_1d': ('equities_1d', ['GOOG', 'NVDA', 'ORCL'], 10_000.0),
+}
+
+# id order: dataset, weights, calendar, fee rate
+CASES = [
+    ('crypto_1d', [0.4, 0.3, 0.2, 0.1], 'monthly', 0.0),
+    ('crypto_1d', [0.4, 0.3, 0.2, 0.1], 'monthly', 0.001),
+    ('crypto_1d', [0.25, 0.25, 0.25, 0.25], 'weekly', 0.0),
+    ('crypto_1d', [0.225, 0.225, 0.225, 0.225], 'weekly', 0.0005),
+    ('crypto_1h', [0.7, 0.3], 'every_24', 0.0),
+    ('crypto_1h', [0.5, 0.3], 'every_24', 0.001),
+    ('equities_1d', [0.5, 0.3, 0.2], 'monthly', 0.0),
+    ('equities_1d', [0.5, 0.3, 0.2], 'weekly', 0.002),
+]
+
+
+def closes(dataset):
+    folder, syms, _ = DATASETS[dataset]
+    cols = {}
+    for s in syms:
+        df = pd.read_csv(os.path.join(FIX, folder, s + '.csv'), index_col='timestamp')
+        cols[s] = df['close']
+    c = pd.concat(cols, axis=1, join='inner')
+    c.index = pd.to_datetime(c.index)
+    return c
+
+
+def due(index, calendar):
+    """The bars where the weights are given: the first, and every calendar point."""
+    n = len(index)
+    if calendar.startswith('every_'):
+        k = int(calendar.split('_')[1])
+        return np.arange(n) % k == 0
+    days = (index - pd.Timestamp('1970-01-01', tz='UTC')).days.values
+    if calendar == 'monthly':
+        period = index.year.values * 12 + index.month.values - 1
+    elif calendar == 'weekly':
+        period = (days + 3) // 7  # weeks Monday to Sunday; 1970-01-01 was a Thursday
+    else:
+        raise ValueError(calendar)
+    return np.r_[True, period[1:] != period[:-1]]
+
+
+@njit
+def tradelab_rule_nb(c, weights, due, fee, done):
+    """The next order of bar c.i under tradelab's sizing rule, from vectorbt's state now."""
+    i = c.i
+    if not due[i]:
+        return -1, NoOrder
+    n = c.to_col - c.from_col
+    if c.call_idx == 0:
+        done[:] = False
+    cash = c.last_cash[c.group]
+    value = cash
+    for k in range(n):
+        value += c.last_position[c.from_col + k] * c.close[i, c.from_col + k]
+    # Reductions first, then the rest, each pass in symbol order (tradelab's book).
+    for reducing_pass in (True, False):
+        for k in range(n):
+            col = c.from_col + k
+            if done[k]:
+                continue
+            p, h = c.close[i, col], c.last_position[col]
+            wants = weights[k] * value / p - h
+            reducing = h != 0.0 and np.sign(wants) != np.sign(h)
+            if reducing != reducing_pass:
+                continue
+            done[k] = True
+            if abs(wants) <= 1e-12 * (1.0 + abs(h)):
+                continue
+            # The largest q with q p + fee p |q - h| <= w value (long targets, h >= 0).
+            budget = weights[k] * value
+            if budget >= h * p:
+                q = (budget + fee * p * h) / (p * (1.0 + fee))
+            else:
+                q = (budget - fee * p * h) / (p * (1.0 - fee))
+            d = q - h
+            if d > 0.0:
+                d = min(d, cash / (p * (1.0 + fee)))
+            if d == 0.0:
+                continue
+            return col, pnb.order_nb(size=d, price=p, fees=fee)
+    return -1, NoOrder
+
+
+def main():
+    cases, values, orders = [], [], []
+    runs = [(c, 'target_percent') for c in CASES] + [(c, 'tradelab_rule') for c in CASES if c[3] > 0]
+    for cid, ((dataset, weights, calendar, fee), sizing) in enumerate(runs):
+        close = closes(dataset)
+        syms, cash = DATASETS[dataset][1], DATASETS[dataset][2]
+        at = due(close.index, calendar)
+        if sizing == 'target_percent':
+            size = pd.DataFrame(np.where(at[:, None], np.array(weights)[None, :], np.nan), index=close.index,
+                                columns=syms)
+            pf = vbt.Portfolio.from_orders(close, size, size_type='targetpercent', group_by=True, cash_sharing=True,
+                                           call_seq='auto', fees=fee, init_cash=cash, freq='1D')
+        else:
+            pf = vbt.Portfolio.from_order_func(close, tradelab_rule_nb, np.array(weights), at, fee,
+                                               np.zeros(len(syms), dtype=np.bool_), flexible=True, group_by=True,
+                                               cash_sharing=True, init_cash=cash, freq='1D',
+                                               max_orders=int(at.sum()) * len(syms) + 1)
+        value = pf.value().values
+        rec = pf.orders.records_arr
+        cases.append((cid, dataset, ' '.join(syms), ' '.join(repr(w) for w in weights), calendar, repr(fee), sizing,
+                      repr(float(value[-1])), len(rec)))
+        values.extend((cid, i, repr(float(v))) for i, v in enumerate(value))
+        for r in sorted(rec, key=lambda r: (r['idx'], r['id'])):
+            sign = 1 if r['side'] == 0 else -1
+            orders.append((cid, int(r['idx']), syms[int(r['col'])], repr(float(sign * r['size'])),
+                           repr(float(r['price'])), repr(float(r['fees']))))
+        print(cid, dataset, calendar, fee, sizing, len(close), 'bars', len(rec), 'orders', file=sys.stderr)
+    os.makedirs(OUT, exist_ok=True)
+    for name, head, rows in [
+        ('cases.csv', ['id', 'dataset', 'symbols', 'weights', 'calendar', 'fee', 'sizing', 'final_value',
+                       'orders'], cases),
+        ('values.csv', ['case', 'bar', 'value'], values),
+        ('orders.csv', ['case', 'bar', 'symbol', 'size', 'price', 'fee'], orders),
+    ]:
+        with open(os.path.join(OUT, name), 'w', newline='') as f:
+            w = csv.writer(f, lineterminator='\n')
+            w.writerow(head)
+            w.writerows(rows)
+    with open(os.path.join(OUT, 'versions.txt'), 'w') as f:
+        f.write(f'vectorbt {vbt.__version__}\npandas {pd.__version__}\nnumpy {np.__version__}\n')
+
+
+if __name__ == '__main__':
+    main()
