@@ -217,11 +217,25 @@ def run_vbt(dataset, fast, slow, v, df, cash):
         e, x = up.shift(1, fill_value=False), down.shift(1, fill_value=False)
     else:
         e, x = up, down
+    stops = v['stop_loss'] or v['take_profit'] or v['trailing_stop']
+    if stops:
+        # Stops checked on the bars after the entry against their open, high and low, filled at
+        # the stop's level (or the open past it); a trailing stop's peak moves with the highs.
+        kw.update(open=df['Open'], high=df['High'], low=df['Low'],
+                  sl_stop=v['trailing_stop'] or v['stop_loss'] or np.nan, sl_trail=bool(v['trailing_stop']),
+                  tp_stop=v['take_profit'] or np.nan)
     if v['long_short']:
         pf = vbt.Portfolio.from_signals(close, entries=e, short_entries=x, **kw)
     else:
         pf = vbt.Portfolio.from_signals(close, entries=e, exits=x, **kw)
-    sig = [(int(i), 1 if up.iloc[i] else (-1 if v['long_short'] else 0))
+    # A bar where a stop fired is the stop's alone: vectorbt sets that bar's signal aside and
+    # stays flat, which tradelab's signal file says as a 0 (flat) at that bar.
+    stopped = set()
+    if stops:
+        for r in pf.orders.records_arr:
+            if r['price'] != close.iloc[r['idx']]:
+                stopped.add(int(r['idx']))
+    sig = [(int(i), 0 if int(i) in stopped else (1 if up.iloc[i] else (-1 if v['long_short'] else 0)))
            for i in np.flatnonzero((up | down).values)]
     tr = []
     for r in pf.trades.records_arr:
@@ -238,6 +252,13 @@ VBT_VARIANTS = [
     dict(variant='ls_close_fee10', long_short=True, fill='close', fee=0.001, slippage=0.0),
     dict(variant='ls_open_fee5_slip5', long_short=True, fill='next_open', fee=0.0005, slippage=0.0005),
 ]
+# Stops (fills at the close, so the slippage stays 0: vectorbt fills a stop at its level unslipped).
+VBT_STOP_VARIANTS = [
+    dict(variant='lo_close_trail5', long_short=False, fill='close', fee=0.001, slippage=0.0, trailing_stop=0.05),
+    dict(variant='ls_close_trail3', long_short=True, fill='close', fee=0.001, slippage=0.0, trailing_stop=0.03),
+    dict(variant='ls_close_sl2_tp4', long_short=True, fill='close', fee=0.0005, slippage=0.0, stop_loss=0.02,
+         take_profit=0.04),
+]
 VBT_PAIRS = PAIRS + [(3, 7), (7, 21)]
 
 
@@ -253,14 +274,14 @@ def main():
         for v in BTR_VARIANTS:
             for f, s in PAIRS[:5] + PAIRS[6:]:
                 run_btr(name, f, s, v, df, cash)
-        for v in VBT_VARIANTS:
+        for v in VBT_VARIANTS + VBT_STOP_VARIANTS:
             for f, s in VBT_PAIRS:
-                vv = dict(v, lot=0, stop_loss=0.0, take_profit=0.0, size='all')
+                vv = dict(dict(lot=0, stop_loss=0.0, take_profit=0.0, trailing_stop=0.0, size='all'), **v)
                 run_vbt(name, f, s, vv, df, cash)
         print(name, len(cases), 'cases so far', file=sys.stderr)
     os.makedirs(OUT, exist_ok=True)
     cols = ['id', 'peer', 'dataset', 'fast', 'slow', 'variant', 'long_short', 'fill', 'fee', 'slippage', 'lot',
-            'stop_loss', 'take_profit', 'size', 'final_equity', 'trades']
+            'stop_loss', 'take_profit', 'trailing_stop', 'size', 'final_equity', 'trades']
     with open(os.path.join(OUT, 'cases.csv'), 'w', newline='') as f:
         w = csv.DictWriter(f, cols, restval='0')
         w.writeheader()
