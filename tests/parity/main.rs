@@ -64,6 +64,8 @@ struct Case {
     take_profit: f64,
     trailing_stop: f64,
     units: bool,
+    /// A fraction of equity per position (backtesting.py's `size=f`), or 1.
+    fraction: f64,
     final_equity: f64,
     trades: usize,
 }
@@ -111,6 +113,7 @@ fn refs() -> Refs {
             take_profit: num(r, "take_profit"),
             trailing_stop: num(r, "trailing_stop"),
             units: r["size"] == "units1",
+            fraction: r["size"].strip_prefix("frac").map_or(1.0, |f| f.parse().unwrap()),
             final_equity: num(r, "final_equity"),
             trades: num(r, "trades") as usize,
         })
@@ -165,6 +168,8 @@ fn experiment_toml(c: &Case, own_signals: bool, signal_file: &Path) -> String {
     }
     if c.units {
         writeln!(t, "[decision]\nsizing = \"fixed_quantity\"\nquantity = 1").unwrap();
+    } else if c.fraction != 1.0 {
+        writeln!(t, "[decision]\nfraction = {}", c.fraction).unwrap();
     }
     writeln!(t, "[risk]\nstop_on_entry_bar = false").unwrap();
     if c.stop_loss > 0.0 {
@@ -326,7 +331,7 @@ fn compare(c: &Case, peer: &[PeerTrade], r: &RunResult) -> Vec<String> {
 #[test]
 fn every_peer_case_matches_on_the_peers_own_decisions_and_on_tradelab_s_indicators() {
     let refs = refs();
-    assert!(refs.cases.len() >= 417, "{} cases", refs.cases.len());
+    assert!(refs.cases.len() >= 465, "{} cases", refs.cases.len());
     let dir = here().join("../target/parity");
     std::fs::create_dir_all(&dir).unwrap();
     let mut timestamps: BTreeMap<String, Vec<i64>> = BTreeMap::new();
@@ -390,7 +395,7 @@ fn every_peer_case_matches_on_the_peers_own_decisions_and_on_tradelab_s_indicato
     }
     assert!(failures.is_empty(), "{} differences:\n{}", failures.len(), failures.join("\n"));
     assert_eq!(grid_own, 75, "backtesting.py's 75-pair grid with tradelab's own SMA cross");
-    assert_eq!(stats_compared, 195, "every backtesting.py case's statistics");
+    assert_eq!(stats_compared, 243, "every backtesting.py case's statistics");
 }
 
 #[test]

@@ -74,12 +74,16 @@ class SmaCross(Strategy):
     long_short = True
     sl = 0.0       # relative to the entry fill, set once the entry has filled
     tp = 0.0       # relative to the entry fill, given with the order (trade_on_close only)
+    frac = 0.0     # size as a fraction of the margin available (0: backtesting.py's default, all)
     on_close = False
 
     def init(self):
         self.s1 = self.I(sma, self.data.Close, self.fast)
         self.s2 = self.I(sma, self.data.Close, self.slow)
         self.log = []
+
+    def sized(self):
+        return dict(size=self.frac) if self.frac else {}
 
     def next(self):
         i = len(self.data) - 1
@@ -90,12 +94,12 @@ class SmaCross(Strategy):
         if crossover(self.s1, self.s2):
             self.log.append((i, 1))
             self.position.close()
-            self.buy(tp=c * (1 + self.tp) if self.tp else None)
+            self.buy(tp=c * (1 + self.tp) if self.tp else None, **self.sized())
         elif crossover(self.s2, self.s1):
             if self.long_short:
                 self.log.append((i, -1))
                 self.position.close()
-                self.sell(tp=c * (1 - self.tp) if self.tp else None)
+                self.sell(tp=c * (1 - self.tp) if self.tp else None, **self.sized())
             else:
                 self.log.append((i, 0))
                 self.position.close()
@@ -107,7 +111,8 @@ def run_btpy(dataset, fast, slow, v, df, cash):
         bt = FractionalBacktest(df, SmaCross, fractional_unit=v['lot'], **kw)
     else:
         bt = Backtest(df, SmaCross, **kw)
-    st = bt.run(fast=fast, slow=slow, long_short=v['long_short'], sl=v['stop_loss'], tp=v['take_profit'])
+    st = bt.run(fast=fast, slow=slow, long_short=v['long_short'], sl=v['stop_loss'], tp=v['take_profit'],
+                frac=float(v['size'][4:]) if v['size'].startswith('frac') else 0.0)
     strat = st['_strategy']
     tr = []
     for _, t in st['_trades'].iterrows():
@@ -122,9 +127,9 @@ def run_btpy(dataset, fast, slow, v, df, cash):
     add_case('backtesting', dataset, fast, slow, v, st['Equity Final [$]'], strat.log, tr)
 
 
-def btpy_variant(name, long_short, fill, fee, lot=1, stop_loss=0.0, take_profit=0.0):
+def btpy_variant(name, long_short, fill, fee, lot=1, stop_loss=0.0, take_profit=0.0, size='all'):
     return dict(variant=name, long_short=long_short, fill=fill, fee=fee, lot=lot,
-                stop_loss=stop_loss, take_profit=take_profit, size='all')
+                stop_loss=stop_loss, take_profit=take_profit, size=size)
 
 
 GRID_V = btpy_variant('docgrid', True, 'next_open', 0.002)
@@ -134,6 +139,9 @@ BTPY_VARIANTS = [
     btpy_variant('ls_open_sl3', True, 'next_open', 0.002, stop_loss=0.03),
     btpy_variant('lo_close_tp5', False, 'close', 0.001, take_profit=0.05),
     btpy_variant('ls_open_frac', True, 'next_open', 0.001, lot=0.001),
+    # `size=f`: whole units of a fraction f of the margin available, after the commission.
+    btpy_variant('lo_open_size50', False, 'next_open', 0.001, size='frac0.5'),
+    btpy_variant('ls_open_size30', True, 'next_open', 0.002, size='frac0.3'),
 ]
 
 # ---------------------------------------------------------------- backtrader
