@@ -73,6 +73,43 @@ fn sixty_forty_with_fees_and_lot_sizes_by_hand() {
 }
 
 #[test]
+fn an_order_the_first_pass_s_fees_turn_into_a_sale_fills_on_its_own_bar() {
+    // 50/25/25 at 1% fees, fills at the close. Bar 1: S1 rises to 150 (outside its band), S2
+    // falls so that S0 sits just under its 50% (by 1e-5 of equity). The book's first pass sells
+    // S1; its fee lowers equity, so S0, which was to add, must now sell a little: it is still
+    // this rebalance's order and fills at bar 1, not a bar later.
+    let f = 0.01f64;
+    let (mut cash, e0) = (10_000.0f64, 10_000.0);
+    // Bar 0 from cash: each position plus its fee is its share of the equity at that moment.
+    let q0 = 0.5 * e0 / (100.0 * (1.0 + f));
+    cash -= q0 * 100.0 * (1.0 + f);
+    let q1 = 0.25 * (cash + q0 * 100.0) / (100.0 * (1.0 + f));
+    cash -= q1 * 100.0 * (1.0 + f);
+    let q2 = (0.25 * (cash + (q0 + q1) * 100.0) / (100.0 * (1.0 + f))).min(cash / (100.0 * (1.0 + f)));
+    cash -= q2 * 100.0 * (1.0 + f);
+    let e1 = q0 * 100.0 / (0.5 - 1e-5);
+    let p2 = (e1 - cash - q0 * 100.0 - q1 * 150.0) / q2;
+    assert!(p2 > 0.0 && p2 < 100.0);
+    let s0 = vec![flat(100.0); 3];
+    let s1 = vec![flat(100.0), flat(150.0), flat(150.0)];
+    let s2 = vec![flat(100.0), flat(p2), flat(p2)];
+    let e = exp("[portfolio]\ninitial_cash = 10000\n[rebalance]\ntargets = { S0 = 0.5, S1 = 0.25, S2 = 0.25 }\nband = 0.05\n[execution]\nfill = \"close\"\nfee_bps = 100\n");
+    let r = backtest(&e, &prep(&e, multi(&[&s0, &s1, &s2])));
+    // S1's sale: the position left plus the sale's fee is 25% of equity.
+    let q1_after = (0.25 * e1 - f * 150.0 * q1) / (150.0 * (1.0 - f));
+    let eq = e1 - (q1 - q1_after) * 150.0 * f;
+    // S0 at the equity left: (0.5 * eq - f * 100 * q0) / (100 * (1 - f)) units, below q0.
+    let q0_after = (0.5 * eq - f * 100.0 * q0) / (100.0 * (1.0 - f));
+    assert!(q0_after < q0);
+    let at1: Vec<_> = r.fills.iter().filter(|x| x.bar == 1).map(|x| (x.sym, x.qty)).collect();
+    assert_eq!(at1.len(), 3, "{:?}", r.fills);
+    assert!(at1.iter().any(|&(s, q)| s == 1 && close(q, q1_after - q1, 1e-9)), "{at1:?}");
+    assert!(at1.iter().any(|&(s, q)| s == 0 && close(q, q0_after - q0, 1e-9)), "{at1:?}");
+    assert!(r.fills.iter().all(|x| x.bar != 2), "nothing is left for bar 2: {:?}", r.fills);
+    assert!(r.orders.iter().all(|o| o.status == tradelab::execution::Status::Filled), "{:?}", r.orders);
+}
+
+#[test]
 fn accuracy_is_judged_at_the_fill_prices_not_after_the_market_moves() {
     // 50/50 from cash. S0's 50 units fill at bar 1's open (100); S1's 100 units at 50 fill 60 at
     // bar 1 (its volume caps them) and 40 at bar 2, whose open has S0 at 200. At its fill prices

@@ -94,7 +94,8 @@ impl Loop<'_> {
     }
 
     /// Try the pending orders due in this phase; orders that reduce a position go first so their
-    /// cash is there for the ones that add.
+    /// cash is there for the ones that add, then every order left, whatever it does now (the fees
+    /// of the first pass can turn an order that added into one that reduces: it is still due).
     pub(super) fn process(&mut self, t: usize, at_close: bool) {
         match self.pending.len() {
             0 => {}
@@ -108,8 +109,8 @@ impl Loop<'_> {
                     while i < self.pending.len() {
                         let o = &self.pending[i];
                         let cur = self.pf.qty[o.sym];
-                        let reducing = cur != 0.0 && self.wants(o, cur).signum() != cur.signum();
-                        if reducing != reducing_pass || !self.try_order(i, t, at_close) {
+                        let skip = reducing_pass && !(cur != 0.0 && self.wants(o, cur).signum() != cur.signum());
+                        if skip || !self.try_order(i, t, at_close) {
                             i += 1;
                         }
                     }

@@ -50,16 +50,34 @@ DATASETS = {
     'equities_1d': ('equities_1d', ['GOOG', 'NVDA', 'ORCL'], 10_000.0),
 }
 
-# id order: dataset, weights, calendar, fee rate
-CASES = [
-    ('crypto_1d', [0.4, 0.3, 0.2, 0.1], 'monthly', 0.0),
-    ('crypto_1d', [0.4, 0.3, 0.2, 0.1], 'monthly', 0.001),
-    ('crypto_1d', [0.25, 0.25, 0.25, 0.25], 'weekly', 0.0),
-    ('crypto_1d', [0.225, 0.225, 0.225, 0.225], 'weekly', 0.0005),
-    ('crypto_1h', [0.7, 0.3], 'every_24', 0.0),
-    ('crypto_1h', [0.5, 0.3], 'every_24', 0.001),
-    ('equities_1d', [0.5, 0.3, 0.2], 'monthly', 0.0),
-    ('equities_1d', [0.5, 0.3, 0.2], 'weekly', 0.002),
+
+def case(dataset, weights, calendar='none', fee=0.0, band=np.inf, relative_band=np.inf, trade_to='target',
+         tolerance=0.002):
+    return dict(dataset=dataset, weights=weights, calendar=calendar, fee=fee, band=band,
+                relative_band=relative_band, trade_to=trade_to, tolerance=tolerance)
+
+
+W4 = [0.4, 0.3, 0.2, 0.1]
+# On a calendar (each also with vectorbt's own target percents).
+CALENDAR_CASES = [
+    case('crypto_1d', W4, 'monthly'),
+    case('crypto_1d', W4, 'monthly', 0.001),
+    case('crypto_1d', [0.25, 0.25, 0.25, 0.25], 'weekly'),
+    case('crypto_1d', [0.225, 0.225, 0.225, 0.225], 'weekly', 0.0005),
+    case('crypto_1h', [0.7, 0.3], 'every_24'),
+    case('crypto_1h', [0.5, 0.3], 'every_24', 0.001),
+    case('equities_1d', [0.5, 0.3, 0.2], 'monthly'),
+    case('equities_1d', [0.5, 0.3, 0.2], 'weekly', 0.002),
+]
+# When a weight drifts out of its band, judged at each close (vectorbt has no band trigger of its
+# own: the trigger is the order function's, as tradelab's rebalance.rs states it).
+BAND_CASES = [
+    case('crypto_1d', W4, band=0.05),
+    case('crypto_1d', W4, fee=0.001, band=0.05),
+    case('crypto_1d', W4, fee=0.001, band=0.05, relative_band=0.25),
+    case('crypto_1d', W4, fee=0.001, band=0.05, trade_to='band_edge', tolerance=0.005),
+    case('crypto_1h', [0.5, 0.5], fee=0.001, band=0.02),
+    case('equities_1d', [0.5, 0.3, 0.2], fee=0.002, band=0.05, trade_to='band_edge'),
 ]
 
 
@@ -91,78 +109,104 @@ def due(index, calendar):
 
 
 @njit
-def tradelab_rule_nb(c, weights, due, fee, done):
-    """The next order of bar c.i under tradelab's sizing rule, from vectorbt's state now."""
+def tradelab_rule_nb(c, weights, due, has_cal, band, edge, tol, fee, done, aim, cursor):
+    """The next order of bar c.i under tradelab's rebalancing rules, from vectorbt's state now:
+    the trigger (the first bar, a calendar point, a weight out of its band) and the aims are
+    decided from the weights at the close before any order; each order is then sized from the
+    cash and positions left by the orders before it."""
     i = c.i
-    if not due[i]:
-        return -1, NoOrder
     n = c.to_col - c.from_col
-    if c.call_idx == 0:
-        done[:] = False
     cash = c.last_cash[c.group]
     value = cash
     for k in range(n):
         value += c.last_position[c.from_col + k] * c.close[i, c.from_col + k]
-    # Reductions first, then the rest, each pass in symbol order (tradelab's book).
-    for reducing_pass in (True, False):
+    if c.call_idx == 0:
+        done[:] = False
+        aim[:] = np.nan
+        cursor[0] = 0
+        out = False
         for k in range(n):
-            col = c.from_col + k
-            if done[k]:
-                continue
-            p, h = c.close[i, col], c.last_position[col]
-            wants = weights[k] * value / p - h
-            reducing = h != 0.0 and np.sign(wants) != np.sign(h)
-            if reducing != reducing_pass:
-                continue
-            done[k] = True
-            if abs(wants) <= 1e-12 * (1.0 + abs(h)):
-                continue
-            # The largest q with q p + fee p |q - h| <= w value (long targets, h >= 0).
-            budget = weights[k] * value
-            if budget >= h * p:
-                q = (budget + fee * p * h) / (p * (1.0 + fee))
-            else:
-                q = (budget - fee * p * h) / (p * (1.0 - fee))
-            d = q - h
-            if d > 0.0:
-                d = min(d, cash / (p * (1.0 + fee)))
-            if d == 0.0:
-                continue
-            return col, pnb.order_nb(size=d, price=p, fees=fee)
+            w = c.last_position[c.from_col + k] * c.close[i, c.from_col + k] / value
+            out = out or abs(w - weights[k]) > band[k] + 1e-12
+        has_band = np.isfinite(band[0])
+        if i == 0 or (has_cal and due[i] and (not has_band or out)) or (not has_cal and out):
+            for k in range(n):
+                w = c.last_position[c.from_col + k] * c.close[i, c.from_col + k] / value
+                d = w - weights[k]
+                a = weights[k]
+                if edge and i > 0:
+                    a = np.nan if abs(d) <= band[k] else weights[k] + np.sign(d) * max(band[k] - tol, 0.0)
+                if abs(a - w) * value >= 1e-9 * value:
+                    aim[k] = a
+    # tradelab's book: a first pass in symbol order tries the orders that reduce a position
+    # (each judged when the pass reaches it), a second pass every order left, in symbol order.
+    while cursor[0] < 2 * n:
+        k = cursor[0] % n
+        first_pass = cursor[0] < n
+        cursor[0] += 1
+        col = c.from_col + k
+        if done[k] or np.isnan(aim[k]):
+            continue
+        p, h = c.close[i, col], c.last_position[col]
+        wants = aim[k] * value / p - h
+        if first_pass and not (h != 0.0 and np.sign(wants) != np.sign(h)):
+            continue
+        done[k] = True
+        if abs(wants) <= 1e-12 * (1.0 + abs(h)):
+            continue
+        # The largest q with q p + fee p |q - h| <= aim value (long targets, h >= 0).
+        budget = aim[k] * value
+        if budget >= h * p:
+            q = (budget + fee * p * h) / (p * (1.0 + fee))
+        else:
+            q = (budget - fee * p * h) / (p * (1.0 - fee))
+        d = q - h
+        if d > 0.0:
+            d = min(d, cash / (p * (1.0 + fee)))
+        if d == 0.0:
+            continue
+        return col, pnb.order_nb(size=d, price=p, fees=fee)
     return -1, NoOrder
 
 
 def main():
     cases, values, orders = [], [], []
-    runs = [(c, 'target_percent') for c in CASES] + [(c, 'tradelab_rule') for c in CASES if c[3] > 0]
-    for cid, ((dataset, weights, calendar, fee), sizing) in enumerate(runs):
+    runs = ([(c, 'target_percent') for c in CALENDAR_CASES] + [(c, 'tradelab_rule') for c in CALENDAR_CASES if c['fee']]
+            + [(c, 'tradelab_rule') for c in BAND_CASES])
+    for cid, (k, sizing) in enumerate(runs):
+        dataset, weights, calendar, fee = k['dataset'], np.array(k['weights']), k['calendar'], k['fee']
         close = closes(dataset)
         syms, cash = DATASETS[dataset][1], DATASETS[dataset][2]
-        at = due(close.index, calendar)
+        at = due(close.index, calendar) if calendar != 'none' else np.zeros(len(close), dtype=np.bool_)
         if sizing == 'target_percent':
-            size = pd.DataFrame(np.where(at[:, None], np.array(weights)[None, :], np.nan), index=close.index,
-                                columns=syms)
+            size = pd.DataFrame(np.where(at[:, None], weights[None, :], np.nan), index=close.index, columns=syms)
             pf = vbt.Portfolio.from_orders(close, size, size_type='targetpercent', group_by=True, cash_sharing=True,
                                            call_seq='auto', fees=fee, init_cash=cash, freq='1D')
         else:
-            pf = vbt.Portfolio.from_order_func(close, tradelab_rule_nb, np.array(weights), at, fee,
-                                               np.zeros(len(syms), dtype=np.bool_), flexible=True, group_by=True,
-                                               cash_sharing=True, init_cash=cash, freq='1D',
-                                               max_orders=int(at.sum()) * len(syms) + 1)
+            # A symbol's band: the smaller of the absolute and the relative one.
+            band = np.minimum(k['band'], k['relative_band'] * np.abs(weights))
+            pf = vbt.Portfolio.from_order_func(close, tradelab_rule_nb, weights, at, calendar != 'none', band,
+                                               k['trade_to'] == 'band_edge', k['tolerance'], fee,
+                                               np.zeros(len(syms), dtype=np.bool_), np.zeros(len(syms)),
+                                               np.zeros(1, dtype=np.int64),
+                                               flexible=True, group_by=True, cash_sharing=True, init_cash=cash,
+                                               freq='1D', max_orders=len(close) * len(syms))
         value = pf.value().values
         rec = pf.orders.records_arr
-        cases.append((cid, dataset, ' '.join(syms), ' '.join(repr(w) for w in weights), calendar, repr(fee), sizing,
+        opt = lambda x: '' if np.isinf(x) else repr(x)
+        cases.append((cid, dataset, ' '.join(syms), ' '.join(repr(float(w)) for w in weights), calendar, repr(fee),
+                      opt(k['band']), opt(k['relative_band']), k['trade_to'], repr(k['tolerance']), sizing,
                       repr(float(value[-1])), len(rec)))
         values.extend((cid, i, repr(float(v))) for i, v in enumerate(value))
         for r in sorted(rec, key=lambda r: (r['idx'], r['id'])):
             sign = 1 if r['side'] == 0 else -1
             orders.append((cid, int(r['idx']), syms[int(r['col'])], repr(float(sign * r['size'])),
                            repr(float(r['price'])), repr(float(r['fees']))))
-        print(cid, dataset, calendar, fee, sizing, len(close), 'bars', len(rec), 'orders', file=sys.stderr)
+        print(cid, dataset, calendar, fee, k['band'], k['trade_to'], sizing, len(close), 'bars', len(rec), 'orders', file=sys.stderr)
     os.makedirs(OUT, exist_ok=True)
     for name, head, rows in [
-        ('cases.csv', ['id', 'dataset', 'symbols', 'weights', 'calendar', 'fee', 'sizing', 'final_value',
-                       'orders'], cases),
+        ('cases.csv', ['id', 'dataset', 'symbols', 'weights', 'calendar', 'fee', 'band', 'relative_band',
+                       'trade_to', 'tolerance', 'sizing', 'final_value', 'orders'], cases),
         ('values.csv', ['case', 'bar', 'value'], values),
         ('orders.csv', ['case', 'bar', 'symbol', 'size', 'price', 'fee'], orders),
     ]:

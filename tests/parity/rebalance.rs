@@ -1,8 +1,9 @@
 //! Rebalancing against vectorbt: portfolios of two to four symbols held at fixed weights and
-//! traded back to them on a calendar at the bar's close, as `make_rebalance_refs.py` ran them
-//! in vectorbt (`Portfolio.from_orders`, target percent, one group sharing its cash, sales
-//! first). Each case runs here through an experiment file with `[rebalance]`, the data loader
-//! and the engine.
+//! traded back to them at the bar's close, on a calendar or when a weight leaves its band, as
+//! `make_rebalance_refs.py` ran them in vectorbt (`Portfolio.from_orders` with target percents,
+//! or tradelab's rules as `from_order_func`'s order function; see `tests/parity/README.md`).
+//! Each case runs here through an experiment file with `[rebalance]`, the data loader and the
+//! engine.
 
 use super::{here, num, rel, table};
 use std::collections::BTreeMap;
@@ -16,8 +17,13 @@ struct RbCase {
     dataset: String,
     symbols: Vec<String>,
     weights: Vec<f64>,
+    /// `monthly`, `weekly`, `every_N` or `none` (bands alone).
     calendar: String,
     fee: f64,
+    band: Option<f64>,
+    relative_band: Option<f64>,
+    trade_to: String,
+    tolerance: f64,
     /// `target_percent` (vectorbt's own sizing) or `tradelab_rule` (tradelab's, given to
     /// vectorbt as its order function).
     sizing: String,
@@ -52,10 +58,17 @@ fn experiment(c: &RbCase) -> String {
     writeln!(t, "[experiment]\nname = \"rebalance_parity\"\n[data]\npaths = [{}]", paths.join(", ")).unwrap();
     writeln!(t, "[portfolio]\ninitial_cash = {}", cash(&c.dataset)).unwrap();
     writeln!(t, "[rebalance]\nweights = \"fixed\"\ntargets = {{ {} }}", targets.join(", ")).unwrap();
-    match c.calendar.strip_prefix("every_") {
-        Some(n) => writeln!(t, "every_bars = {n}").unwrap(),
-        None => writeln!(t, "calendar = {:?}", c.calendar).unwrap(),
+    match (c.calendar.as_str(), c.calendar.strip_prefix("every_")) {
+        ("none", _) => {}
+        (_, Some(n)) => writeln!(t, "every_bars = {n}").unwrap(),
+        (cal, None) => writeln!(t, "calendar = {cal:?}").unwrap(),
     }
+    for (k, v) in [("band", c.band), ("relative_band", c.relative_band)] {
+        if let Some(v) = v {
+            writeln!(t, "{k} = {v}").unwrap();
+        }
+    }
+    writeln!(t, "trade_to = {:?}\ntolerance = {}", c.trade_to, c.tolerance).unwrap();
     writeln!(t, "[execution]\nfill = \"close\"\nfee_bps = {}", c.fee * 1e4).unwrap();
     t
 }
@@ -83,6 +96,10 @@ fn rebalancing_matches_vectorbt() {
             weights: r["weights"].split(' ').map(|w| w.parse().unwrap()).collect(),
             calendar: r["calendar"].clone(),
             fee: num(r, "fee"),
+            band: r["band"].parse().ok(),
+            relative_band: r["relative_band"].parse().ok(),
+            trade_to: r["trade_to"].clone(),
+            tolerance: num(r, "tolerance"),
             sizing: r["sizing"].clone(),
             final_value: num(r, "final_value"),
         })
@@ -96,7 +113,7 @@ fn rebalancing_matches_vectorbt() {
         let o = (num(&r, "bar") as usize, r["symbol"].clone(), num(&r, "size"), num(&r, "price"), num(&r, "fee"));
         orders.entry(num(&r, "case") as usize).or_default().push(o);
     }
-    assert_eq!(cases.len(), 12);
+    assert_eq!(cases.len(), 18);
     let mut failures = Vec::new();
     for c in &cases {
         let (r, symbols) = run(c);
@@ -111,10 +128,12 @@ fn rebalancing_matches_vectorbt() {
         let size_dev = ours.iter().zip(&theirs).map(|(a, b)| rel(a.2, b.2)).fold(0.0, f64::max);
         let turnover: f64 = r.fills.iter().map(|f| (f.qty * f.price).abs() / r.equity[f.bar]).sum();
         eprintln!(
-            "rebalance case {:>2} ({} {} fee {} {}): {} orders, equity within {worst:.1e}, sizes within {size_dev:.1e} (fee x turnover {:.1e})",
+            "rebalance case {:>2} ({} {} band {:?} {} fee {} {}): {} orders, equity within {worst:.1e}, sizes within {size_dev:.1e} (fee x turnover {:.1e})",
             c.id,
             c.dataset,
             c.calendar,
+            c.band,
+            c.trade_to,
             c.fee,
             c.sizing,
             ours.len(),
@@ -125,7 +144,14 @@ fn rebalancing_matches_vectorbt() {
             bad.push(format!("final value {} vs {}", r.equity.last().unwrap(), c.final_value));
         }
         if ours.len() != theirs.len() || ours.iter().zip(&theirs).any(|(a, b)| key(a) != key(b)) {
-            bad.push(format!("{} orders vs {}, or on other bars or symbols", ours.len(), theirs.len()));
+            let first = ours.iter().zip(&theirs).position(|(a, b)| key(a) != key(b)).unwrap_or(0);
+            bad.push(format!(
+                "{} orders vs {}, or on other bars or symbols: from {:?} vs {:?}",
+                ours.len(),
+                theirs.len(),
+                ours.get(first),
+                theirs.get(first)
+            ));
         } else if c.fee == 0.0 || c.sizing == "tradelab_rule" {
             // The same rule: every order and every bar's value to rounding.
             if worst > 1e-12 {
