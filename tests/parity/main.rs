@@ -12,7 +12,8 @@
 //!   the two lines tie or near-tie, which peers treat differently), the results must agree too.
 //!   backtesting.py's documented 75-pair grid must agree on every pair;
 //! - statistics: backtesting.py's own win rate, best and worst trade, SQN and max drawdown of
-//!   each of its cases (`btpy_stats.csv`), and quantstats' figures of four equity curves
+//!   each of its cases (`btpy_stats.csv`), vectorbt's win rate, profit factor, expectancy, SQN,
+//!   max drawdown and fees of each of its cases (`vbt_stats.csv`), and quantstats' figures of four equity curves
 //!   (`make_metric_refs.py`: `metrics.csv`, `curves/`) through `tradelab stats`;
 //! - rebalancing: portfolios held at fixed weights on a calendar, against vectorbt's orders and
 //!   value at every bar (`make_rebalance_refs.py`, `refs/rebalance/`; see [`rebalance`]).
@@ -281,6 +282,47 @@ fn compare_stats(c: &Case, s: &Stats, p: &PeerStats) -> Vec<String> {
     out
 }
 
+/// vectorbt's own statistics of a case (`vbt_stats.csv`), over its closed trades.
+struct VbtStats {
+    closed_trades: usize,
+    figures: Vec<(&'static str, f64)>,
+}
+
+fn vbt_stats() -> BTreeMap<usize, VbtStats> {
+    table("vbt_stats.csv")
+        .iter()
+        .map(|r| {
+            let figures = ["win_rate", "profit_factor", "expectancy", "sqn", "max_drawdown", "fees"].map(|k| (k, num(r, k))).to_vec();
+            (num(r, "case") as usize, VbtStats { closed_trades: num(r, "closed_trades") as usize, figures })
+        })
+        .collect()
+}
+
+/// Where tradelab's statistics differ from vectorbt's for the same trades (empty when they
+/// agree): win rate, profit factor (gross profit over gross loss, net PnL), expectancy (mean net
+/// PnL), SQN over closed trades; the max drawdown of the equity at the closes; all fees paid.
+fn compare_vbt_stats(s: &Stats, p: &VbtStats) -> Vec<String> {
+    let mut out = Vec::new();
+    if s.trades != p.closed_trades {
+        out.push(format!("closed trades {} vs {}", s.trades, p.closed_trades));
+    }
+    for &(k, b) in &p.figures {
+        let a = match k {
+            "win_rate" => s.win_rate,
+            "profit_factor" => s.profit_factor,
+            "expectancy" => s.expectancy,
+            "sqn" => s.sqn,
+            "max_drawdown" => s.max_drawdown,
+            _ => s.fees_paid,
+        };
+        let agree = (a.is_nan() && b.is_nan()) || a == b || (a - b).abs() <= 1e-9 * b.abs().max(1e-3);
+        if !agree {
+            out.push(format!("{k} {a} vs {b}"));
+        }
+    }
+    out
+}
+
 fn rel(a: f64, b: f64) -> f64 {
     (a - b).abs() / b.abs().max(1e-300)
 }
@@ -340,7 +382,9 @@ fn every_peer_case_matches_on_the_peers_own_decisions_and_on_tradelab_s_indicato
     let mut summary: BTreeMap<String, (usize, f64, usize)> = BTreeMap::new();
     let mut grid_own = 0;
     let peer_stats = btpy_stats();
+    let vbt = vbt_stats();
     let mut stats_compared = 0;
+    let mut vbt_compared = 0;
     for c in &refs.cases {
         let ts = timestamps.entry(c.dataset.clone()).or_insert_with(|| {
             let (md, _) = tradelab::data::load(&[fixture(&c.dataset)], &Default::default()).unwrap();
@@ -358,6 +402,12 @@ fn every_peer_case_matches_on_the_peers_own_decisions_and_on_tradelab_s_indicato
         if let Some(p) = peer_stats.get(&c.id) {
             stats_compared += 1;
             for d in compare_stats(c, &stats, p) {
+                failures.push(format!("case {} ({} {} {}/{} {}): {d}", c.id, c.peer, c.dataset, c.fast, c.slow, c.variant));
+            }
+        }
+        if let Some(p) = vbt.get(&c.id) {
+            vbt_compared += 1;
+            for d in compare_vbt_stats(&stats, p) {
                 failures.push(format!("case {} ({} {} {}/{} {}): {d}", c.id, c.peer, c.dataset, c.fast, c.slow, c.variant));
             }
         }
@@ -396,6 +446,7 @@ fn every_peer_case_matches_on_the_peers_own_decisions_and_on_tradelab_s_indicato
     assert!(failures.is_empty(), "{} differences:\n{}", failures.len(), failures.join("\n"));
     assert_eq!(grid_own, 75, "backtesting.py's 75-pair grid with tradelab's own SMA cross");
     assert_eq!(stats_compared, 243, "every backtesting.py case's statistics");
+    assert_eq!(vbt_compared, 180, "every vectorbt case's statistics");
 }
 
 #[test]

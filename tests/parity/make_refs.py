@@ -10,6 +10,9 @@ requirements.txt) on the fixtures in tests/fixtures/ and writes, under refs/:
                (signed units), entry/exit price, fees
   btpy_stats.csv  backtesting.py's own statistics of its cases: case id, closed trades, win rate,
                best and worst trade, SQN (over closed trades) and max drawdown, as fractions
+  vbt_stats.csv   vectorbt's own statistics of its cases, over closed trades (`pf.trades.closed`):
+               case id, closed trades, win rate, profit factor, expectancy, SQN; with the
+               portfolio's max drawdown (a fraction) and the fees of all its orders
 
 Usage (see README.md): python make_refs.py [out_dir=refs]
 """
@@ -46,7 +49,7 @@ def load(name):
     return df
 
 
-cases, signals, trades, btpy_stats = [], [], [], []
+cases, signals, trades, btpy_stats, vbt_stats = [], [], [], [], []
 
 
 def add_case(peer, dataset, fast, slow, v, final_equity, sig, tr):
@@ -252,6 +255,10 @@ def run_vbt(dataset, fast, slow, v, df, cash):
         tr.append((int(r['entry_idx']), -1 if is_open else int(r['exit_idx']), repr(float(sign * r['size'])),
                    repr(float(r['entry_price'])), '' if is_open else repr(float(r['exit_price'])),
                    '' if is_open else repr(float(r['entry_fees'] + r['exit_fees']))))
+    closed = pf.trades.closed
+    vbt_stats.append((len(cases), int(closed.count()), repr(float(closed.win_rate())), repr(float(closed.profit_factor())),
+                      repr(float(closed.expectancy())), repr(float(closed.sqn())), repr(-float(pf.max_drawdown())),
+                      repr(float(pf.orders.fees.sum()))))
     add_case('vectorbt', dataset, fast, slow, v, pf.final_value(), sig, tr)
 
 
@@ -306,6 +313,10 @@ def main():
         w = csv.writer(f)
         w.writerow(['case', 'closed_trades', 'win_rate', 'best_trade', 'worst_trade', 'sqn', 'max_drawdown'])
         w.writerows(btpy_stats)
+    with open(os.path.join(OUT, 'vbt_stats.csv'), 'w', newline='') as f:
+        w = csv.writer(f)
+        w.writerow(['case', 'closed_trades', 'win_rate', 'profit_factor', 'expectancy', 'sqn', 'max_drawdown', 'fees'])
+        w.writerows(vbt_stats)
     with open(os.path.join(OUT, 'versions.txt'), 'w') as f:
         f.write(f'backtesting {backtesting.__version__}\nbacktrader {btr.__version__}\nvectorbt {vbt.__version__}\n'
                 f'pandas {pd.__version__}\nnumpy {np.__version__}\n')
