@@ -136,6 +136,59 @@ fn gaps_are_counted() {
 }
 
 #[test]
+fn gaps_are_reported_within_the_run_s_start_and_end() {
+    // Hours 0 1 2 | 5 6 7 8 | 10 11: three missing before hour 5, one at 9. A run over hours
+    // 5..9 sees the gap at 9 only (1 bar, 1 gap); over the whole file, 3 bars in 2 gaps.
+    let dir = tmp_dir("gaps_window");
+    let rows: String = [0, 1, 2, 5, 6, 7, 8, 10, 11].iter().map(|h| format!("2024-01-01T{h:02}:00:00Z,1,1,1,1,1\n")).collect();
+    let p = write(&dir, "A.csv", &format!("{HEAD}{rows}"));
+    let gaps = |start: Option<&str>, end: Option<&str>| {
+        let o = LoadOptions { start: start.map(Into::into), end: end.map(Into::into), ..Default::default() };
+        let (_, report) = data::load(std::slice::from_ref(&p), &o).unwrap();
+        (report.per_symbol[0].3, report.warnings.iter().map(|w| w.message.clone()).collect::<Vec<_>>())
+    };
+    assert_eq!(gaps(None, None), (3, vec!["A: 3 missing bars of 1h in 2 gaps".to_string()]));
+    assert_eq!(
+        gaps(Some("2024-01-01T05:00:00Z"), Some("2024-01-01T12:00:00Z")),
+        (1, vec!["A: 1 missing bars of 1h in 1 gaps".to_string()])
+    );
+    assert_eq!(gaps(Some("2024-01-01T05:00:00Z"), Some("2024-01-01T09:00:00Z")), (0, vec![]));
+}
+
+#[test]
+fn what_alignment_leaves_out_or_fills_is_reported_per_symbol() {
+    // A: hours 0..=5. B: hours 2, 3, 5 (no hour 4).
+    let dir = tmp_dir("align_report");
+    let rows = |hours: &[u32]| -> String { hours.iter().map(|h| format!("2024-01-01T{h:02}:00:00Z,1,1,1,1,1\n")).collect() };
+    write(&dir, "A.csv", &format!("{HEAD}{}", rows(&[0, 1, 2, 3, 4, 5])));
+    write(&dir, "B.csv", &format!("{HEAD}{}", rows(&[2, 3, 5])));
+    let run = |align: AlignPolicy, start: Option<&str>| {
+        let o = LoadOptions { align, start: start.map(Into::into), ..Default::default() };
+        let (md, report) = data::load(std::slice::from_ref(&dir), &o).unwrap();
+        let msgs: Vec<String> = report.warnings.iter().map(|w| w.message.clone()).filter(|m| !m.contains("missing bars")).collect();
+        (md.len(), msgs)
+    };
+    // Inner: hours 2, 3, 5; A loses 0, 1 and 4.
+    let (n, msgs) = run(AlignPolicy::Inner, None);
+    assert_eq!(n, 3);
+    assert_eq!(msgs.len(), 1, "{msgs:?}");
+    assert!(msgs[0].starts_with("A: 3 of its 6 bars left out by data.align = \"inner\""), "{msgs:?}");
+    assert!(msgs[0].ends_with("the run's bars are 2024-01-01T02:00:00Z to 2024-01-01T05:00:00Z"), "{msgs:?}");
+    // Ffill: hours 2..=5 (from the latest first bar); A loses 0 and 1, B gets hour 4 filled in.
+    let (n, msgs) = run(AlignPolicy::Ffill, None);
+    assert_eq!(n, 4);
+    assert!(msgs[0].starts_with("A: 2 of its 6 bars left out by data.align = \"ffill\""), "{msgs:?}");
+    assert!(msgs[1].starts_with("B: 1 bars filled in at the previous close"), "{msgs:?}");
+    // Counted within data.start: from hour 1, A has 5 bars, of which inner leaves out 1 and 4.
+    let (_, msgs) = run(AlignPolicy::Inner, Some("2024-01-01T01:00:00Z"));
+    assert!(msgs[0].starts_with("A: 2 of its 5 bars left out"), "{msgs:?}");
+    // A symbol with no bar in the range is named.
+    let o = LoadOptions { start: Some("2024-01-01T05:30:00Z".into()), ..Default::default() };
+    let err = data::load(std::slice::from_ref(&dir), &o).unwrap_err().to_string();
+    assert!(err.contains("A has no bar in that range (its data runs from 2024-01-01T00:00:00Z to 2024-01-01T05:00:00Z)"), "{err}");
+}
+
+#[test]
 fn every_output_format_reads_back_identically() {
     let s = series("BTC/USDT", &[0, 1, 2], &[100.5, 101.25, 99.125]);
     let dir = tmp_dir("formats");

@@ -83,6 +83,13 @@ pub struct SymbolSeries {
     pub bars: Bars,
 }
 
+impl SymbolSeries {
+    /// A copy of bars `range`.
+    pub fn slice(&self, r: std::ops::Range<usize>) -> SymbolSeries {
+        SymbolSeries { symbol: self.symbol.clone(), source: self.source.clone(), ts: self.ts[r.clone()].to_vec(), bars: self.bars.slice(r) }
+    }
+}
+
 /// Aligned bars of every symbol on one clock: what the engine reads.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MarketData {
@@ -197,7 +204,7 @@ pub struct Warning {
 pub struct LoadReport {
     /// Gaps and other non-fatal findings.
     pub warnings: Vec<Warning>,
-    /// Per symbol: (symbol, source file, bars read, missing bars).
+    /// Per symbol: (symbol, source file, bars read, missing bars within data.start .. data.end).
     pub per_symbol: Vec<(String, PathBuf, usize, usize)>,
 }
 
@@ -277,9 +284,14 @@ pub fn load(paths: &[PathBuf], opts: &LoadOptions) -> Result<(MarketData, LoadRe
             Error::Input(format!("cannot infer the timeframe, every file has fewer than 2 bars: {}; set data.timeframe", files.join(", ")))
         })?,
     };
+    let start = parse_bound(opts.start.as_deref(), "data.start")?;
+    let end = parse_bound(opts.end.as_deref(), "data.end")?;
     let mut report = LoadReport::default();
     for s in &series {
-        let gaps = count_gaps(&s.ts, tf);
+        // The gaps of the bars the run may use (those in data.start .. data.end).
+        let lo = start.map_or(0, |b| s.ts.partition_point(|&t| t < b));
+        let hi = end.map_or(s.ts.len(), |b| s.ts.partition_point(|&t| t < b)).max(lo);
+        let gaps = count_gaps(&s.ts[lo..hi], tf);
         if gaps.missing > 0 {
             report.warnings.push(Warning {
                 file: s.source.clone(),
@@ -304,27 +316,55 @@ pub fn load(paths: &[PathBuf], opts: &LoadOptions) -> Result<(MarketData, LoadRe
         }
         None => tf,
     };
-    let mut md = align::align_owned(series, tf, opts.align)?;
+    // The run's range, applied to each series before alignment, so that what alignment leaves
+    // out or fills is counted within it (the same bars as slicing the aligned clock).
+    if start.is_some() || end.is_some() {
+        for s in series.iter_mut() {
+            let span = format!("{} to {}", time::format_ts(s.ts[0]), time::format_ts(s.ts[s.ts.len() - 1]));
+            let lo = start.map_or(0, |b| s.ts.partition_point(|&t| t < b));
+            let hi = end.map_or(s.ts.len(), |b| s.ts.partition_point(|&t| t < b)).max(lo);
+            if hi - lo < s.ts.len() {
+                *s = s.slice(lo..hi);
+            }
+            if s.ts.is_empty() {
+                return Err(Error::Input(format!(
+                    "data.start {} .. data.end {}: {} has no bar in that range (its data runs from {span})",
+                    opts.start.as_deref().unwrap_or("(none)"),
+                    opts.end.as_deref().unwrap_or("(none)"),
+                    s.symbol
+                )));
+            }
+        }
+    }
+    let own: Vec<(PathBuf, usize, usize)> =
+        series.iter().map(|s| (s.source.clone(), s.ts.len(), s.bars.tradable.iter().filter(|t| !**t).count())).collect();
+    let md = align::align_owned(series, tf, opts.align)?;
     if md.is_empty() {
         return Err(Error::Input(format!("the symbols share no bar time (align = {:?}): nothing to run on", opts.align).to_lowercase()));
     }
-    let start = parse_bound(opts.start.as_deref(), "data.start")?;
-    let end = parse_bound(opts.end.as_deref(), "data.end")?;
-    if start.is_some() || end.is_some() {
-        let span = format!("{} to {}", time::format_ts(md.timestamps[0]), time::format_ts(md.timestamps[md.len() - 1]));
-        let lo = start.map_or(0, |s| md.timestamps.partition_point(|&t| t < s));
-        let hi = end.map_or(md.len(), |e| md.timestamps.partition_point(|&t| t < e));
-        md = md.slice(lo..hi.max(lo));
-        if md.is_empty() {
-            return Err(Error::Input(format!(
-                "data.start {} .. data.end {}: no bar in that range (the data runs from {span})",
-                opts.start.as_deref().unwrap_or("(none)"),
-                opts.end.as_deref().unwrap_or("(none)")
-            )));
+    // What the common clock did to each symbol: its bars left out (another symbol lacks that time,
+    // or, with ffill, before the latest first bar) and, with ffill, the bars filled in.
+    let policy = format!("{:?}", opts.align).to_lowercase();
+    for ((sym, b), (file, n_own, own_untradable)) in md.symbols.iter().zip(&md.bars).zip(own) {
+        let filled = b.tradable.iter().filter(|t| !**t).count().saturating_sub(own_untradable);
+        let dropped = n_own.saturating_sub(md.len() - filled);
+        if dropped > 0 {
+            report.warnings.push(Warning {
+                file: file.clone(),
+                message: format!(
+                    "{sym}: {dropped} of its {n_own} bars left out by data.align = \"{policy}\" (times the other symbols lack{}); the run's bars are {} to {}",
+                    if opts.align == AlignPolicy::Ffill { ", or before the latest first bar" } else { "" },
+                    time::format_ts(md.timestamps[0]),
+                    time::format_ts(md.timestamps[md.len() - 1])
+                ),
+            });
         }
-    }
-    if md.is_empty() {
-        return Err(Error::Input("no bars left after alignment and the start/end range".into()));
+        if filled > 0 {
+            report.warnings.push(Warning {
+                file,
+                message: format!("{sym}: {filled} bars filled in at the previous close by data.align = \"{policy}\" (not tradable)"),
+            });
+        }
     }
     release_freed_memory();
     Ok((md, report))
