@@ -225,7 +225,14 @@ impl TradeStats {
         let n = self.n as f64;
         let gl = -self.gl;
         s.win_rate = self.wins as f64 / n;
-        s.profit_factor = if gl > 0.0 { self.gp / gl } else { f64::INFINITY };
+        // No winning trade: 0, not the -0 of an empty sum.
+        s.profit_factor = if gl > 0.0 && self.gp != 0.0 {
+            self.gp / gl
+        } else if gl > 0.0 {
+            0.0
+        } else {
+            f64::INFINITY
+        };
         s.expectancy = self.sum_pnl / n;
         s.avg_trade_return = self.sum_ret / n;
         s.best_trade = self.best;

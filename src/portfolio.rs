@@ -20,6 +20,8 @@ pub enum Reason {
     Halt,
     /// The rebalancer.
     Rebalance,
+    /// Equity at or below zero at a close: the account's positions closed there, the run ended.
+    Liquidation,
 }
 
 impl Reason {
@@ -32,6 +34,7 @@ impl Reason {
             Reason::TrailingStop => "trailing_stop",
             Reason::Halt => "halt",
             Reason::Rebalance => "rebalance",
+            Reason::Liquidation => "liquidation",
         }
     }
 }

@@ -45,6 +45,9 @@ pub fn run_experiment(le: &LoadedExperiment, paths: &[PathBuf], opts: &RunOption
             crate::data::time::format_ts(md.timestamps[*bar])
         )));
     }
+    if let Some((bar, eq)) = res.ruin {
+        tracing::warn!("{}", crate::engine::ruin_message(&md, bar, eq));
+    }
     let mut stats = crate::engine::summarize(&prep, &res);
     stats.warnings.splice(0..0, report.warnings.iter().map(|w| format!("{}: {}", w.file.display(), w.message)));
     // With the generator's true labels beside the data, score the detector.

@@ -118,7 +118,7 @@ fn loaded(body: &str) -> Option<LoadedExperiment> {
 fn fingerprint(prep: &tradelab::engine::Prepared, res: &tradelab::engine::RunResult) -> String {
     let stats = serde_json::to_string(&summarize(prep, res)).unwrap();
     let blocks: Vec<u64> = res.stream.blocks().iter().flatten().map(|x| x.to_bits()).collect();
-    format!("{stats} {blocks:?} {:?}", res.fault)
+    format!("{stats} {blocks:?} {:?} {:?}", res.fault, res.ruin)
 }
 
 #[test]
@@ -171,6 +171,61 @@ fn random_experiments_give_the_same_bits_in_tiles_as_whole() {
         assert_eq!(bits(&w.equity), bits(&b.equity));
         assert!(b.fills.is_empty() && b.cash.is_empty());
     }
+}
+
+#[test]
+fn a_run_ruined_inside_an_idle_stretch_ends_alike_in_tiles() {
+    // Flat at 100 with a small wobble, then up 10% a bar: RSI(5) stays above 70 all the way up,
+    // so a short taken on the first overbought close is held through bars where nothing happens
+    // (skipped in bulk, across tile ends) until the book is worth nothing.
+    let mut rows: Vec<(f64, f64, f64, f64, f64)> =
+        (0..30).map(|t| if t % 2 == 0 { 100.0 } else { 100.5 }).map(|p| (p, p, p, p, 1e9)).collect();
+    let mut p = 100.0;
+    for _ in 0..20 {
+        p *= 1.1;
+        rows.push((p, p, p, p, 1e9));
+    }
+    rows.extend([(p, p, p, p, 1e9); 10]);
+    let ts: Vec<i64> = (0..rows.len() as i64).map(|t| 1_700_000_000_000 + t * 3_600_000).collect();
+    let mut b = tradelab::data::Bars::default();
+    for &(o, h, l, c, v) in &rows {
+        b.push(o, h, l, c, v, true);
+    }
+    let md = Arc::new(MarketData {
+        timeframe: tradelab::data::Timeframe::from_ms(3_600_000),
+        timestamps: ts,
+        symbols: vec!["S".into()],
+        bars: vec![b],
+    });
+    let le = loaded(
+        "[portfolio]\nallow_short = true\n[[signals.technical]]\nkind = \"rsi\"\nperiod = 5\nlower = 30\nupper = 70\nmode = \"state\"\n[execution]\nfill = \"close\"\nfee_bps = 10\n",
+    )
+    .unwrap();
+    let cache = Arc::new(tradelab::signals::IndicatorCache::default());
+    let prep = prepare(&le, md.clone(), &cache).unwrap();
+    let full = tradelab::engine::backtest(&le.exp, &prep);
+    let (bar, eq) = full.ruin.expect("the short is ruined");
+    // The ruin bar is the first close at which the short's cash no longer covers it.
+    let f = &full.fills[0];
+    assert!(f.qty < 0.0 && full.fills[1..].iter().all(|x| x.reason == tradelab::portfolio::Reason::Liquidation));
+    let cash = 10_000.0 - f.qty * f.price - f.fee;
+    let first = (0..rows.len()).find(|&u| cash + f.qty * rows[u].3 <= 0.0).unwrap();
+    assert_eq!(bar, first);
+    assert!(close_enough(eq, cash + f.qty * rows[bar].3));
+    assert!(full.equity[bar..].iter().all(|e| *e == 0.0) && full.equity[..bar].iter().all(|e| *e > 0.0));
+    let whole = fingerprint(&prep, &backtest_stats(&le.exp, &prep));
+    for tile in [1, 3, 7, 16, 64] {
+        let got = run_batch(std::slice::from_ref(&le), &md, &cache, tile, tradelab::engine::Record::Stats).pop().unwrap().unwrap();
+        assert_eq!(fingerprint(&got.0, &got.1), whole, "tiles of {tile}");
+        let got = run_batch(std::slice::from_ref(&le), &md, &cache, tile, tradelab::engine::Record::Full).pop().unwrap().unwrap();
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&got.1.equity), bits(&full.equity), "tiles of {tile}");
+        assert_eq!(format!("{:?}", got.1.fills), format!("{:?}", full.fills));
+    }
+}
+
+fn close_enough(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-9 * b.abs().max(1.0)
 }
 
 fn experiment_text(le: &LoadedExperiment) -> String {

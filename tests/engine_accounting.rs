@@ -185,6 +185,32 @@ fn drawdown_halt_flattens_and_refuses_new_risk() {
 }
 
 #[test]
+fn a_short_that_loses_the_account_ends_the_run_at_zero() {
+    // Short all 1,000 at 100 (no fee): 10 units, cash 2,000. At 150 the book is worth 500; at 250
+    // it is worth -500: the account is ruined at that close. The position is closed there, the
+    // equity is 0 from then on (the later fall to 80 is not the account's), and the figures end
+    // at the ruin: -100%, a 100% drawdown, one losing trade.
+    let e = exp("[portfolio]\ninitial_cash = 1000\nallow_short = true\n[execution]\nfill = \"close\"\nfee_bps = 0\n");
+    let bars = [flat(100.0), flat(100.0), flat(150.0), flat(250.0), flat(300.0), flat(80.0)];
+    let p = prepared(market(&bars), vec![signal(&[None, Some(-1), None, None, None, None])]);
+    let r = backtest(&e, &p);
+    assert_eq!(r.ruin, Some((3, 2000.0 - 10.0 * 250.0)));
+    assert_eq!(r.equity, vec![1000.0, 1000.0, 500.0, 0.0, 0.0, 0.0]);
+    assert_eq!(r.cash[3..], [0.0, 0.0, 0.0]);
+    assert_eq!(r.positions[0][3..], [0.0, 0.0, 0.0]);
+    let last = r.fills.last().unwrap();
+    assert_eq!((last.bar, last.qty, last.price, last.fee, last.reason), (3, 10.0, 250.0, 0.0, Reason::Liquidation));
+    assert_eq!((r.trades.len(), r.trades[0].exit_bar), (1, Some(3)));
+    assert!(close(r.trades[0].pnl, -1500.0, 1e-12));
+    let s = tradelab::engine::summarize(&p, &r);
+    assert_eq!((s.total_return, s.max_drawdown, s.bars, s.trades), (-1.0, 1.0, 4, 1));
+    assert!(s.warnings.iter().any(|w| w.starts_with("the account was ruined at bar 3")), "{:?}", s.warnings);
+    // A long book with cash left cannot reach zero: the same prices bought, not shorted.
+    let p = prepared(market(&bars), vec![signal(&[None, Some(1), None, None, None, None])]);
+    assert_eq!(backtest(&e, &p).ruin, None);
+}
+
+#[test]
 fn max_trades_per_day() {
     let e = exp("[risk]\nmax_trades_per_day = 1\n[execution]\nfee_bps = 0\n");
     let bars = [flat(100.0); 6];

@@ -10,7 +10,10 @@
 //!    (or, for a symbol a strategy decides, the strategy's action at t given its position) into
 //!    targets; risk clips them; orders are sent to fill at t+1's open (default), t+1's close, n
 //!    bars later, or t's own close; a rebalance is checked once its last order ends;
-//! 6. the bar is recorded.
+//! 6. the bar is recorded. If the equity is at or below zero there (a short against a rising
+//!    market), the account is ruined: its positions are closed at that close, its equity is 0
+//!    from then on and the run ends (as backtesting.py ends a run out of money; see
+//!    [`RunResult::ruin`]).
 //!
 //! A decision at t sees nothing after t's close, so look-ahead is impossible by construction.
 //! Nothing in the loop depends on wall clock, threads or hash order: a run is a pure function of
@@ -83,6 +86,10 @@ pub struct RunResult {
     /// large for the arithmetic): the bar and what went wrong. The run stops there; its
     /// results are not to be used.
     pub fault: Option<(usize, String)>,
+    /// Bar at whose close equity was at or below zero, and that equity: the account was ruined
+    /// there (its positions closed at that close, equity 0 from then on) and the run ended, as
+    /// backtesting.py ends a run that runs out of money.
+    pub ruin: Option<(usize, f64)>,
 }
 
 /// The state of one run, bar to bar: the book, working orders, what was recorded, the
@@ -165,7 +172,7 @@ struct Loop<'a> {
 /// All statistics of a run over its prepared inputs.
 pub fn summarize(prep: &Prepared, res: &RunResult) -> crate::metrics::Stats {
     let first_last: Vec<(f64, f64)> = prep.md.bars.iter().map(|b| (b.close[0], b.close[b.len() - 1])).collect();
-    crate::metrics::summarize(&crate::metrics::RunRecord {
+    let mut stats = crate::metrics::summarize(&crate::metrics::RunRecord {
         stream: &res.stream,
         per_year: prep.per_year,
         trades: &res.trades,
@@ -179,7 +186,20 @@ pub fn summarize(prep: &Prepared, res: &RunResult) -> crate::metrics::Stats {
         drift: &res.drift,
         regime: prep.regime.as_ref().map(|rg| (res.regime_switches, rg.labels.label.as_slice())),
         warnings: &prep.warnings,
-    })
+    });
+    if let Some((bar, eq)) = res.ruin {
+        stats.warnings.push(ruin_message(&prep.md, bar, eq));
+    }
+    stats
+}
+
+/// What a ruined run says (see [`RunResult::ruin`]).
+pub fn ruin_message(md: &MarketData, bar: usize, eq: f64) -> String {
+    format!(
+        "the account was ruined at bar {bar} ({}): equity {eq:.2} at that close; its positions were closed there and the run \
+         stopped (equity 0 from then on; the figures cover the bars up to it)",
+        crate::data::time::format_ts(md.timestamps[bar])
+    )
 }
 
 /// Run one backtest over prepared inputs, recording every bar (equity, cash, positions).
@@ -645,65 +665,96 @@ impl<'a> Loop<'a> {
                     prefetch(&c.dir[next - 1 - c.base]);
                 }
             }
-            let cash = self.pf.cash;
-            if ns == 1 && !self.log && !self.curve {
-                // One symbol, nothing recorded per bar: `equity_at` below, spelled out.
-                let (q, close) = (self.pf.qty[0], &md.bars[0].close);
-                let eq_at = |u: usize| cash + (0.0 + q * close[u]);
-                if q == 0.0 {
-                    self.res.stream.push_flat(eq_at(t), next - t);
-                } else {
-                    self.res.stream.push_position(cash, q, &close[t..next]);
+            // A short against a rising market (or borrowed cash against a falling one) can take
+            // the equity to zero inside the stretch: it stops there, and that bar ruins the run.
+            let ruin = self.ruin_in(t, next);
+            let stop = ruin.unwrap_or(next);
+            if stop > t {
+                self.push_idle(t, stop);
+            }
+            if let Some(r) = ruin {
+                for s in 0..ns {
+                    self.pf.mark[s] = md.bars[s].close[r];
                 }
-                self.account.closed_at(eq_at(next - 1));
-                if self.exposed {
-                    self.res.exposure_bars += next - t;
-                }
-                self.pf.mark[0] = close[next - 1];
-                return next;
-            }
-            // In place: the statistics hold the block sums (a copy per skip would cost more than
-            // the skip); the bulk pushes keep their hot state in locals themselves.
-            let res = &mut self.res;
-            let stream = &mut res.stream;
-            let qty = &self.pf.qty;
-            // Summed as `Portfolio::equity` sums, so both paths agree to the last bit.
-            let equity_at = |u: usize| cash + (0..ns).fold(0.0, |pos, s| pos + qty[s] * md.bars[s].close[u]);
-            // The same calls whether or not the curve is recorded, so the statistics are too.
-            let flat = qty.iter().all(|q| *q == 0.0);
-            let bulk = flat || ns == 1;
-            if flat {
-                stream.push_flat(equity_at(t), next - t);
-            } else if ns == 1 {
-                stream.push_position(cash, qty[0], &md.bars[0].close[t..next]);
-            }
-            if self.log || self.curve || !bulk {
-                for u in t..next {
-                    let eq = equity_at(u);
-                    if !bulk {
-                        stream.push(eq);
-                    }
-                    if self.curve {
-                        res.equity.push(eq);
-                    }
-                    if self.log {
-                        res.cash.push(cash);
-                        for s in 0..ns {
-                            res.positions[s].push(qty[s]);
-                        }
-                    }
-                }
-            }
-            self.account.closed_at(equity_at(next - 1));
-            if self.exposed {
-                self.res.exposure_bars += next - t;
-            }
-            for s in 0..ns {
-                self.pf.mark[s] = md.bars[s].close[next - 1];
+                self.record_bar(r);
+                self.done = true;
+                return limit;
             }
             return next;
         }
         t
+    }
+
+    /// The first bar in `t..next` at whose close the book as it stands is worth zero or less,
+    /// summed as [`Portfolio::equity`] sums (so as `record_bar` would see it). Long positions
+    /// with cash left cannot get there (prices are positive): no scan.
+    fn ruin_in(&self, t: usize, next: usize) -> Option<usize> {
+        let (md, cash, qty) = (self.md, self.pf.cash, &self.pf.qty);
+        if cash > 0.0 && qty.iter().all(|q| *q >= 0.0) {
+            return None;
+        }
+        (t..next).find(|&u| cash + (0..self.ns).fold(0.0, |pos, s| pos + qty[s] * md.bars[s].close[u]) <= 0.0)
+    }
+
+    /// Bars `t..next` in which nothing can happen but the marks moving: pushed in bulk.
+    fn push_idle(&mut self, t: usize, next: usize) {
+        let (md, ns) = (self.md, self.ns);
+        let cash = self.pf.cash;
+        if ns == 1 && !self.log && !self.curve {
+            // One symbol, nothing recorded per bar: `equity_at` below, spelled out.
+            let (q, close) = (self.pf.qty[0], &md.bars[0].close);
+            let eq_at = |u: usize| cash + (0.0 + q * close[u]);
+            if q == 0.0 {
+                self.res.stream.push_flat(eq_at(t), next - t);
+            } else {
+                self.res.stream.push_position(cash, q, &close[t..next]);
+            }
+            self.account.closed_at(eq_at(next - 1));
+            if self.exposed {
+                self.res.exposure_bars += next - t;
+            }
+            self.pf.mark[0] = close[next - 1];
+            return;
+        }
+        // In place: the statistics hold the block sums (a copy per skip would cost more than
+        // the skip); the bulk pushes keep their hot state in locals themselves.
+        let res = &mut self.res;
+        let stream = &mut res.stream;
+        let qty = &self.pf.qty;
+        // Summed as `Portfolio::equity` sums, so both paths agree to the last bit.
+        let equity_at = |u: usize| cash + (0..ns).fold(0.0, |pos, s| pos + qty[s] * md.bars[s].close[u]);
+        // The same calls whether or not the curve is recorded, so the statistics are too.
+        let flat = qty.iter().all(|q| *q == 0.0);
+        let bulk = flat || ns == 1;
+        if flat {
+            stream.push_flat(equity_at(t), next - t);
+        } else if ns == 1 {
+            stream.push_position(cash, qty[0], &md.bars[0].close[t..next]);
+        }
+        if self.log || self.curve || !bulk {
+            for u in t..next {
+                let eq = equity_at(u);
+                if !bulk {
+                    stream.push(eq);
+                }
+                if self.curve {
+                    res.equity.push(eq);
+                }
+                if self.log {
+                    res.cash.push(cash);
+                    for s in 0..ns {
+                        res.positions[s].push(qty[s]);
+                    }
+                }
+            }
+        }
+        self.account.closed_at(equity_at(next - 1));
+        if self.exposed {
+            self.res.exposure_bars += next - t;
+        }
+        for s in 0..ns {
+            self.pf.mark[s] = md.bars[s].close[next - 1];
+        }
     }
 
     /// Phase 4: the drawdown halt and the daily loss limit look at the close equity `eq`; either that
@@ -748,14 +799,20 @@ impl<'a> Loop<'a> {
         changed
     }
 
-    /// Phase 6: record bar t; false when the book stopped being finite (the run ends there).
+    /// Phase 6: record bar t; false when the run ends there: the book stopped being finite (the
+    /// bar is not recorded) or the account is ruined (it is, at equity 0).
     fn record_bar(&mut self, t: usize) -> bool {
-        let eq = self.pf.equity();
+        let mut eq = self.pf.equity();
         if self.res.fault.is_none() && !(eq.is_finite() && self.pf.cash.is_finite()) {
             self.res.fault = Some((t, format!("equity {eq:e}, cash {:e} are not finite numbers", self.pf.cash)));
         }
         if self.res.fault.is_some() {
             return false;
+        }
+        let ruined = eq <= 0.0;
+        if ruined {
+            self.liquidate(t, eq);
+            eq = 0.0;
         }
         self.account.closed_at(eq);
         self.res.stream.push(eq);
@@ -774,11 +831,64 @@ impl<'a> Loop<'a> {
             }
         }
         self.res.exposure_bars += usize::from(exposed);
-        true
+        !ruined
+    }
+
+    /// Equity `eq` at or below zero at bar t's close: the account is ruined. Its positions are
+    /// closed at that close without a fee (nothing is left to pay it from), the waiting orders
+    /// are dropped and the cash is set to 0: the loss stops at the account, the rest is the
+    /// broker's (a margin call), and the run ends.
+    fn liquidate(&mut self, t: usize, eq: f64) {
+        self.res.ruin = Some((t, eq));
+        for o in std::mem::take(&mut self.pending) {
+            if let Some(r) = self.res.orders.get_mut(o.id as usize) {
+                r.status = Status::Cancelled;
+            }
+        }
+        for s in 0..self.ns {
+            let q = self.pf.qty[s];
+            if q == 0.0 {
+                continue;
+            }
+            let id = self.next_id();
+            let order = Order {
+                id,
+                sym: s,
+                size: Size::Qty(-q),
+                price: PriceType::Market,
+                bar: t,
+                at_close: true,
+                expires: None,
+                reason: Reason::Liquidation,
+            };
+            self.enter(t, &order);
+            self.book(t, s, -q, self.md.bars[s].close[t], 0.0, Reason::Liquidation, id, true);
+            let rec = self.res.orders.get_mut(id as usize).unwrap_or(&mut self.scratch);
+            rec.filled_qty = -q;
+            rec.status = Status::Filled;
+        }
+        self.pf.cash = 0.0;
+    }
+
+    /// Bars after a ruin: equity, cash and positions stay at 0 to the end (recorded runs).
+    fn pad_after_ruin(&mut self) {
+        let n = self.md.len();
+        if self.curve {
+            self.res.equity.resize(n, 0.0);
+        }
+        if self.log {
+            self.res.cash.resize(n, 0.0);
+            for p in &mut self.res.positions {
+                p.resize(n, 0.0);
+            }
+        }
     }
 
     /// Open trades marked at the last close, and the book's totals.
-    fn finish(self) -> RunResult {
+    fn finish(mut self) -> RunResult {
+        if self.res.ruin.is_some() {
+            self.pad_after_ruin();
+        }
         let Loop { mut pf, mut res, .. } = self;
         pf.mark_open_trades();
         res.fees = pf.fees;
