@@ -72,9 +72,10 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
-/// The backtest objective: minus the Sharpe ratio of the quickstart experiment (SMA cross on the
-/// bundled synthetic BTC, 17,520 hourly bars) with its fast SMA (2..=50), slow SMA (fast + 1 ..
-/// fast + 150) and stop loss (1%..20%) from the unit cube.
+/// The backtest objective: minus the Sharpe ratio of the quickstart experiment's strategy (an SMA
+/// cross with a stop) on real bars, Binance BTCUSDT hours 2017-08 to 2022-10 from
+/// `../shared/data`, with its fast SMA (2..=50), slow SMA (fast + 1 .. fast + 150) and stop loss
+/// (1%..20%) from the unit cube.
 struct Backtest {
     le: tradelab::experiment::LoadedExperiment,
     md: std::sync::Arc<tradelab::data::MarketData>,
@@ -85,11 +86,9 @@ impl Backtest {
     fn new() -> Backtest {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
         let le = tradelab::experiment::Experiment::load(&root.join("experiments/quickstart.toml")).expect("quickstart loads");
-        let (md, _) = tradelab::data::load(
-            &[root.join("data/synth")],
-            &tradelab::data::LoadOptions { symbols: vec!["BTC".into()], ..Default::default() },
-        )
-        .expect("bundled data loads");
+        let file = root.join("../shared/data/binance_usdt_1h/BTCUSDT.csv");
+        let (md, _) = tradelab::data::load(std::slice::from_ref(&file), &Default::default())
+            .unwrap_or_else(|e| panic!("{}: {e} (the bench reads real bars from ../shared/data)", file.display()));
         Backtest { le, md: std::sync::Arc::new(md), cache: Default::default() }
     }
 

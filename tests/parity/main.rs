@@ -27,6 +27,7 @@ use tradelab::experiment::Experiment;
 use tradelab::metrics::Stats;
 use tradelab::signals::NONE;
 
+mod optimizers;
 mod rebalance;
 
 fn here() -> PathBuf {
