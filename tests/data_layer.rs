@@ -136,6 +136,22 @@ fn gaps_are_counted() {
 }
 
 #[test]
+fn a_market_closed_at_weekends_has_its_weekday_gaps_counted_not_its_weekends() {
+    // Weekdays from Monday 2024-01-01 for four weeks, less Wednesday the 10th (a holiday midweek)
+    // and Monday the 22nd (a holiday next to a weekend). Weekend closures: the weekends of the
+    // 6th, 13th and 20th (the last one with the Monday holiday). Missing: the 10th alone.
+    let day = 86_400_000i64;
+    let monday = 1_704_067_200_000i64; // 2024-01-01
+    let ts: Vec<i64> = (0..26).filter(|d| d % 7 < 5 && *d != 9 && *d != 21).map(|d| monday + d * day).collect();
+    let g = data::count_gaps(&ts, Timeframe::from_ms(day));
+    assert_eq!((g.missing, g.gaps, g.weekend_closures), (1, 1, 3));
+    // The same dates with the weekends traded (crypto): every gap is missing data.
+    let every: Vec<i64> = (0..26).filter(|d| *d != 9 && *d != 21).map(|d| monday + d * day).collect();
+    let g = data::count_gaps(&every, Timeframe::from_ms(day));
+    assert_eq!((g.missing, g.gaps, g.weekend_closures), (2, 2, 0));
+}
+
+#[test]
 fn gaps_are_reported_within_the_run_s_start_and_end() {
     // Hours 0 1 2 | 5 6 7 8 | 10 11: three missing before hour 5, one at 9. A run over hours
     // 5..9 sees the gap at 9 only (1 bar, 1 gap); over the whole file, 3 bars in 2 gaps.

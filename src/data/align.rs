@@ -21,24 +21,39 @@ pub enum AlignPolicy {
 /// Gaps in one series against a timeframe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Gaps {
-    /// Bars missing in total.
+    /// Bars missing in total (weekend closures aside).
     pub missing: usize,
-    /// Places where one or more bars are missing.
+    /// Places where one or more bars are missing (weekend closures aside).
     pub gaps: usize,
     /// Spacings that are not a whole number of bars.
     pub irregular: usize,
+    /// Gaps of a market closed at weekends that take in a Saturday or Sunday (UTC): the market's
+    /// own closures (a holiday next to a weekend with them), not counted as missing bars.
+    pub weekend_closures: usize,
 }
 
-/// Count missing bars in strictly increasing timestamps.
+/// Count missing bars in strictly increasing timestamps. For a market closed at weekends (see
+/// [`super::time::closed_at_weekends`]) a gap that takes in a Saturday or Sunday is its weekend
+/// closure, counted apart: the missing bars are those of weekday gaps (holidays, outages).
 pub fn count_gaps(ts: &[i64], tf: Timeframe) -> Gaps {
+    use super::time::{weekday, DAY_MS};
+    let closed = super::time::closed_at_weekends(ts, tf);
+    // Whether a bar opening at any of `from`, `from + tf`, ... before `to` falls on a weekend.
+    let weekend_in = |from: i64, to: i64| {
+        to - from >= 7 * DAY_MS || (0..).map(|k| from + k * tf.ms).take_while(|&m| m < to).any(|m| weekday(m.div_euclid(DAY_MS)) >= 5)
+    };
     let mut g = Gaps::default();
     for w in ts.windows(2) {
         let d = w[1] - w[0];
         if d % tf.ms != 0 {
             g.irregular += 1;
         } else if d > tf.ms {
-            g.gaps += 1;
-            g.missing += (d / tf.ms - 1) as usize;
+            if closed && weekend_in(w[0] + tf.ms, w[1]) {
+                g.weekend_closures += 1;
+            } else {
+                g.gaps += 1;
+                g.missing += (d / tf.ms - 1) as usize;
+            }
         }
     }
     g

@@ -295,7 +295,13 @@ pub fn load(paths: &[PathBuf], opts: &LoadOptions) -> Result<(MarketData, LoadRe
         if gaps.missing > 0 {
             report.warnings.push(Warning {
                 file: s.source.clone(),
-                message: format!("{}: {} missing bars of {tf} in {} gaps", s.symbol, gaps.missing, gaps.gaps),
+                message: format!(
+                    "{}: {} missing bars of {tf} in {} gaps{}",
+                    s.symbol,
+                    gaps.missing,
+                    gaps.gaps,
+                    if gaps.weekend_closures > 0 { " on weekdays (closed at weekends; those gaps not counted)" } else { "" }
+                ),
             });
         }
         if gaps.irregular > 0 {

@@ -35,18 +35,25 @@ pub const TRADING_DAYS: f64 = 252.0;
 /// typical (median) UTC day holds. Bars longer than a day, and data spanning under two weeks
 /// (too short to tell), count 365-day years.
 pub fn bars_per_year(ts: &[i64], tf: Timeframe) -> f64 {
-    let calendar = tf.bars_per_year();
-    let (Some(first), Some(last)) = (ts.first(), ts.last()) else { return calendar };
-    if tf.ms > DAY_MS || last - first < 14 * DAY_MS {
-        return calendar;
-    }
-    let weekend = ts.iter().filter(|t| weekday(t.div_euclid(DAY_MS)) >= 5).count();
-    if weekend as f64 > ts.len() as f64 * (2.0 / 7.0) * 0.6 {
-        return calendar;
+    if !closed_at_weekends(ts, tf) {
+        return tf.bars_per_year();
     }
     let mut per_day: Vec<usize> = ts.chunk_by(|a, b| a.div_euclid(DAY_MS) == b.div_euclid(DAY_MS)).map(<[i64]>::len).collect();
     per_day.sort_unstable();
     TRADING_DAYS * per_day[per_day.len() / 2] as f64
+}
+
+/// Whether the bars opening at `ts` (increasing) of timeframe `tf` come from a market closed at
+/// weekends: at most 60% of a 7-day week's weekend share of them open on a Saturday or Sunday
+/// (UTC), as backtesting.py decides. Bars longer than a day, and data spanning under two weeks,
+/// cannot tell: false.
+pub fn closed_at_weekends(ts: &[i64], tf: Timeframe) -> bool {
+    let (Some(first), Some(last)) = (ts.first(), ts.last()) else { return false };
+    if tf.ms > DAY_MS || last - first < 14 * DAY_MS {
+        return false;
+    }
+    let weekend = ts.iter().filter(|t| weekday(t.div_euclid(DAY_MS)) >= 5).count();
+    weekend as f64 <= ts.len() as f64 * (2.0 / 7.0) * 0.6
 }
 
 /// The most common of `diffs` (ties: the smaller); None when empty.
