@@ -173,6 +173,25 @@ fn max_position_and_gross_exposure_clip_and_log() {
 }
 
 #[test]
+fn a_request_the_gross_limit_cuts_to_nothing_is_logged_once() {
+    // Both symbols go long with all of equity at bar 0: S0 (first) takes the whole gross
+    // exposure, S1's request (a state: long at every bar) is cut to 0, which is its target
+    // already: nothing is sent, and the cut is logged once although S1 is looked at again every
+    // bar. S0 exits at bar 2; S1 enters at that close (filled at bar 3's open), with no further
+    // event.
+    let e = exp("[portfolio]\ninitial_cash = 1000\n[execution]\nfee_bps = 0\n");
+    let md = multi(&[&[flat(100.0); 5], &[flat(50.0); 5]]);
+    let p = prepared(md, vec![signal(&[Some(1), None, Some(0), None, None]), signal(&[Some(1); 5])]);
+    let r = backtest(&e, &p);
+    let events: Vec<(usize, usize, &str, f64, f64)> =
+        r.risk_events.iter().map(|e| (e.bar, e.sym.unwrap(), e.rule.as_str(), e.requested, e.allowed)).collect();
+    assert_eq!(events, vec![(0, 1, "max_gross_exposure", 1.0, 0.0)]);
+    let fills: Vec<(usize, usize)> = r.fills.iter().map(|f| (f.bar, f.sym)).collect();
+    assert_eq!(fills, vec![(1, 0), (3, 0), (3, 1)]);
+    assert!(close(r.positions[1][4] * 50.0, 1000.0, 1e-12));
+}
+
+#[test]
 fn drawdown_halt_flattens_and_refuses_new_risk() {
     let e = exp("[portfolio]\ninitial_cash = 1000\n[risk]\nmax_drawdown = 0.1\n[execution]\nfee_bps = 0\n");
     let bars = [flat(100.0), flat(100.0), flat(85.0), flat(90.0), flat(90.0), flat(95.0)];

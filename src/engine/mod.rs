@@ -141,7 +141,8 @@ struct Loop<'a> {
     stopped_dir: Vec<i8>,
     /// Symbols owed a decision on the next bar (a request refused or clipped, a regime switch).
     dirty: Vec<bool>,
-    /// The last refused target per symbol (a refusal is recorded once, not every bar).
+    /// The last refused target (or, when a limit cut it back to the target in force, the last
+    /// request) per symbol: a refusal is recorded once, not every bar.
     last_refused: Vec<Option<f64>>,
     account: risk::Account,
     /// Label whose parameters are in force (`u8::MAX` before the first).
@@ -564,6 +565,14 @@ impl<'a> Loop<'a> {
         let unchanged =
             if units { (tgt_qty - self.target_qty[s]).abs() <= 1e-12 * tgt_qty.abs().max(1.0) } else { (tgt - cur).abs() < 1e-12 };
         if unchanged {
+            // A request the limits cut back to the target already in force (often to nothing: no
+            // room left beside the other symbols) is still said, once while it stands.
+            if let Some(rule) = rule {
+                if self.last_refused[s] != Some(want) {
+                    self.res.risk_events.push(RiskEvent { bar: t, sym: Some(s), rule, requested: want, allowed: tgt });
+                    self.last_refused[s] = Some(want);
+                }
+            }
             return;
         }
         let adds_risk = if units {
