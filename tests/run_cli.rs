@@ -218,7 +218,7 @@ fn stats_json_says_why_a_figure_is_undefined_and_lists_warnings() {
     // The missing hour is a warning in the file, not only on the terminal.
     let warnings = stats["warnings"].as_array().expect("warnings");
     assert!(
-        warnings.iter().any(|w| w.as_str().unwrap().contains("FLAT.csv") && w.as_str().unwrap().contains("1 missing bars")),
+        warnings.iter().any(|w| w.as_str().unwrap().contains("FLAT.csv") && w.as_str().unwrap().contains("1 missing bar of")),
         "{warnings:?}"
     );
 }

@@ -296,10 +296,12 @@ pub fn load(paths: &[PathBuf], opts: &LoadOptions) -> Result<(MarketData, LoadRe
             report.warnings.push(Warning {
                 file: s.source.clone(),
                 message: format!(
-                    "{}: {} missing bars of {tf} in {} gaps{}",
+                    "{}: {} missing {} of {tf} in {} {}{}",
                     s.symbol,
                     gaps.missing,
+                    if gaps.missing == 1 { "bar" } else { "bars" },
                     gaps.gaps,
+                    if gaps.gaps == 1 { "gap" } else { "gaps" },
                     if gaps.weekend_closures > 0 { " on weekdays (closed at weekends; those gaps not counted)" } else { "" }
                 ),
             });
