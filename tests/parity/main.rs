@@ -65,6 +65,11 @@ struct Case {
     stop_loss: f64,
     take_profit: f64,
     trailing_stop: f64,
+    /// Limit orders this far from the deciding close (0: market orders).
+    limit: f64,
+    /// Crosses up the peer met still long (its exit limit never filled): there it keeps the
+    /// position while tradelab re-targets it (see README.md), so the two may differ.
+    held: usize,
     units: bool,
     /// A fraction of equity per position (backtesting.py's `size=f`), or 1.
     fraction: f64,
@@ -114,6 +119,8 @@ fn refs() -> Refs {
             stop_loss: num(r, "stop_loss"),
             take_profit: num(r, "take_profit"),
             trailing_stop: num(r, "trailing_stop"),
+            limit: num(r, "limit"),
+            held: num(r, "held") as usize,
             units: r["size"] == "units1",
             fraction: r["size"].strip_prefix("frac").map_or(1.0, |f| f.parse().unwrap()),
             final_equity: num(r, "final_equity"),
@@ -185,6 +192,9 @@ fn experiment_toml(c: &Case, own_signals: bool, signal_file: &Path) -> String {
     }
     writeln!(t, "[execution]\nfill = {:?}\nfee_bps = {}\nslippage_bps = {}\nlot_size = {}", c.fill, c.fee * 1e4, c.slippage * 1e4, c.lot)
         .unwrap();
+    if c.limit > 0.0 {
+        writeln!(t, "order_type = \"limit\"\nlimit_offset_bps = {}", c.limit * 1e4).unwrap();
+    }
     t
 }
 
@@ -371,10 +381,29 @@ fn compare(c: &Case, peer: &[PeerTrade], r: &RunResult) -> Vec<String> {
     bad
 }
 
+/// Where a case's differences go: the failures, or, for a case whose peer met a cross up still
+/// long (`Case::held`), a count by case.
+struct Failures<'a> {
+    hard: &'a mut Vec<String>,
+    held: bool,
+    soft: &'a mut BTreeMap<usize, usize>,
+    id: usize,
+}
+
+impl Failures<'_> {
+    fn push(&mut self, m: String) {
+        if self.held {
+            *self.soft.entry(self.id).or_default() += 1;
+        } else {
+            self.hard.push(m);
+        }
+    }
+}
+
 #[test]
 fn every_peer_case_matches_on_the_peers_own_decisions_and_on_tradelab_s_indicators() {
     let refs = refs();
-    assert!(refs.cases.len() >= 465, "{} cases", refs.cases.len());
+    assert!(refs.cases.len() >= 513, "{} cases", refs.cases.len());
     let dir = here().join("../target/parity");
     std::fs::create_dir_all(&dir).unwrap();
     let mut timestamps: BTreeMap<String, Vec<i64>> = BTreeMap::new();
@@ -382,6 +411,7 @@ fn every_peer_case_matches_on_the_peers_own_decisions_and_on_tradelab_s_indicato
     // peer -> (cases, largest relative deviation of final equity, own-indicator cases compared)
     let mut summary: BTreeMap<String, (usize, f64, usize)> = BTreeMap::new();
     let mut grid_own = 0;
+    let mut held_differ: BTreeMap<usize, usize> = BTreeMap::new();
     let peer_stats = btpy_stats();
     let vbt = vbt_stats();
     let mut stats_compared = 0;
@@ -394,6 +424,9 @@ fn every_peer_case_matches_on_the_peers_own_decisions_and_on_tradelab_s_indicato
         let sig = &refs.signals[c.id];
         let peer = &refs.trades[c.id];
         let (r, _, stats) = run_case(c, sig, false, &dir, ts);
+        // A case whose peer met a cross up still long may differ by the top-up tradelab makes
+        // there (named, counted, not failed); every other case must agree.
+        let mut failures = Failures { hard: &mut failures, held: c.held > 0, soft: &mut held_differ, id: c.id };
         let s = summary.entry(format!("{} {}", c.peer, c.variant)).or_default();
         s.0 += 1;
         s.1 = s.1.max(rel(*r.equity.last().unwrap(), c.final_equity));
@@ -444,9 +477,16 @@ fn every_peer_case_matches_on_the_peers_own_decisions_and_on_tradelab_s_indicato
     for (k, (n, dev, own)) in &summary {
         eprintln!("{k:<40} {n:>3} cases, largest final-equity deviation {dev:.1e}, own indicators on {own}");
     }
+    let limit_cases = refs.cases.iter().filter(|c| c.limit > 0.0).count();
+    eprintln!(
+        "limit orders: {} of {limit_cases} cases differ, each where the peer met a cross up still long (cases {:?})",
+        held_differ.len(),
+        held_differ.keys().collect::<Vec<_>>()
+    );
     assert!(failures.is_empty(), "{} differences:\n{}", failures.len(), failures.join("\n"));
+    assert!(limit_cases == 48 && held_differ.len() <= 4, "{} of {limit_cases} limit cases differ", held_differ.len());
     assert_eq!(grid_own, 75, "backtesting.py's 75-pair grid with tradelab's own SMA cross");
-    assert_eq!(stats_compared, 243, "every backtesting.py case's statistics");
+    assert_eq!(stats_compared, 291, "every backtesting.py case's statistics");
     assert_eq!(vbt_compared, 180, "every vectorbt case's statistics");
 }
 

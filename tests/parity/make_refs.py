@@ -78,12 +78,14 @@ class SmaCross(Strategy):
     sl = 0.0       # relative to the entry fill, set once the entry has filled
     tp = 0.0       # relative to the entry fill, given with the order (trade_on_close only)
     frac = 0.0     # size as a fraction of the margin available (0: backtesting.py's default, all)
+    limit = 0.0    # long only, by limit orders this far from the deciding close (0: market orders)
     on_close = False
 
     def init(self):
         self.s1 = self.I(sma, self.data.Close, self.fast)
         self.s2 = self.I(sma, self.data.Close, self.slow)
         self.log = []
+        self.held = 0
 
     def sized(self):
         return dict(size=self.frac) if self.frac else {}
@@ -94,6 +96,20 @@ class SmaCross(Strategy):
             if self.sl and t.sl is None:
                 t.sl = t.entry_price * (1 - self.sl) if t.is_long else t.entry_price * (1 + self.sl)
         c = self.data.Close[-1]
+        if self.limit:
+            # A cross replaces whatever still waits: enter below the close, leave above it.
+            up, down = crossover(self.s1, self.s2), crossover(self.s2, self.s1)
+            if up or down:
+                for o in self.orders:
+                    o.cancel()
+                self.log.append((i, 1 if up else 0))
+            if up and self.position:
+                self.held += 1  # the exit never filled: still long (tradelab re-targets here)
+            if up and not self.position:
+                self.buy(limit=c * (1 - self.limit))
+            elif down and self.position:
+                self.sell(size=self.position.size, limit=c * (1 + self.limit))
+            return
         if crossover(self.s1, self.s2):
             self.log.append((i, 1))
             self.position.close()
@@ -115,7 +131,7 @@ def run_btpy(dataset, fast, slow, v, df, cash):
     else:
         bt = Backtest(df, SmaCross, **kw)
     st = bt.run(fast=fast, slow=slow, long_short=v['long_short'], sl=v['stop_loss'], tp=v['take_profit'],
-                frac=float(v['size'][4:]) if v['size'].startswith('frac') else 0.0)
+                frac=float(v['size'][4:]) if v['size'].startswith('frac') else 0.0, limit=v.get('limit', 0.0))
     strat = st['_strategy']
     tr = []
     for _, t in st['_trades'].iterrows():
@@ -127,12 +143,12 @@ def run_btpy(dataset, fast, slow, v, df, cash):
     btpy_stats.append((len(cases), int(st['# Trades']), repr(float(st['Win Rate [%]']) / 100),
                        repr(float(st['Best Trade [%]']) / 100), repr(float(st['Worst Trade [%]']) / 100),
                        repr(float(st['SQN'])), repr(-float(st['Max. Drawdown [%]']) / 100)))
-    add_case('backtesting', dataset, fast, slow, v, st['Equity Final [$]'], strat.log, tr)
+    add_case('backtesting', dataset, fast, slow, dict(v, held=strat.held), st['Equity Final [$]'], strat.log, tr)
 
 
-def btpy_variant(name, long_short, fill, fee, lot=1, stop_loss=0.0, take_profit=0.0, size='all'):
+def btpy_variant(name, long_short, fill, fee, lot=1, stop_loss=0.0, take_profit=0.0, size='all', limit=0.0):
     return dict(variant=name, long_short=long_short, fill=fill, fee=fee, lot=lot,
-                stop_loss=stop_loss, take_profit=take_profit, size=size)
+                stop_loss=stop_loss, take_profit=take_profit, size=size, limit=limit)
 
 
 GRID_V = btpy_variant('docgrid', True, 'next_open', 0.002)
@@ -145,6 +161,10 @@ BTPY_VARIANTS = [
     # `size=f`: whole units of a fraction f of the margin available, after the commission.
     btpy_variant('lo_open_size50', False, 'next_open', 0.001, size='frac0.5'),
     btpy_variant('ls_open_size30', True, 'next_open', 0.002, size='frac0.3'),
+    # Limit orders, long only: buy at 0.5% (1%) under the deciding close, sell that far above it,
+    # from the next bar on (at the open when it is already through), until the next cross.
+    btpy_variant('lo_limit50', False, 'next_open', 0.001, limit=0.005),
+    btpy_variant('lo_limit100', False, 'next_open', 0.002, limit=0.01),
 ]
 
 # ---------------------------------------------------------------- backtrader
@@ -296,7 +316,7 @@ def main():
         print(name, len(cases), 'cases so far', file=sys.stderr)
     os.makedirs(OUT, exist_ok=True)
     cols = ['id', 'peer', 'dataset', 'fast', 'slow', 'variant', 'long_short', 'fill', 'fee', 'slippage', 'lot',
-            'stop_loss', 'take_profit', 'trailing_stop', 'size', 'final_equity', 'trades']
+            'stop_loss', 'take_profit', 'trailing_stop', 'limit', 'held', 'size', 'final_equity', 'trades']
     with open(os.path.join(OUT, 'cases.csv'), 'w', newline='') as f:
         w = csv.DictWriter(f, cols, restval='0')
         w.writeheader()
