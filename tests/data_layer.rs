@@ -149,6 +149,14 @@ fn a_market_closed_at_weekends_has_its_weekday_gaps_counted_not_its_weekends() {
     let every: Vec<i64> = (0..26).filter(|d| *d != 9 && *d != 21).map(|d| monday + d * day).collect();
     let g = data::count_gaps(&every, Timeframe::from_ms(day));
     assert_eq!((g.missing, g.gaps, g.weekend_closures), (2, 2, 0));
+    // A run over the third week alone (data.start .. data.end) is judged on the file's calendar:
+    // its weekend before the 22nd is a closure, not two missing bars.
+    let dir = tmp_dir("weekday_window");
+    let rows: String = ts.iter().map(|t| format!("{},1,1,1,1,1\n", tradelab::data::time::format_ts(*t))).collect();
+    let p = write(&dir, "EQ.csv", &format!("{HEAD}{rows}"));
+    let o = LoadOptions { start: Some("2024-01-15".into()), end: Some("2024-01-27".into()), ..Default::default() };
+    let (_, report) = data::load(std::slice::from_ref(&p), &o).unwrap();
+    assert!(report.warnings.is_empty(), "{:?}", report.warnings);
 }
 
 #[test]

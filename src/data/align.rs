@@ -36,8 +36,13 @@ pub struct Gaps {
 /// [`super::time::closed_at_weekends`]) a gap that takes in a Saturday or Sunday is its weekend
 /// closure, counted apart: the missing bars are those of weekday gaps (holidays, outages).
 pub fn count_gaps(ts: &[i64], tf: Timeframe) -> Gaps {
+    count_gaps_in(ts, tf, super::time::closed_at_weekends(ts, tf))
+}
+
+/// [`count_gaps`] of a part of a series, given whether the whole series is of a market closed at
+/// weekends (a window of days cannot tell by itself).
+pub fn count_gaps_in(ts: &[i64], tf: Timeframe, closed: bool) -> Gaps {
     use super::time::{weekday, DAY_MS};
-    let closed = super::time::closed_at_weekends(ts, tf);
     // Whether a bar opening at any of `from`, `from + tf`, ... before `to` falls on a weekend.
     let weekend_in = |from: i64, to: i64| {
         to - from >= 7 * DAY_MS || (0..).map(|k| from + k * tf.ms).take_while(|&m| m < to).any(|m| weekday(m.div_euclid(DAY_MS)) >= 5)

@@ -288,10 +288,11 @@ pub fn load(paths: &[PathBuf], opts: &LoadOptions) -> Result<(MarketData, LoadRe
     let end = parse_bound(opts.end.as_deref(), "data.end")?;
     let mut report = LoadReport::default();
     for s in &series {
-        // The gaps of the bars the run may use (those in data.start .. data.end).
+        // The gaps of the bars the run may use (those in data.start .. data.end), on the calendar
+        // of the whole file.
         let lo = start.map_or(0, |b| s.ts.partition_point(|&t| t < b));
         let hi = end.map_or(s.ts.len(), |b| s.ts.partition_point(|&t| t < b)).max(lo);
-        let gaps = count_gaps(&s.ts[lo..hi], tf);
+        let gaps = align::count_gaps_in(&s.ts[lo..hi], tf, time::closed_at_weekends(&s.ts, tf));
         if gaps.missing > 0 {
             report.warnings.push(Warning {
                 file: s.source.clone(),
