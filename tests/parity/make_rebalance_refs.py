@@ -19,7 +19,7 @@ daily US equities), aligned on the timestamps every symbol has.
 Writes, under refs/rebalance/:
 
   cases.csv   one row per case: id, dataset, symbols and weights (space-separated, in the same
-              order), calendar (monthly, weekly or every_N), fee rate, sizing (target_percent
+              order, or inverse_vol:WINDOW), calendar (monthly, weekly or every_N), fee rate, sizing (target_percent
               or tradelab_rule), final value, orders
   values.csv  case, bar, the portfolio's value at that bar's close
   orders.csv  case, bar, symbol, signed size (units), price, fee
@@ -68,6 +68,13 @@ CALENDAR_CASES = [
     case('crypto_1h', [0.5, 0.3], 'every_24', 0.001),
     case('equities_1d', [0.5, 0.3, 0.2], 'monthly'),
     case('equities_1d', [0.5, 0.3, 0.2], 'weekly', 0.002),
+]
+# Inverse-volatility weights: 1 / the rolling standard deviation of log returns over the window
+# (sample, not annualized), normalized; equal weights until every symbol has one (tradelab's
+# `weights = "inverse_vol"`, src/rebalance.rs), given to vectorbt's own target percents.
+INVVOL_CASES = [
+    case('crypto_1d', 'inverse_vol:30', 'monthly'),
+    case('crypto_1d', 'inverse_vol:30', 'weekly', 0.001),
 ]
 # When a weight drifts out of its band, judged at each close (vectorbt has no band trigger of its
 # own: the trigger is the order function's, as tradelab's rebalance.rs states it).
@@ -172,14 +179,24 @@ def tradelab_rule_nb(c, weights, due, has_cal, band, edge, tol, fee, done, aim, 
 def main():
     cases, values, orders = [], [], []
     runs = ([(c, 'target_percent') for c in CALENDAR_CASES] + [(c, 'tradelab_rule') for c in CALENDAR_CASES if c['fee']]
-            + [(c, 'tradelab_rule') for c in BAND_CASES])
+            + [(c, 'tradelab_rule') for c in BAND_CASES] + [(c, 'target_percent') for c in INVVOL_CASES])
     for cid, (k, sizing) in enumerate(runs):
-        dataset, weights, calendar, fee = k['dataset'], np.array(k['weights']), k['calendar'], k['fee']
+        dataset, calendar, fee = k['dataset'], k['calendar'], k['fee']
         close = closes(dataset)
         syms, cash = DATASETS[dataset][1], DATASETS[dataset][2]
         at = due(close.index, calendar) if calendar != 'none' else np.zeros(len(close), dtype=np.bool_)
+        if isinstance(k['weights'], str):
+            window = int(k['weights'].split(':')[1])
+            vol = np.log(close).diff().rolling(window).std().values
+            inv = 1.0 / vol
+            ready = np.isfinite(inv).all(axis=1)[:, None]
+            per_bar = np.where(ready, inv / np.where(ready, inv, 1.0).sum(axis=1)[:, None], 1.0 / len(syms))
+            weights = per_bar[0]
+        else:
+            weights = np.array(k['weights'])
+            per_bar = np.broadcast_to(weights, close.shape)
         if sizing == 'target_percent':
-            size = pd.DataFrame(np.where(at[:, None], weights[None, :], np.nan), index=close.index, columns=syms)
+            size = pd.DataFrame(np.where(at[:, None], per_bar, np.nan), index=close.index, columns=syms)
             pf = vbt.Portfolio.from_orders(close, size, size_type='targetpercent', group_by=True, cash_sharing=True,
                                            call_seq='auto', fees=fee, init_cash=cash, freq='1D')
         else:
@@ -194,7 +211,8 @@ def main():
         value = pf.value().values
         rec = pf.orders.records_arr
         opt = lambda x: '' if np.isinf(x) else repr(x)
-        cases.append((cid, dataset, ' '.join(syms), ' '.join(repr(float(w)) for w in weights), calendar, repr(fee),
+        spec = k['weights'] if isinstance(k['weights'], str) else ' '.join(repr(float(w)) for w in weights)
+        cases.append((cid, dataset, ' '.join(syms), spec, calendar, repr(fee),
                       opt(k['band']), opt(k['relative_band']), k['trade_to'], repr(k['tolerance']), sizing,
                       repr(float(value[-1])), len(rec)))
         values.extend((cid, i, repr(float(v))) for i, v in enumerate(value))

@@ -16,7 +16,8 @@ struct RbCase {
     id: usize,
     dataset: String,
     symbols: Vec<String>,
-    weights: Vec<f64>,
+    /// Fixed weights by symbol, or `inverse_vol:WINDOW`.
+    weights: Result<Vec<f64>, String>,
     /// `monthly`, `weekly`, `every_N` or `none` (bands alone).
     calendar: String,
     fee: f64,
@@ -53,11 +54,20 @@ fn cash(dataset: &str) -> f64 {
 fn experiment(c: &RbCase) -> String {
     let dir = here().join("fixtures").join(folder(&c.dataset));
     let paths: Vec<String> = c.symbols.iter().map(|s| format!("{:?}", dir.join(format!("{s}.csv")).display().to_string())).collect();
-    let targets: Vec<String> = c.symbols.iter().zip(&c.weights).map(|(s, w)| format!("{s} = {w}")).collect();
+
     let mut t = String::new();
     writeln!(t, "[experiment]\nname = \"rebalance_parity\"\n[data]\npaths = [{}]", paths.join(", ")).unwrap();
     writeln!(t, "[portfolio]\ninitial_cash = {}", cash(&c.dataset)).unwrap();
-    writeln!(t, "[rebalance]\nweights = \"fixed\"\ntargets = {{ {} }}", targets.join(", ")).unwrap();
+    match &c.weights {
+        Ok(w) => {
+            let targets: Vec<String> = c.symbols.iter().zip(w).map(|(s, w)| format!("{s} = {w}")).collect();
+            writeln!(t, "[rebalance]\nweights = \"fixed\"\ntargets = {{ {} }}", targets.join(", ")).unwrap();
+        }
+        Err(spec) => {
+            let window = spec.strip_prefix("inverse_vol:").expect("inverse_vol:WINDOW");
+            writeln!(t, "[rebalance]\nweights = \"inverse_vol\"\nvol_window = {window}").unwrap();
+        }
+    }
     match (c.calendar.as_str(), c.calendar.strip_prefix("every_")) {
         ("none", _) => {}
         (_, Some(n)) => writeln!(t, "every_bars = {n}").unwrap(),
@@ -93,7 +103,7 @@ fn rebalancing_matches_vectorbt() {
             id: num(r, "id") as usize,
             dataset: r["dataset"].clone(),
             symbols: r["symbols"].split(' ').map(str::to_string).collect(),
-            weights: r["weights"].split(' ').map(|w| w.parse().unwrap()).collect(),
+            weights: r["weights"].split(' ').map(|w| w.parse().map_err(|_| r["weights"].clone())).collect(),
             calendar: r["calendar"].clone(),
             fee: num(r, "fee"),
             band: r["band"].parse().ok(),
@@ -113,7 +123,7 @@ fn rebalancing_matches_vectorbt() {
         let o = (num(&r, "bar") as usize, r["symbol"].clone(), num(&r, "size"), num(&r, "price"), num(&r, "fee"));
         orders.entry(num(&r, "case") as usize).or_default().push(o);
     }
-    assert_eq!(cases.len(), 18);
+    assert_eq!(cases.len(), 20);
     let mut failures = Vec::new();
     for c in &cases {
         let (r, symbols) = run(c);
