@@ -677,6 +677,7 @@ mod tests {
             timestamps: (0..n as i64).map(|t| 1_704_067_200_000 + t * crate::data::time::HOUR_MS).collect(),
             symbols: vec!["X".into()],
             bars: vec![b],
+            calendar: None,
         }
     }
 

@@ -196,6 +196,7 @@ fn a_run_ruined_inside_an_idle_stretch_ends_alike_in_tiles() {
         timestamps: ts,
         symbols: vec!["S".into()],
         bars: vec![b],
+        calendar: None,
     });
     let le = loaded(
         "[portfolio]\nallow_short = true\n[[signals.technical]]\nkind = \"rsi\"\nperiod = 5\nlower = 30\nupper = 70\nmode = \"state\"\n[execution]\nfill = \"close\"\nfee_bps = 10\n",

@@ -160,6 +160,25 @@ fn a_market_closed_at_weekends_has_its_weekday_gaps_counted_not_its_weekends() {
 }
 
 #[test]
+fn a_run_of_a_few_days_is_annualized_on_its_files_calendar() {
+    // Ten days cannot show a calendar by themselves (365-day years); cut from files that can,
+    // they take the files': GOOG daily 252 a year, EURUSD hours 252 x 24, BTCUSDT hours 365 x 24.
+    let fx = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    for (file, start, end, per_year) in [
+        ("GOOG.csv", "2010-03-01", "2010-03-11", 252.0),
+        ("EURUSD_1h.csv", "2017-06-05", "2017-06-15", 252.0 * 24.0),
+        ("BTCUSDT_1h.csv", "2021-02-01", "2021-02-11", 365.0 * 24.0),
+    ] {
+        let o = LoadOptions { start: Some(start.into()), end: Some(end.into()), ..Default::default() };
+        let (md, _) = data::load(&[fx.join(file)], &o).unwrap();
+        assert!(md.timestamps[md.len() - 1] - md.timestamps[0] < 14 * 86_400_000, "{file}: a short run");
+        assert_eq!(md.bars_per_year(), per_year, "{file}");
+        let alone = tradelab::data::time::bars_per_year(&md.timestamps, md.timeframe);
+        assert_eq!(alone, 365.0 * 86_400_000.0 / md.timeframe.ms as f64, "{file}: the bars alone cannot tell");
+    }
+}
+
+#[test]
 fn gaps_are_reported_within_the_run_s_start_and_end() {
     // Hours 0 1 2 | 5 6 7 8 | 10 11: three missing before hour 5, one at 9. A run over hours
     // 5..9 sees the gap at 9 only (1 bar, 1 gap); over the whole file, 3 bars in 2 gaps.

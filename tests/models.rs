@@ -40,6 +40,7 @@ fn market_from_returns(r: &[f64]) -> MarketData {
         timestamps: (0..r.len() as i64).map(|i| 1_600_000_000_000 + i * 3_600_000).collect(),
         symbols: vec!["AR".into()],
         bars: vec![b],
+        calendar: None,
     }
 }
 

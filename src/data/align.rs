@@ -124,7 +124,7 @@ pub fn align(series: &[SymbolSeries], tf: Timeframe, policy: AlignPolicy) -> Res
     for s in series {
         bars.push(on_clock(s, &clock));
     }
-    Ok(MarketData { timeframe: tf, timestamps: clock, symbols: series.iter().map(|s| s.symbol.clone()).collect(), bars })
+    Ok(MarketData { timeframe: tf, timestamps: clock, symbols: series.iter().map(|s| s.symbol.clone()).collect(), bars, calendar: None })
 }
 
 /// [`align`], taking the series: one already on the clock (the usual case) gives its bars up
@@ -140,7 +140,7 @@ pub fn align_owned(series: Vec<SymbolSeries>, tf: Timeframe, policy: AlignPolicy
     for s in series {
         bars.push(if s.ts == clock { s.bars } else { on_clock(&s, &clock) });
     }
-    Ok(MarketData { timeframe: tf, timestamps: clock, symbols, bars })
+    Ok(MarketData { timeframe: tf, timestamps: clock, symbols, bars, calendar: None })
 }
 
 /// The common clock of the series (see [`AlignPolicy`]); an error when they share no time.

@@ -101,6 +101,9 @@ pub struct MarketData {
     pub symbols: Vec<String>,
     /// Bars per symbol id, each as long as `timestamps`.
     pub bars: Vec<Bars>,
+    /// Whether the market closes at weekends, as read from the whole files these bars were cut
+    /// from (`data.start`..`end`), when they could tell; None: read from these bars alone.
+    pub calendar: Option<bool>,
 }
 
 impl MarketData {
@@ -114,9 +117,13 @@ impl MarketData {
         self.timestamps.is_empty()
     }
 
-    /// Bars per year, for annualizing (see [`time::bars_per_year`]).
+    /// Bars per year, for annualizing (see [`time::bars_per_year`]); bars too few to tell their
+    /// calendar (under two weeks of them) take the one of the files they were cut from.
     pub fn bars_per_year(&self) -> f64 {
-        time::bars_per_year(&self.timestamps, self.timeframe)
+        match (time::weekend_calendar(&self.timestamps, self.timeframe), self.calendar) {
+            (None, Some(closed)) => time::bars_per_year_on(&self.timestamps, self.timeframe, closed),
+            _ => time::bars_per_year(&self.timestamps, self.timeframe),
+        }
     }
 
     /// The id of a symbol by name.
@@ -131,6 +138,7 @@ impl MarketData {
             timestamps: self.timestamps[r.clone()].to_vec(),
             symbols: self.symbols.clone(),
             bars: self.bars.iter().map(|b| b.slice(r.clone())).collect(),
+            calendar: self.calendar,
         }
     }
 }
@@ -325,6 +333,15 @@ pub fn load(paths: &[PathBuf], opts: &LoadOptions) -> Result<(MarketData, LoadRe
         }
         None => tf,
     };
+    // The calendar of the whole files, for a range too short to show it: with "inner" the clock
+    // lacks weekends if any symbol does, with "ffill" only if all do.
+    let calendars: Vec<Option<bool>> = series.iter().map(|s| time::weekend_calendar(&s.ts, tf)).collect();
+    let calendar = match opts.align {
+        AlignPolicy::Inner if calendars.contains(&Some(true)) => Some(true),
+        AlignPolicy::Ffill if calendars.contains(&Some(false)) => Some(false),
+        _ if calendars.iter().all(Option::is_some) => calendars.first().copied().flatten(),
+        _ => None,
+    };
     // The run's range, applied to each series before alignment, so that what alignment leaves
     // out or fills is counted within it (the same bars as slicing the aligned clock).
     if start.is_some() || end.is_some() {
@@ -347,7 +364,8 @@ pub fn load(paths: &[PathBuf], opts: &LoadOptions) -> Result<(MarketData, LoadRe
     }
     let own: Vec<(PathBuf, usize, usize)> =
         series.iter().map(|s| (s.source.clone(), s.ts.len(), s.bars.tradable.iter().filter(|t| !**t).count())).collect();
-    let md = align::align_owned(series, tf, opts.align)?;
+    let mut md = align::align_owned(series, tf, opts.align)?;
+    md.calendar = calendar;
     if md.is_empty() {
         return Err(Error::Input(format!("the symbols share no bar time (align = {:?}): nothing to run on", opts.align).to_lowercase()));
     }

@@ -35,7 +35,12 @@ pub const TRADING_DAYS: f64 = 252.0;
 /// typical (median) UTC day holds. Bars longer than a day, and data spanning under two weeks
 /// (too short to tell), count 365-day years.
 pub fn bars_per_year(ts: &[i64], tf: Timeframe) -> f64 {
-    if !closed_at_weekends(ts, tf) {
+    bars_per_year_on(ts, tf, closed_at_weekends(ts, tf))
+}
+
+/// [`bars_per_year`] of bars whose market is known to close at weekends (`closed`) or not.
+pub fn bars_per_year_on(ts: &[i64], tf: Timeframe, closed: bool) -> f64 {
+    if !closed || ts.is_empty() || tf.ms > DAY_MS {
         return tf.bars_per_year();
     }
     let mut per_day: Vec<usize> = ts.chunk_by(|a, b| a.div_euclid(DAY_MS) == b.div_euclid(DAY_MS)).map(<[i64]>::len).collect();
@@ -48,12 +53,18 @@ pub fn bars_per_year(ts: &[i64], tf: Timeframe) -> f64 {
 /// (UTC), as backtesting.py decides. Bars longer than a day, and data spanning under two weeks,
 /// cannot tell: false.
 pub fn closed_at_weekends(ts: &[i64], tf: Timeframe) -> bool {
-    let (Some(first), Some(last)) = (ts.first(), ts.last()) else { return false };
+    weekend_calendar(ts, tf) == Some(true)
+}
+
+/// [`closed_at_weekends`], or None when the bars cannot tell (longer than a day, or spanning
+/// under two weeks).
+pub fn weekend_calendar(ts: &[i64], tf: Timeframe) -> Option<bool> {
+    let (Some(first), Some(last)) = (ts.first(), ts.last()) else { return None };
     if tf.ms > DAY_MS || last - first < 14 * DAY_MS {
-        return false;
+        return None;
     }
     let weekend = ts.iter().filter(|t| weekday(t.div_euclid(DAY_MS)) >= 5).count();
-    weekend as f64 <= ts.len() as f64 * (2.0 / 7.0) * 0.6
+    Some(weekend as f64 <= ts.len() as f64 * (2.0 / 7.0) * 0.6)
 }
 
 /// The most common of `diffs` (ties: the smaller); None when empty.

@@ -50,6 +50,7 @@ pub fn multi(syms: &[&[Ohlcv]]) -> MarketData {
         timestamps: (0..n as i64).map(|i| 1_704_067_200_000 + i * 3_600_000).collect(),
         symbols: (0..syms.len()).map(|i| format!("S{i}")).collect(),
         bars,
+        calendar: None,
     }
 }
 

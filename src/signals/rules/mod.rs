@@ -177,6 +177,7 @@ mod tests {
             timestamps: (0..close.len() as i64).map(|i| i * 3_600_000).collect(),
             symbols: vec!["X".into()],
             bars: vec![b],
+            calendar: None,
         }
     }
 
