@@ -424,20 +424,9 @@ impl<'a> Loop<'a> {
             if let Some((why, level, maker)) =
                 risk::check_stops(rc, dir, self.pf.avg_price[s], self.best[s], self.entry_atr[s], b.open[t], b.high[t], b.low[t])
             {
-                let id = self.next_id();
-                let order = Order {
-                    id,
-                    sym: s,
-                    size: Size::Qty(-q),
-                    price: PriceType::Market,
-                    bar: t,
-                    at_close: false,
-                    expires: None,
-                    reason: why,
-                };
                 // Logged (and the symbol's waiting order cancelled) but filled here, at the stop's
-                // level: it never waits on the book.
-                self.enter(t, &order);
+                // level.
+                let id = self.enter_closing(t, s, q, false, why);
                 let out = execution::fill(
                     Size::Qty(-q),
                     q,
@@ -449,10 +438,7 @@ impl<'a> Loop<'a> {
                     &Costs { lot: 0.0, max_part: None, min_notional: 0.0, min_qty: 0.0, ..self.costs },
                 );
                 if let Outcome::Fill { qty, price, fee, .. } = out {
-                    self.book(t, s, qty, price, fee, why, id, false);
-                    let rec = self.res.orders.get_mut(id as usize).unwrap_or(&mut self.scratch);
-                    rec.filled_qty = qty;
-                    rec.status = Status::Filled;
+                    self.book_whole(t, s, qty, price, fee, why, id, false);
                 }
                 self.res.risk_events.push(RiskEvent {
                     bar: t,
@@ -859,22 +845,8 @@ impl<'a> Loop<'a> {
             if q == 0.0 {
                 continue;
             }
-            let id = self.next_id();
-            let order = Order {
-                id,
-                sym: s,
-                size: Size::Qty(-q),
-                price: PriceType::Market,
-                bar: t,
-                at_close: true,
-                expires: None,
-                reason: Reason::Liquidation,
-            };
-            self.enter(t, &order);
-            self.book(t, s, -q, self.md.bars[s].close[t], 0.0, Reason::Liquidation, id, true);
-            let rec = self.res.orders.get_mut(id as usize).unwrap_or(&mut self.scratch);
-            rec.filled_qty = -q;
-            rec.status = Status::Filled;
+            let id = self.enter_closing(t, s, q, true, Reason::Liquidation);
+            self.book_whole(t, s, -q, self.md.bars[s].close[t], 0.0, Reason::Liquidation, id, true);
         }
         self.pf.cash = 0.0;
     }

@@ -60,6 +60,24 @@ impl Loop<'_> {
         }
     }
 
+    /// Log an order that closes symbol `s`'s position `q` where it is made (a stop, a
+    /// liquidation): it never waits on the book. Its id.
+    pub(super) fn enter_closing(&mut self, t: usize, s: usize, q: f64, at_close: bool, reason: Reason) -> u64 {
+        let id = self.next_id();
+        let order = Order { id, sym: s, size: Size::Qty(-q), price: PriceType::Market, bar: t, at_close, expires: None, reason };
+        self.enter(t, &order);
+        id
+    }
+
+    /// Book the fill of order `id` filled whole at once (see [`Self::enter_closing`]).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn book_whole(&mut self, t: usize, s: usize, qty: f64, price: f64, fee: f64, reason: Reason, id: u64, at_close: bool) {
+        self.book(t, s, qty, price, fee, reason, id, at_close);
+        let rec = self.res.orders.get_mut(id as usize).unwrap_or(&mut self.scratch);
+        rec.filled_qty = qty;
+        rec.status = Status::Filled;
+    }
+
     pub(super) fn next_id(&self) -> u64 {
         self.order_count
     }

@@ -1,7 +1,7 @@
 """Reference numbers for the optimizers' sample efficiency, made by Optuna itself.
 
 Optuna's samplers minimize two standard test functions on the unit cube, exactly as
-benches/sample_efficiency.rs states them for tradelab: Branin (2-D, optimum 0.397887) and
+benches/common/test_functions.rs states them for tradelab: Branin (2-D, optimum 0.397887) and
 Hartmann-6 (6-D, optimum -3.32237). For each sampler and seed 0..9, 100 trials; the best value
 after n trials, median over the 10 seeds, is written to refs/optuna.csv (problem, sampler, n,
 median_best), with the versions in refs/optuna_versions.txt.
